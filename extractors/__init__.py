@@ -1,0 +1,1 @@
+"""Built-in extractor plugins. They import only ``gateway.pluginspec`` from the gateway."""

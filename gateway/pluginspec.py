@@ -1,0 +1,104 @@
+"""The extractor contract: the one module an extractor plugin imports.
+
+An extractor turns one part of a dossier (a PDF or an image, as a file on
+disk) into biography records, photos and page reports. Built-in extractors
+in ``extractors/`` load exactly like third-party ones: through the entry
+point group ``dxg.extractors``, each entry naming a zero-argument factory
+that returns an :class:`Extractor`. The gateway runs only the extractors its
+configuration allows, and validates everything they return as untrusted
+input (records against ``schemas/biography.v1.json``).
+
+Invariants a plugin must keep:
+- it never guesses: a value not found is ``None`` (lists: ``[]``);
+- it reads only ``PartInput.path`` and writes nothing outside a temporary
+  directory of its own;
+- it respects ``PartInput.limits`` and raises :class:`ExtractionFailed` with
+  a message free of personal data when a document cannot be processed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+ENTRY_POINT_GROUP = "dxg.extractors"
+
+Method = Literal["text", "ocr"]
+BBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in PDF points (1/72 in), top-left origin
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps that bound the work and memory one part may cost."""
+
+    max_pages: int = 1000
+    max_pixels_per_page: int = 40_000_000  # ~ A3 at 400 dpi; bigger is a bomb
+    page_timeout_s: float = 60.0
+    document_timeout_s: float = 900.0
+    dpi: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class PartInput:
+    """One part handed to an extractor."""
+
+    name: str
+    media_type: str
+    path: Path
+    as_of: date  # ages are counted up to this day
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A photo found in a part, as bytes exactly as extracted."""
+
+    sha256: str
+    media_type: str
+    width: int
+    height: int
+    page: int
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PageReport:
+    page: int  # 1-based
+    method: Method
+    confidence: float  # 0..1
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractorOutput:
+    """What one extractor found in one part."""
+
+    records: list[dict[str, Any]]
+    photos: list[Photo]
+    pages: list[PageReport]
+    warnings: list[str] = field(default_factory=list)
+
+
+class ExtractionFailed(Exception):  # noqa: N818 - the name reads as the event it reports
+    """The part could not be processed; the message holds no personal data."""
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """An extractor plugin."""
+
+    name: str
+    version: str
+
+    def accepts(self, media_type: str) -> bool:
+        """Whether this extractor handles parts of ``media_type``."""
+        ...
+
+    def extract(self, part: PartInput) -> ExtractorOutput:
+        """Extract records, photos and page reports from one part.
+
+        Raises:
+            ExtractionFailed: the part is encrypted, broken, hostile or over a limit.
+        """
+        ...
