@@ -80,7 +80,7 @@ class ExtractorOutput:
     warnings: list[str] = field(default_factory=list)
 
 
-class ExtractionFailed(Exception):  # noqa: N818 - the name reads as the event it reports
+class ExtractionFailed(Exception):
     """The part could not be processed; the message holds no personal data."""
 
 

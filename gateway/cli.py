@@ -1,0 +1,318 @@
+"""The ``gateway`` command line (SPEC §9), for operators and for parties.
+
+This is the one place that turns errors into messages and exit codes:
+0 success, 1 a DXG error (its problem code is printed), 2 a usage error.
+Results go to stdout (JSON where a program reads them), messages and
+progress bars to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from gateway import registry
+from gateway.clock import now
+from gateway.config import Config, DataDir, check_id
+from gateway.crypto.keys import EncryptionKey, PublicKey, SigningKey, save_private_key
+from gateway.crypto.seal import StorageKey
+from gateway.errors import BadRequest, DXGError
+from gateway.store import Database
+
+EXIT_ERROR = 1
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    data = DataDir(Path(args.dir))
+    if data.config_path.exists():
+        raise BadRequest(f"{data.root} is already a gateway data directory")
+    config = Config(id=args.id, origin=args.origin)
+    data.root.mkdir(parents=True, exist_ok=True)
+    data.keys.mkdir(mode=0o700, exist_ok=True)
+    key = SigningKey.generate()
+    save_private_key(data.signing_key_path, key)
+    StorageKey.create(data.storage_key_path)
+    data.save_config(config)
+    Database(data.database).close()
+    print(json.dumps({"dir": str(data.root), "id": config.id, "origin": config.origin,
+                      "kid": key.kid}))
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    prefix = str(args.prefix)
+    sig, enc = SigningKey.generate(), EncryptionKey.generate()
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    save_private_key(Path(prefix + ".sig.jwk"), sig)
+    save_private_key(Path(prefix + ".enc.jwk"), enc)
+    public = {"sig": sig.public.to_jwk(with_meta=True), "enc": enc.public.to_jwk(with_meta=True)}
+    Path(prefix + ".pub.json").write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({"sig_kid": sig.kid, "enc_kid": enc.kid, "public": prefix + ".pub.json"}))
+    return 0
+
+
+def _open_registry(directory: str) -> Database:
+    data = DataDir(Path(directory))
+    data.load_config()  # refuses a directory that is not a gateway's
+    return Database(data.database)
+
+
+def cmd_party_add(args: argparse.Namespace) -> int:
+    try:
+        public = json.loads(Path(args.keys).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadRequest(f"cannot read {args.keys}: {type(exc).__name__}") from exc
+    if not isinstance(public, dict) or not {"sig", "enc"} <= set(public):
+        raise BadRequest("a public key file has members sig and enc")
+    keys = [PublicKey.from_jwk(public["sig"]), PublicKey.from_jwk(public["enc"])]
+    if [k.use for k in keys] != ["sig", "enc"]:
+        raise BadRequest("sig must be an Ed25519 key and enc an X25519 key")
+    db = _open_registry(args.dir)
+    try:
+        party = db.write_sync(
+            lambda c: registry.add_party(
+                c, args.id, roles=args.role, keys=keys, endpoint=args.endpoint, at=now()
+            )
+        )
+    finally:
+        db.close()
+    print(json.dumps({"id": party.id, "roles": sorted(party.roles), "endpoint": party.endpoint,
+                      "kids": [k.kid for k in keys]}))
+    return 0
+
+
+def cmd_party_revoke_key(args: argparse.Namespace) -> int:
+    db = _open_registry(args.dir)
+    try:
+        db.write_sync(lambda c: registry.revoke_key(c, args.id, args.kid, at=now()))
+    finally:
+        db.close()
+    print(json.dumps({"id": args.id, "revoked": args.kid}))
+    return 0
+
+
+def cmd_party_list(args: argparse.Namespace) -> int:
+    db = _open_registry(args.dir)
+    try:
+        listing = db.read_sync(
+            lambda c: [
+                {"id": p.id, "roles": sorted(p.roles), "endpoint": p.endpoint,
+                 "keys": [k.to_json() for k in registry.keys_of(c, p.id)]}
+                for p in registry.list_parties(c)
+            ]
+        )
+    finally:
+        db.close()
+    print(json.dumps(listing, indent=2))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.app import serve  # the server's imports are not needed elsewhere
+
+    DataDir(Path(args.dir)).load_config()
+    serve(Path(args.dir), host=args.host, port=args.port, engine=_engine(Path(args.dir)))
+    return 0
+
+
+def _engine(root: Path) -> Any:
+    """The ingestion engine for the configured extractors, if it is installed."""
+    return None
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    raise BadRequest("extraction is not available in this build")
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from gateway.client import Client, Identity
+
+    if not args.gateway or not args.id or not args.keys:
+        raise BadRequest("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
+    return Client(args.gateway, Identity.load(args.id, args.keys))
+
+
+async def _send(args: argparse.Namespace) -> dict[str, Any]:
+    files = [Path(f) for f in args.files]
+    total = sum(f.stat().st_size for f in files)
+    async with _client(args) as client:
+        with tqdm(total=total, unit="B", unit_scale=True, desc="upload", file=sys.stderr,
+                  disable=None, leave=False) as bar:
+            result: dict[str, Any] = await client.send(
+                files,
+                recipient=args.to,
+                kind=args.kind,
+                purpose=args.purpose,
+                legal_basis=args.legal_basis or ["vital_interest"],
+                progress=bar.update,
+            )
+    return result
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    result = asyncio.run(_send(args))
+    print(json.dumps(result))
+    return 0
+
+
+async def _pull(args: argparse.Namespace) -> list[dict[str, Any]]:
+    async with _client(args) as client:
+        results = await client.pull(Path(args.out))
+    return [
+        {"packet_id": r.packet_id, "sender": r.sender, "receipt": r.level, "reason": r.reason,
+         "folder": None if r.folder is None else str(r.folder), "records": r.records,
+         "photos": r.photos, "log_index": r.log_index}
+        for r in results
+    ]
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    results = asyncio.run(_pull(args))
+    print(json.dumps(results, indent=2))
+    return 0 if all(r["receipt"] == "DELIVERED" for r in results) else EXIT_ERROR
+
+
+async def _status(args: argparse.Namespace) -> dict[str, Any]:
+    async with _client(args) as client:
+        result: dict[str, Any] = await client.status(args.packet_id)
+    return result
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    print(json.dumps(asyncio.run(_status(args)), indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return run_demo(Path(args.dir) if args.dir else None, keep=args.keep)
+
+
+def _party_id(value: str) -> str:
+    try:
+        return check_id(value)
+    except BadRequest as exc:
+        raise argparse.ArgumentTypeError(exc.detail) from exc
+
+
+def _as_of(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("--as-of takes a date like 2026-03-01") from exc
+
+
+def _client_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gateway", default=os.environ.get("DXG_GATEWAY"),
+                        help="gateway base URL (env DXG_GATEWAY)")
+    parser.add_argument("--id", default=os.environ.get("DXG_ID"),
+                        help="your party id (env DXG_ID)")
+    parser.add_argument("--keys", default=os.environ.get("DXG_KEYS"),
+                        help="your key PREFIX from gateway keygen (env DXG_KEYS)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create a gateway data directory")
+    p.add_argument("dir")
+    p.add_argument("--id", type=_party_id, default="gw")
+    p.add_argument("--origin", default="dxg.local/receipts")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("keygen", help="make a party's signing and encryption keys")
+    p.add_argument("prefix")
+    p.set_defaults(func=cmd_keygen)
+
+    party = sub.add_parser("party", help="manage the registry of parties").add_subparsers(
+        dest="party_command", required=True
+    )
+    p = party.add_parser("add", help="register a party, or add keys to it (rotation)")
+    p.add_argument("dir")
+    p.add_argument("id", type=_party_id)
+    p.add_argument("--role", action="append", choices=sorted(registry.ROLES), required=True)
+    p.add_argument("--keys", required=True, help="PREFIX.pub.json from gateway keygen")
+    p.add_argument("--endpoint", help="URL the gateway POSTs notifications to")
+    p.set_defaults(func=cmd_party_add)
+    p = party.add_parser("revoke-key", help="revoke one key of a party")
+    p.add_argument("dir")
+    p.add_argument("id", type=_party_id)
+    p.add_argument("kid")
+    p.set_defaults(func=cmd_party_revoke_key)
+    p = party.add_parser("list", help="list parties and their keys")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_party_list)
+
+    p = sub.add_parser("serve", help="serve the gateway until SIGTERM")
+    p.add_argument("dir")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8443)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("extract", help="print the extraction of local files as JSON")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--as-of", type=_as_of, default=None, help="count ages up to this date")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("send", help="sign files as a packet and submit it")
+    _client_flags(p)
+    p.add_argument("--to", required=True, type=_party_id, help="the recipient party id")
+    p.add_argument("--kind", default="dossier",
+                   choices=["dossier", "verification", "status", "message"])
+    p.add_argument("--purpose", default="family_tracing",
+                   choices=["family_tracing", "reunification", "care_continuity",
+                            "verification", "status_update"])
+    p.add_argument("--legal-basis", action="append",
+                   choices=["vital_interest", "public_interest", "consent", "legal_obligation"])
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_send)
+
+    p = sub.add_parser("pull", help="fetch, verify, store and acknowledge deliveries")
+    _client_flags(p)
+    p.add_argument("--out", required=True, help="folder that receives one folder per packet")
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("status", help="a packet's status, timeline and receipts")
+    _client_flags(p)
+    p.add_argument("packet_id")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
+    p.add_argument("--dir", help="work here instead of a temporary directory")
+    p.add_argument("--keep", action="store_true", help="keep the demo's files")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.func(args)
+    except DXGError as err:
+        print(f"gateway: {err.code}: {err.detail}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The extraction document (SPEC §4) and the worker that produces it.
+
+Every accepted packet gets one extraction document, signed by the gateway
+(``typ`` ``dxg-extraction+jws``) and bound to the exact envelope by its
+SHA-256. For a ``dossier``, each PDF or image part goes through the
+configured extractors (``gateway.ingestion``); other kinds and other parts
+simply list no records. Extraction runs after ACCEPTED, off the event loop,
+and never blocks delivery forever: past ``extraction_timeout_s`` the document
+is issued with an error and the originals go through regardless.
+
+A packet becomes READY in the same transaction that stores its signed
+extraction document and its photos' rows; at that moment it enters the
+recipient's inbox (``ready_seq``) and, if the recipient has an endpoint, the
+notification queue.
+
+Plaintext of a part exists outside the encrypted blob store only while it is
+extracted, in the data directory's ``tmp/`` (mode 0700), and is removed at
+once afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from gateway import status
+from gateway.clock import format_time, now
+from gateway.crypto import jws
+from gateway.crypto.digest import sha256_hex
+from gateway.crypto.keys import SigningKey
+from gateway.media import DOCUMENT_TYPES
+from gateway.pluginspec import PartInput, Photo
+from gateway.service import Gateway, idle
+
+log = logging.getLogger(__name__)
+
+POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoFound:
+    part: str
+    photo: Photo
+
+
+@dataclass(slots=True)
+class Findings:
+    """What extraction found in a packet's parts, before it is signed."""
+
+    extractors: dict[str, str] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    photos: list[PhotoFound] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    """What the worker needs of the ingestion engine."""
+
+    def extract_parts(self, parts: Sequence[PartInput]) -> Findings: ...
+
+
+def document(
+    *, packet_id: str, envelope_sha256: str, findings: Findings, at: str
+) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "packet_id": packet_id,
+        "envelope_sha256": envelope_sha256,
+        "extracted_at": at,
+        "extractors": findings.extractors,
+        "records": findings.records,
+        "photos": [
+            {
+                "sha256": f.photo.sha256,
+                "media_type": f.photo.media_type,
+                "width": f.photo.width,
+                "height": f.photo.height,
+                "part": f.part,
+                "page": f.photo.page,
+            }
+            for f in findings.photos
+        ],
+        "pages": findings.pages,
+        "warnings": findings.warnings,
+        "errors": findings.errors,
+    }
+
+
+def sign_document(doc: dict[str, Any], key: SigningKey) -> str:
+    return jws.sign_json(doc, key, typ=jws.TYP_EXTRACTION)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    packet_id: str
+    kind: str
+    created: str
+    envelope_sha256: str
+    parts: list[tuple[str, str, str]]  # (part name, blob name, media type)
+
+
+def _next_job(conn: sqlite3.Connection) -> _Job | None:
+    row = conn.execute(
+        "SELECT packet_id, kind, created, envelope_sha256 FROM packets"
+        " WHERE status IN ('ACCEPTED', 'EXTRACTING') ORDER BY accepted_at LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    parts = conn.execute(
+        "SELECT part_name, name, media_type FROM blobs WHERE packet_id = ? AND role = 'part'"
+        " ORDER BY position",
+        (row[0],),
+    ).fetchall()
+    return _Job(row[0], row[1], row[2], row[3], [tuple(p) for p in parts])
+
+
+class ExtractionWorker:
+    """Takes ACCEPTED packets one at a time and makes them READY."""
+
+    def __init__(self, gw: Gateway, engine: Engine | None) -> None:
+        self.gw = gw
+        self.engine = engine
+        self._wakeup = gw.wakeup()
+
+    async def run(self) -> None:
+        while True:
+            job = await self.gw.db.read(_next_job)
+            if job is None:
+                await idle(self._wakeup, POLL_S)
+                continue
+            try:
+                await self.process(job)
+            except Exception:
+                # Never personal data here: the packet id and the exception type.
+                log.exception("extraction of packet %s failed; retrying later", job.packet_id)
+                await idle(self._wakeup, POLL_S)
+
+    async def process(self, job: _Job) -> None:
+        gw = self.gw
+        await gw.db.write(lambda c: _mark_extracting(c, job.packet_id))
+        findings = await self._findings(job)
+        at = now()
+        doc = document(
+            packet_id=job.packet_id,
+            envelope_sha256=job.envelope_sha256,
+            findings=findings,
+            at=format_time(at),
+        )
+        signed = sign_document(doc, gw.signing_key)
+        loop = asyncio.get_running_loop()
+        for found in findings.photos:
+            await loop.run_in_executor(
+                gw.io_pool,
+                gw.blobs.write_blob,
+                job.packet_id,
+                f"photo-{found.photo.sha256}",
+                found.photo.data,
+            )
+
+        def ready(conn: sqlite3.Connection) -> None:
+            (seq,) = conn.execute("SELECT COALESCE(MAX(ready_seq), 0) + 1 FROM packets").fetchone()
+            endpoint = conn.execute(
+                "SELECT p.endpoint FROM parties p JOIN packets k ON k.recipient = p.id"
+                " WHERE k.packet_id = ?",
+                (job.packet_id,),
+            ).fetchone()[0]
+            conn.execute(
+                "UPDATE packets SET extraction = ?, extraction_sha256 = ?, ready_seq = ?,"
+                " ready_at = ?, notify_next_at = ? WHERE packet_id = ?",
+                (
+                    signed,
+                    sha256_hex(signed),
+                    seq,
+                    format_time(at),
+                    format_time(at) if endpoint else None,
+                    job.packet_id,
+                ),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO blobs (packet_id, sha256, role, name, part_name,"
+                " media_type, size, position) VALUES (?, ?, 'photo', ?, NULL, ?, ?, ?)",
+                [
+                    (
+                        job.packet_id,
+                        f.photo.sha256,
+                        f"photo-{f.photo.sha256}",
+                        f.photo.media_type,
+                        len(f.photo.data),
+                        i,
+                    )
+                    for i, f in enumerate(findings.photos)
+                ],
+            )
+            status.record(conn, job.packet_id, status.READY, at)
+
+        await gw.db.write(ready)
+        gw.wake_workers()
+
+    async def _findings(self, job: _Job) -> Findings:
+        documents = [p for p in job.parts if p[2] in DOCUMENT_TYPES]
+        if job.kind != "dossier" or not documents or self.engine is None:
+            findings = Findings()
+            if job.kind == "dossier" and documents and self.engine is None:
+                findings.warnings.append("no extractor is configured; records were not extracted")
+            return findings
+        engine = self.engine
+        gw = self.gw
+        as_of = date.fromisoformat(job.created[:10])
+        scratch = Path(tempfile.mkdtemp(prefix=f"{job.packet_id}-", dir=gw.data.tmp))
+        try:
+            inputs = []
+            for part_name, blob_name, media_type in documents:
+                path = scratch / blob_name
+                await asyncio.get_running_loop().run_in_executor(
+                    gw.io_pool, _decrypt_to, gw, job.packet_id, blob_name, path
+                )
+                inputs.append(PartInput(part_name, media_type, path, as_of))
+            timeout = gw.config.extraction_timeout_s
+            try:
+                return await asyncio.wait_for(
+                    asyncio.to_thread(engine.extract_parts, inputs), timeout
+                )
+            except TimeoutError:
+                return Findings(errors=[f"extraction passed its deadline of {timeout:g} s"])
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _decrypt_to(gw: Gateway, packet_id: str, blob_name: str, path: Path) -> None:
+    with path.open("wb") as sink:
+        for chunk in gw.blobs.read(packet_id, blob_name):
+            sink.write(chunk)
+
+
+def _mark_extracting(conn: sqlite3.Connection, packet_id: str) -> None:
+    (current,) = conn.execute(
+        "SELECT status FROM packets WHERE packet_id = ?", (packet_id,)
+    ).fetchone()
+    if current == status.ACCEPTED:
+        status.record(conn, packet_id, status.EXTRACTING, now())
+
+
+def parse_document(compact: str) -> dict[str, Any]:
+    """Read an extraction document already verified by the caller."""
+    return dict(json.loads(jws.parse(compact, typ=jws.TYP_EXTRACTION).payload))

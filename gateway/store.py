@@ -1,0 +1,320 @@
+"""Durable storage: one SQLite database and a directory of encrypted blobs.
+
+Guarantee: when a write has returned, it survives ``kill -9`` and power loss.
+The database runs in WAL mode with ``synchronous=FULL``; blobs are written to
+a staging directory, fsync'd, and moved into place (directory fsync'd) by the
+same serialized writer that commits the rows that name them, so a row never
+names a blob that is not on disk.
+
+Writes go through one writer thread that commits in groups: every write
+queued while the previous commit was on disk joins the next transaction, each
+in its own savepoint, so one failing write never takes the others down and a
+busy gateway pays one fsync for many requests. Reads run on a small pool of
+threads with their own connections. Nothing here runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import queue
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from gateway.crypto.seal import EncryptingWriter, StorageKey
+
+T = TypeVar("T")
+
+GROUP_COMMIT_MAX = 256  # writes per transaction: bounds the latency of the last one
+READ_THREADS = 4
+BUSY_TIMEOUT_MS = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS parties (
+    id TEXT PRIMARY KEY,
+    roles TEXT NOT NULL,              -- JSON list: "party", "monitor"
+    endpoint TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS keys (
+    kid TEXT PRIMARY KEY,
+    party_id TEXT NOT NULL REFERENCES parties(id),
+    use TEXT NOT NULL CHECK (use IN ('sig', 'enc')),
+    jwk TEXT NOT NULL,
+    not_before TEXT,
+    not_after TEXT,
+    revoked_at TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_by_party ON keys(party_id, use);
+CREATE TABLE IF NOT EXISTS seen_jti (
+    issuer TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (issuer, jti)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS packets (
+    packet_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    envelope_sha256 TEXT NOT NULL,
+    status TEXT NOT NULL,
+    accepted_at TEXT NOT NULL,
+    deadline TEXT NOT NULL,
+    response TEXT NOT NULL,           -- the 202 body, replayed to identical retries
+    extraction TEXT,                  -- the gateway's signed extraction JWS
+    extraction_sha256 TEXT,
+    ready_seq INTEGER UNIQUE,         -- inbox cursor: order in which packets became READY
+    ready_at TEXT,
+    fetched_at TEXT,
+    notify_attempts INTEGER NOT NULL DEFAULT 0,
+    notify_next_at TEXT,              -- NULL: nothing (more) to notify
+    notify_done INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS packets_by_recipient ON packets(recipient, ready_seq);
+CREATE INDEX IF NOT EXISTS packets_by_status ON packets(status);
+CREATE TABLE IF NOT EXISTS blobs (
+    packet_id TEXT NOT NULL REFERENCES packets(packet_id),
+    sha256 TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('part', 'photo')),
+    name TEXT NOT NULL,               -- file name under blobs/<packet_id>/
+    part_name TEXT,                   -- the manifest name, for parts
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (packet_id, role, name)
+);
+CREATE INDEX IF NOT EXISTS blobs_by_digest ON blobs(packet_id, sha256);
+CREATE TABLE IF NOT EXISTS timeline (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    packet_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    detail TEXT                       -- JSON; notification attempts, never personal data
+);
+CREATE INDEX IF NOT EXISTS timeline_by_packet ON timeline(packet_id, seq);
+CREATE TABLE IF NOT EXISTS receipts (
+    receipt_sha256 TEXT PRIMARY KEY,
+    packet_id TEXT NOT NULL,
+    level TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    log_index INTEGER NOT NULL UNIQUE,
+    compact TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS receipts_by_packet ON receipts(packet_id, log_index);
+CREATE TABLE IF NOT EXISTS log_entries (
+    idx INTEGER PRIMARY KEY,
+    entry BLOB NOT NULL,
+    appended_at TEXT NOT NULL
+);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the durability settings every user of the file needs."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class _Write:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], object]) -> None:
+        self.fn = fn
+        self.future: concurrent.futures.Future[object] = concurrent.futures.Future()
+
+
+class Database:
+    """The gateway's SQLite database with a group-committing writer."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with connect(path) as conn:
+            conn.executescript(SCHEMA)
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="dxg-db-writer", daemon=True)
+        self._local = threading.local()
+        self._readers = concurrent.futures.ThreadPoolExecutor(
+            READ_THREADS, thread_name_prefix="dxg-db-reader"
+        )
+        self._closed = False
+        self._writer.start()
+
+    # -- writing -----------------------------------------------------------
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future[T]:
+        """Queue ``fn`` to run inside a write transaction; the future resolves once durable."""
+        if self._closed:
+            raise RuntimeError("the database is closed")
+        item = _Write(fn)
+        self._queue.put(item)
+        return item.future  # type: ignore[return-value]
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self.submit(fn).result()
+
+    def _write_loop(self) -> None:
+        conn = connect(self.path)
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                while len(batch) < GROUP_COMMIT_MAX:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        self._queue.put(None)  # finish this batch, then stop
+                        break
+                    batch.append(item)
+                self._commit(conn, batch)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection, batch: list[_Write]) -> None:
+        results: list[tuple[_Write, object, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                conn.execute("SAVEPOINT w")
+                try:
+                    value = item.fn(conn)
+                except BaseException as exc:  # handed to the caller, not swallowed
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    results.append((item, None, exc))
+                else:
+                    conn.execute("RELEASE w")
+                    results.append((item, value, None))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        for item, value, error in results:
+            if error is not None:
+                item.future.set_exception(error)
+            else:
+                item.future.set_result(value)
+
+    # -- reading -----------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+        return conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._readers.submit(lambda: fn(self._reader())).result()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join()
+        self._readers.shutdown(wait=True)
+
+
+class BlobStore:
+    """Parts and photos of packets, encrypted at rest under the storage key.
+
+    A blob's file name is its associated data, so a file moved to another
+    name or packet fails to decrypt instead of being served as the wrong blob.
+    """
+
+    def __init__(self, root: Path, key: StorageKey) -> None:
+        self.root = root
+        self._key = key
+        self.staging = root / ".staging"
+        self.staging.mkdir(parents=True, exist_ok=True)
+
+    def clear_staging(self) -> None:
+        """Forget uploads that never completed (run at start-up)."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True, exist_ok=True)
+
+    def new_stage(self, token: str) -> Path:
+        stage = self.staging / token
+        stage.mkdir(mode=0o700)
+        return stage
+
+    @staticmethod
+    def aad(packet_id: str, name: str) -> bytes:
+        return f"{packet_id}/{name}".encode()
+
+    def open_writer(self, sink: BinaryIO, packet_id: str, name: str) -> EncryptingWriter:
+        return self._key.writer(sink, name=self.aad(packet_id, name))
+
+    def packet_dir(self, packet_id: str) -> Path:
+        return self.root / packet_id
+
+    def commit_stage(self, stage: Path, packet_id: str) -> None:
+        """Move a complete staging directory into place, durably.
+
+        Called from the database writer, inside the transaction that records
+        the blobs: a leftover directory with no packet row is a crash remnant.
+        """
+        target = self.packet_dir(packet_id)
+        if target.exists():
+            shutil.rmtree(target)
+        _fsync_dir(stage)
+        os.rename(stage, target)
+        _fsync_dir(self.root)
+
+    def write_blob(self, packet_id: str, name: str, data: bytes) -> None:
+        """Write one whole blob (photos) into a packet's directory, durably."""
+        directory = self.packet_dir(packet_id)
+        directory.mkdir(mode=0o700, exist_ok=True)
+        tmp = directory / f".{name}.tmp"
+        with tmp.open("wb") as sink:
+            writer = self.open_writer(sink, packet_id, name)
+            writer.write(data)
+            writer.finish()
+        os.rename(tmp, directory / name)
+        _fsync_dir(directory)
+
+    def read(self, packet_id: str, name: str) -> Iterator[bytes]:
+        """Decrypt one blob chunk by chunk (raises Invalid if it was altered)."""
+        with (self.packet_dir(packet_id) / name).open("rb") as source:
+            yield from self._key.read(source, name=self.aad(packet_id, name))
+
+    def read_all(self, packet_id: str, name: str) -> bytes:
+        return b"".join(self.read(packet_id, name))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
