@@ -1,0 +1,32 @@
+"""Shared set-ups: a real gateway process with two parties and a monitor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.harness import GatewayProcess, Party, start_gateway
+
+
+@dataclass
+class Exchange:
+    gw: GatewayProcess
+    ua: Party
+    ru: Party
+    mon: Party
+
+
+@pytest.fixture
+def exchange(tmp_path: Path) -> Iterator[Exchange]:
+    """A running gateway with parties ``ua`` and ``ru`` and monitor ``mon``."""
+    gw = start_gateway(tmp_path)
+    ua, ru = gw.add_party("ua"), gw.add_party("ru")
+    mon = gw.add_party("mon", role="monitor")
+    gw.start()
+    try:
+        yield Exchange(gw, ua, ru, mon)
+    finally:
+        gw.stop()
