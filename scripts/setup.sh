@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian/Ubuntu machine for DXG: system packages, then a
+# virtual environment in .venv with the project and its test tools.
+# Safe to run again; it changes nothing that is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq \
+    tesseract-ocr tesseract-ocr-ukr tesseract-ocr-rus fonts-dejavu-core \
+    python3-venv python3-pip >/dev/null
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
