@@ -22,10 +22,13 @@ from typing import Any
 from tqdm import tqdm
 
 from gateway import registry
+from gateway.app import serve
+from gateway.client import Client, Identity
 from gateway.clock import now
 from gateway.config import Config, DataDir, check_id
 from gateway.crypto.keys import EncryptionKey, PublicKey, SigningKey, save_private_key
 from gateway.crypto.seal import StorageKey
+from gateway.demo import run_demo
 from gateway.errors import BadRequest, DXGError
 from gateway.store import Database
 
@@ -44,8 +47,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     StorageKey.create(data.storage_key_path)
     data.save_config(config)
     Database(data.database).close()
-    print(json.dumps({"dir": str(data.root), "id": config.id, "origin": config.origin,
-                      "kid": key.kid}))
+    print(
+        json.dumps(
+            {"dir": str(data.root), "id": config.id, "origin": config.origin, "kid": key.kid}
+        )
+    )
     return 0
 
 
@@ -86,8 +92,16 @@ def cmd_party_add(args: argparse.Namespace) -> int:
         )
     finally:
         db.close()
-    print(json.dumps({"id": party.id, "roles": sorted(party.roles), "endpoint": party.endpoint,
-                      "kids": [k.kid for k in keys]}))
+    print(
+        json.dumps(
+            {
+                "id": party.id,
+                "roles": sorted(party.roles),
+                "endpoint": party.endpoint,
+                "kids": [k.kid for k in keys],
+            }
+        )
+    )
     return 0
 
 
@@ -106,8 +120,12 @@ def cmd_party_list(args: argparse.Namespace) -> int:
     try:
         listing = db.read_sync(
             lambda c: [
-                {"id": p.id, "roles": sorted(p.roles), "endpoint": p.endpoint,
-                 "keys": [k.to_json() for k in registry.keys_of(c, p.id)]}
+                {
+                    "id": p.id,
+                    "roles": sorted(p.roles),
+                    "endpoint": p.endpoint,
+                    "keys": [k.to_json() for k in registry.keys_of(c, p.id)],
+                }
                 for p in registry.list_parties(c)
             ]
         )
@@ -118,8 +136,6 @@ def cmd_party_list(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.app import serve  # the server's imports are not needed elsewhere
-
     DataDir(Path(args.dir)).load_config()
     serve(Path(args.dir), host=args.host, port=args.port, engine=_engine(Path(args.dir)))
     return 0
@@ -134,9 +150,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     raise BadRequest("extraction is not available in this build")
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from gateway.client import Client, Identity
-
+def _client(args: argparse.Namespace) -> Client:
     if not args.gateway or not args.id or not args.keys:
         raise BadRequest("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
     return Client(args.gateway, Identity.load(args.id, args.keys))
@@ -146,8 +160,15 @@ async def _send(args: argparse.Namespace) -> dict[str, Any]:
     files = [Path(f) for f in args.files]
     total = sum(f.stat().st_size for f in files)
     async with _client(args) as client:
-        with tqdm(total=total, unit="B", unit_scale=True, desc="upload", file=sys.stderr,
-                  disable=None, leave=False) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc="upload",
+            file=sys.stderr,
+            disable=None,
+            leave=False,
+        ) as bar:
             result: dict[str, Any] = await client.send(
                 files,
                 recipient=args.to,
@@ -169,9 +190,16 @@ async def _pull(args: argparse.Namespace) -> list[dict[str, Any]]:
     async with _client(args) as client:
         results = await client.pull(Path(args.out))
     return [
-        {"packet_id": r.packet_id, "sender": r.sender, "receipt": r.level, "reason": r.reason,
-         "folder": None if r.folder is None else str(r.folder), "records": r.records,
-         "photos": r.photos, "log_index": r.log_index}
+        {
+            "packet_id": r.packet_id,
+            "sender": r.sender,
+            "receipt": r.level,
+            "reason": r.reason,
+            "folder": None if r.folder is None else str(r.folder),
+            "records": r.records,
+            "photos": r.photos,
+            "log_index": r.log_index,
+        }
         for r in results
     ]
 
@@ -194,8 +222,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
-
     return run_demo(Path(args.dir) if args.dir else None, keep=args.keep)
 
 
@@ -214,12 +240,17 @@ def _as_of(value: str) -> date:
 
 
 def _client_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gateway", default=os.environ.get("DXG_GATEWAY"),
-                        help="gateway base URL (env DXG_GATEWAY)")
-    parser.add_argument("--id", default=os.environ.get("DXG_ID"),
-                        help="your party id (env DXG_ID)")
-    parser.add_argument("--keys", default=os.environ.get("DXG_KEYS"),
-                        help="your key PREFIX from gateway keygen (env DXG_KEYS)")
+    parser.add_argument(
+        "--gateway",
+        default=os.environ.get("DXG_GATEWAY"),
+        help="gateway base URL (env DXG_GATEWAY)",
+    )
+    parser.add_argument("--id", default=os.environ.get("DXG_ID"), help="your party id (env DXG_ID)")
+    parser.add_argument(
+        "--keys",
+        default=os.environ.get("DXG_KEYS"),
+        help="your key PREFIX from gateway keygen (env DXG_KEYS)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,13 +301,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("send", help="sign files as a packet and submit it")
     _client_flags(p)
     p.add_argument("--to", required=True, type=_party_id, help="the recipient party id")
-    p.add_argument("--kind", default="dossier",
-                   choices=["dossier", "verification", "status", "message"])
-    p.add_argument("--purpose", default="family_tracing",
-                   choices=["family_tracing", "reunification", "care_continuity",
-                            "verification", "status_update"])
-    p.add_argument("--legal-basis", action="append",
-                   choices=["vital_interest", "public_interest", "consent", "legal_obligation"])
+    p.add_argument(
+        "--kind", default="dossier", choices=["dossier", "verification", "status", "message"]
+    )
+    p.add_argument(
+        "--purpose",
+        default="family_tracing",
+        choices=[
+            "family_tracing",
+            "reunification",
+            "care_continuity",
+            "verification",
+            "status_update",
+        ],
+    )
+    p.add_argument(
+        "--legal-basis",
+        action="append",
+        choices=["vital_interest", "public_interest", "consent", "legal_obligation"],
+    )
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_send)
 

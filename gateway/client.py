@@ -275,8 +275,9 @@ class Client:
         result: dict[str, Any] = json.loads(body)
         return result
 
-    async def party_keys(self, party_id: str) -> list[tuple[PublicKey, str | None, str | None,
-                                                            str | None]]:
+    async def party_keys(
+        self, party_id: str
+    ) -> list[tuple[PublicKey, str | None, str | None, str | None]]:
         info = await self.get_json(f"/v1/parties/{party_id}")
         return [
             (PublicKey.from_jwk(k), k.get("not_before"), k.get("not_after"), k.get("revoked_at"))
@@ -346,8 +347,14 @@ class Client:
             shutil.rmtree(staging, ignore_errors=True)
             receipt = self._receipt("REJECTED", packet_id, index, opened, reason=err.detail)
             answer = await self.send_receipt(receipt)
-            return PullResult(packet_id, str(index.get("sender")), "REJECTED", err.detail, None,
-                              log_index=answer.get("log_index"))
+            return PullResult(
+                packet_id,
+                str(index.get("sender")),
+                "REJECTED",
+                err.detail,
+                None,
+                log_index=answer.get("log_index"),
+            )
         receipt = self._receipt("DELIVERED", packet_id, index, opened, reason=None)
         (staging / "receipt.jws").write_text(receipt + "\n", encoding="ascii")
         folder = out / packet_id
@@ -358,8 +365,9 @@ class Client:
         result.log_index = answer.get("log_index")
         return result
 
-    def _receipt(self, level: str, packet_id: str, index: dict[str, Any], opened: _Opened,
-                 reason: str | None) -> str:
+    def _receipt(
+        self, level: str, packet_id: str, index: dict[str, Any], opened: _Opened, reason: str | None
+    ) -> str:
         parts = opened.parts or _unverified_parts(opened.envelope)
         return receipts.issue(
             self.identity.signing,
@@ -374,14 +382,17 @@ class Client:
             reason=reason,
         )
 
-    async def _verify_and_write(self, packet_id: str, index: dict[str, Any], opened: _Opened,
-                                staging: Path) -> PullResult:
+    async def _verify_and_write(
+        self, packet_id: str, index: dict[str, Any], opened: _Opened, staging: Path
+    ) -> PullResult:
         sender = str(index["sender"])
         parsed = jws.parse(opened.envelope, typ=jws.TYP_PACKET)
         key = await self.sender_key(sender, parsed.kid)
         manifest = Manifest.from_bytes(jws.verify(parsed, key).payload)
         if (manifest.packet_id, manifest.sender, manifest.recipient) != (
-            packet_id, sender, self.identity.party_id
+            packet_id,
+            sender,
+            self.identity.party_id,
         ):
             raise Invalid("the manifest names another packet, sender or recipient")
         opened.parts = [(p.name, p.sha256) for p in manifest.parts]
@@ -389,7 +400,10 @@ class Client:
         extraction = str(index["extraction"])
         parsed_doc = jws.parse(extraction, typ=jws.TYP_EXTRACTION)
         doc = json.loads(jws.verify(parsed_doc, await self.gateway_key(parsed_doc.kid)).payload)
-        if doc.get("packet_id") != packet_id or doc.get("envelope_sha256") != opened.envelope_sha256:
+        if (
+            doc.get("packet_id") != packet_id
+            or doc.get("envelope_sha256") != opened.envelope_sha256
+        ):
             raise Invalid("the extraction document is bound to another packet or envelope")
         opened.extraction_sha256 = sha256_hex(extraction)
 
@@ -417,8 +431,15 @@ class Client:
         _write_json(staging / "records.json", doc.get("records", []))
         (staging / "envelope.jws").write_text(opened.envelope + "\n", encoding="ascii")
         (staging / "extraction.jws").write_text(extraction + "\n", encoding="ascii")
-        return PullResult(packet_id, sender, "DELIVERED", None, None,
-                          records=len(doc.get("records", [])), photos=len(photos))
+        return PullResult(
+            packet_id,
+            sender,
+            "DELIVERED",
+            None,
+            None,
+            records=len(doc.get("records", [])),
+            photos=len(photos),
+        )
 
     async def pull(self, out: Path, *, after: int | None = None) -> list[PullResult]:
         """Pull every READY packet in the inbox after the saved cursor."""

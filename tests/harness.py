@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pymupdf
+
 from gateway import tokens
 from gateway.client import Identity
 from gateway.crypto.digest import sha256_hex
@@ -211,8 +213,6 @@ def multipart(fields: Sequence[tuple[str, bytes]]) -> tuple[bytes, str]:
 
 
 def tiny_pdf(text: str = "DXG test") -> bytes:
-    import pymupdf
-
     doc = pymupdf.open()
     page = doc.new_page()
     page.insert_text((72, 72), text)
