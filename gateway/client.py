@@ -63,7 +63,7 @@ SUFFIX_BY_MEDIA_TYPE = {
     "application/json": ".json",
     "text/plain": ".txt",
 }
-Progress = Callable[[int], None]
+Progress = Callable[[int], object]
 
 
 @dataclass(frozen=True, slots=True)
