@@ -632,7 +632,13 @@ class MerkleLog:
         self._conns: list[sqlite3.Connection] = []
         self._closed = False
         with self._write_lock:
-            self._conn().executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            conn = self._conn()
+            try:
+                conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     # -- connections
 
