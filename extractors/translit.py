@@ -100,6 +100,16 @@ def fold_homoglyphs(word: str) -> str:
     return word
 
 
+def to_cyrillic_lookalikes(text: str) -> str:
+    """Every Latin letter that has a Cyrillic twin replaced by that twin."""
+    return "".join(_LATIN_TO_CYRILLIC.get(c, c) for c in text)
+
+
+def to_latin_lookalikes(text: str) -> str:
+    """Every Cyrillic letter that has a Latin twin replaced by that twin."""
+    return "".join(_CYRILLIC_TO_LATIN.get(c, c) for c in text)
+
+
 def fold_text(text: str) -> str:
     """:func:`fold_homoglyphs` applied to each space-separated word."""
     return " ".join(fold_homoglyphs(w) for w in text.split())

@@ -194,3 +194,11 @@ def test_fold_homoglyphs_towards_the_main_script() -> None:
     assert translit.fold_homoglyphs("Cеx") == "Cex"  # Cyrillic "е" in a Latin word
     assert translit.fold_homoglyphs("Коваленко") == "Коваленко"
     assert translit.fold_text("Олiйник  Марiя") == "Олійник Марія"
+
+
+def test_lookalikes_turned_wholesale_either_way() -> None:
+    # OCR read most of "МІСЦЕ" in Latin: majority folding would go the wrong way.
+    mostly_latin = "MIC\u0426E"
+    assert translit.fold_homoglyphs(mostly_latin) == mostly_latin
+    assert translit.to_cyrillic_lookalikes(mostly_latin) == "МІСЦЕ"
+    assert translit.to_latin_lookalikes("Сех") == "Cex"
