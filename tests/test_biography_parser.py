@@ -546,3 +546,20 @@ def test_label_matching_directly() -> None:
     assert biography.match_label("Имя") is not None
     assert biography.match_label("Коваленко") is None
     assert biography.match_label("Мама") is None  # 4 letters: exact only
+
+
+def test_the_order_lines_arrive_in_does_not_matter() -> None:
+    lines = left_form(100, UK_CHILD)
+    in_order = parse(page(*lines))
+    shuffled = parse(page(*reversed(lines)))
+    assert shuffled == in_order
+
+
+def test_a_photo_on_a_page_without_the_childs_fields_is_not_attached() -> None:
+    first = page(*left_form(100, [("Прізвище", "Ткач"), ("Ім'я", "Злата")]), number=1)
+    second = page(
+        row(100, (50, "Додаток")), number=2, images=(ImageRegion((50, 20, 150, 90), PHOTO_1),)
+    )
+    [record] = parse(first, second)
+    assert record["photos"] == []
+    assert record["source"]["pages"] == [1]
