@@ -46,7 +46,7 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.media import Sniffer
-from gateway.schemas import validate
+from gateway.schemas import MANIFEST_V1, validate
 from gateway.service import Gateway
 
 FUTURE_SKEW_S = 300  # SPEC §3: `created` at most 300 s in the future
@@ -88,7 +88,7 @@ class Manifest:
             doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Invalid("the manifest is not JSON") from exc
-        validate("manifest.v1.json", doc, what="the manifest")
+        validate(MANIFEST_V1, doc, what="the manifest")
         parts = tuple(PartSpec(**p) for p in doc["parts"])
         if len({p.name for p in parts}) != len(parts):
             raise Invalid("the manifest names a part twice")

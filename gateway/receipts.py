@@ -34,7 +34,7 @@ from gateway.errors import (
     NotFound,
     Unauthenticated,
 )
-from gateway.schemas import validate
+from gateway.schemas import RECEIPT_V1, validate
 
 LEVELS = ("ACCEPTED", "DELIVERED", "REJECTED", "PROCESSED", "EXPIRED")
 RECIPIENT_LEVELS = frozenset({"DELIVERED", "REJECTED", "PROCESSED"})
@@ -122,7 +122,7 @@ def verify(parsed: jws.ParsedJWS, key: PublicKey) -> Receipt:
         claims = json.loads(payload)
     except ValueError as exc:
         raise Invalid("the receipt is not JSON") from exc
-    validate("receipt.v1.json", claims, what="the receipt")
+    validate(RECEIPT_V1, claims, what="the receipt")
     return Receipt(compact=parsed.compact, claims=claims)
 
 

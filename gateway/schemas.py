@@ -1,51 +1,203 @@
-"""The project's JSON Schemas (``schemas/``), loaded once, resolved locally.
+"""The versioned JSON Schemas of the protocol, and checks against them.
 
-Schemas refer to each other by relative ``$ref`` only; a registry built from
-the files in ``schemas/`` resolves them, so validation never touches the
-network. A validation error names the JSON path and the rule that failed,
-never the offending value: values may be personal data.
+The schemas are data in the project's top-level ``schemas/`` directory
+(``biography.v1.json``, ``extraction.v1.json``, ``manifest.v1.json``,
+``receipt.v1.json``; JSON Schema 2020-12). This
+module is the one place that loads them and checks documents with them.
+
+Guarantees:
+- Nothing is fetched from the network: every ``$id`` is a name, and the
+  cross-file ``$ref``s (extraction → biography, receipt → manifest) resolve through a
+  ``referencing.Registry`` built from the local files only. An unknown
+  reference fails instead of being retrieved.
+- The schemas themselves are checked against the 2020-12 meta-schema when
+  first loaded, so a broken schema file fails loudly, not open.
+- A violation is reported as a JSON Pointer (RFC 6901) into the document and
+  the name of the schema keyword that failed (``enum``, ``pattern``…), never
+  the offending value or the validator's message, which quote it: the
+  documents are children's personal data.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from gateway.errors import Invalid
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+BIOGRAPHY_V1 = "https://dxg.local/schemas/biography.v1.json"
+EXTRACTION_V1 = "https://dxg.local/schemas/extraction.v1.json"
+MANIFEST_V1 = "https://dxg.local/schemas/manifest.v1.json"
+RECEIPT_V1 = "https://dxg.local/schemas/receipt.v1.json"
+_FILES = {
+    BIOGRAPHY_V1: "biography.v1.json",
+    EXTRACTION_V1: "extraction.v1.json",
+    MANIFEST_V1: "manifest.v1.json",
+    RECEIPT_V1: "receipt.v1.json",
+}
+
+# Where the schema files may live, first match wins: the source tree (the
+# top-level ``schemas/`` next to the ``gateway`` package), then an installed
+# copy under ``<prefix>/share/dxg/schemas`` (setuptools ``data-files``).
+_CANDIDATE_DIRS = (
+    Path(__file__).resolve().parent.parent / "schemas",
+    Path(sys.prefix) / "share" / "dxg" / "schemas",
+)
+
+# How many violations a detail names before it only counts the rest; enough
+# to fix a document, short enough for a problem+json detail.
+MAX_REPORTED_VIOLATIONS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken schema rule: where in the document, and which keyword."""
+
+    pointer: str  # RFC 6901 JSON Pointer into the checked document; "" is the root
+    rule: str  # the JSON Schema keyword that failed, e.g. "enum", "required"
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'} ({self.rule})"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaCheck:
+    """The result of checking one document against one schema."""
+
+    schema: str  # the schema's file name, e.g. "biography.v1.json"
+    violations: tuple[Violation, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def detail(self, what: str) -> str:
+        """A problem detail naming paths and rules only, never values."""
+        shown = "; ".join(str(v) for v in self.violations[:MAX_REPORTED_VIOLATIONS])
+        more = len(self.violations) - MAX_REPORTED_VIOLATIONS
+        tail = f"; and {more} more" if more > 0 else ""
+        return f"{what} breaks {self.schema} at {shown}{tail}"
+
+
+def schemas_dir() -> Path:
+    """The directory holding the schema files.
+
+    Raises:
+        FileNotFoundError: no candidate directory holds the schemas (a broken
+            installation, not a bad request).
+    """
+    for candidate in _CANDIDATE_DIRS:
+        if all((candidate / name).is_file() for name in _FILES.values()):
+            return candidate
+    raise FileNotFoundError("DXG schema files not found; is the package installed with its data?")
 
 
 @cache
 def _registry() -> Registry[Any]:
-    resources = []
-    for path in sorted(SCHEMA_DIR.glob("*.json")):
-        contents = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((path.name, Resource.from_contents(contents)))
+    directory = schemas_dir()
+    resources: list[tuple[str, Resource[Any]]] = []
+    for uri, name in _FILES.items():
+        contents = json.loads((directory / name).read_text(encoding="utf-8"))
+        if contents.get("$id") != uri:
+            raise ValueError(f"schema file {name} does not declare $id {uri}")
+        Draft202012Validator.check_schema(contents)
+        resources.append((uri, DRAFT202012.create_resource(contents)))
+    # No ``retrieve`` callable: an unknown $ref raises instead of going out.
     return Registry().with_resources(resources)
 
 
 @cache
-def validator(name: str) -> jsonschema.protocols.Validator:
-    """The validator for ``schemas/<name>``, e.g. ``manifest.v1.json``."""
-    schema = _registry().contents(name)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)
+def _validator(uri: str) -> Any:
+    registry = _registry()
+    return Draft202012Validator(registry.contents(uri), registry=registry)
 
 
-def validate(name: str, instance: Any, *, what: str) -> None:
-    """Validate ``instance`` against ``schemas/<name>``.
+def _pointer(path: Iterable[Any]) -> str:
+    # RFC 6901: "~" → "~0", "/" → "~1"; array indices as decimal.
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _rule(error: Any) -> str:
+    # A bad member name surfaces as the name's own failure (say "pattern")
+    # at the parent's path; report it as the rule that was actually broken.
+    if "propertyNames" in error.absolute_schema_path:
+        return "propertyNames"
+    return str(error.validator)
+
+
+def check(uri: str, document: Any) -> SchemaCheck:
+    """Check ``document`` against the schema named ``uri``.
+
+    Returns every violation, sorted by position in the document, each as a
+    path and a keyword.
 
     Raises:
-        Invalid: the first error, described by its path and rule, not its value.
+        KeyError: ``uri`` is not one of this module's schemas.
     """
-    error = jsonschema.exceptions.best_match(validator(name).iter_errors(instance))
-    if error is not None:
-        path = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise Invalid(f"{what} breaks its schema at {path}: rule {error.validator!r} failed")
+    if uri not in _FILES:
+        raise KeyError("unknown schema")
+    validator = _validator(uri)
+    found = {
+        Violation(_pointer(error.absolute_path), _rule(error))
+        for error in validator.iter_errors(document)
+    }
+    ordered = tuple(sorted(found, key=lambda v: (v.pointer, v.rule)))
+    return SchemaCheck(schema=_FILES[uri], violations=ordered)
+
+
+def check_biography(record: Mapping[str, Any]) -> SchemaCheck:
+    """Check one biography record against ``biography.v1.json``."""
+    return check(BIOGRAPHY_V1, record)
+
+
+def check_extraction(document: Mapping[str, Any]) -> SchemaCheck:
+    """Check an extraction document against ``extraction.v1.json``."""
+    return check(EXTRACTION_V1, document)
+
+
+def validate_biography(record: Mapping[str, Any]) -> None:
+    """Raise unless ``record`` is a valid SPEC §4.1 biography record.
+
+    Raises:
+        Invalid: the record breaks the schema; the detail names JSON Pointers
+            and schema keywords only.
+    """
+    result = check_biography(record)
+    if not result.ok:
+        raise Invalid(result.detail("biography record"))
+
+
+def validate_extraction(document: Mapping[str, Any]) -> None:
+    """Raise unless ``document`` is a valid SPEC §4 extraction document.
+
+    Its records are checked against the biography schema through a local
+    ``$ref``.
+
+    Raises:
+        Invalid: the document breaks the schema; the detail names JSON
+            Pointers and schema keywords only.
+    """
+    result = check_extraction(document)
+    if not result.ok:
+        raise Invalid(result.detail("extraction document"))
+
+
+def validate(uri: str, document: Any, *, what: str) -> None:
+    """Raise unless ``document`` is valid against the schema named ``uri``.
+
+    Raises:
+        Invalid: the document breaks the schema; the detail names JSON
+            Pointers and schema keywords only.
+    """
+    result = check(uri, document)
+    if not result.ok:
+        raise Invalid(result.detail(what))

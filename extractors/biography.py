@@ -1,0 +1,870 @@
+# ruff: noqa: RUF001, RUF002 - Cyrillic labels are this module's subject
+"""Biography records (SPEC §4.1) from the positioned text of label–value forms.
+
+A page reader (PDF text layer or OCR) hands over :class:`PageText`: lines of
+words with boxes in PDF points, top-left origin. This module finds the
+labels of the SPEC §4.1 table in Ukrainian, Russian or English and the value
+each one labels, groups them into one record per child, and derives the
+Latin spellings and ages.
+
+How a form is read:
+
+- Rows. Lines whose boxes overlap vertically by half the smaller height are
+  one visual row (a reader may give table cells as separate lines).
+- Labels. Matched on a key: homoglyphs folded to the word's main script,
+  lower case, ё as е, apostrophes and everything but letters dropped, so
+  case, spacing, a trailing colon and ``Ім'я``/``Імʼя``/``Iм'я`` all match.
+  OCR slips are forgiven by edit distance: none for keys of up to 4 letters,
+  1 up to 8, 2 beyond. A label starts a row or follows a gap of at least
+  :data:`CELL_GAP_FACTOR` line heights (the next cell or column). A bilingual
+  label (``Прізвище / Surname``) is one label; a hint in parentheses after it
+  (``Стать (ч / ж)``) is skipped.
+- Values. The words after the label on its row, up to the next label (left
+  of the value, or a table row). A label with nothing after it takes the
+  words below it (value under the label): the first row below, within
+  :data:`BELOW_GAP_FACTOR` line heights, whose words fall in the label's
+  column (from the label's left edge to the next label on its row). A row
+  below that starts with a label means the value is empty.
+- Continuations. Rows right below a value, close (within
+  :data:`CONTINUATION_GAP_FACTOR` line heights), with no label and their
+  first word aligned with the value's first word, continue the value.
+- Children. A new record starts at a heading ``Дитина 1`` / ``Ребёнок 2`` /
+  ``Child 3`` (any number, optional ``№``/``No.``/``#``), or when a family
+  name or a given name label comes again in the current record. The same
+  label on two consecutive rows (a bilingual form printing ``Surname``
+  under ``Прізвище``) is one field.
+- Relatives. ``Мати``/``Мать``/``Mother`` → mother, ``Батько``/``Отец``/
+  ``Father`` → father, brother/sister → sibling, grandmother/grandfather →
+  grandparent, aunt/uncle → other. The value is read as ``name, place,
+  phone``: the phone is the run of digits (9 to 15, may start with +, may
+  hold spaces, brackets, hyphens) wherever it stands; of the rest, split at
+  commas, the first part is the name and the others, joined, the place.
+- Photos. Each image on a page goes to the child whose block of fields on
+  that page it is nearest to, among blocks it is not below (a photo sits
+  above, left or right of its child's fields), if within
+  :data:`PHOTO_MAX_GAP` points.
+
+What a record says:
+
+- Values are as written, whitespace collapsed, homoglyphs folded (a Latin
+  ``i`` typed inside a Cyrillic name becomes ``і``). Dashes and "unknown"
+  in any of the three languages are null. Dates and sex that cannot be read
+  with certainty are null, with a warning.
+- ``latin``: the language of a name is told by its own letters (і ї є ґ →
+  Ukrainian, ы э ъ ё → Russian), else by all the child's names together,
+  else by the labels (of the child's block, then of the document); with
+  none of these the spelling is kept only if KMU 2010 and ICAO agree.
+- ``provenance``: per member found, the page, the value's box, the page's
+  method, and a confidence: the lowest word confidence of label and value,
+  less 0.1 per edit the label needed. A photo's confidence falls from 1 to
+  0.5 with its distance from the block.
+- ``confidence``: the lowest member confidence (the weakest reading is
+  what a caseworker must check); 0 if nothing has provenance.
+- ``record_id``: SHA-256 of part name, first page and the record's ordinal
+  among the records starting on that page, first 32 hex digits: the same
+  part read the same way gives the same ids.
+- A block with no family name, given name, patronymic or birth date is not a
+  child and gives no record (a warning says so).
+
+Nothing here logs or raises with a value in it: warnings name pages and
+members only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from extractors import dates, translit
+from extractors.layout import ImageRegion, Line, PageText
+from gateway.pluginspec import BBox
+
+LabelLanguage = Literal["uk", "ru", "en"]
+
+CELL_GAP_FACTOR = 0.8  # a gap this many line heights wide separates cells or columns
+BELOW_GAP_FACTOR = 1.6  # how far below its label (in label heights) a value may start
+CONTINUATION_GAP_FACTOR = 1.0  # the widest gap between the rows of one value
+ALIGN_TOLERANCE = 8.0  # points a continuation or below-value may stray from its column edge
+PHOTO_MAX_GAP = 216.0  # points (3 in) between a photo and its child's block, at most
+MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
+MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
+LABEL_EDIT_PENALTY = 0.1  # confidence lost per edit a label needed to match
+RECORD_ID_HEX = 32  # 128 bits: unique within any packet
+
+# member → language → label texts. Members with a dot are services; those
+# starting "contact:" are relatives with their SPEC relation.
+LABELS: dict[str, dict[LabelLanguage, tuple[str, ...]]] = {
+    "family_name": {
+        "uk": ("Прізвище",),
+        "ru": ("Фамилия",),
+        "en": ("Surname", "Family name", "Last name"),
+    },
+    "given_name": {
+        "uk": ("Ім'я",),
+        "ru": ("Имя",),
+        "en": ("Given name", "First name", "Forename"),
+    },
+    "patronymic": {"uk": ("По батькові",), "ru": ("Отчество",), "en": ("Patronymic",)},
+    "other_names": {
+        "uk": ("Інші імена", "Інші прізвища"),
+        "ru": ("Другие имена", "Другие фамилии"),
+        "en": ("Other names", "Also known as"),
+    },
+    "sex": {"uk": ("Стать",), "ru": ("Пол",), "en": ("Sex", "Gender")},
+    "birth_date": {
+        "uk": ("Дата народження",),
+        "ru": ("Дата рождения",),
+        "en": ("Date of birth", "Birth date"),
+    },
+    "birth_place": {
+        "uk": ("Місце народження",),
+        "ru": ("Место рождения",),
+        "en": ("Place of birth", "Birthplace"),
+    },
+    "displacement_date": {
+        "uk": ("Дата переміщення",),
+        "ru": ("Дата перемещения",),
+        "en": ("Date of displacement", "Displacement date"),
+    },
+    "displacement_place": {
+        "uk": ("Місце переміщення",),
+        "ru": ("Место перемещения",),
+        "en": ("Place of displacement", "Displacement place"),
+    },
+    "current_location": {
+        "uk": ("Теперішнє місцеперебування", "Поточне місцеперебування"),
+        "ru": ("Текущее местонахождение",),
+        "en": ("Current location",),
+    },
+    "guardian": {"uk": ("Опікун",), "ru": ("Опекун",), "en": ("Guardian",)},
+    "services.medical": {
+        "uk": ("Медичні послуги",),
+        "ru": ("Медицинские услуги",),
+        "en": ("Medical services",),
+    },
+    "services.psychological": {
+        "uk": ("Психологічні послуги",),
+        "ru": ("Психологические услуги",),
+        "en": ("Psychological services",),
+    },
+    "services.social": {
+        "uk": ("Соціальні послуги",),
+        "ru": ("Социальные услуги",),
+        "en": ("Social services",),
+    },
+    "services.education": {"uk": ("Освіта",), "ru": ("Образование",), "en": ("Education",)},
+    "contact:mother": {"uk": ("Мати",), "ru": ("Мать",), "en": ("Mother",)},
+    "contact:father": {"uk": ("Батько",), "ru": ("Отец",), "en": ("Father",)},
+    "contact:sibling": {
+        "uk": ("Брат", "Сестра"),
+        "ru": ("Брат", "Сестра"),
+        "en": ("Brother", "Sister"),
+    },
+    "contact:grandparent": {
+        "uk": ("Бабуся", "Дідусь"),
+        "ru": ("Бабушка", "Дедушка"),
+        "en": ("Grandmother", "Grandfather"),
+    },
+    "contact:other": {
+        "uk": ("Тітка", "Дядько"),
+        "ru": ("Тётя", "Дядя"),
+        "en": ("Aunt", "Uncle"),
+    },
+}
+
+_SCALARS = (
+    "family_name", "given_name", "patronymic", "sex", "birth_date", "displacement_date",
+    "birth_place", "displacement_place", "current_location", "guardian",
+)  # fmt: skip
+_NAMES = ("family_name", "given_name", "patronymic")
+_IDENTITY = ("family_name", "given_name", "patronymic", "birth_date")
+_NEW_CHILD_MEMBERS = frozenset({"family_name", "given_name"})
+_SERVICES = ("medical", "psychological", "social", "education")
+
+_HEADING = re.compile(r"(дитина|ребенок|child)\s*(№|no\.?|#)?\s*\d{1,3}\s*[:.]?", re.IGNORECASE)
+_NULL_VALUES = frozenset(
+    {"невідомо", "не відомо", "неизвестно", "unknown", "n/a", "н/д", "немає даних",
+     "нет данных", "not known", "-", "--", "—", "–", "?"}
+)  # fmt: skip
+_MALE = frozenset({"ч", "чол", "чоловіча", "чоловічий", "м", "муж", "мужской", "m", "male"})
+_FEMALE = frozenset({"ж", "жін", "жіноча", "жіночий", "жен", "женский", "f", "female"})
+_PHONE = re.compile(r"\+?\(?\d[\d ()\-]{5,24}\d")
+_PHONE_WORDS = re.compile(r"(?<!\w)(тел|tel|phone|моб|mob)\.?:?(?!\w)", re.IGNORECASE)
+_VALUE_TRIM = " \t:;,-–—|"
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """One label text of the table, with the member it stands for."""
+
+    member: str
+    languages: frozenset[LabelLanguage]
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """Records found in one part, and warnings free of personal data."""
+
+    records: list[dict[str, Any]]
+    warnings: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    text: str
+    bbox: BBox
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    page: int
+    tokens: tuple[_Token, ...]
+    bbox: BBox
+
+    @property
+    def height(self) -> float:
+        return max(self.bbox[3] - self.bbox[1], 1.0)
+
+
+@dataclass(slots=True)
+class _Segment:
+    label: Label | None
+    label_tokens: list[_Token]
+    distance: int
+    value_tokens: list[_Token] = field(default_factory=list)
+    marked_empty: bool = False  # "—" after the label: the value is empty, not below
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    member: str
+    label: Label
+    distance: int
+    label_tokens: tuple[_Token, ...]
+    value_tokens: tuple[_Token, ...]
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Heading:
+    page: int
+    bbox: BBox
+
+
+def _key(text: str) -> str:
+    folded = translit.fold_text(text).lower().replace("ё", "е")
+    return "".join(c for c in folded if c.isalpha())
+
+
+def _keys(text: str) -> set[str]:
+    # OCR may read most of a Cyrillic label in Latin look-alikes ("MICЦE"),
+    # so a label is also tried with every look-alike turned each way.
+    return {
+        _key(text),
+        _key(translit.to_cyrillic_lookalikes(text)),
+        _key(translit.to_latin_lookalikes(text)),
+    }
+
+
+def _build_labels() -> tuple[Label, ...]:
+    languages: dict[tuple[str, str], set[LabelLanguage]] = {}
+    for member, by_language in LABELS.items():
+        for language, texts in by_language.items():
+            for text in texts:
+                languages.setdefault((member, _key(text)), set()).add(language)
+    return tuple(Label(m, frozenset(langs), k) for (m, k), langs in languages.items())
+
+
+_ALL_LABELS = _build_labels()
+
+
+def _tolerance(key: str) -> int:
+    if len(key) <= 4:
+        return 0
+    return 1 if len(key) <= 8 else 2
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, or ``limit + 1`` once it is certainly over."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def _split_word(text: str, bbox: BBox, confidence: float) -> list[_Token]:
+    # "Прізвище/Surname" and "Прізвище:Коваленко" arrive as one word; the
+    # parts get a share of the box proportional to their length.
+    pieces: list[str] = []
+    for part in re.split(r"(/)", text):
+        if not part:
+            continue
+        head, colon, tail = part.partition(":")
+        if colon and tail and head and all(c.isalpha() or c in translit.APOSTROPHES for c in head):
+            pieces.extend([head + colon, tail])
+        else:
+            pieces.append(part)
+    if len(pieces) == 1:
+        return [_Token(text, bbox, confidence)]
+    x0, y0, x1, y1 = bbox
+    width = (x1 - x0) / max(len(text), 1)
+    tokens, offset = [], 0
+    for piece in pieces:
+        start = x0 + offset * width
+        tokens.append(_Token(piece, (start, y0, start + len(piece) * width, y1), confidence))
+        offset += len(piece)
+    return tokens
+
+
+def _rows(page: PageText) -> list[_Row]:
+    """Lines of one page grouped into visual rows, top to bottom."""
+    lines = sorted((ln for ln in page.lines if ln.words), key=lambda ln: (ln.bbox[1], ln.bbox[0]))
+    groups: list[list[Line]] = []
+    for line in lines:
+        y0, y1 = line.bbox[1], line.bbox[3]
+        if groups:
+            last = groups[-1]
+            gy0 = min(ln.bbox[1] for ln in last)
+            gy1 = max(ln.bbox[3] for ln in last)
+            overlap = min(y1, gy1) - max(y0, gy0)
+            if overlap >= 0.5 * min(y1 - y0, gy1 - gy0):
+                last.append(line)
+                continue
+        groups.append([line])
+    rows = []
+    for group in groups:
+        words = sorted((w for ln in group for w in ln.words), key=lambda w: w.bbox[0])
+        tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence))
+        bbox = _union(t.bbox for t in tokens)
+        rows.append(_Row(page.page, tokens, bbox))
+    return rows
+
+
+def _union(boxes: Iterable[BBox]) -> BBox:
+    boxes = list(boxes)
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def match_label(text: str) -> Label | None:
+    """The label ``text`` is, allowing for case, spacing, colons and OCR slips."""
+    found = _best_label(text)
+    return found[0] if found else None
+
+
+def _best_label(text: str) -> tuple[Label, int] | None:
+    best: tuple[Label, int] | None = None
+    for key in _keys(text):
+        if not key:
+            continue
+        for label in _ALL_LABELS:
+            limit = _tolerance(label.key)
+            d = _distance(key, label.key, limit)
+            if d <= limit and (best is None or d < best[1]):
+                best = (label, d)
+    return best
+
+
+def _label_at(
+    tokens: Sequence[_Token], start: int, cell_gap: float
+) -> tuple[Label, int, int] | None:
+    """The label starting at ``tokens[start]``: (label, end index, edits)."""
+    best: tuple[Label, int, int] | None = None
+    for end in range(start + 1, min(len(tokens), start + MAX_LABEL_WORDS) + 1):
+        words = tokens[start:end]
+        if words[-1].text == "/" or not any(c.isalpha() for c in words[-1].text):
+            break  # a separator or a number ("14.03.2012") is never part of a label
+        if end - start > 1 and words[-1].bbox[0] - words[-2].bbox[2] >= cell_gap:
+            break  # the next cell begins: a label does not reach into it
+        found = _best_label(" ".join(t.text for t in words))
+        # Fewest edits wins, then the longer label ("Дата народження" over a
+        # shorter fuzzy match); a colon closes the label.
+        if found and (best is None or found[1] < best[2] or found[1] == best[2]):
+            best = (found[0], end, found[1])
+        if words[-1].text.endswith(":"):
+            break
+    return best
+
+
+def _segments(row: _Row) -> list[_Segment]:
+    tokens = row.tokens
+    cell_gap = CELL_GAP_FACTOR * row.height
+    segments: list[_Segment] = []
+    current: _Segment | None = None
+    i = 0
+    while i < len(tokens):
+        cell_start = i == 0 or tokens[i].bbox[0] - tokens[i - 1].bbox[2] >= cell_gap
+        found = _label_at(tokens, i, cell_gap) if cell_start else None
+        if found is None:
+            if current is None:
+                current = _Segment(None, [], 0)
+                segments.append(current)
+            current.value_tokens.append(tokens[i])
+            i += 1
+            continue
+        label, end, distance = found
+        label_tokens = list(tokens[i:end])
+        while True:
+            # A hint after the label: "Стать (ч / ж):".
+            if end < len(tokens) and tokens[end].text.startswith("("):
+                close = next(
+                    (j for j in range(end, min(len(tokens), end + 8)) if ")" in tokens[j].text),
+                    None,
+                )
+                if close is not None:
+                    label_tokens.extend(tokens[end : close + 1])
+                    end = close + 1
+                    continue
+            # A bilingual label: "Прізвище / Surname".
+            if end + 1 < len(tokens) and tokens[end].text == "/":
+                other = _label_at(tokens, end + 1, cell_gap)
+                if other is not None:
+                    label_tokens.extend(tokens[end : other[1]])
+                    end, distance = other[1], min(distance, other[2])
+                    continue
+            break
+        current = _Segment(label, label_tokens, distance)
+        segments.append(current)
+        i = end
+    for segment in segments:
+        kept = [t for t in segment.value_tokens if t.text.strip(_VALUE_TRIM)]
+        segment.marked_empty = bool(segment.value_tokens) and not kept
+        segment.value_tokens = kept
+    return segments
+
+
+def _is_heading(row: _Row) -> bool:
+    text = translit.fold_text(" ".join(t.text for t in row.tokens)).lower().replace("ё", "е")
+    return _HEADING.fullmatch(text) is not None
+
+
+@dataclass(slots=True)
+class _PageReader:
+    """Turns one page's rows into fields and headings, in reading order."""
+
+    rows: list[_Row]
+    segments: list[list[_Segment]]
+    width: float
+    used: set[tuple[int, int]] = field(default_factory=set)  # (row, token) taken as values
+
+    def events(self) -> list[_Field | _Heading]:
+        out: list[_Field | _Heading] = []
+        for r, row in enumerate(self.rows):
+            if _is_heading(row):
+                out.append(_Heading(row.page, row.bbox))
+                continue
+            segs = self.segments[r]
+            for s, segment in enumerate(segs):
+                if segment.label is None:
+                    continue
+                right = self._right_edge(segs, s)
+                value = list(segment.value_tokens)
+                last_row = r
+                if not value and not segment.marked_empty:
+                    below = self._below(r, segment, right)
+                    if below is not None:
+                        last_row, value = below
+                if value:
+                    value += self._continuation(last_row, value[0].bbox[0], right)
+                label = segment.label
+                out.append(
+                    _Field(
+                        label.member,
+                        label,
+                        segment.distance,
+                        tuple(segment.label_tokens),
+                        tuple(value),
+                        row.page,
+                    )
+                )
+        return out
+
+    def _right_edge(self, segs: list[_Segment], index: int) -> float:
+        for later in segs[index + 1 :]:
+            if later.label is not None:
+                return later.label_tokens[0].bbox[0]
+        return self.width + ALIGN_TOLERANCE
+
+    def _column(self, r: int, left: float, right: float) -> list[tuple[int, _Token]]:
+        return [
+            (t, token)
+            for t, token in enumerate(self.rows[r].tokens)
+            if left - ALIGN_TOLERANCE <= token.bbox[0] < right and (r, t) not in self.used
+        ]
+
+    def _labelled_in(self, r: int, left: float, right: float) -> bool:
+        return any(
+            seg.label is not None and left - ALIGN_TOLERANCE <= seg.label_tokens[0].bbox[0] < right
+            for seg in self.segments[r]
+        )
+
+    def _below(self, r: int, segment: _Segment, right: float) -> tuple[int, list[_Token]] | None:
+        label_box = _union(t.bbox for t in segment.label_tokens)
+        height = max(label_box[3] - label_box[1], 1.0)
+        left = label_box[0]
+        for below in range(r + 1, len(self.rows)):
+            row = self.rows[below]
+            if row.bbox[1] - label_box[3] > BELOW_GAP_FACTOR * height:
+                return None
+            if _is_heading(row):
+                return None
+            column = self._column(below, left, right)
+            if not column:
+                continue
+            if self._labelled_in(below, left, right):
+                return None
+            tokens = [tok for _, tok in column]
+            if _overlap(_union(t.bbox for t in tokens), label_box) <= 0 and (
+                tokens[0].bbox[0] > label_box[2] + ALIGN_TOLERANCE
+            ):
+                return None
+            self.used.update((below, t) for t, _ in column)
+            return below, tokens
+        return None
+
+    def _continuation(self, r: int, x0: float, right: float) -> list[_Token]:
+        extra: list[_Token] = []
+        previous = self.rows[r]
+        for below in range(r + 1, len(self.rows)):
+            row = self.rows[below]
+            if row.bbox[1] - previous.bbox[3] > CONTINUATION_GAP_FACTOR * previous.height:
+                break
+            if _is_heading(row) or any(seg.label is not None for seg in self.segments[below]):
+                break
+            column = self._column(below, x0, right)
+            if not column or abs(column[0][1].bbox[0] - x0) > ALIGN_TOLERANCE:
+                break
+            if any(
+                tok.bbox[0] < x0 - ALIGN_TOLERANCE and (below, t) not in self.used
+                for t, tok in enumerate(row.tokens)
+            ):
+                break  # text left of the value column: an unread label, not a continuation
+            self.used.update((below, t) for t, _ in column)
+            extra.extend(tok for _, tok in column)
+            previous = row
+        return extra
+
+
+def _overlap(a: BBox, b: BBox) -> float:
+    return min(a[2], b[2]) - max(a[0], b[0])
+
+
+def _gap(a: BBox, b: BBox) -> float:
+    dx = max(a[0] - b[2], b[0] - a[2], 0.0)
+    dy = max(a[1] - b[3], b[1] - a[3], 0.0)
+    return float((dx * dx + dy * dy) ** 0.5)
+
+
+@dataclass(slots=True)
+class _Child:
+    """The fields gathered for one child while reading."""
+
+    fields: list[_Field] = field(default_factory=list)
+    headings: list[_Heading] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    @property
+    def empty(self) -> bool:
+        return not self.fields
+
+    def first_page(self) -> int:
+        pages = [f.page for f in self.fields] + [h.page for h in self.headings]
+        return min(pages)
+
+    def blocks(self) -> dict[int, BBox]:
+        boxes: dict[int, list[BBox]] = {}
+        for f in self.fields:
+            for t in (*f.label_tokens, *f.value_tokens):
+                boxes.setdefault(f.page, []).append(t.bbox)
+        for h in self.headings:
+            boxes.setdefault(h.page, []).append(h.bbox)
+        return {page: _union(b) for page, b in boxes.items()}
+
+
+def _group(events: Sequence[_Field | _Heading]) -> list[_Child]:
+    children: list[_Child] = []
+    current = _Child()
+    previous: _Field | _Heading | None = None
+    for event in events:
+        if isinstance(event, _Heading):
+            if not current.empty:
+                children.append(current)
+                current = _Child()
+            current.headings.append(event)
+        elif isinstance(previous, _Field) and previous.member == event.member:
+            # One field printed twice, e.g. "Прізвище" with "Surname" under it.
+            if event.value_tokens and not previous.value_tokens:
+                current.fields[-1] = event
+            elif event.value_tokens and event.member.startswith("contact:"):
+                current.fields.append(event)  # two sisters, one after the other
+        else:
+            if event.member in _NEW_CHILD_MEMBERS and event.member in current.seen:
+                children.append(current)
+                current = _Child()
+            current.seen.add(event.member)
+            current.fields.append(event)
+        previous = event
+    if not current.empty:
+        children.append(current)
+    return children
+
+
+def _text(tokens: Sequence[_Token]) -> str | None:
+    text = translit.fold_text(" ".join(t.text for t in tokens)).strip(_VALUE_TRIM)
+    if not text or text.lower() in _NULL_VALUES:
+        return None
+    return text[:MAX_VALUE_CHARS]
+
+
+def parse_sex(text: str) -> str | None:
+    """``"male"``/``"female"`` from ч/ж, м/ж, M/F and the written-out words."""
+    words = {w for w in re.split(r"[^\w]+", translit.fold_text(text).lower()) if w}
+    male, female = bool(words & _MALE), bool(words & _FEMALE)
+    if male == female or not words <= (_MALE | _FEMALE):
+        return None  # neither, both (an unmarked "ч / ж"), or something else
+    return "male" if male else "female"
+
+
+def parse_contact(relation: str, text: str) -> dict[str, str | None]:
+    """A relative from ``name, place, phone`` (see the module docstring)."""
+    phone: str | None = None
+    for match in _PHONE.finditer(text):
+        candidate = match.group().strip()
+        digits = sum(c.isdigit() for c in candidate)
+        if 9 <= digits <= 15 and candidate.count("(") == candidate.count(")"):
+            phone = candidate
+            text = text[: match.start()] + text[match.end() :]
+            break
+    text = _PHONE_WORDS.sub(" ", text)
+    parts = [" ".join(p.split()).strip(_VALUE_TRIM) for p in re.split(r"[,;]", text)]
+    parts = [p for p in parts if p and p.lower() not in _NULL_VALUES]
+    return {
+        "relation": relation,
+        "name": parts[0] if parts else None,
+        "place": ", ".join(parts[1:]) or None,
+        "phone": phone,
+    }
+
+
+def _language_votes(fields: Iterable[_Field]) -> tuple[int, int]:
+    uk = ru = 0
+    for f in fields:
+        languages = f.label.languages - {"en"}
+        if languages == {"uk"}:
+            uk += 1
+        elif languages == {"ru"}:
+            ru += 1
+    return uk, ru
+
+
+def _majority(votes: tuple[int, int]) -> translit.Language | None:
+    uk, ru = votes
+    if uk == ru:
+        return None
+    return "uk" if uk > ru else "ru"
+
+
+def _provenance(f: _Field, method: str) -> dict[str, Any]:
+    tokens = (*f.label_tokens, *f.value_tokens)
+    confidence = min(t.confidence for t in tokens) * max(0.0, 1 - LABEL_EDIT_PENALTY * f.distance)
+    return {
+        "page": f.page,
+        "bbox": list(_union(t.bbox for t in f.value_tokens)),
+        "method": method,
+        "confidence": round(max(0.0, min(1.0, confidence)), 4),
+    }
+
+
+@dataclass(slots=True)
+class _Builder:
+    part: str
+    as_of: date
+    methods: dict[int, str]
+    document_language: translit.Language | None
+    warnings: list[str]
+
+    def record(self, child: _Child, record_id: str) -> dict[str, Any] | None:
+        values: dict[str, Any] = dict.fromkeys(_SCALARS)
+        services: dict[str, str | None] = dict.fromkeys(_SERVICES)
+        contacts: list[dict[str, str | None]] = []
+        other_names: list[str] = []
+        provenance: dict[str, dict[str, Any]] = {}
+        for f in child.fields:
+            text = _text(f.value_tokens) if f.value_tokens else None
+            where = f"page {f.page}: {f.member}"
+            if text is None:
+                continue
+            method = self.methods[f.page]
+            if f.member.startswith("contact:"):
+                provenance[f"family_contacts.{len(contacts)}"] = _provenance(f, method)
+                contacts.append(parse_contact(f.member.removeprefix("contact:"), text))
+                continue
+            if f.member.startswith("services."):
+                kind = f.member.removeprefix("services.")
+                if services[kind] is None:
+                    services[kind] = text
+                    provenance[f.member] = _provenance(f, method)
+                continue
+            if f.member == "other_names":
+                other_names.extend(n for n in (p.strip() for p in re.split(r"[,;]", text)) if n)
+                provenance.setdefault(f.member, _provenance(f, method))
+                continue
+            if values[f.member] is not None:
+                self.warnings.append(f"{where} given twice; the first is kept")
+                continue
+            value: str | None = text
+            if f.member == "sex":
+                value = parse_sex(text)
+            elif f.member in ("birth_date", "displacement_date"):
+                parsed = dates.parse_date(text)
+                value = parsed.iso() if parsed else None
+            if value is None:
+                self.warnings.append(f"{where} not read with certainty; left null")
+                continue
+            values[f.member] = value
+            provenance[f.member] = _provenance(f, method)
+        if all(values[m] is None for m in _IDENTITY):
+            self.warnings.append(
+                f"page {child.first_page()}: a block without name or birth date is not a record"
+            )
+            return None
+        uk, ru = _language_votes(child.fields)
+        label_language = _majority((uk, ru)) or self.document_language
+        joint = translit.language_of(" ".join(values[m] or "" for m in _NAMES))
+        latin: dict[str, str | None] = {}
+        for member in _NAMES:
+            name = values[member]
+            own = translit.language_of(name) if name else None
+            latin[member] = translit.latin(name, own or joint or label_language) if name else None
+        born = dates.PartialDate.from_iso(values["birth_date"]) if values["birth_date"] else None
+        displaced = (
+            dates.PartialDate.from_iso(values["displacement_date"])
+            if values["displacement_date"]
+            else None
+        )
+        pages = sorted({f.page for f in child.fields} | {h.page for h in child.headings})
+        methods = {self.methods[p] for p in pages}
+        return {
+            "record_id": record_id,
+            **{m: values[m] for m in _NAMES},
+            "latin": latin,
+            "other_names": other_names,
+            "sex": values["sex"],
+            "birth_date": values["birth_date"],
+            "displacement_date": values["displacement_date"],
+            "birth_place": values["birth_place"],
+            "displacement_place": values["displacement_place"],
+            "current_location": values["current_location"],
+            "guardian": values["guardian"],
+            "family_contacts": contacts,
+            "services": services,
+            "photos": [],
+            "age": dates.age(born, displaced, self.as_of).as_json(),
+            "source": {
+                "part": self.part,
+                "pages": pages,
+                "method": methods.pop() if len(methods) == 1 else "mixed",
+            },
+            "provenance": provenance,
+            "confidence": 0.0,
+        }
+
+
+def _record_id(part: str, page: int, ordinal: int) -> str:
+    material = f"dxg-record-v1\x00{part}\x00{page}\x00{ordinal}".encode()
+    return hashlib.sha256(material).hexdigest()[:RECORD_ID_HEX]
+
+
+def _attach_photos(pages: Sequence[PageText], found: list[tuple[_Child, dict[str, Any]]]) -> None:
+    for page in pages:
+        blocks = [(record, child.blocks().get(page.page)) for child, record in found]
+        for image in page.images:
+            best: tuple[float, dict[str, Any]] | None = None
+            for record, block in blocks:
+                if block is None or image.bbox[1] >= block[3]:
+                    continue  # not on this page, or the photo is below the block
+                gap = _gap(image.bbox, block)
+                if gap <= PHOTO_MAX_GAP and (best is None or gap < best[0]):
+                    best = (gap, record)
+            if best is not None:
+                _add_photo(best[1], image, best[0], page)
+
+
+def _add_photo(record: dict[str, Any], image: ImageRegion, gap: float, page: PageText) -> None:
+    if image.photo_sha256 in record["photos"]:
+        return
+    record["photos"].append(image.photo_sha256)
+    if "photos" not in record["provenance"]:
+        record["provenance"]["photos"] = {
+            "page": page.page,
+            "bbox": list(image.bbox),
+            "method": page.method,
+            "confidence": round(1 - gap / (2 * PHOTO_MAX_GAP), 4),
+        }
+    if page.page not in record["source"]["pages"]:
+        record["source"]["pages"] = sorted([*record["source"]["pages"], page.page])
+
+
+def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseResult:
+    """Read every child's record from the positioned text of one part.
+
+    Args:
+        part_name: the manifest name of the part, recorded in ``source``.
+        pages: the part's pages as a page reader gave them, in page order.
+        as_of: the day ages are counted up to (the packet's ``created`` day).
+
+    Returns:
+        The records, each valid against ``schemas/biography.v1.json``, and
+        warnings that name pages and members, never values.
+    """
+    warnings: list[str] = []
+    events: list[_Field | _Heading] = []
+    for page in sorted(pages, key=lambda p: p.page):
+        rows = _rows(page)
+        reader = _PageReader(rows, [_segments(row) for row in rows], page.width)
+        events.extend(reader.events())
+    children = _group(events)
+    all_fields = [f for child in children for f in child.fields]
+    builder = _Builder(
+        part=part_name,
+        as_of=as_of,
+        methods={p.page: p.method for p in pages},
+        document_language=_majority(_language_votes(all_fields)),
+        warnings=warnings,
+    )
+    found: list[tuple[_Child, dict[str, Any]]] = []
+    ordinals: dict[int, int] = {}
+    for child in children:
+        first = child.first_page()
+        ordinal = ordinals.get(first, 0)
+        record = builder.record(child, _record_id(part_name, first, ordinal))
+        if record is not None:
+            ordinals[first] = ordinal + 1
+            found.append((child, record))
+    _attach_photos(pages, found)
+    for _, record in found:
+        confidences = [p["confidence"] for p in record["provenance"].values()]
+        record["confidence"] = min(confidences) if confidences else 0.0
+    return ParseResult([record for _, record in found], warnings)
+
+
+def parse_pages(part_name: str, pages: Sequence[PageText], *, as_of: date) -> list[dict[str, Any]]:
+    """The records of :func:`parse`, without its warnings."""
+    return parse(part_name, pages, as_of=as_of).records

@@ -1,0 +1,284 @@
+"""The biography and extraction schemas, and the checks in gateway.schemas.
+
+All names in these tests are fictitious.
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+from typing import Any
+
+import pytest
+
+from gateway import schemas
+from gateway.errors import Invalid
+
+SHA_A = "a" * 64
+SHA_B = "0123456789abcdef" * 4
+
+
+def make_record(**changes: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "record_id": "3f2a9c1e0b7d4a65",
+        "family_name": "Тестенко",
+        "given_name": "Марія",
+        "patronymic": "Іванівна",
+        "latin": {"family_name": "Testenko", "given_name": "Mariia", "patronymic": "Ivanivna"},
+        "other_names": [],
+        "sex": "female",
+        "birth_date": "2012-03-14",
+        "displacement_date": "2022-04",
+        "birth_place": "м. Вигадане",
+        "displacement_place": None,
+        "current_location": None,
+        "guardian": None,
+        "family_contacts": [
+            {
+                "relation": "mother",
+                "name": "Тестенко Олена",
+                "place": None,
+                "phone": "+380 00 000 0000",
+            }
+        ],
+        "services": {"medical": None, "psychological": None, "social": None, "education": "школа"},
+        "photos": [SHA_A],
+        "age": {"years": 13, "at_displacement": 10, "turned_18_since_displacement": False},
+        "source": {"part": "dossier.pdf", "pages": [1], "method": "text"},
+        "provenance": {
+            "family_name": {
+                "page": 1,
+                "bbox": [50.0, 100.0, 200.0, 112.0],
+                "method": "text",
+                "confidence": 1.0,
+            },
+            "family_contacts.0": {
+                "page": 1,
+                "bbox": [50, 300, 400, 312],
+                "method": "ocr",
+                "confidence": 0.8,
+            },
+            "services.education": {
+                "page": 1,
+                "bbox": [50, 320, 400, 332],
+                "method": "text",
+                "confidence": 1,
+            },
+        },
+        "confidence": 0.8,
+    }
+    record.update(changes)
+    return record
+
+
+def make_extraction(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "v": 1,
+        "packet_id": "0b6f3c1e-9d0a-4b7e-8f21-5a4c3d2e1f00",
+        "envelope_sha256": SHA_B,
+        "extracted_at": "2026-03-01T10:00:00Z",
+        "extractors": {"dxg-text": "0.1.0"},
+        "records": [make_record()],
+        "photos": [
+            {
+                "sha256": SHA_A,
+                "media_type": "image/jpeg",
+                "width": 300,
+                "height": 400,
+                "part": "dossier.pdf",
+                "page": 1,
+            }
+        ],
+        "pages": [{"part": "dossier.pdf", "page": 1, "method": "text", "confidence": 1.0}],
+        "warnings": [],
+        "errors": [],
+    }
+    document.update(changes)
+    return document
+
+
+def violations(record: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(v.pointer, v.rule) for v in schemas.check_biography(record).violations}
+
+
+def test_a_complete_record_is_valid() -> None:
+    schemas.validate_biography(make_record())
+
+
+def test_a_record_with_nothing_found_is_valid() -> None:
+    record = make_record(
+        family_name=None,
+        given_name=None,
+        patronymic=None,
+        sex=None,
+        birth_date=None,
+        displacement_date=None,
+        birth_place=None,
+        family_contacts=[],
+        photos=[],
+        provenance={},
+        latin={"family_name": None, "given_name": None, "patronymic": None},
+        services={"medical": None, "psychological": None, "social": None, "education": None},
+        age={"years": None, "at_displacement": None, "turned_18_since_displacement": None},
+        confidence=0,
+    )
+    schemas.validate_biography(record)
+
+
+@pytest.mark.parametrize("member", sorted(make_record()))
+def test_every_fixed_member_is_required(member: str) -> None:
+    record = make_record()
+    del record[member]
+    assert violations(record) == {("", "required")}
+
+
+def test_undeclared_members_are_rejected_at_every_level() -> None:
+    record = make_record(nationality="x")
+    record["services"]["housing"] = "x"
+    record["family_contacts"][0]["email"] = "x"
+    assert violations(record) == {
+        ("", "additionalProperties"),
+        ("/services", "additionalProperties"),
+        ("/family_contacts/0", "additionalProperties"),
+    }
+
+
+@pytest.mark.parametrize("value", ["2012", "2012-03", "2012-03-14", None])
+def test_dates_carry_their_known_precision(value: str | None) -> None:
+    assert violations(make_record(birth_date=value)) == set()
+
+
+@pytest.mark.parametrize("value", ["14.03.2012", "2012-13", "2012-03-32", "2012-3-14", "12", ""])
+def test_dates_not_in_iso_form_are_rejected(value: str) -> None:
+    assert violations(make_record(birth_date=value)) == {("/birth_date", "pattern")}
+
+
+def test_enums_and_ranges() -> None:
+    record = make_record(sex="f", confidence=1.5)
+    record["family_contacts"][0]["relation"] = "aunt"
+    record["age"]["years"] = -1
+    record["source"]["method"] = "guess"
+    assert violations(record) == {
+        ("/sex", "enum"),
+        ("/confidence", "maximum"),
+        ("/family_contacts/0/relation", "enum"),
+        ("/age/years", "minimum"),
+        ("/source/method", "enum"),
+    }
+
+
+def test_provenance_keys_name_members() -> None:
+    record = make_record()
+    record["provenance"]["favourite_toy"] = dict(record["provenance"]["family_name"])
+    record["provenance"]["family_name"]["bbox"] = [1, 2, 3]
+    assert violations(record) == {
+        ("/provenance", "propertyNames"),
+        ("/provenance/family_name/bbox", "minItems"),
+    }
+
+
+def test_photos_are_sha256_hex_and_unique() -> None:
+    assert violations(make_record(photos=[SHA_A, SHA_A])) == {("/photos", "uniqueItems")}
+    assert violations(make_record(photos=[SHA_A.upper()])) == {("/photos/0", "pattern")}
+
+
+def test_latin_is_printable_ascii() -> None:
+    record = make_record()
+    record["latin"]["given_name"] = "Марія"
+    assert violations(record) == {("/latin/given_name", "pattern")}
+
+
+def test_the_detail_names_path_and_rule_but_never_the_value() -> None:
+    secret = "Секретенко"
+    record = make_record(sex=secret, birth_date=secret)
+    with pytest.raises(Invalid) as caught:
+        schemas.validate_biography(record)
+    detail = caught.value.detail
+    assert secret not in detail
+    assert (
+        detail == "biography record breaks biography.v1.json at /birth_date (pattern); /sex (enum)"
+    )
+    assert caught.value.status == 422
+
+
+def test_the_detail_counts_violations_beyond_the_first_few() -> None:
+    record = make_record(sex=1, birth_date=2, guardian=3, birth_place=4, patronymic=5)
+    with pytest.raises(Invalid) as caught:
+        schemas.validate_biography(record)
+    assert caught.value.detail.endswith("; and 2 more")
+
+
+def test_a_complete_extraction_document_is_valid() -> None:
+    schemas.validate_extraction(make_extraction())
+
+
+def test_records_inside_an_extraction_are_checked_against_the_biography_schema() -> None:
+    bad = make_record(sex="unknown")
+    document = make_extraction(records=[make_record(), bad])
+    result = schemas.check_extraction(document)
+    assert [(v.pointer, v.rule) for v in result.violations] == [("/records/1/sex", "enum")]
+    with pytest.raises(Invalid, match=r"extraction\.v1\.json at /records/1/sex \(enum\)"):
+        schemas.validate_extraction(document)
+
+
+def test_extraction_top_level_rules() -> None:
+    document = make_extraction(
+        v=2, packet_id="not-a-uuid", extracted_at="2026-03-01 10:00:00", extra=1
+    )
+    del document["errors"]
+    assert {(v.pointer, v.rule) for v in schemas.check_extraction(document).violations} == {
+        ("", "additionalProperties"),
+        ("", "required"),
+        ("/v", "const"),
+        ("/packet_id", "pattern"),
+        ("/extracted_at", "pattern"),
+    }
+
+
+def test_extraction_photo_and_page_entries() -> None:
+    document = make_extraction()
+    document["photos"][0]["media_type"] = "application/pdf"
+    document["pages"][0]["method"] = "mixed"
+    assert {(v.pointer, v.rule) for v in schemas.check_extraction(document).violations} == {
+        ("/photos/0/media_type", "pattern"),
+        ("/pages/0/method", "enum"),
+    }
+
+
+def test_json_pointer_escapes_tilde_and_slash() -> None:
+    document = make_extraction(extractors={"a/b~c": 7})
+    pointers = [v.pointer for v in schemas.check_extraction(document).violations]
+    assert "/extractors/a~1b~0c" in pointers
+
+
+def test_schemas_resolve_without_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("schema resolution tried the network")
+
+    schemas._registry.cache_clear()
+    schemas._validator.cache_clear()
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    try:
+        schemas.validate_extraction(make_extraction(records=[make_record(), make_record()]))
+    finally:
+        schemas._registry.cache_clear()
+        schemas._validator.cache_clear()
+
+
+def test_the_schema_files_are_found_next_to_the_package() -> None:
+    directory = schemas.schemas_dir()
+    assert (directory / "biography.v1.json").is_file()
+    assert (directory / "extraction.v1.json").is_file()
+
+
+def test_unknown_schema_names_are_refused() -> None:
+    with pytest.raises(KeyError):
+        schemas.check("https://example.org/other.json", {})
+
+
+def test_checking_does_not_change_the_document() -> None:
+    document = make_extraction()
+    before = copy.deepcopy(document)
+    schemas.check_extraction(document)
+    assert document == before
