@@ -30,7 +30,7 @@ import pymupdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.harness import (  # noqa: E402 - the repository root is put on the path first
+from tests.harness import (
     GatewayProcess,
     Packet,
     Party,

@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, RUF002 - Cyrillic labels are this module's subject
+
 """Biography records (SPEC §4.1) from the positioned text of label–value forms.
 
 A page reader (PDF text layer or OCR) hands over :class:`PageText`: lines of

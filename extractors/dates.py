@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, RUF002, RUF003 - Cyrillic month names are this module's subject
+
 """Dates as forms write them, and ages counted from them.
 
 A :class:`PartialDate` is a calendar date known to the day, the month or

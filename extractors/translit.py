@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, RUF002, RUF003 - Cyrillic letters are this module's subject, not confusables
+
 """Latin spellings of Cyrillic names, and telling Ukrainian from Russian.
 
 Two official systems, one per language, as SPEC §4.1 asks:
@@ -73,7 +73,7 @@ _LATIN_TO_CYRILLIC = dict(zip("aceiopxyABCEHIKMOPTXYï", "асеіорхуАВС
 _CYRILLIC_TO_LATIN = dict(zip("асеіорхуАВСЕНІКМОРТХУ", "aceiopxyABCEHIKMOPTXY", strict=True))
 
 
-class Untransliterable(ValueError):  # noqa: N818 - reads as the condition it reports
+class Untransliterable(ValueError):
     """A character is outside the system's table; the message names no value."""
 
 

@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 - the forms under test are Cyrillic
+
 """The biography parser on positioned text laid out as real forms are.
 
 Pages are built directly as a page reader would hand them over: words with

@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, RUF003 - Cyrillic month names are what is tested
+
 """Reading dates from forms, and counting ages from partial dates."""
 
 from __future__ import annotations

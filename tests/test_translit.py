@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, RUF003 - Cyrillic letters are this module's subject, not confusables
+
 """KMU 2010 and ICAO 9303 transliteration, and telling the languages apart."""
 
 from __future__ import annotations
