@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -45,10 +46,12 @@ CLIENT_MAX_SIZE = 1 << 20
 SHUTDOWN_TIMEOUT_S = 30.0  # SIGTERM: in-flight requests get this long to finish
 UNAUTHENTICATED_PATHS = frozenset({"/v1/gateway"})
 JTI_PRUNE_INTERVAL_S = 60.0
+GIL_SWITCH_INTERVAL_S = 0.0005  # CPython's default is 5 ms
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 WORKERS: web.AppKey[list[asyncio.Task[None]]] = web.AppKey("workers")
 ENGINE: web.AppKey[Engine | None] = web.AppKey("engine")
+REPLAY: web.AppKey[tokens.ReplayCache] = web.AppKey("replay", tokens.ReplayCache)
 
 _HTTP_CODES = {
     400: "bad-request",
@@ -132,14 +135,25 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("every /v1 call carries Authorization: Bearer <signed token>")
     gw = request.app[api.GATEWAY]
+    replay = request.app[REPLAY]
+    caller: list[registry.Party] = []
 
     async def resolve(issuer: str, kid: str, at: datetime) -> PublicKey:
-        return await gw.db.read(lambda c: registry.signing_key(c, issuer, kid, at))
+        def lookup(conn: sqlite3.Connection) -> tuple[PublicKey, registry.Party | None]:
+            return registry.signing_key(conn, issuer, kid, at), registry.get_party(conn, issuer)
+
+        key, party = await gw.db.read(lookup)  # one hop for the key and its party
+        if party is not None:
+            caller.append(party)
+        return key
 
     async def remember(issuer: str, jti: str, expires: int) -> bool:
-        return await gw.db.write(lambda c: _remember_jti(c, issuer, jti, expires))
+        if not replay.first_use(issuer, jti, expires):
+            return False
+        gw.db.submit(lambda c: _persist_jti(c, issuer, jti, expires))  # ordered before effects
+        return True
 
-    claims = await tokens.verify(
+    await tokens.verify(
         token.strip(),
         audience=gw.config.id,
         method=request.method,
@@ -147,26 +161,32 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         resolve_key=resolve,
         remember_jti=remember,
     )
-    party = await gw.db.read(lambda c: registry.get_party(c, claims.iss))
-    if party is None:  # removed between the key lookup and now
+    if not caller:  # a key without a party cannot exist; refuse rather than assume
         raise Unauthenticated("unknown caller")
-    request[api.CALLER] = party
+    request[api.CALLER] = caller[0]
     return await handler(request)
 
 
-def _remember_jti(conn: sqlite3.Connection, issuer: str, jti: str, expires: int) -> bool:
-    cur = conn.execute(
+def _persist_jti(conn: sqlite3.Connection, issuer: str, jti: str, expires: int) -> None:
+    conn.execute(
         "INSERT OR IGNORE INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?)",
         (issuer, jti, expires),
     )
-    return cur.rowcount == 1
 
 
-async def _prune_jti(gw: Gateway) -> None:
+def _load_jti(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+    rows = conn.execute(
+        "SELECT issuer, jti, expires FROM seen_jti WHERE expires >= ?", (int(time.time()),)
+    ).fetchall()
+    return [(str(a), str(b), int(c)) for a, b, c in rows]
+
+
+async def _prune_jti(gw: Gateway, replay: tokens.ReplayCache) -> None:
     def prune(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM seen_jti WHERE expires < ?", (int(time.time()),))
 
     while True:
+        replay.prune(int(time.time()))
         await gw.db.write(prune)
         await asyncio.sleep(JTI_PRUNE_INTERVAL_S)
 
@@ -209,13 +229,15 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         gw = await asyncio.to_thread(Gateway, root)
         app[api.GATEWAY] = gw
+        app[REPLAY] = replay = tokens.ReplayCache()
+        replay.load(await gw.db.read(_load_jti))
         workers = app[WORKERS]
         workers.append(
             asyncio.create_task(ExtractionWorker(gw, app[ENGINE]).run(), name="extraction")
         )
         workers.append(asyncio.create_task(Notifier(gw).run(), name="notifier"))
         workers.append(asyncio.create_task(Expirer(gw).run(), name="expirer"))
-        workers.append(asyncio.create_task(_prune_jti(gw), name="jti-pruner"))
+        workers.append(asyncio.create_task(_prune_jti(gw, replay), name="jti-pruner"))
         try:
             yield
         finally:
@@ -232,6 +254,11 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
 
 def serve(root: Path, *, host: str, port: int, engine: Engine | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests and return."""
+    # The event loop shares the GIL with the database and I/O threads; a
+    # shorter switch interval lets it back in quickly after every C call that
+    # released it (signature checks, hashing, socket I/O), which is where it
+    # otherwise queues behind them.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     web.run_app(
         create_app(root, engine=engine),
         host=host,

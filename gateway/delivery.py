@@ -124,20 +124,21 @@ async def sealed_blob(gw: Gateway, caller: str, packet_id: str, sha256: str) -> 
         NotFound, Forbidden, Conflict: as :func:`sealed_index`, or no such blob.
     """
 
-    def find(conn: sqlite3.Connection) -> tuple[str, Any]:
+    def find(conn: sqlite3.Connection) -> tuple[str, str, bytes | None, Any]:
         _deliverable(conn, packet_id, caller)
         row = conn.execute(
-            "SELECT name FROM blobs WHERE packet_id = ? AND sha256 = ? LIMIT 1",
+            "SELECT k.blob_dir, b.name, b.inline FROM blobs b JOIN packets k USING (packet_id)"
+            " WHERE b.packet_id = ? AND b.sha256 = ? LIMIT 1",
             (packet_id, sha256),
         ).fetchone()
         if row is None:
             raise NotFound(f"packet {packet_id} has no blob {sha256}")
-        return row[0], registry.encryption_key(conn, caller, now())
+        return row[0], row[1], row[2], registry.encryption_key(conn, caller, now())
 
-    name, key = await gw.db.read(find)
+    directory, name, inline, key = await gw.db.read(find)
 
     def read_and_seal() -> bytes:
-        return seal(gw.blobs.read_all(packet_id, name), key)
+        return seal(gw.blobs.read_all(directory, packet_id, name, inline), key)
 
     return await asyncio.get_running_loop().run_in_executor(gw.io_pool, read_and_seal)
 
@@ -152,7 +153,7 @@ class Notifier:
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        self._wakeup = gw.wakeup()
+        self._wakeup = gw.wakeup(gw.NOTIFY)
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.gw.config.notify_timeout_s)

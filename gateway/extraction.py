@@ -26,9 +26,11 @@ import logging
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +46,8 @@ from gateway.service import Gateway, idle
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
+MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
+RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,44 +111,85 @@ class _Job:
     kind: str
     created: str
     envelope_sha256: str
-    parts: list[tuple[str, str, str]]  # (part name, blob name, media type)
+    blob_dir: str
+    parts: list[tuple[str, str, str, bytes | None]]  # (part name, blob name, type, inline)
 
 
-def _next_job(conn: sqlite3.Connection) -> _Job | None:
-    row = conn.execute(
-        "SELECT packet_id, kind, created, envelope_sha256 FROM packets"
-        " WHERE status IN ('ACCEPTED', 'EXTRACTING') ORDER BY accepted_at LIMIT 1"
-    ).fetchone()
-    if row is None:
-        return None
-    parts = conn.execute(
-        "SELECT part_name, name, media_type FROM blobs WHERE packet_id = ? AND role = 'part'"
-        " ORDER BY position",
-        (row[0],),
+def _next_jobs(conn: sqlite3.Connection, skip: set[str], limit: int) -> list[_Job]:
+    rows = conn.execute(
+        "SELECT packet_id, kind, created, envelope_sha256, blob_dir FROM packets"
+        " WHERE status IN ('ACCEPTED', 'EXTRACTING') ORDER BY accepted_at LIMIT ?",
+        (limit + len(skip),),
     ).fetchall()
-    return _Job(row[0], row[1], row[2], row[3], [tuple(p) for p in parts])
+    jobs = []
+    for row in rows:
+        if row[0] in skip:
+            continue
+        parts = conn.execute(
+            "SELECT part_name, name, media_type, inline FROM blobs"
+            " WHERE packet_id = ? AND role = 'part'"
+            " ORDER BY position",
+            (row[0],),
+        ).fetchall()
+        jobs.append(_Job(row[0], row[1], row[2], row[3], row[4], [tuple(p) for p in parts]))
+    return jobs[:limit]
 
 
 class ExtractionWorker:
-    """Takes ACCEPTED packets one at a time and makes them READY."""
+    """Takes ACCEPTED packets and makes them READY.
+
+    Jobs run concurrently, so their database writes share group commits;
+    the ingestion engine itself runs one packet at a time (it spreads a
+    packet's pages over the cores). A job that fails is retried with
+    exponential backoff: the packet stays ACCEPTED/EXTRACTING, never lost.
+    """
 
     def __init__(self, gw: Gateway, engine: Engine | None) -> None:
         self.gw = gw
         self.engine = engine
-        self._wakeup = gw.wakeup()
+        self._wakeup = gw.wakeup(gw.EXTRACTION)
+        self._engine_slot = asyncio.Semaphore(1)
+        self._in_flight: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        while True:
-            job = await self.gw.db.read(_next_job)
-            if job is None:
+        try:
+            while True:
+                clock = time.monotonic()
+                waiting = {p for p, at in self._retry_at.items() if at > clock}
+                skip = self._in_flight | waiting
+                jobs = await self.gw.db.read(
+                    partial(_next_jobs, skip=skip, limit=MAX_CONCURRENT_JOBS)
+                )
+                room = MAX_CONCURRENT_JOBS - len(self._in_flight)
+                for job in jobs[: max(room, 0)]:
+                    self._in_flight.add(job.packet_id)
+                    task = asyncio.create_task(self._guarded(job))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
                 await idle(self._wakeup, POLL_S)
-                continue
-            try:
-                await self.process(job)
-            except Exception:
-                # Never personal data here: the packet id and the exception type.
-                log.exception("extraction of packet %s failed; retrying later", job.packet_id)
-                await idle(self._wakeup, POLL_S)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+
+    async def _guarded(self, job: _Job) -> None:
+        try:
+            await self.process(job)
+            self._failures.pop(job.packet_id, None)
+            self._retry_at.pop(job.packet_id, None)
+        except Exception:
+            # Never personal data here: the packet id and the traceback of code.
+            failures = self._failures.get(job.packet_id, 0) + 1
+            self._failures[job.packet_id] = failures
+            self._retry_at[job.packet_id] = time.monotonic() + min(
+                RETRY_MAX_S, POLL_S * 2 ** min(failures, 10)
+            )
+            log.exception("extraction of packet %s failed; retrying later", job.packet_id)
+        finally:
+            self._in_flight.discard(job.packet_id)
+            self._wakeup.set()
 
     async def process(self, job: _Job) -> None:
         gw = self.gw
@@ -163,6 +208,7 @@ class ExtractionWorker:
             await loop.run_in_executor(
                 gw.io_pool,
                 gw.blobs.write_blob,
+                job.blob_dir,
                 job.packet_id,
                 f"photo-{found.photo.sha256}",
                 found.photo.data,
@@ -205,7 +251,7 @@ class ExtractionWorker:
             status.record(conn, job.packet_id, status.READY, at)
 
         await gw.db.write(ready)
-        gw.wake_workers()
+        gw.wake(gw.NOTIFY)
 
     async def _findings(self, job: _Job) -> Findings:
         documents = [p for p in job.parts if p[2] in DOCUMENT_TYPES]
@@ -216,14 +262,24 @@ class ExtractionWorker:
             return findings
         engine = self.engine
         gw = self.gw
+        async with self._engine_slot:
+            return await self._run_engine(engine, gw, job, documents)
+
+    async def _run_engine(
+        self,
+        engine: Engine,
+        gw: Gateway,
+        job: _Job,
+        documents: list[tuple[str, str, str, bytes | None]],
+    ) -> Findings:
         as_of = date.fromisoformat(job.created[:10])
         scratch = Path(tempfile.mkdtemp(prefix=f"{job.packet_id}-", dir=gw.data.tmp))
         try:
             inputs = []
-            for part_name, blob_name, media_type in documents:
+            for part_name, blob_name, media_type, inline in documents:
                 path = scratch / blob_name
                 await asyncio.get_running_loop().run_in_executor(
-                    gw.io_pool, _decrypt_to, gw, job.packet_id, blob_name, path
+                    gw.io_pool, _decrypt_to, gw, job, blob_name, inline, path
                 )
                 inputs.append(PartInput(part_name, media_type, path, as_of))
             timeout = gw.config.extraction_timeout_s
@@ -237,9 +293,9 @@ class ExtractionWorker:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _decrypt_to(gw: Gateway, packet_id: str, blob_name: str, path: Path) -> None:
+def _decrypt_to(gw: Gateway, job: _Job, blob_name: str, inline: bytes | None, path: Path) -> None:
     with path.open("wb") as sink:
-        for chunk in gw.blobs.read(packet_id, blob_name):
+        for chunk in gw.blobs.read(job.blob_dir, job.packet_id, blob_name, inline):
             sink.write(chunk)
 
 

@@ -21,20 +21,20 @@ import asyncio
 import hashlib
 import json
 import secrets
-import shutil
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from gateway import receipts, registry, status
 from gateway.clock import format_time, now, parse_time
+from gateway.config import Config
 from gateway.crypto import jws
 from gateway.crypto.digest import sha256_hex
 from gateway.crypto.keys import SigningKey
+from gateway.crypto.seal import EncryptingWriter
 from gateway.errors import (
     Conflict,
     DigestMismatch,
@@ -48,6 +48,7 @@ from gateway.errors import (
 from gateway.media import Sniffer
 from gateway.schemas import MANIFEST_V1, validate
 from gateway.service import Gateway
+from gateway.store import INLINE_MAX
 
 FUTURE_SKEW_S = 300  # SPEC §3: `created` at most 300 s in the future
 WRITE_BATCH_BYTES = 1 << 20  # hand the disk 1 MiB at a time, not every network chunk
@@ -166,24 +167,30 @@ class IntakeResult:
     body: dict[str, Any]
 
 
-async def verify_envelope(gw: Gateway, caller: str, envelope: str) -> Manifest:
-    """Steps 2–5 of SPEC §3: signer, schema, recipient, age, limits.
+def check_envelope(
+    conn: sqlite3.Connection, config: Config, caller: str, envelope: str, at: datetime
+) -> Manifest | IntakeResult:
+    """Steps 2–5 of SPEC §3 (signer, schema, recipient, age, limits), in order.
+
+    Runs in one database reader thread: the lookups and the CPU work of
+    verifying and validating happen in one hop off the event loop. Returns
+    the manifest, or the first answer if this exact envelope was accepted
+    before (an idempotent retry).
 
     Raises:
         Unauthenticated: bad signature, unknown/invalid key.
         Forbidden: signed by a key of, or naming, a party other than the caller.
         Invalid: schema, recipient or age.
         TooLarge: more parts or bytes than the limits.
+        Conflict: the packet id was taken by another envelope.
     """
     parsed = jws.parse(envelope, typ=jws.TYP_PACKET)
-    at = now()
-    record = await gw.db.read(lambda c: registry.key_owner(c, parsed.kid))
-    if record is None:
+    owner = registry.key_owner(conn, parsed.kid)
+    if owner is None:
         raise Unauthenticated("the envelope is signed by an unknown key")
-    if record != caller:
+    if owner != caller:
         raise Forbidden("the envelope is signed by a key of another party than the caller")
-    key = await gw.db.read(lambda c: registry.signing_key(c, caller, parsed.kid, at))
-    payload = jws.verify(parsed, key).payload
+    payload = jws.verify(parsed, registry.signing_key(conn, caller, parsed.kid, at)).payload
     try:
         claimed = json.loads(payload).get("sender")
     except (ValueError, UnicodeDecodeError, AttributeError):
@@ -193,14 +200,14 @@ async def verify_envelope(gw: Gateway, caller: str, envelope: str) -> Manifest:
     manifest = Manifest.from_bytes(payload)
     if manifest.recipient == manifest.sender:
         raise Invalid("a packet is addressed to another party than its sender")
-    recipient = await gw.db.read(lambda c: registry.get_party(c, manifest.recipient))
+    recipient = registry.get_party(conn, manifest.recipient)
     if recipient is None or not recipient.has_role("party"):
         raise Invalid(f"the recipient {manifest.recipient!r} is not a registered party")
     if manifest.created > at + timedelta(seconds=FUTURE_SKEW_S):
         raise Invalid("the packet's created time is in the future; check the sender's clock")
-    if manifest.created < at - timedelta(seconds=gw.config.max_packet_age_s):
+    if manifest.created < at - timedelta(seconds=config.max_packet_age_s):
         raise Invalid("the packet is older than this gateway accepts")
-    limits = gw.config.limits
+    limits = config.limits
     if len(manifest.parts) > limits.max_parts:
         raise TooLarge(f"a packet has at most {limits.max_parts} parts")
     for part in manifest.parts:
@@ -208,7 +215,7 @@ async def verify_envelope(gw: Gateway, caller: str, envelope: str) -> Manifest:
             raise TooLarge(f"part {part.name!r} is over {limits.max_part_bytes} bytes")
     if sum(p.size for p in manifest.parts) > limits.max_packet_bytes:
         raise TooLarge(f"a packet has at most {limits.max_packet_bytes} bytes")
-    return manifest
+    return _existing(conn, manifest, envelope) or manifest
 
 
 def _existing(conn: sqlite3.Connection, manifest: Manifest, envelope: str) -> IntakeResult | None:
@@ -224,15 +231,55 @@ def _existing(conn: sqlite3.Connection, manifest: Manifest, envelope: str) -> In
     return IntakeResult(status=200, body=json.loads(response))
 
 
+class _PartFile:
+    """One part's encrypted file, opened on first write (in the I/O pool)."""
+
+    def __init__(self, gw: Gateway, upload: str, packet_id: str, name: str) -> None:
+        self._gw, self._upload, self._packet_id, self._name = gw, upload, packet_id, name
+        self._sink: BinaryIO | None = None
+        self._writer: EncryptingWriter | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._writer is None:
+            self._sink, self._writer = self._gw.blobs.create(
+                self._upload, self._packet_id, self._name
+            )
+        self._writer.write(data)
+
+    def finish(self, data: bytes) -> None:
+        """Write the rest and fsync."""
+        self.write(data)
+        assert self._writer is not None
+        self._writer.finish()
+        self.close()
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+
+
 async def _receive_part(
-    gw: Gateway, stage: Path, manifest: Manifest, spec: PartSpec, incoming: IncomingPart
-) -> None:
+    gw: Gateway,
+    upload: str,
+    manifest: Manifest,
+    spec: PartSpec,
+    incoming: IncomingPart,
+    *,
+    inline: bool,
+) -> bytes | None:
+    """Receive one part while checking size, digest and type; store it encrypted.
+
+    An ``inline`` part (small) is returned encrypted, for its database row.
+    Otherwise it streams to its file: a part under ``WRITE_BATCH_BYTES``
+    costs one trip to the I/O pool, a larger one is handed over a batch at a
+    time and never held whole.
+    """
     sniffer = Sniffer(spec.media_type)
     digest = hashlib.sha256()
     received = 0
     loop = asyncio.get_running_loop()
-    with (stage / f"part-{spec.name}").open("wb") as sink:
-        writer = gw.blobs.open_writer(sink, manifest.packet_id, f"part-{spec.name}")
+    part = _PartFile(gw, upload, manifest.packet_id, f"part-{spec.name}")
+    try:
         pending = bytearray()
         async for chunk in incoming.chunks():
             received += len(chunk)
@@ -241,8 +288,8 @@ async def _receive_part(
             digest.update(chunk)  # chunks are ≤ 256 KiB: microseconds each
             sniffer.feed(chunk)
             pending += chunk
-            if len(pending) >= WRITE_BATCH_BYTES:
-                await loop.run_in_executor(gw.io_pool, writer.write, bytes(pending))
+            if not inline and len(pending) >= WRITE_BATCH_BYTES:
+                await loop.run_in_executor(gw.io_pool, part.write, bytes(pending))
                 pending.clear()
         if received != spec.size:
             raise DigestMismatch(f"part {spec.name!r} is shorter than its manifest size")
@@ -250,12 +297,12 @@ async def _receive_part(
             raise DigestMismatch(f"part {spec.name!r} does not match its manifest SHA-256")
         if not sniffer.matches():
             raise UnsupportedMediaType(f"part {spec.name!r} is not {spec.media_type}")
-
-        def flush() -> None:
-            writer.write(bytes(pending))
-            writer.finish()
-
-        await loop.run_in_executor(gw.io_pool, flush)
+        if inline:
+            return gw.blobs.seal_inline(manifest.packet_id, f"part-{spec.name}", bytes(pending))
+        await loop.run_in_executor(gw.io_pool, part.finish, bytes(pending))
+        return None
+    finally:
+        part.close()
 
 
 async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) -> IntakeResult:
@@ -264,19 +311,28 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
     Raises:
         DXGError: the first rule of SPEC §3 the packet breaks.
     """
-    manifest = await verify_envelope(gw, caller, envelope)
-    earlier = await gw.db.read(lambda c: _existing(c, manifest, envelope))
-    if earlier is not None:
-        return earlier
-    stage = gw.blobs.new_stage(secrets.token_hex(16))
+    at = now()
+    checked = await gw.db.read(lambda c: check_envelope(c, gw.config, caller, envelope, at))
+    if isinstance(checked, IntakeResult):
+        return checked
+    manifest = checked
+    upload = gw.blobs.new_upload(manifest.packet_id)
+    loop = asyncio.get_running_loop()
+    committed = False
+    inline_left = INLINE_MAX
+    stored: list[bytes | None] = []
     try:
         for spec in manifest.parts:
             incoming = await stream.next()
             if incoming is None or incoming.name != spec.name:
                 raise Invalid(f"expected part {spec.name!r} next, in manifest order")
-            await _receive_part(gw, stage, manifest, spec, incoming)
+            inline = spec.size <= inline_left
+            inline_left -= spec.size if inline else 0
+            stored.append(await _receive_part(gw, upload, manifest, spec, incoming, inline=inline))
         if await stream.next() is not None:
             raise Invalid("the request carries parts that the manifest does not list")
+        if any(data is None for data in stored):
+            await loop.run_in_executor(gw.io_pool, gw.blobs.seal_upload, upload)
         at = now()
         envelope_sha = sha256_hex(envelope)
         receipt = receipts.issue(
@@ -298,7 +354,6 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
             again = _existing(conn, manifest, envelope)  # a concurrent identical upload won
             if again is not None:
                 return again
-            gw.blobs.commit_stage(stage, manifest.packet_id)
             log_index = receipts.append(conn, receipt, at=at)
             body = {
                 "packet_id": manifest.packet_id,
@@ -308,8 +363,8 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
             }
             conn.execute(
                 "INSERT INTO packets (packet_id, sender, recipient, kind, created, envelope,"
-                " envelope_sha256, status, accepted_at, deadline, response)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'ACCEPTED', ?, ?, ?)",
+                " envelope_sha256, blob_dir, status, accepted_at, deadline, response)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ACCEPTED', ?, ?, ?)",
                 (
                     manifest.packet_id,
                     manifest.sender,
@@ -318,6 +373,7 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
                     format_time(manifest.created),
                     envelope,
                     envelope_sha,
+                    upload,
                     format_time(at),
                     format_time(deadline),
                     json.dumps(body),
@@ -325,7 +381,7 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
             )
             conn.executemany(
                 "INSERT INTO blobs (packet_id, sha256, role, name, part_name, media_type, size,"
-                " position) VALUES (?, ?, 'part', ?, ?, ?, ?, ?)",
+                " position, inline) VALUES (?, ?, 'part', ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         manifest.packet_id,
@@ -335,6 +391,7 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
                         p.media_type,
                         p.size,
                         i,
+                        stored[i],
                     )
                     for i, p in enumerate(manifest.parts)
                 ],
@@ -343,10 +400,12 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
             return IntakeResult(status=202, body=body)
 
         result = await gw.db.write(commit)
+        committed = result.status == 202
     finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
-    gw.wake_workers()
+        if not committed:
+            await loop.run_in_executor(gw.io_pool, gw.blobs.discard, upload)
+    if committed:
+        gw.wake(gw.EXTRACTION)
     return result
 
 

@@ -23,6 +23,9 @@ IO_THREADS = 8  # blob writes and reads: fsync-bound, not CPU-bound
 class Gateway:
     """Everything one gateway process holds open."""
 
+    EXTRACTION = "extraction"  # a packet was ACCEPTED
+    NOTIFY = "notify"  # a packet became READY
+
     def __init__(self, root: Path) -> None:
         self.data = DataDir(root)
         self.config: Config = self.data.load_config()
@@ -30,24 +33,24 @@ class Gateway:
         storage_key = StorageKey.load(self.data.storage_key_path)
         self.db = Database(self.data.database)
         self.blobs = BlobStore(self.data.blobs, storage_key)
-        self.blobs.clear_staging()
+        referenced = self.db.read_sync(
+            lambda c: {r[0] for r in c.execute("SELECT blob_dir FROM packets")}
+        )
+        self.blobs.sweep(referenced)  # uploads that never committed: a crash or a lost race
         self.data.tmp.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.data.tmp, 0o700)
         self.io_pool = concurrent.futures.ThreadPoolExecutor(
             IO_THREADS, thread_name_prefix="dxg-io"
         )
-        self._wakeups: list[asyncio.Event] = []
+        self._wakeups: dict[str, asyncio.Event] = {}
 
-    def wakeup(self) -> asyncio.Event:
-        """An event of one background worker's own, set by :meth:`wake_workers`."""
-        event = asyncio.Event()
-        self._wakeups.append(event)
-        return event
+    def wakeup(self, worker: str) -> asyncio.Event:
+        """The event that tells background ``worker`` there is new work for it."""
+        return self._wakeups.setdefault(worker, asyncio.Event())
 
-    def wake_workers(self) -> None:
-        """Tell background workers (extraction, notification) there is new work."""
-        for event in self._wakeups:
-            event.set()
+    def wake(self, worker: str) -> None:
+        """Tell background ``worker`` (:attr:`EXTRACTION`, :attr:`NOTIFY`) to look now."""
+        self.wakeup(worker).set()
 
     def close(self) -> None:
         self.io_pool.shutdown(wait=True)

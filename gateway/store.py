@@ -1,10 +1,10 @@
 """Durable storage: one SQLite database and a directory of encrypted blobs.
 
 Guarantee: when a write has returned, it survives ``kill -9`` and power loss.
-The database runs in WAL mode with ``synchronous=FULL``; blobs are written to
-a staging directory, fsync'd, and moved into place (directory fsync'd) by the
-same serialized writer that commits the rows that name them, so a row never
-names a blob that is not on disk.
+The database runs in WAL mode with ``synchronous=FULL``; blobs are written
+into a directory of their upload, and every file and directory entry is
+fsync'd before the transaction that names them commits, so a row never names
+a blob that is not on disk.
 
 Writes go through one writer thread that commits in groups: every write
 queued while the previous commit was on disk joins the next transaction, each
@@ -19,6 +19,7 @@ import asyncio
 import concurrent.futures
 import os
 import queue
+import secrets
 import shutil
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ from gateway.crypto.seal import EncryptingWriter, StorageKey
 
 T = TypeVar("T")
 
+INLINE_MAX = 256 * 1024  # bytes of blobs per packet kept in the database, not in files
 GROUP_COMMIT_MAX = 256  # writes per transaction: bounds the latency of the last one
 READ_THREADS = 4
 BUSY_TIMEOUT_MS = 10_000
@@ -66,6 +68,7 @@ CREATE TABLE IF NOT EXISTS packets (
     created TEXT NOT NULL,
     envelope TEXT NOT NULL,
     envelope_sha256 TEXT NOT NULL,
+    blob_dir TEXT NOT NULL,           -- this packet's directory under blobs/
     status TEXT NOT NULL,
     accepted_at TEXT NOT NULL,
     deadline TEXT NOT NULL,
@@ -81,6 +84,10 @@ CREATE TABLE IF NOT EXISTS packets (
 );
 CREATE INDEX IF NOT EXISTS packets_by_recipient ON packets(recipient, ready_seq);
 CREATE INDEX IF NOT EXISTS packets_by_status ON packets(status);
+CREATE INDEX IF NOT EXISTS packets_to_notify ON packets(notify_next_at)
+    WHERE notify_next_at IS NOT NULL AND notify_done = 0;
+CREATE INDEX IF NOT EXISTS packets_by_deadline ON packets(deadline)
+    WHERE fetched_at IS NULL;
 CREATE TABLE IF NOT EXISTS blobs (
     packet_id TEXT NOT NULL REFERENCES packets(packet_id),
     sha256 TEXT NOT NULL,
@@ -90,6 +97,7 @@ CREATE TABLE IF NOT EXISTS blobs (
     media_type TEXT NOT NULL,
     size INTEGER NOT NULL,
     position INTEGER NOT NULL,
+    inline BLOB,                      -- small blobs: encrypted bytes here, not in a file
     PRIMARY KEY (packet_id, role, name)
 );
 CREATE INDEX IF NOT EXISTS blobs_by_digest ON blobs(packet_id, sha256);
@@ -248,68 +256,87 @@ class Database:
 class BlobStore:
     """Parts and photos of packets, encrypted at rest under the storage key.
 
-    A blob's file name is its associated data, so a file moved to another
-    name or packet fails to decrypt instead of being served as the wrong blob.
+    Small blobs (``INLINE_MAX`` per packet in all) are kept, encrypted, in the
+    database row that names them, so they are durable with its commit and cost
+    no fsync of their own. Larger ones are files: each accepted upload has a
+    directory of its own, ``<packet_id>.<random>``,
+    written and fsync'd before the transaction that names it commits; a
+    directory that no packet row names is the remnant of a crash or a lost
+    race and is removed by :meth:`sweep`. A blob's packet id and file name are
+    the associated data of its encryption, so a file moved to another name or
+    packet fails to decrypt instead of being served as the wrong blob.
     """
 
     def __init__(self, root: Path, key: StorageKey) -> None:
         self.root = root
         self._key = key
-        self.staging = root / ".staging"
-        self.staging.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    def clear_staging(self) -> None:
-        """Forget uploads that never completed (run at start-up)."""
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self.staging.mkdir(parents=True, exist_ok=True)
-
-    def new_stage(self, token: str) -> Path:
-        stage = self.staging / token
-        stage.mkdir(mode=0o700)
-        return stage
+    def new_upload(self, packet_id: str) -> str:
+        """A fresh directory name for one upload of ``packet_id`` (not yet created)."""
+        return f"{packet_id}.{secrets.token_hex(8)}"
 
     @staticmethod
-    def aad(packet_id: str, name: str) -> bytes:
+    def _aad(packet_id: str, name: str) -> bytes:
         return f"{packet_id}/{name}".encode()
 
-    def open_writer(self, sink: BinaryIO, packet_id: str, name: str) -> EncryptingWriter:
-        return self._key.writer(sink, name=self.aad(packet_id, name))
+    def create(
+        self, directory: str, packet_id: str, name: str
+    ) -> tuple[BinaryIO, EncryptingWriter]:
+        """Open a new blob file for writing (the caller finishes and closes it)."""
+        folder = self.root / directory
+        folder.mkdir(mode=0o700, exist_ok=True)
+        sink = (folder / name).open("xb")
+        return sink, self._key.writer(sink, name=self._aad(packet_id, name))
 
-    def packet_dir(self, packet_id: str) -> Path:
-        return self.root / packet_id
-
-    def commit_stage(self, stage: Path, packet_id: str) -> None:
-        """Move a complete staging directory into place, durably.
-
-        Called from the database writer, inside the transaction that records
-        the blobs: a leftover directory with no packet row is a crash remnant.
-        """
-        target = self.packet_dir(packet_id)
-        if target.exists():
-            shutil.rmtree(target)
-        _fsync_dir(stage)
-        os.rename(stage, target)
+    def seal_upload(self, directory: str) -> None:
+        """Make an upload's directory entries durable (its files are fsync'd already)."""
+        _fsync_dir(self.root / directory)
         _fsync_dir(self.root)
 
-    def write_blob(self, packet_id: str, name: str, data: bytes) -> None:
-        """Write one whole blob (photos) into a packet's directory, durably."""
-        directory = self.packet_dir(packet_id)
-        directory.mkdir(mode=0o700, exist_ok=True)
-        tmp = directory / f".{name}.tmp"
+    def discard(self, directory: str) -> None:
+        shutil.rmtree(self.root / directory, ignore_errors=True)
+
+    def sweep(self, referenced: set[str]) -> int:
+        """Remove upload directories no packet names; how many were removed."""
+        removed = 0
+        for entry in self.root.iterdir():
+            if entry.is_dir() and entry.name not in referenced:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        return removed
+
+    def seal_inline(self, packet_id: str, name: str, data: bytes) -> bytes:
+        """Encrypt a small blob for the ``inline`` column (same format as a file)."""
+        return self._key.encrypt(data, name=self._aad(packet_id, name))
+
+    def write_blob(self, directory: str, packet_id: str, name: str, data: bytes) -> None:
+        """Write one whole blob (a large photo) into an upload's directory, durably."""
+        folder = self.root / directory
+        if not folder.exists():
+            folder.mkdir(mode=0o700)
+            _fsync_dir(self.root)
+        tmp = folder / f".{name}.tmp"
         with tmp.open("wb") as sink:
-            writer = self.open_writer(sink, packet_id, name)
+            writer = self._key.writer(sink, name=self._aad(packet_id, name))
             writer.write(data)
             writer.finish()
-        os.rename(tmp, directory / name)
-        _fsync_dir(directory)
+        os.rename(tmp, folder / name)
+        _fsync_dir(folder)
 
-    def read(self, packet_id: str, name: str) -> Iterator[bytes]:
+    def read(
+        self, directory: str, packet_id: str, name: str, inline: bytes | None
+    ) -> Iterator[bytes]:
         """Decrypt one blob chunk by chunk (raises Invalid if it was altered)."""
-        with (self.packet_dir(packet_id) / name).open("rb") as source:
-            yield from self._key.read(source, name=self.aad(packet_id, name))
+        aad = self._aad(packet_id, name)
+        if inline is not None:
+            yield self._key.decrypt(inline, name=aad)
+            return
+        with (self.root / directory / name).open("rb") as source:
+            yield from self._key.read(source, name=aad)
 
-    def read_all(self, packet_id: str, name: str) -> bytes:
-        return b"".join(self.read(packet_id, name))
+    def read_all(self, directory: str, packet_id: str, name: str, inline: bytes | None) -> bytes:
+        return b"".join(self.read(directory, packet_id, name, inline))
 
 
 def _fsync_dir(path: Path) -> None:

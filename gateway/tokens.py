@@ -21,7 +21,7 @@ from datetime import datetime
 from gateway.clock import now
 from gateway.crypto import jws
 from gateway.crypto.keys import PublicKey, SigningKey, b64url
-from gateway.errors import Unauthenticated
+from gateway.errors import RateLimited, Unauthenticated
 
 MAX_LIFETIME_S = 300  # SPEC §2: exp - iat <= 300
 CLOCK_SKEW_S = 60  # SPEC §2: accepted from iat - 60 s to exp + 60 s
@@ -128,3 +128,44 @@ async def verify(
     if not await remember_jti(claims.iss, claims.jti, claims.exp + CLOCK_SKEW_S):
         raise Unauthenticated("the token was already used (replay)")
     return claims
+
+
+class ReplayCache:
+    """The ``jti`` values seen within their tokens' lifetime, in memory.
+
+    The gateway checks replays here, without a round trip to the database,
+    and persists each new ``jti`` through the database writer without
+    waiting for it. The writer commits in queue order, so any effect a
+    request makes durable (a packet, a receipt) is committed together with,
+    or after, its ``jti``; on start-up the persisted values are loaded back.
+    """
+
+    def __init__(self, *, capacity: int = 1_000_000) -> None:
+        # Bounded: a flood of valid tokens from registered parties cannot grow it
+        # without limit; past capacity new tokens are refused until entries expire.
+        self._seen: dict[tuple[str, str], int] = {}
+        self._capacity = capacity
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def load(self, entries: list[tuple[str, str, int]]) -> None:
+        for issuer, jti, expires in entries:
+            self._seen[(issuer, jti)] = expires
+
+    def first_use(self, issuer: str, jti: str, expires: int) -> bool:
+        """True the first time (issuer, jti) is seen, False for a replay.
+
+        Raises:
+            RateLimited: the cache is full of unexpired tokens.
+        """
+        key = (issuer, jti)
+        if key in self._seen:
+            return False
+        if len(self._seen) >= self._capacity:
+            raise RateLimited("too many requests in flight; retry shortly")
+        self._seen[key] = expires
+        return True
+
+    def prune(self, now_s: int) -> None:
+        self._seen = {k: v for k, v in self._seen.items() if v >= now_s}

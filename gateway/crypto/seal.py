@@ -3,14 +3,16 @@
 Delivery (SPEC §5) uses ``crypto_box_seal`` to the recipient's X25519 key,
 so any partner with libsodium opens it. At rest, every blob is encrypted
 with the gateway's storage key using ``crypto_secretstream_xchacha20poly1305``
-in fixed-size chunks: a blob is written and read as a stream (never whole in
-memory), truncation is detected by the final tag, and the blob's name is the
-associated data of every chunk, so two encrypted files cannot be swapped.
+in fixed-size chunks: a large blob is written and read as a stream (never
+whole in memory), a small one is sealed the same way in memory; truncation is
+detected by the final tag, and the blob's name is the associated data of
+every chunk, so two encrypted blobs cannot be swapped.
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +80,18 @@ class StorageKey:
     def writer(self, sink: BinaryIO, *, name: bytes) -> EncryptingWriter:
         return EncryptingWriter(self._key, sink, name)
 
+    def encrypt(self, data: bytes, *, name: bytes) -> bytes:
+        """The same format as a written blob, in memory (for small blobs)."""
+        sink = io.BytesIO()
+        writer = EncryptingWriter(self._key, sink, name)
+        writer.write(data)
+        writer.finish(durable=False)
+        return sink.getvalue()
+
+    def decrypt(self, data: bytes, *, name: bytes) -> bytes:
+        """Raises: Invalid if ``data`` was altered or belongs to another name."""
+        return b"".join(self.read(io.BytesIO(data), name=name))
+
     def read(self, source: BinaryIO, *, name: bytes) -> Iterator[bytes]:
         """Decrypt a blob chunk by chunk.
 
@@ -123,12 +137,13 @@ class EncryptingWriter:
             self._push(bytes(self._buffer[:CHUNK_BYTES]), _TAG_MESSAGE)
             del self._buffer[:CHUNK_BYTES]
 
-    def finish(self) -> None:
-        """Write the final chunk and make the file durable."""
+    def finish(self, *, durable: bool = True) -> None:
+        """Write the final chunk and (for a file) make it durable."""
         self._push(bytes(self._buffer), _TAG_FINAL)
         self._buffer.clear()
         self._sink.flush()
-        os.fsync(self._sink.fileno())
+        if durable:
+            os.fsync(self._sink.fileno())
 
     def _push(self, plain: bytes, tag: int) -> None:
         self._sink.write(
