@@ -16,5 +16,12 @@ $sudo apt-get install -y -qq \
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+# pip's own chatter goes to a log; it is shown only if the install fails.
+log=.venv/install.log
+if ! { .venv/bin/python -m pip install --upgrade pip \
+       && .venv/bin/python -m pip install -e '.[test]'; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: installing the Python packages failed (log above, and in $log)" >&2
+    exit 1
+fi
+echo "setup: system packages and .venv are ready" >&2
