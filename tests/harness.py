@@ -411,3 +411,43 @@ def send_ready_packet(
     wait_ready(gw, sender, packet.packet_id)
     return packet
 
+
+
+PIECE_PAUSE_S = 0.2  # long enough that the server reads each piece on its own
+
+
+def http_in_pieces(
+    gw: GatewayProcess,
+    method: str,
+    path_qs: str,
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    cuts: Sequence[int],
+) -> Answer:
+    """One request over a raw socket, its body sent in pieces cut at ``cuts``.
+
+    A real network delivers a body in segments of any size; the server must not
+    depend on a document arriving in one read. The pause between pieces is the
+    point of the test, not a wait for an event.
+    """
+    head = f"{method} {path_qs} HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\n"
+    for name, value in {**headers, "Content-Length": str(len(body)), "Connection": "close"}.items():
+        head += f"{name}: {value}\r\n"
+    pieces, previous = [], 0
+    for cut in [*cuts, len(body)]:
+        pieces.append(body[previous:cut])
+        previous = cut
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(head.encode("ascii") + b"\r\n" + pieces[0])
+        for piece in pieces[1:]:
+            time.sleep(PIECE_PAUSE_S)
+            s.sendall(piece)
+        received = bytearray()
+        while chunk := s.recv(65536):
+            received += chunk
+    raw_head, _, answer_body = bytes(received).partition(b"\r\n\r\n")
+    status_line, *header_lines = raw_head.decode("latin-1").split("\r\n")
+    answer_headers = dict(line.split(": ", 1) for line in header_lines)
+    return Answer(int(status_line.split()[1]), answer_headers, answer_body)
