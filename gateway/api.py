@@ -123,6 +123,23 @@ class _Part:
             yield chunk
 
 
+async def _read_envelope(part: BodyPartReader) -> bytes:
+    """The whole envelope part, at most ``MAX_COMPACT_LENGTH`` bytes.
+
+    ``read_chunk`` hands over what the network has delivered so far, not the
+    whole part: an envelope split across TCP segments takes several calls.
+
+    Raises:
+        TooLarge: the envelope is longer than a JWS this gateway accepts.
+    """
+    raw = bytearray()
+    while chunk := await part.read_chunk(READ_CHUNK):
+        raw += chunk
+        if len(raw) > MAX_COMPACT_LENGTH:
+            raise TooLarge("the envelope is larger than this gateway accepts")
+    return bytes(raw)
+
+
 @routes.post("/v1/packets")
 async def submit_packet(request: web.Request) -> web.Response:
     party = caller(request, role="party")
@@ -138,9 +155,7 @@ async def submit_packet(request: web.Request) -> web.Response:
     first = await reader.next()
     if not isinstance(first, BodyPartReader) or first.name != "envelope":
         raise BadRequest("the first part of a packet is its envelope")
-    raw = await first.read_chunk(MAX_COMPACT_LENGTH + 1)
-    if len(raw) > MAX_COMPACT_LENGTH or await first.read_chunk(1):
-        raise TooLarge("the envelope is larger than this gateway accepts")
+    raw = await _read_envelope(first)
     try:
         envelope = raw.decode("ascii").strip()
     except UnicodeDecodeError as exc:
