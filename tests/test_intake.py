@@ -407,6 +407,15 @@ def test_malformed_multipart_is_a_bad_request(
     assert_problem(post_raw(ex.gw, ex.ua, "/v1/packets", body, content_type), 400, "bad-request")
 
 
+def test_body_cut_off_inside_a_part_is_a_bad_request(shared_exchange: Exchange) -> None:
+    """Regression, as above, for a body whose last part never ends."""
+    ex = shared_exchange
+    packet = make_packet(ex.ua, "ru", note())
+    body, content_type = packet.body()
+    cut = body[: body.rindex(TEXT) + len(TEXT)]  # the part whole, its boundary never comes
+    assert_problem(post_raw(ex.gw, ex.ua, "/v1/packets", cut, content_type), 400, "bad-request")
+
+
 def test_envelope_arriving_in_several_segments(shared_exchange: Exchange) -> None:
     """Regression: the envelope was read with one read_chunk, so an envelope split
     across TCP segments failed (500) although nothing was wrong with it."""
