@@ -244,6 +244,8 @@ def part(**over: Any) -> dict[str, Any]:
         {"in_reply_to": "yesterday"},
         {"created": "2026-03-01 10:00:00"},
         {"created": "2026-03-01T10:00:00+01:00"},
+        {"created": "2026-02-30T10:00:00Z"},  # the pattern passes, the calendar does not
+        {"created": "2026-13-01T25:61:00Z"},
         {"recipient": "RU"},
         {"body": "not an object"},
         {"extra": True},
