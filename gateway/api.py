@@ -230,10 +230,14 @@ async def submit_receipt(request: web.Request) -> web.Response:
         raise UnsupportedMediaType("a receipt is sent as application/jose")
     if request.content_length is not None and request.content_length > MAX_RECEIPT_BYTES:
         raise TooLarge("a receipt is larger than this gateway accepts")
-    raw = await request.content.read(MAX_RECEIPT_BYTES + 1)
-    if len(raw) > MAX_RECEIPT_BYTES:
-        raise TooLarge("a receipt is larger than this gateway accepts")
-    parsed, claimed = receipts.claimed_issuer(raw)
+    # StreamReader.read(n) returns what has arrived so far, not n bytes: read to
+    # the end, so that a receipt split across TCP segments arrives whole.
+    raw = bytearray()
+    while chunk := await request.content.read(MAX_RECEIPT_BYTES + 1):
+        raw += chunk
+        if len(raw) > MAX_RECEIPT_BYTES:
+            raise TooLarge("a receipt is larger than this gateway accepts")
+    parsed, claimed = receipts.claimed_issuer(bytes(raw))
     at = now()
     status_code, body = await gw.db.write(
         lambda c: receipts.accept_from_recipient(c, party.id, parsed, claimed, at)
