@@ -14,10 +14,13 @@ import hmac
 import json
 import secrets
 import time
+import uuid
 from typing import Any
 
 import pytest
 
+from gateway import receipts
+from gateway.crypto import jws
 from gateway.crypto.keys import SigningKey, b64url, b64url_decode
 from tests.conftest import Exchange
 from tests.harness import (
@@ -305,6 +308,28 @@ def test_typ_of_another_document(shared_exchange: Exchange, typ: str | None) -> 
     ex = shared_exchange
     header = {k: v for k, v in (auth_header(ex.ua) | {"typ": typ}).items() if v is not None}
     assert_unauthenticated(call(ex, forged_bearer(ex.ua, claims(ex), header=header)))
+
+
+def test_a_real_receipt_used_as_a_token(shared_exchange: Exchange) -> None:
+    """A document the caller signed for another purpose is no token, even when
+    its claims are made to look like one."""
+    ex = shared_exchange
+    receipt = receipts.issue(
+        ex.ua.identity.signing,
+        level="DELIVERED",
+        packet_id=str(uuid.uuid4()),
+        issuer="ua",
+        sender="ru",
+        recipient="ua",
+        envelope_sha256="0" * 64,
+        parts=[],
+        extraction_sha256=None,
+        reason=None,
+    )
+    assert_unauthenticated(call(ex, f"Bearer {receipt}"))
+    payload = json.dumps(json.loads(b64url_decode(receipt.split(".")[1])) | claims(ex)).encode()
+    lookalike = jws.sign(payload, ex.ua.identity.signing, typ=jws.TYP_RECEIPT)
+    assert_unauthenticated(call(ex, f"Bearer {lookalike}"))
 
 
 def test_critical_header_extension(shared_exchange: Exchange) -> None:
