@@ -9,8 +9,9 @@ middleware in ``gateway.app`` renders it. Authentication has already run
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -95,6 +96,16 @@ async def party_info(request: web.Request) -> web.Response:
     return web.json_response(await gw.db.read(read))
 
 
+@contextlib.contextmanager
+def _malformed_is_bad_request() -> Iterator[None]:
+    """aiohttp's multipart reader reports a broken body as ValueError: the
+    caller's fault (400), not ours (500)."""
+    try:
+        yield
+    except ValueError as exc:
+        raise BadRequest("the multipart/form-data body is malformed") from exc
+
+
 class _MultipartParts:
     """Adapts aiohttp's multipart reader to ``packets.PartStream``."""
 
@@ -102,7 +113,8 @@ class _MultipartParts:
         self._reader = reader
 
     async def next(self) -> packets.IncomingPart | None:
-        part = await self._reader.next()
+        with _malformed_is_bad_request():
+            part = await self._reader.next()
         if part is None:
             return None
         if not isinstance(part, BodyPartReader):
@@ -119,8 +131,33 @@ class _Part:
         return self._part.name
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        while chunk := await self._part.read_chunk(READ_CHUNK):
+        while True:
+            with _malformed_is_bad_request():
+                chunk = await self._part.read_chunk(READ_CHUNK)
+            if not chunk:
+                return
             yield chunk
+
+
+async def _read_envelope(part: BodyPartReader) -> bytes:
+    """The whole envelope part, at most ``MAX_COMPACT_LENGTH`` bytes.
+
+    ``read_chunk`` hands over what the network has delivered so far, not the
+    whole part: an envelope split across TCP segments takes several calls.
+
+    Raises:
+        TooLarge: the envelope is longer than a JWS this gateway accepts.
+    """
+    raw = bytearray()
+    while True:
+        with _malformed_is_bad_request():
+            chunk = await part.read_chunk(READ_CHUNK)
+        if not chunk:
+            break
+        raw += chunk
+        if len(raw) > MAX_COMPACT_LENGTH:
+            raise TooLarge("the envelope is larger than this gateway accepts")
+    return bytes(raw)
 
 
 @routes.post("/v1/packets")
@@ -134,13 +171,12 @@ async def submit_packet(request: web.Request) -> web.Response:
         raise TooLarge(f"a packet has at most {limits.max_packet_bytes} bytes")
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType("a packet is sent as multipart/form-data")
-    reader = await request.multipart()
-    first = await reader.next()
+    with _malformed_is_bad_request():
+        reader = await request.multipart()
+        first = await reader.next()
     if not isinstance(first, BodyPartReader) or first.name != "envelope":
         raise BadRequest("the first part of a packet is its envelope")
-    raw = await first.read_chunk(MAX_COMPACT_LENGTH + 1)
-    if len(raw) > MAX_COMPACT_LENGTH or await first.read_chunk(1):
-        raise TooLarge("the envelope is larger than this gateway accepts")
+    raw = await _read_envelope(first)
     try:
         envelope = raw.decode("ascii").strip()
     except UnicodeDecodeError as exc:
@@ -194,10 +230,14 @@ async def submit_receipt(request: web.Request) -> web.Response:
         raise UnsupportedMediaType("a receipt is sent as application/jose")
     if request.content_length is not None and request.content_length > MAX_RECEIPT_BYTES:
         raise TooLarge("a receipt is larger than this gateway accepts")
-    raw = await request.content.read(MAX_RECEIPT_BYTES + 1)
-    if len(raw) > MAX_RECEIPT_BYTES:
-        raise TooLarge("a receipt is larger than this gateway accepts")
-    parsed, claimed = receipts.claimed_issuer(raw)
+    # StreamReader.read(n) returns what has arrived so far, not n bytes: read to
+    # the end, so that a receipt split across TCP segments arrives whole.
+    raw = bytearray()
+    while chunk := await request.content.read(MAX_RECEIPT_BYTES + 1):
+        raw += chunk
+        if len(raw) > MAX_RECEIPT_BYTES:
+            raise TooLarge("a receipt is larger than this gateway accepts")
+    parsed, claimed = receipts.claimed_issuer(bytes(raw))
     at = now()
     status_code, body = await gw.db.write(
         lambda c: receipts.accept_from_recipient(c, party.id, parsed, claimed, at)

@@ -83,7 +83,8 @@ class Manifest:
         """Parse and validate manifest bytes.
 
         Raises:
-            Invalid: not JSON, breaks ``schemas/manifest.v1.json``, or names a part twice.
+            Invalid: not JSON, breaks ``schemas/manifest.v1.json``, names a part twice,
+                or its created time is not a real date.
         """
         try:
             doc = json.loads(raw)
@@ -93,12 +94,16 @@ class Manifest:
         parts = tuple(PartSpec(**p) for p in doc["parts"])
         if len({p.name for p in parts}) != len(parts):
             raise Invalid("the manifest names a part twice")
+        try:
+            created = parse_time(doc["created"])
+        except ValueError as exc:  # the schema's pattern admits 30 February
+            raise Invalid("the manifest's created is not a real date and time") from exc
         return cls(
             raw=raw,
             packet_id=doc["packet_id"],
             sender=doc["sender"],
             recipient=doc["recipient"],
-            created=parse_time(doc["created"]),
+            created=created,
             kind=doc["kind"],
             purpose=doc["purpose"],
             legal_basis=tuple(doc["legal_basis"]),

@@ -123,6 +123,10 @@ def verify(parsed: jws.ParsedJWS, key: PublicKey) -> Receipt:
     except ValueError as exc:
         raise Invalid("the receipt is not JSON") from exc
     validate(RECEIPT_V1, claims, what="the receipt")
+    try:
+        parse_time(claims["issued_at"])
+    except ValueError as exc:  # the schema's pattern admits 30 February
+        raise Invalid("the receipt's issued_at is not a real date and time") from exc
     return Receipt(compact=parsed.compact, claims=claims)
 
 

@@ -88,9 +88,11 @@ def _key_record(row: sqlite3.Row | tuple[Any, ...]) -> KeyRecord:
     )
 
 
+# Newest last. added_at has whole seconds, so the insertion order (rowid)
+# breaks ties: a key added in the same second as another is still the newer.
 _KEYS_OF_PARTY = (
     "SELECT kid, party_id, jwk, not_before, not_after, revoked_at FROM keys"
-    " WHERE party_id = ? ORDER BY added_at, kid"
+    " WHERE party_id = ? ORDER BY added_at, rowid"
 )
 _KEY_BY_KID = "SELECT kid, party_id, jwk, not_before, not_after, revoked_at FROM keys WHERE kid = ?"
 

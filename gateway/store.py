@@ -203,6 +203,11 @@ class Database:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
+                # A caller that gave up (its task cancelled) gets no write and no
+                # answer: running it anyway would end in set_result on a cancelled
+                # future, which raises and would kill this thread.
+                if not item.future.set_running_or_notify_cancel():
+                    continue
                 conn.execute("SAVEPOINT w")
                 try:
                     value = item.fn(conn)

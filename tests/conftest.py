@@ -30,3 +30,17 @@ def exchange(tmp_path: Path) -> Iterator[Exchange]:
         yield Exchange(gw, ua, ru, mon)
     finally:
         gw.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    """Like ``exchange``, but one gateway for a whole module, for tests whose
+    packets and parties do not interfere (each test makes its own)."""
+    gw = start_gateway(tmp_path_factory.mktemp("shared"))
+    ua, ru = gw.add_party("ua"), gw.add_party("ru")
+    mon = gw.add_party("mon", role="monitor")
+    gw.start()
+    try:
+        yield Exchange(gw, ua, ru, mon)
+    finally:
+        gw.stop()

@@ -29,7 +29,7 @@ import pymupdf
 from gateway import tokens
 from gateway.client import Identity
 from gateway.crypto.digest import sha256_hex
-from gateway.crypto.keys import SigningKey
+from gateway.crypto.keys import SigningKey, b64url
 from gateway.packets import PartSpec, build_manifest, sign_envelope
 
 STARTUP_TIMEOUT_S = 30.0
@@ -278,3 +278,176 @@ def wait_for(predicate: Any, *, timeout: float = 30, interval: float = 0.05) -> 
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+# -- building documents rule by rule, and reading problems --------------------
+
+
+def compact_jws(header: Mapping[str, Any], payload: bytes, key: SigningKey | None) -> str:
+    """A JWS with exactly this protected header, signed by ``key`` (None: empty signature).
+
+    Unlike ``gateway.crypto.jws.sign`` nothing is checked or filled in, so a
+    test can write any ``alg``, ``typ`` or ``kid`` it wants the gateway to refuse.
+    """
+    head = b64url(json.dumps(dict(header), separators=(",", ":")).encode())
+    body = b64url(payload)
+    signature = b"" if key is None else key.sign(f"{head}.{body}".encode("ascii"))
+    return f"{head}.{body}.{b64url(signature)}"
+
+
+def token_claims(
+    party: Party, method: str, path_qs: str, *, audience: str = "gw", lifetime_s: int = 120
+) -> dict[str, Any]:
+    """The claims of a valid request token (SPEC §2), to be spoiled one at a time."""
+    iat = int(time.time())
+    return {
+        "iss": party.id,
+        "aud": audience,
+        "iat": iat,
+        "exp": iat + lifetime_s,
+        "jti": b64url(secrets.token_bytes(16)),
+        "htm": method,
+        "htu": path_qs,
+    }
+
+
+def auth_header(party: Party) -> dict[str, Any]:
+    return {"alg": "Ed25519", "kid": party.identity.signing.kid, "typ": "dxg-auth+jwt"}
+
+
+def forged_bearer(
+    party: Party,
+    claims: Mapping[str, Any],
+    *,
+    header: Mapping[str, Any] | None = None,
+    key: SigningKey | None = None,
+) -> str:
+    """``Bearer <token>`` with these claims and header, signed by ``key`` (default: party's)."""
+    signer = key or party.identity.signing
+    token = compact_jws(header or auth_header(party), json.dumps(dict(claims)).encode(), signer)
+    return f"Bearer {token}"
+
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def assert_problem(answer: Answer, status: int, code: str) -> dict[str, Any]:
+    """The answer is an RFC 9457 problem with this status and ``urn:dxg:error:<code>``."""
+    assert answer.status == status, (answer.status, answer.body[:500])
+    content_type = answer.headers.get("Content-Type", "")
+    assert content_type.split(";")[0].strip() == PROBLEM_MEDIA_TYPE, content_type
+    problem: dict[str, Any] = answer.json()
+    assert problem["type"] == f"urn:dxg:error:{code}", problem
+    assert problem["status"] == status
+    assert isinstance(problem["title"], str) and isinstance(problem["detail"], str)
+    return problem
+
+
+def manifest_doc(
+    sender: str, recipient: str, files: Sequence[tuple[str, str, bytes]], **over: Any
+) -> dict[str, Any]:
+    """A valid manifest as a dict, for tests that break one member of it."""
+    doc: dict[str, Any] = {
+        "v": 1,
+        "packet_id": str(uuid.uuid4()),
+        "sender": sender,
+        "recipient": recipient,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "kind": "dossier",
+        "purpose": "family_tracing",
+        "legal_basis": ["vital_interest"],
+        "in_reply_to": None,
+        "parts": [
+            {"name": n, "media_type": t, "size": len(d), "sha256": sha256_hex(d)}
+            for n, t, d in files
+        ],
+    }
+    doc.update(over)
+    return doc
+
+
+def packet_from_doc(
+    doc: Mapping[str, Any], files: Sequence[tuple[str, bytes]], key: SigningKey
+) -> Packet:
+    """A packet whose envelope signs ``doc`` serialised compactly."""
+    raw = json.dumps(dict(doc), separators=(",", ":")).encode()
+    return Packet(str(doc.get("packet_id")), sign_envelope(raw, key), list(files))
+
+
+def post_raw(
+    gw: GatewayProcess, party: Party, path_qs: str, body: bytes, content_type: str
+) -> Answer:
+    headers = {"Authorization": bearer(party, "POST", path_qs), "Content-Type": content_type}
+    return http("POST", gw.url + path_qs, headers=headers, body=body)
+
+
+def post_receipt(gw: GatewayProcess, party: Party, compact: str) -> Answer:
+    return post_raw(gw, party, "/v1/receipts", compact.encode("ascii"), "application/jose")
+
+
+def packet_status(gw: GatewayProcess, party: Party, packet_id: str) -> str:
+    answer = get(gw, party, f"/v1/packets/{packet_id}")
+    assert answer.status == 200, answer.body
+    return str(answer.json()["status"])
+
+
+def wait_ready(gw: GatewayProcess, party: Party, packet_id: str) -> None:
+    """Wait until the packet has its extraction document (READY or beyond)."""
+    wait_for(lambda: packet_status(gw, party, packet_id) not in ("ACCEPTED", "EXTRACTING"))
+
+
+def send_ready_packet(
+    gw: GatewayProcess,
+    sender: Party,
+    recipient: Party,
+    files: Sequence[tuple[str, str, bytes]] | None = None,
+) -> Packet:
+    """Submit a packet (a text part by default) and wait until it is READY."""
+    packet = make_packet(
+        sender, recipient.id, files or [("note.txt", "text/plain", secrets.token_hex(8).encode())]
+    )
+    answer = post_packet(gw, sender, packet)
+    assert answer.status == 202, answer.body
+    wait_ready(gw, sender, packet.packet_id)
+    return packet
+
+
+
+PIECE_PAUSE_S = 0.2  # long enough that the server reads each piece on its own
+
+
+def http_in_pieces(
+    gw: GatewayProcess,
+    method: str,
+    path_qs: str,
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    cuts: Sequence[int],
+) -> Answer:
+    """One request over a raw socket, its body sent in pieces cut at ``cuts``.
+
+    A real network delivers a body in segments of any size; the server must not
+    depend on a document arriving in one read. The pause between pieces is the
+    point of the test, not a wait for an event.
+    """
+    head = f"{method} {path_qs} HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\n"
+    for name, value in {**headers, "Content-Length": str(len(body)), "Connection": "close"}.items():
+        head += f"{name}: {value}\r\n"
+    pieces, previous = [], 0
+    for cut in [*cuts, len(body)]:
+        pieces.append(body[previous:cut])
+        previous = cut
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(head.encode("ascii") + b"\r\n" + pieces[0])
+        for piece in pieces[1:]:
+            time.sleep(PIECE_PAUSE_S)
+            s.sendall(piece)
+        received = bytearray()
+        while chunk := s.recv(65536):
+            received += chunk
+    raw_head, _, answer_body = bytes(received).partition(b"\r\n\r\n")
+    status_line, *header_lines = raw_head.decode("latin-1").split("\r\n")
+    answer_headers = dict(line.split(": ", 1) for line in header_lines)
+    return Answer(int(status_line.split()[1]), answer_headers, answer_body)

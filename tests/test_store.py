@@ -1,0 +1,36 @@
+"""Regression tests for the database's group-committing writer (gateway.store)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from gateway.store import Database
+
+WAIT_S = 5  # bounds the wait on a writer that died: the failure mode under test
+
+
+def test_a_write_cancelled_while_queued_does_not_stop_the_writer(tmp_path: Path) -> None:
+    """Regression: a write whose caller gave up (an asyncio task cancelled at
+    shutdown cancels the wrapped future) was run anyway, and set_result on the
+    cancelled future raised InvalidStateError in the writer thread. The thread
+    died, the rest of its batch never got an answer, and every later write
+    waited forever.
+    """
+    db = Database(tmp_path / "dxg.sqlite3")
+    try:
+        gate = threading.Event()
+        busy = db.submit(lambda _c: gate.wait(WAIT_S))  # holds the writer
+        given_up = db.submit(lambda c: c.execute("CREATE TABLE given_up (x)"))
+        assert given_up.cancel()
+        gate.set()
+        assert busy.result(WAIT_S) is True
+
+        def tables(c: sqlite3.Connection) -> list[str]:
+            return [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+
+        assert db.submit(lambda _c: 42).result(WAIT_S) == 42
+        assert "given_up" not in db.read_sync(tables)  # its caller gave up: never run
+    finally:
+        db.close()
