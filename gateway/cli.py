@@ -28,7 +28,6 @@ from gateway.clock import now
 from gateway.config import Config, DataDir, check_id
 from gateway.crypto.keys import EncryptionKey, PublicKey, SigningKey, save_private_key
 from gateway.crypto.seal import StorageKey
-from gateway.demo import run_demo
 from gateway.errors import BadRequest, DXGError
 from gateway.store import Database
 
@@ -226,6 +225,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo  # noqa: PLC0415 - PyMuPDF costs ~1 s; only demo needs it
+
     return run_demo(Path(args.dir) if args.dir else None, keep=args.keep)
 
 

@@ -72,6 +72,7 @@ from gateway import checkpoint, receipts
 from gateway.checkpoint import NoteKey, VerifiedCheckpoint
 from gateway.client import Client, Identity
 from gateway.clock import format_time, now, parse_time
+from gateway.config import ID_PATTERN
 from gateway.crypto import jws
 from gateway.crypto.keys import PublicKey
 from gateway.errors import BadRequest, DXGError, Invalid, NotFound, Unauthenticated
@@ -321,7 +322,7 @@ def check_chains(
         chain = chains.get(pid)
         if chain is None:
             if r.level != "ACCEPTED":
-                bad(f"its first receipt is {r.level}, not ACCEPTED")
+                bad(f"its first verified receipt is {r.level}, not ACCEPTED")
                 continue
             if r.issuer != gateway_id:
                 bad(f"ACCEPTED is issued by {r.issuer!r}, not the gateway {gateway_id!r}")
@@ -715,41 +716,71 @@ class Monitor:
         """Name each entry that is not the leaf the checkpoint commits to."""
         semaphore = asyncio.Semaphore(PROOF_CONCURRENCY)
 
-        async def bad(index: int) -> bool:
-            if index >= len(entries):
+        async def bad_at(position: int, index: int) -> bool:
+            if position >= len(entries) or index >= head.size:
                 return True
             async with semaphore:
                 try:
-                    await reader.prove_inclusion(entries[index], index, head)
+                    await reader.prove_inclusion(entries[position], index, head)
                 except Invalid:
                     return True
             return False
 
+        async def bad(index: int) -> bool:
+            return await bad_at(index, index)
+
         failing = [i for i, b in enumerate(await asyncio.gather(*map(bad, range(head.size)))) if b]
-        short = len(entries) < head.size
-        kind = "missing-entry" if short else "altered-entry"
-        for index in failing[:MAX_FINDINGS_SHOWN]:
-            if short:
-                message = (
-                    f"log entry {index} is missing: the log serves {len(entries)} entries for"
-                    f" its checkpoint of size {head.size}, and what it serves at {index} is not"
-                    " the leaf the checkpoint commits to"
-                )
-            else:
-                message = (
-                    f"log entry {index} was altered: it is not the leaf checkpoint {head.size}"
-                    " commits to (its inclusion proof fails)"
-                )
-            result.findings.append(Finding(kind, message, index, _packet_of(entries, index)))
-        if len(failing) > MAX_FINDINGS_SHOWN:
-            result.findings.append(
-                Finding(kind, f"and {len(failing) - MAX_FINDINGS_SHOWN} more entries after those")
-            )
         if not failing:
             result.findings.append(
                 Finding(
                     "altered-entry",
                     f"the log's entries do not hash to checkpoint {head.size}'s root",
+                )
+            )
+            return
+        if len(entries) < head.size:
+            # Entries missing: everything after the first gap is served one
+            # place early. Say where the gap is, not every shifted entry.
+            first = failing[0]
+            shifted = first < len(entries) and not await bad_at(first, first + 1)
+            result.findings.append(
+                Finding(
+                    "missing-entry",
+                    f"log entry {first} is missing: the log serves {len(entries)} entries for"
+                    f" its checkpoint of size {head.size}"
+                    + (
+                        f", and the entry it serves at {first} is the one the checkpoint"
+                        f" has at {first + 1}"
+                        if shifted
+                        else ""
+                    ),
+                    first,
+                )
+            )
+            if len(failing) > 1:
+                result.findings.append(
+                    Finding(
+                        "missing-entry",
+                        f"{len(failing) - 1} entries after {first} do not verify at their"
+                        " indices either",
+                    )
+                )
+            return
+        for index in failing[:MAX_FINDINGS_SHOWN]:
+            result.findings.append(
+                Finding(
+                    "altered-entry",
+                    f"log entry {index} was altered: it is not the leaf checkpoint {head.size}"
+                    " commits to (its inclusion proof fails)",
+                    index,
+                    _packet_of(entries, index),
+                )
+            )
+        if len(failing) > MAX_FINDINGS_SHOWN:
+            result.findings.append(
+                Finding(
+                    "altered-entry",
+                    f"and {len(failing) - MAX_FINDINGS_SHOWN} more altered entries after those",
                 )
             )
 
@@ -792,6 +823,9 @@ class Monitor:
         directory = KeyDirectory(gateway_id=gateway_id, gateway_keys=published)
         issuers = {claimed_issuer(e) for e in entries} - {None, gateway_id}
         for issuer in sorted(i for i in issuers if i is not None):
+            if not ID_PATTERN.fullmatch(issuer):  # unverified text: never put it in a URL
+                directory.parties[issuer] = None
+                continue
             try:
                 info = await self.client.get_json(f"/v1/parties/{issuer}")
             except (NotFound, BadRequest):
@@ -906,7 +940,8 @@ def _print(result: PassResult, previous: MonitorState | None, *, as_json: bool) 
         print(
             f"checkpoint {result.head.verified.origin} size {result.head.size}"
             f" root {b64std(result.head.root)}: {verdict}"
-            f"{', cosigned' if result.cosigned else ''}; {result.receipts} receipts"
+            f"{', cosigned' if result.cosigned else ''}"
+            + (f"; {result.receipts} receipts verified" if result.tree_verified else "")
         )
     if result.pairs:
         print(render_table(result.pairs))
