@@ -631,7 +631,16 @@ class Monitor:
         result.head = head
         if state is not None and not await self._consistent(reader, state, head, result):
             return result
-        entries = await reader.entries(0, head.size)
+        try:
+            entries = await reader.entries(0, head.size)
+        except NotFound as exc:  # below its own signed size: the log lost entries
+            result.findings.append(
+                Finding(
+                    "missing-entry",
+                    f"the log refuses entries its checkpoint commits to: {exc.detail}",
+                )
+            )
+            return result
         if len(entries) != head.size or tree_root(entries) != head.root:
             await self._locate(reader, entries, head, result)
             return result
@@ -722,7 +731,7 @@ class Monitor:
             async with semaphore:
                 try:
                     await reader.prove_inclusion(entries[position], index, head)
-                except Invalid:
+                except DXGError:  # a bad proof, or none for a size the log signed
                     return True
             return False
 
