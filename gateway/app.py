@@ -29,7 +29,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from gateway import api, registry, tokens
+from gateway import api, log_api, registry, tokens
 from gateway.crypto.keys import PublicKey
 from gateway.delivery import Expirer, Notifier
 from gateway.errors import DXGError, Unauthenticated
@@ -222,6 +222,7 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     app[ENGINE] = engine
     app[WORKERS] = []
     app.add_routes(api.routes)
+    app.add_routes(log_api.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
@@ -249,6 +250,7 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
             await asyncio.to_thread(gw.close)
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(log_api.lifecycle(WORKERS))  # after lifecycle: it needs the Gateway
     return app
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from gateway import registry
+from gateway import log_reader, monitor, registry
 from gateway.app import serve
 from gateway.client import Client, Identity
 from gateway.clock import now
@@ -212,12 +212,16 @@ def cmd_pull(args: argparse.Namespace) -> int:
 async def _status(args: argparse.Namespace) -> dict[str, Any]:
     async with _client(args) as client:
         result: dict[str, Any] = await client.status(args.packet_id)
+        result["log"] = await log_reader.packet_log_report(
+            client, args.packet_id, result["receipts"]
+        )
     return result
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    print(json.dumps(asyncio.run(_status(args)), indent=2))
-    return 0
+    result = asyncio.run(_status(args))
+    print(json.dumps(result, indent=2))
+    return 0 if result["log"]["verified"] else EXIT_ERROR
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -335,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     _client_flags(p)
     p.add_argument("packet_id")
     p.set_defaults(func=cmd_status)
+
+    monitor.add_command(sub)
 
     p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
     p.add_argument("--dir", help="work here instead of a temporary directory")
