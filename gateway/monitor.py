@@ -205,27 +205,11 @@ class KeyDirectory:
 
 
 @dataclass(frozen=True, slots=True)
-class ReceiptFacts:
+class ReceiptFacts(receipts.ReceiptClaims):
     """A receipt whose signature verified, at its log index."""
 
     log_index: int
     claims: dict[str, Any]
-
-    @property
-    def level(self) -> str:
-        return str(self.claims["level"])
-
-    @property
-    def packet_id(self) -> str:
-        return str(self.claims["packet_id"])
-
-    @property
-    def issuer(self) -> str:
-        return str(self.claims["issuer"])
-
-    @property
-    def issued_at(self) -> datetime:
-        return parse_time(str(self.claims["issued_at"]))
 
 
 def claimed_issuer(entry: bytes) -> str | None:

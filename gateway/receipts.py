@@ -42,11 +42,10 @@ FUTURE_SKEW_S = 60  # a receipt's issued_at may run ahead of our clock this much
 MAX_PAGE = 1000  # items per page of GET /v1/receipts
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """A receipt whose signature has been verified."""
+class ReceiptClaims:
+    """Typed access to the claims of a receipt that has been verified."""
 
-    compact: str
+    __slots__ = ()
     claims: dict[str, Any]
 
     @property
@@ -60,6 +59,18 @@ class Receipt:
     @property
     def issuer(self) -> str:
         return str(self.claims["issuer"])
+
+    @property
+    def issued_at(self) -> datetime:
+        return parse_time(str(self.claims["issued_at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt(ReceiptClaims):
+    """A receipt whose signature has been verified."""
+
+    compact: str
+    claims: dict[str, Any]
 
 
 def issue(
