@@ -51,8 +51,8 @@ class CardExtractor:
             records: list[dict[str, Any]] = []
             pages: list[PageReport] = []
             warnings: list[str] = []
-            for number, page in enumerate(doc, start=1):
-                lines = _lines(page)
+            for number in range(1, doc.page_count + 1):
+                lines = _lines(doc[number - 1])
                 if not lines or lines[0][0] != MAGIC:
                     continue
                 pages.append(PageReport(page=number, method="text", confidence=1.0))
