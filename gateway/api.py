@@ -62,6 +62,15 @@ def _uuid_path(request: web.Request) -> str:
     return packet_id
 
 
+def media_type(request: web.Request) -> str:
+    """The request's media type, without parameters, lower case.
+
+    aiohttp's ``request.content_type`` runs the e-mail header parser, a
+    measurable share of a packet's CPU; a media type is one token before ';'.
+    """
+    return request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+
+
 def sealed(body: bytes) -> web.Response:
     return web.Response(body=body, content_type=delivery.SEALED_MEDIA_TYPE)
 
@@ -169,7 +178,7 @@ async def submit_packet(request: web.Request) -> web.Response:
     overhead = (1 << 20) + limits.max_parts * 1024
     if request.content_length and request.content_length > limits.max_packet_bytes + overhead:
         raise TooLarge(f"a packet has at most {limits.max_packet_bytes} bytes")
-    if request.content_type != "multipart/form-data":
+    if media_type(request) != "multipart/form-data":
         raise UnsupportedMediaType("a packet is sent as multipart/form-data")
     with _malformed_is_bad_request():
         reader = await request.multipart()
@@ -226,7 +235,7 @@ async def delivery_blob(request: web.Request) -> web.Response:
 async def submit_receipt(request: web.Request) -> web.Response:
     party = caller(request, role="party")
     gw = request.app[GATEWAY]
-    if request.content_type != "application/jose":
+    if media_type(request) != "application/jose":
         raise UnsupportedMediaType("a receipt is sent as application/jose")
     if request.content_length is not None and request.content_length > MAX_RECEIPT_BYTES:
         raise TooLarge("a receipt is larger than this gateway accepts")

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from gateway.api import GATEWAY, caller
+from gateway.api import GATEWAY, caller, media_type
 from gateway.errors import BadRequest, TooLarge, UnsupportedMediaType
 from gateway.log_service import MAX_COSIGNATURE_LINE, LogService
 
@@ -96,7 +96,7 @@ async def get_consistency(request: web.Request) -> web.Response:
 async def post_cosignature(request: web.Request) -> web.Response:
     monitor = caller(request, role="monitor")
     size = _query_int(request, "size", required=False)
-    if request.content_type != "text/plain":
+    if media_type(request) != "text/plain":
         raise UnsupportedMediaType("a cosignature is sent as text/plain")
     raw = await request.content.read(MAX_COSIGNATURE_LINE + 2)
     if len(raw) > MAX_COSIGNATURE_LINE + 1:
