@@ -410,7 +410,7 @@ def _read_images(part: PartInput, deadline: float) -> ReadResult:
 def _check_deadline(deadline: float, limits: Limits) -> None:
     if time.monotonic() > deadline:
         raise ExtractionFailed(
-            f"the document took longer than its limit of {limits.document_timeout_s:.0f} s")
+            f"the document took longer than its limit of {limits.document_timeout_s:g} s")
 
 
 def _run_ocr(jobs: Sequence[_OcrJob], workers: int, deadline: float,
@@ -503,7 +503,7 @@ def read_scanned_page(job: _OcrJob) -> PageResult:
         page_deadline = min(start + job.page_timeout, job.deadline)
         rgb = _load_page_image(job)
         if time.monotonic() > page_deadline:
-            raise ExtractionFailed(f"rendering took longer than the {job.page_timeout:.0f} s "
+            raise ExtractionFailed(f"rendering took longer than the {job.page_timeout:g} s "
                                    "page limit")
         return _ocr_page(rgb, job.dpi, number, page_deadline)
     except ExtractionFailed as exc:
@@ -516,6 +516,18 @@ def read_scanned_page(job: _OcrJob) -> PageResult:
 
 
 def _load_page_image(job: _OcrJob) -> Image.Image:
+    try:
+        return _decode_page_image(job)
+    except ExtractionFailed:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:
+        what = "not a readable PDF page" if job.kind == "pdf" else "not a readable image"
+        raise ExtractionFailed(f"{what} ({type(exc).__name__})") from None
+
+
+def _decode_page_image(job: _OcrJob) -> Image.Image:
     if job.kind == "pdf":
         with pymupdf.open(job.path, filetype="pdf") as doc:
             pix = doc.load_page(job.index).get_pixmap(dpi=job.dpi, colorspace=pymupdf.csRGB,

@@ -100,7 +100,7 @@ def _run(args: Sequence[str], stdin: bytes, *, timeout: float) -> bytes:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise TesseractFailed("timeout", f"OCR timed out after {timeout:.0f} s") from exc
+        raise TesseractFailed("timeout", f"OCR timed out after {timeout:.1f} s") from exc
     except OSError as exc:
         raise TesseractFailed("missing", f"OCR could not start ({type(exc).__name__})") from exc
     err = proc.stderr[-STDERR_KEEP:]

@@ -313,12 +313,20 @@ def _label(member: str, lang: Language, bilingual: bool) -> str:
 def _draw_child(page: Any, child: Child, lang: Language, layout: Layout,
                 bilingual: bool, size: float) -> list[str]:
     """Draw one child's form; return the text lines drawn, top to bottom."""
-    title = {"uk": "Картка дитини", "ru": "Карточка ребёнка", "en": "Child record"}[lang]
+    title = {"uk": "Картка дитини", "ru": "Карточка ребенка", "en": "Child record"}[lang]
     page.insert_text((56, 80), title, fontsize=size + 4, fontname="dv", fontfile=FONT)
     lines = [title]
     page.insert_image(PHOTO_RECT, stream=child.photo)
     y = 230.0
-    value_x = 250.0 if bilingual else 210.0
+    font = pymupdf.Font(fontfile=FONT)
+    while True:  # shrink the type until the longest label and value fit the page
+        widest = max(font.text_length(_label(m, lang, bilingual), fontsize=size)
+                     for m, _ in child.fields())
+        value_x = 56 + widest + 18.0
+        longest = max(font.text_length(v, fontsize=size) for _, v in child.fields())
+        if layout == "above" or value_x + longest <= 540 or size <= 7:
+            break
+        size -= 0.5
     for member, value in child.fields():
         label = _label(member, lang, bilingual)
         if layout == "above":
@@ -536,8 +544,12 @@ def hostile_inputs(seed: int = 7) -> list[Hostile]:
                       owner_pw="owner")
     doc.close()
     cases.append(Hostile("encrypted.pdf", "application/pdf", enc, "encrypted"))
-    cases.append(Hostile("truncated.pdf", "application/pdf", good[: len(good) // 3],
+    # Cut after the header: nothing to salvage. Cut after a third: MuPDF repairs
+    # what is left, and the part reads with a warning that content may be missing.
+    cases.append(Hostile("truncated-header.pdf", "application/pdf", good[:200],
                          "not a readable pdf"))
+    cases.append(Hostile("truncated.pdf", "application/pdf", good[: len(good) // 3],
+                         "damaged", warning=True))
     cases.append(Hostile("garbage.pdf", "application/pdf",
                          b"%PDF-1.7\n" + random.Random(seed).randbytes(4096), "not a readable pdf"))
     cases.append(Hostile("empty.pdf", "application/pdf", b"", "not a readable pdf"))
