@@ -19,7 +19,7 @@ This is what the gateway (SPEC §4) and ``gateway extract`` call. It guarantees:
   ranges; photo digests are recomputed over the bytes and photo headers are
   read to confirm type and size; records are validated with
   ``gateway.schemas.validate_biography`` when that module is present.
-- A plugin that raises, crashes, hangs or returns junk becomes an entry in
+- A plugin that raises, crashes, hangs or returns junk becomes a note in
   ``errors`` naming the part and the plugin, never an exception here. Error
   and warning texts never carry personal data: for anything but
   :class:`~gateway.pluginspec.ExtractionFailed` (whose message the contract
@@ -63,7 +63,7 @@ from typing import Any
 from PIL import Image
 
 from gateway.errors import DXGError
-from gateway.pluginspec import ENTRY_POINT_GROUP, ExtractionFailed, Limits, PartInput
+from gateway.pluginspec import ENTRY_POINT_GROUP, ExtractionFailed, Limits, PartInput, Photo
 
 # The built-ins, as pyproject.toml declares them under [project.entry-points."dxg.extractors"].
 BUILTIN_EXTRACTORS: Mapping[str, str] = {"documents": "extractors.documents:factory"}
@@ -92,36 +92,35 @@ NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 
 @dataclass(frozen=True, slots=True)
 class IngestedPhoto:
-    """A validated photo: its SPEC §4 description and its bytes."""
+    """A validated photo and the part it came from."""
 
     part: str
-    sha256: str
-    media_type: str
-    width: int
-    height: int
-    page: int
-    data: bytes = field(repr=False)
+    photo: Photo  # its sha256 recomputed over ``photo.data``, its header read
 
     def document(self) -> dict[str, Any]:
         """The entry of the extraction document's ``photos`` (SPEC §4)."""
-        return {"sha256": self.sha256, "media_type": self.media_type, "width": self.width,
-                "height": self.height, "part": self.part, "page": self.page}
+        p = self.photo
+        return {"sha256": p.sha256, "media_type": p.media_type, "width": p.width,
+                "height": p.height, "part": self.part, "page": p.page}
 
 
 @dataclass(frozen=True, slots=True)
 class IngestionResult:
     """Everything extracted from a set of parts, validated.
 
-    ``pages`` entries are ``{"part","page","method","confidence"}``;
-    ``warnings`` and ``errors`` entries are ``{"part","extractor","code","detail"}``
-    (``part`` is ``None`` for an extractor that could not be loaded at all).
+    ``pages`` entries are ``{"part","page","method","confidence"}``. Warnings
+    and errors are one-line notes (the extraction schema's ``note``) that name
+    the part and the extractor and classify the problem::
+
+        part scan.pdf, extractor documents: failed: the PDF is encrypted ...
+        extractor acme: unavailable: the extractor is allowed but not installed
     """
 
     records: list[dict[str, Any]]
     photos: list[IngestedPhoto]
     pages: list[dict[str, Any]]
-    warnings: list[dict[str, Any]]
-    errors: list[dict[str, Any]]
+    warnings: list[str]
+    errors: list[str]
     extractors: dict[str, str]
 
     def document(self) -> dict[str, Any]:
@@ -149,8 +148,8 @@ class _PartOutcome:
     records: list[dict[str, Any]] = field(default_factory=list)
     photos: list[IngestedPhoto] = field(default_factory=list)
     pages: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 class _SandboxFailure(Exception):  # noqa: N818 - an outcome, not a programming error
@@ -206,7 +205,7 @@ class Ingestor:
         self._lock = threading.Lock()
         self._closed = False
         self._plugins: list[_Plugin] = []
-        self._load_errors: list[dict[str, Any]] = []
+        self._load_errors: list[str] = []
         found = discover(plugins)
         for name in sorted(set(allow)):
             refs = found.get(name, [])
@@ -442,8 +441,11 @@ def _sandbox_run(task: dict[str, Any]) -> dict[str, Any]:
 # -- validation (runs here, on the JSON reply) ------------------------------------------------
 
 
-def _entry(part: str | None, extractor: str | None, code: str, detail: str) -> dict[str, Any]:
-    return {"part": part, "extractor": extractor, "code": code, "detail": detail}
+def _entry(part: str | None, extractor: str | None, code: str, detail: str) -> str:
+    """``part P, extractor E: code: detail`` (either name left out when there is none)."""
+    who = ", ".join(x for x in (part and f"part {part}", extractor and f"extractor {extractor}")
+                    if x)
+    return f"{who}: {code}: {detail}" if who else f"{code}: {detail}"
 
 
 def _clean(text: str) -> str:
@@ -496,8 +498,8 @@ def _validate(part: PartInput, plugin: str, reply: Mapping[str, Any]) -> _PartOu
         except ValueError as exc:
             problem("invalid-output", f"photo {i}: {exc}; dropped")
             continue
-        if photo.sha256 not in seen:
-            seen.add(photo.sha256)
+        if photo.photo.sha256 not in seen:
+            seen.add(photo.photo.sha256)
             out.photos.append(photo)
 
     if len(warns) > MAX_WARNINGS_PER_PART:
@@ -555,7 +557,8 @@ def _photo(part: PartInput, raw: object) -> IngestedPhoto:
         raise ValueError("over the pixel limit")
     if raw.get("width") != width or raw.get("height") != height:
         raise ValueError("width or height does not match the image")
-    return IngestedPhoto(part.name, digest, media, width, height, raw["page"], data)
+    return IngestedPhoto(part.name, Photo(sha256=digest, media_type=media, width=width,
+                                          height=height, page=raw["page"], data=data))
 
 
 def _schema_validator() -> Callable[[dict[str, Any]], object] | None:

@@ -135,7 +135,7 @@ def test_clean_300dpi_scan_yields_the_label_and_value_words(
     assert (result.reports[0].page, result.reports[0].method) == (1, "ocr")
     assert result.reports[0].confidence > 0.85
     got, want = words_of(page), drawn_words(dossier.page_lines[0])
-    # Every label word, up to case (OCR cannot always tell О from о by shape).
+    # Every label word, up to case: OCR cannot always tell a capital O from a small one.
     labels_drawn = {w.casefold() for w in want if w in label_words(dossier)}
     assert labels_drawn <= {w.casefold() for w in got}
     values = [w for field in dossier.children[0].fields() for w in field[1].split()]

@@ -76,7 +76,7 @@ class BadFields(_Base):
             photos=[good, lying, wrong_type, wrong_size],
             pages=[PageReport(1, "text", 1.0), PageReport(0, "text", 1.0),
                    PageReport(2, "magic", 0.5),  # type: ignore[arg-type]
-                   PageReport(3, "ocr", float("inf")),
+                   PageReport(3, "ocr", -0.5),
                    PageReport(4, "ocr", 7.0)],
             warnings=["a plain warning", 42, "x" * 10_000],  # type: ignore[list-item]
         )
@@ -93,9 +93,7 @@ class Hangs(_Base):
 
     def extract(self, part: PartInput) -> Any:
         child = subprocess.Popen(["sleep", "600"])
-        pidfile = os.environ.get("DXG_TEST_PIDFILE")
-        if pidfile:
-            Path(pidfile).write_text(str(child.pid))
+        (Path(part.path).parent / "grandchild.pid").write_text(str(child.pid))
         time.sleep(3600)
 
 
