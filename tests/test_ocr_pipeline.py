@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import random
 import sys
@@ -158,6 +159,15 @@ def test_turned_skewed_noisy_pages_are_read_upright(tmp_path: Path) -> None:
         assert recall(words_of(page), drawn_words(lines)) >= 0.9
         assert abs(page.width - 595) < 2 and abs(page.height - 842) < 2
         assert_photo_at_top_right(page)
+    # The crops are the children's photos, in colour and upright (portrait, face above).
+    for photo, child in zip(result.photos, dossier.children, strict=True):
+        crop = np.asarray(Image.open(io.BytesIO(photo.data)).convert("RGB"), dtype=np.float64)
+        original = np.asarray(Image.open(io.BytesIO(child.photo)).convert("RGB"),
+                              dtype=np.float64)
+        assert crop.shape[0] > crop.shape[1]
+        assert np.abs(crop.mean(axis=(0, 1)) - original.mean(axis=(0, 1))).max() < 25
+        top, bottom = crop[: crop.shape[0] // 5], crop[-crop.shape[0] // 5:]
+        assert bottom[..., 2].mean() < top[..., 2].mean()  # dark-blue shoulders at the bottom
 
 
 def test_200dpi_png_scan_is_read_at_its_own_resolution(tmp_path: Path) -> None:

@@ -1,0 +1,273 @@
+"""OCR throughput of the documents extractor, side by side with Tesseract itself.
+
+Run from the repository root::
+
+    python -m bench.ocr_throughput                 # scanned + born-digital throughput
+    python -m bench.ocr_throughput --pages 12      # more scanned pages, steadier figures
+    python -m bench.ocr_throughput --memory 300    # also: peak memory on a 300-page scan
+
+In one run, on the same page images (synthetic 300-dpi scans, lossless):
+
+- raw: the ``tesseract`` command, one page at a time, ``OMP_THREAD_LIMIT=1``,
+  ``-l ukr+rus+eng``: the single-thread rate of Tesseract itself;
+- naive: a loop of ``pytesseract.image_to_string`` with default settings but
+  the same languages (default ``eng`` alone would compare different work);
+- reader: ``DocumentsExtractor.read`` on an image-only PDF of those pages,
+  ``workers`` = cores (render, orientation check, deskew, OCR, photo crops);
+- engine: ``Ingestor.extract`` on that PDF (sandbox, page pool, the biography
+  parser when installed, output validation).
+
+Targets: reader >= 0.9 x cores x raw, and >= 2 x naive; born-digital pages
+>= 100 pages/s and never OCR'd. With ``--memory N``: the peak memory of the
+whole process tree (sandbox, page workers, Tesseract) while the engine
+extracts an N-page scanned PDF, sampled from /proc every 50 ms; PSS (shared
+pages counted once) is the honest total, RSS summed is an upper bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytesseract
+from PIL import Image
+
+from extractors import tesseract
+from extractors.documents import DocumentsExtractor
+from gateway.ingestion import Ingestor
+from gateway.pluginspec import Limits, PartInput
+from tests.dossiers import ScanStyle, make_dossier, pymupdf, scan_page
+
+AS_OF = date(2026, 3, 1)
+LANGS = "ukr+rus+eng"
+
+
+def scanned_pages(count: int, seed: int, dpi: int = 300) -> list[Image.Image]:
+    """``count`` distinct form pages as a 300-dpi scanner saw them (mild noise)."""
+    dossier = make_dossier(seed, lang="uk", children=count)
+    doc = pymupdf.open("pdf", dossier.data)
+    rng = random.Random(seed)
+    langs = ("uk", "ru", "en")
+    pages = []
+    for i, page in enumerate(doc):
+        if i % 3:  # vary the language: re-draw the page from another form
+            other = make_dossier(seed + i, lang=langs[i % 3])
+            page = pymupdf.open("pdf", other.data)[0]
+        pages.append(scan_page(page, ScanStyle(dpi=dpi, noise=4, skew=0.5), rng).convert("L"))
+    return pages
+
+
+def image_pdf(images: list[Image.Image], dpi: int, *, lossless: bool) -> bytes:
+    doc = pymupdf.open()
+    for img in images:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG" if lossless else "JPEG", quality=80)
+        page = doc.new_page(width=img.width * 72 / dpi, height=img.height * 72 / dpi)
+        page.insert_image(page.rect, stream=buf.getvalue())
+    data: bytes = doc.tobytes(garbage=3, deflate=True)
+    doc.close()
+    return data
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def raw_tesseract(files: list[Path]) -> None:
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    for f in files:
+        subprocess.run(["tesseract", str(f), "stdout", "-l", LANGS], env=env, check=True,
+                       capture_output=True)
+
+
+def naive_pytesseract(files: list[Path]) -> None:
+    env = os.environ.pop("OMP_THREAD_LIMIT", None)  # default settings: Tesseract's own threads
+    try:
+        for f in files:
+            pytesseract.image_to_string(Image.open(f), lang=LANGS)
+    finally:
+        if env is not None:
+            os.environ["OMP_THREAD_LIMIT"] = env
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == pid]
+        out += kids
+        frontier += kids
+    return out
+
+
+def _memory_kib(pid: int) -> tuple[int, int]:
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+class TreeMemory:
+    """Peak summed PSS and RSS of this process and all its descendants."""
+
+    def __init__(self) -> None:
+        self.peak_pss = self.peak_rss = self.peak_one = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            pids = [me, *_descendants(me)]
+            sizes = [_memory_kib(p) for p in pids]
+            self.peak_rss = max(self.peak_rss, sum(r for r, _ in sizes))
+            self.peak_pss = max(self.peak_pss, sum(p for _, p in sizes))
+            self.peak_one = max(self.peak_one, max(r for r, _ in sizes))
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def memory_run(pages: int, workers: int, tmp: Path) -> None:
+    print(f"\nmemory: building a {pages}-page scanned PDF (200-dpi JPEG pages) ...", flush=True)
+    rng = random.Random(99)
+    doc = pymupdf.open()
+    template = pymupdf.open("pdf", make_dossier(99, lang="uk").data)
+    for _ in range(pages):
+        # One form, a fresh scan of it per page: distinct images, realistic size.
+        img = scan_page(template[0], ScanStyle(dpi=200, noise=4, skew=rng.uniform(-1, 1)), rng)
+        buf = io.BytesIO()
+        img.convert("L").save(buf, format="JPEG", quality=75)
+        page = doc.new_page(width=595, height=842)
+        page.insert_image(page.rect, stream=buf.getvalue())
+    path = tmp / f"scan-{pages}.pdf"
+    doc.save(path, garbage=3, deflate=True)
+    doc.close()
+    print(f"memory: {path.stat().st_size / 1e6:.1f} MB file; extracting with {workers} workers",
+          flush=True)
+    limits = Limits(document_timeout_s=3600)
+    with TreeMemory() as mem, Ingestor(["documents"], limits, workers) as engine:
+        elapsed, result = timed(lambda: engine.extract(
+            [PartInput(path.name, "application/pdf", path, AS_OF)]))
+    assert not result.errors, result.errors
+    assert len(result.pages) == pages
+    print(f"memory: {pages} pages in {elapsed:.0f} s ({pages / elapsed:.2f} pages/s); "
+          f"peak of the process tree: PSS {mem.peak_pss / 1024:.0f} MiB, "
+          f"RSS summed {mem.peak_rss / 1024:.0f} MiB, largest process {mem.peak_one / 1024:.0f}"
+          f" MiB (target <= 500 MB)")
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--pages", type=int, default=8, help="scanned pages (default 8)")
+    parser.add_argument("--digital-pages", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--memory", type=int, default=0, metavar="N",
+                        help="also measure peak memory on an N-page scanned PDF")
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+    cores = args.workers
+    with tempfile.TemporaryDirectory(prefix="dxg-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        print(f"cores {cores}; building {args.pages} scanned pages ...", flush=True)
+        images = scanned_pages(args.pages, 7)
+        files = []
+        for i, img in enumerate(images):
+            files.append(tmp / f"page-{i:03d}.png")
+            img.save(files[-1], dpi=(300, 300))
+        pdf = tmp / "scanned.pdf"
+        pdf.write_bytes(image_pdf(images, 300, lossless=True))
+        n = len(images)
+
+        t_raw, _ = timed(lambda: raw_tesseract(files))
+        raw = n / t_raw
+        print(f"raw tesseract, 1 thread:       {raw:6.3f} pages/s  ({t_raw:.1f} s)", flush=True)
+        naive = float("nan")
+        if not args.skip_naive:
+            t_naive, _ = timed(lambda: naive_pytesseract(files))
+            naive = n / t_naive
+            print(f"naive pytesseract loop:        {naive:6.3f} pages/s  ({t_naive:.1f} s)",
+                  flush=True)
+        part = PartInput(pdf.name, "application/pdf", pdf, AS_OF, workers=cores)
+        t_read, read = timed(lambda: DocumentsExtractor().read(part))
+        assert all(r.method == "ocr" for r in read.reports)
+        reader = n / t_read
+        print(f"reader (DocumentsExtractor):   {reader:6.3f} pages/s  ({t_read:.1f} s)",
+              flush=True)
+        with Ingestor(["documents"], Limits(), cores) as engine:
+            t_engine, result = timed(lambda: engine.extract([part]))
+        assert not result.errors, result.errors
+        engine_rate = n / t_engine
+        print(f"engine (Ingestor, incl. parse): {engine_rate:5.3f} pages/s  ({t_engine:.1f} s)",
+              flush=True)
+        print(f"  reader / (cores x raw) = {reader / (cores * raw):.2f}   (target >= 0.90)")
+        print(f"  engine / (cores x raw) = {engine_rate / (cores * raw):.2f}")
+        if not args.skip_naive:
+            print(f"  reader / naive         = {reader / naive:.2f}   (target >= 2.00)")
+
+        digital = make_dossier(5, lang="uk", children=args.digital_pages)
+        path = digital.write(tmp)
+        calls = 0
+        real_run = tesseract._run
+
+        def counting(*a: Any, **k: Any) -> bytes:
+            nonlocal calls
+            calls += 1
+            return real_run(*a, **k)
+
+        tesseract._run = counting  # type: ignore[assignment]
+        dpart = PartInput(path.name, "application/pdf", path, AS_OF, workers=cores)
+        t_dig, dread = timed(lambda: DocumentsExtractor().read(dpart))
+        tesseract._run = real_run  # type: ignore[assignment]
+        assert all(r.method == "text" for r in dread.reports) and calls == 0
+        with Ingestor(["documents"], Limits(), cores) as engine:
+            t_deng, _ = timed(lambda: engine.extract([dpart]))
+        print(f"born-digital reader:           {args.digital_pages / t_dig:6.0f} pages/s  "
+              f"(target >= 100; Tesseract calls: {calls})")
+        print(f"born-digital engine (+parse):  {args.digital_pages / t_deng:6.0f} pages/s")
+        if args.memory:
+            memory_run(args.memory, cores, tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
