@@ -49,7 +49,7 @@ from extractors import tesseract
 from extractors.documents import DocumentsExtractor
 from gateway.ingestion import Ingestor
 from gateway.pluginspec import Limits, PartInput
-from tests.dossiers import ScanStyle, make_dossier, pymupdf, scan_page
+from tests.dossiers import Language, ScanStyle, make_dossier, pymupdf, scan_page
 
 AS_OF = date(2026, 3, 1)
 LANGS = "ukr+rus+eng"
@@ -60,7 +60,7 @@ def scanned_pages(count: int, seed: int, dpi: int = 300) -> list[Image.Image]:
     dossier = make_dossier(seed, lang="uk", children=count)
     doc = pymupdf.open("pdf", dossier.data)
     rng = random.Random(seed)
-    langs = ("uk", "ru", "en")
+    langs: tuple[Language, ...] = ("uk", "ru", "en")
     pages = []
     for i, own in enumerate(doc):
         # vary the language: two pages in three are re-drawn from another form
@@ -267,10 +267,10 @@ def main() -> int:
             calls += 1
             return real_run(*a, **k)
 
-        tesseract._run = counting  # type: ignore[assignment]
+        tesseract._run = counting
         dpart = PartInput(path.name, "application/pdf", path, AS_OF, workers=cores)
         t_dig, dread = timed(lambda: DocumentsExtractor().read(dpart))
-        tesseract._run = real_run  # type: ignore[assignment]
+        tesseract._run = real_run
         assert all(r.method == "text" for r in dread.reports) and calls == 0
         with Ingestor(["documents"], Limits(), cores) as engine:
             t_deng, _ = timed(lambda: engine.extract([dpart]))
