@@ -235,8 +235,10 @@ def _read_pdf(part: PartInput, deadline: float) -> ReadResult:
     limits = part.limits
     doc, warns = _open_pdf(part.path, limits)
     results: dict[int, PageResult] = {}
-    jobs: list[_OcrJob] = []
-    try:
+
+    def plan() -> Iterator[_OcrJob]:
+        """Read text pages here; yield the others for OCR as soon as they are seen,
+        so the pool starts on page 1 while later pages are still being looked at."""
         for index in range(doc.page_count):
             _check_deadline(deadline, limits)
             try:
@@ -249,7 +251,7 @@ def _read_pdf(part: PartInput, deadline: float) -> ReadResult:
             if _is_real_text(words):
                 results[index] = _read_text_page(doc, page, words, index + 1, limits)
                 continue
-            # Cap before any rendering: page size x dpi is the pixel count.
+            # Cap before rendering: page size x dpi is the pixel count.
             width_px = page.rect.width * limits.dpi / 72
             height_px = page.rect.height * limits.dpi / 72
             if width_px * height_px > limits.max_pixels_per_page:
@@ -257,12 +259,14 @@ def _read_pdf(part: PartInput, deadline: float) -> ReadResult:
                     f"page {index + 1} would render to {width_px * height_px / 1e6:.0f} million "
                     f"pixels at {limits.dpi} dpi, over the limit of "
                     f"{limits.max_pixels_per_page / 1e6:.0f} million pixels")
-            jobs.append(_OcrJob(part.path, "pdf", index, limits.dpi, limits.page_timeout_s,
-                                deadline, limits.max_pixels_per_page))
+            yield _OcrJob(part.path, "pdf", index, limits.dpi, limits.page_timeout_s, deadline,
+                          limits.max_pixels_per_page)
+
+    try:
+        for index, result in _run_ocr(plan(), doc.page_count, part.workers, deadline, limits):
+            results[index] = result
     finally:
         doc.close()
-    for index, result in _run_ocr(jobs, part.workers, deadline, limits):
-        results[index] = result
     return _assemble(results, warns)
 
 
@@ -403,7 +407,7 @@ def _read_images(part: PartInput, deadline: float) -> ReadResult:
                 for index, dpi in _frames(img, limits.max_pages, limits.max_pixels_per_page)]
     finally:
         img.close()
-    return _assemble(dict(_run_ocr(jobs, part.workers, deadline, limits)), [])
+    return _assemble(dict(_run_ocr(jobs, len(jobs), part.workers, deadline, limits)), [])
 
 
 # -- running OCR pages ----------------------------------------------------------------
@@ -415,18 +419,20 @@ def _check_deadline(deadline: float, limits: Limits) -> None:
             f"the document took longer than its limit of {limits.document_timeout_s:g} s")
 
 
-def _run_ocr(jobs: Sequence[_OcrJob], workers: int, deadline: float,
-             limits: Limits) -> Iterable[tuple[int, PageResult]]:
-    """Read OCR pages inline (one worker or one page) or in a bounded process pool."""
-    if not jobs:
-        return []
-    if workers <= 1 or len(jobs) == 1:
+def _run_ocr(jobs: Iterable[_OcrJob], expected: int, workers: int, deadline: float,
+             limits: Limits) -> list[tuple[int, PageResult]]:
+    """Read OCR pages inline (one worker or one page) or in a bounded process pool.
+
+    ``expected`` is how many pages there may be; the pool starts with the
+    first job, so a document whose pages all have text never starts one.
+    """
+    if workers <= 1 or expected <= 1:
         out = []
         for job in jobs:
             _check_deadline(deadline, limits)
             out.append((job.index, read_scanned_page(job)))
         return out
-    return _run_pool(jobs, min(workers, len(jobs)), deadline, limits)
+    return _run_pool(jobs, min(workers, expected), deadline, limits)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -437,19 +443,28 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver")
 
 
-def _run_pool(jobs: Sequence[_OcrJob], workers: int, deadline: float,
+def _run_pool(jobs: Iterable[_OcrJob], workers: int, deadline: float,
               limits: Limits) -> list[tuple[int, PageResult]]:
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+    pool: cf.ProcessPoolExecutor | None = None
     out: list[tuple[int, PageResult]] = []
     pending: dict[cf.Future[PageResult], int] = {}
-    queue = list(reversed(jobs))
+    queue = iter(jobs)
+    more = True
     ok = False
     try:
-        while queue or pending:
+        while more or pending:
             # At most two pages per worker in flight: results stay few and small.
-            while queue and len(pending) < 2 * workers:
-                job = queue.pop()
+            while more and len(pending) < 2 * workers:
+                job = next(queue, None)
+                if job is None:
+                    more = False
+                    break
+                if pool is None:
+                    pool = cf.ProcessPoolExecutor(max_workers=workers,
+                                                  mp_context=_pool_context())
                 pending[pool.submit(read_scanned_page, job)] = job.index
+            if not pending:
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 _check_deadline(deadline, limits)
@@ -466,12 +481,13 @@ def _run_pool(jobs: Sequence[_OcrJob], workers: int, deadline: float,
                     ) from None
         ok = True
     finally:
-        if not ok:
-            # A page still rendering or waiting on Tesseract must not outlive the
-            # document: kill the workers rather than wait for them.
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            if not ok:
+                # A page still rendering or waiting on Tesseract must not outlive
+                # the document: kill the workers rather than wait for them.
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
     return out
 
 
