@@ -146,21 +146,25 @@ def _memory_kib(pid: int) -> tuple[int, int]:
 
 
 class TreeMemory:
-    """Peak summed PSS and RSS of this process and all its descendants."""
+    """Peak summed PSS and RSS of process ``root`` and all its descendants."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: int) -> None:
+        self.root = root
         self.peak_pss = self.peak_rss = self.peak_one = 0
+        self.at_peak: list[tuple[str, int]] = []  # (command, PSS KiB) when PSS peaked
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = os.getpid()
         while not self._stop.is_set():
-            pids = [me, *_descendants(me)]
-            sizes = [_memory_kib(p) for p in pids]
-            self.peak_rss = max(self.peak_rss, sum(r for r, _ in sizes))
-            self.peak_pss = max(self.peak_pss, sum(p for _, p in sizes))
-            self.peak_one = max(self.peak_one, *(r for r, _ in sizes))
+            pids = [self.root, *_descendants(self.root)]
+            sizes = [(_command(p), *_memory_kib(p)) for p in pids]
+            pss = sum(s[2] for s in sizes)
+            if pss > self.peak_pss:
+                self.peak_pss = pss
+                self.at_peak = sorted(((c, q) for c, _, q in sizes), key=lambda x: -x[1])
+            self.peak_rss = max(self.peak_rss, sum(s[1] for s in sizes))
+            self.peak_one = max(self.peak_one, *(s[1] for s in sizes))
             self._stop.wait(0.05)
 
     def __enter__(self) -> TreeMemory:
@@ -172,6 +176,13 @@ class TreeMemory:
         self._thread.join()
 
 
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
 def memory_run(pages: int, workers: int, tmp: Path) -> None:
     print(f"\nmemory: building a {pages}-page scanned PDF (200-dpi JPEG pages) ...", flush=True)
     rng = random.Random(99)
@@ -181,24 +192,82 @@ def memory_run(pages: int, workers: int, tmp: Path) -> None:
         # One form, a fresh scan of it per page: distinct images, realistic size.
         img = scan_page(template[0], ScanStyle(dpi=200, noise=4, skew=rng.uniform(-1, 1)), rng)
         buf = io.BytesIO()
-        img.convert("L").save(buf, format="JPEG", quality=75)
+        img.save(buf, format="JPEG", quality=75)
         page = doc.new_page(width=595, height=842)
         page.insert_image(page.rect, stream=buf.getvalue())
     path = tmp / f"scan-{pages}.pdf"
     doc.save(path, garbage=3, deflate=True)
     doc.close()
-    print(f"memory: {path.stat().st_size / 1e6:.1f} MB file; extracting with {workers} workers",
+    print(f"memory: {path.stat().st_size / 1e6:.1f} MB file; extracting with {workers} workers "
+          "in a fresh process (the caller, its sandbox, page workers, Tesseract all counted)",
           flush=True)
-    limits = Limits(document_timeout_s=3600)
-    with TreeMemory() as mem, Ingestor(["documents"], limits, workers) as engine:
-        elapsed, result = timed(lambda: engine.extract(
-            [PartInput(path.name, "application/pdf", path, AS_OF)]))
+    child = subprocess.Popen([sys.executable, "-m", "bench.ocr_throughput", "--extract-only",
+                              str(path), "--workers", str(workers)])
+    with TreeMemory(child.pid) as mem:
+        start = time.perf_counter()
+        child.wait()
+        elapsed = time.perf_counter() - start
+    assert child.returncode == 0
+    top = ", ".join(f"{c} {q / 1024:.0f}" for c, q in mem.at_peak[:6])
+    print(f"memory: {pages} pages in {elapsed:.0f} s ({pages / elapsed:.2f} pages/s); peak of the "
+          f"process tree: PSS {mem.peak_pss / 1024:.0f} MiB, RSS summed {mem.peak_rss / 1024:.0f}"
+          f" MiB, largest process RSS {mem.peak_one / 1024:.0f} MiB (target <= 500 MB)\n"
+          f"memory: at the peak (PSS MiB): {top}")
+
+
+def extract_only(path: Path, workers: int) -> int:
+    """The measured process: an engine extracting one part, as the gateway would."""
+    with Ingestor(["documents"], Limits(document_timeout_s=3600), workers) as engine:
+        result = engine.extract([PartInput(path.name, "application/pdf", path, AS_OF)])
     assert not result.errors, result.errors
-    assert len(result.pages) == pages
-    print(f"memory: {pages} pages in {elapsed:.0f} s ({pages / elapsed:.2f} pages/s); "
-          f"peak of the process tree: PSS {mem.peak_pss / 1024:.0f} MiB, "
-          f"RSS summed {mem.peak_rss / 1024:.0f} MiB, largest process {mem.peak_one / 1024:.0f}"
-          f" MiB (target <= 500 MB)")
+    print(f"memory: {len(result.pages)} pages, {len(result.photos)} photos "
+          f"({sum(len(p.photo.data) for p in result.photos) / 1e6:.1f} MB), "
+          f"{len(result.records)} records", flush=True)
+    return 0
+
+
+def scanned_throughput(pages: int, cores: int, tmp: Path, *, naive: bool) -> None:
+    """Raw, ceiling, naive, reader and engine rates on the same scanned pages."""
+    print(f"cores {cores}; building {pages} scanned pages ...", flush=True)
+    images = scanned_pages(pages, 7)
+    files = []
+    for i, img in enumerate(images):
+        files.append(tmp / f"page-{i:03d}.png")
+        img.save(files[-1], dpi=(300, 300))
+    pdf = tmp / "scanned.pdf"
+    pdf.write_bytes(image_pdf(images, 300, lossless=True))
+    n = len(images)
+
+    t_raw, _ = timed(lambda: raw_tesseract(files))
+    raw = n / t_raw
+    print(f"raw tesseract, 1 thread:       {raw:6.3f} pages/s  ({t_raw:.1f} s)", flush=True)
+    t_par, _ = timed(lambda: raw_parallel(files, cores))
+    ceiling = n / t_par
+    print(f"raw tesseract, {cores} at a time:    {ceiling:6.3f} pages/s  ({t_par:.1f} s)  "
+          f"= {ceiling / raw:.2f} x raw: what the cores really give", flush=True)
+    naive_rate = float("nan")
+    if naive:
+        t_naive, _ = timed(lambda: naive_pytesseract(files))
+        naive_rate = n / t_naive
+        print(f"naive pytesseract loop:        {naive_rate:6.3f} pages/s  ({t_naive:.1f} s)",
+              flush=True)
+    part = PartInput(pdf.name, "application/pdf", pdf, AS_OF, workers=cores)
+    t_read, read = timed(lambda: DocumentsExtractor().read(part))
+    assert all(r.method == "ocr" for r in read.reports)
+    reader = n / t_read
+    print(f"reader (DocumentsExtractor):   {reader:6.3f} pages/s  ({t_read:.1f} s)",
+          flush=True)
+    with Ingestor(["documents"], Limits(), cores) as engine:
+        t_engine, result = timed(lambda: engine.extract([part]))
+    assert not result.errors, result.errors
+    engine_rate = n / t_engine
+    print(f"engine (Ingestor, incl. parse): {engine_rate:5.3f} pages/s  ({t_engine:.1f} s)",
+          flush=True)
+    print(f"  reader / (cores x raw) = {reader / (cores * raw):.2f}   (target >= 0.90)")
+    print(f"  reader / ceiling       = {reader / ceiling:.2f}")
+    print(f"  engine / (cores x raw) = {engine_rate / (cores * raw):.2f}")
+    if naive:
+        print(f"  reader / naive         = {reader / naive_rate:.2f}   (target >= 2.00)")
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -212,83 +281,53 @@ def main() -> int:
     parser.add_argument("--memory", type=int, default=0, metavar="N",
                         help="also measure peak memory on an N-page scanned PDF")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--extract-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     cores = args.workers
+    if args.extract_only:
+        return extract_only(args.extract_only, cores)
     with tempfile.TemporaryDirectory(prefix="dxg-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        print(f"cores {cores}; building {args.pages} scanned pages ...", flush=True)
-        images = scanned_pages(args.pages, 7)
-        files = []
-        for i, img in enumerate(images):
-            files.append(tmp / f"page-{i:03d}.png")
-            img.save(files[-1], dpi=(300, 300))
-        pdf = tmp / "scanned.pdf"
-        pdf.write_bytes(image_pdf(images, 300, lossless=True))
-        n = len(images)
-
-        t_raw, _ = timed(lambda: raw_tesseract(files))
-        raw = n / t_raw
-        print(f"raw tesseract, 1 thread:       {raw:6.3f} pages/s  ({t_raw:.1f} s)", flush=True)
-        t_par, _ = timed(lambda: raw_parallel(files, cores))
-        ceiling = n / t_par
-        print(f"raw tesseract, {cores} at a time:    {ceiling:6.3f} pages/s  ({t_par:.1f} s)  "
-              f"= {ceiling / raw:.2f} x raw: what the cores really give", flush=True)
-        naive = float("nan")
-        if not args.skip_naive:
-            t_naive, _ = timed(lambda: naive_pytesseract(files))
-            naive = n / t_naive
-            print(f"naive pytesseract loop:        {naive:6.3f} pages/s  ({t_naive:.1f} s)",
-                  flush=True)
-        part = PartInput(pdf.name, "application/pdf", pdf, AS_OF, workers=cores)
-        t_read, read = timed(lambda: DocumentsExtractor().read(part))
-        assert all(r.method == "ocr" for r in read.reports)
-        reader = n / t_read
-        print(f"reader (DocumentsExtractor):   {reader:6.3f} pages/s  ({t_read:.1f} s)",
-              flush=True)
-        with Ingestor(["documents"], Limits(), cores) as engine:
-            t_engine, result = timed(lambda: engine.extract([part]))
-        assert not result.errors, result.errors
-        engine_rate = n / t_engine
-        print(f"engine (Ingestor, incl. parse): {engine_rate:5.3f} pages/s  ({t_engine:.1f} s)",
-              flush=True)
-        print(f"  reader / (cores x raw) = {reader / (cores * raw):.2f}   (target >= 0.90)")
-        print(f"  reader / ceiling       = {reader / ceiling:.2f}")
-        print(f"  engine / (cores x raw) = {engine_rate / (cores * raw):.2f}")
-        if not args.skip_naive:
-            print(f"  reader / naive         = {reader / naive:.2f}   (target >= 2.00)")
-
-        digital = make_dossier(5, lang="uk", children=args.digital_pages)
-        path = digital.write(tmp)
-        calls = 0
-        real_run = tesseract._run
-
-        def counting(*a: Any, **k: Any) -> bytes:
-            nonlocal calls
-            calls += 1
-            return real_run(*a, **k)
-
-        tesseract._run = counting
-        dpart = PartInput(path.name, "application/pdf", path, AS_OF, workers=cores)
-        t_dig, dread = timed(lambda: DocumentsExtractor().read(dpart))
-        tesseract._run = real_run
-        assert all(r.method == "text" for r in dread.reports) and calls == 0
-        with Ingestor(["documents"], Limits(), cores) as engine:
-            t_deng, _ = timed(lambda: engine.extract([dpart]))
-        print(f"born-digital reader:           {args.digital_pages / t_dig:6.0f} pages/s  "
-              f"(target >= 100; Tesseract calls: {calls})")
-        print(f"born-digital engine (+parse):  {args.digital_pages / t_deng:6.0f} pages/s")
-        try:
-            biography: Any = importlib.import_module("extractors.biography")  # may be absent
-        except ImportError:
-            pass
-        else:
-            t_parse, _ = timed(lambda: biography.parse_pages(dpart.name, dread.pages,
-                                                             as_of=AS_OF))
-            print(f"  of which the biography parser alone: {args.digital_pages / t_parse:.0f} "
-                  "pages/s")
+        if args.pages > 0:
+            scanned_throughput(args.pages, cores, tmp, naive=not args.skip_naive)
+        if args.digital_pages > 0:
+            digital_throughput(args.digital_pages, cores, tmp)
         if args.memory:
             memory_run(args.memory, cores, tmp)
     return 0
+
+
+def digital_throughput(pages: int, cores: int, tmp: Path) -> None:
+    """Born-digital pages: the reader alone, the engine, the parser's share."""
+    digital = make_dossier(5, lang="uk", children=pages)
+    path = digital.write(tmp)
+    calls = 0
+    real_run = tesseract._run
+
+    def counting(*a: Any, **k: Any) -> bytes:
+        nonlocal calls
+        calls += 1
+        return real_run(*a, **k)
+
+    tesseract._run = counting
+    dpart = PartInput(path.name, "application/pdf", path, AS_OF, workers=cores)
+    t_dig, dread = timed(lambda: DocumentsExtractor().read(dpart))
+    tesseract._run = real_run
+    assert all(r.method == "text" for r in dread.reports) and calls == 0
+    with Ingestor(["documents"], Limits(), cores) as engine:
+        t_deng, _ = timed(lambda: engine.extract([dpart]))
+    print(f"born-digital reader:           {pages / t_dig:6.0f} pages/s  "
+          f"(target >= 100; Tesseract calls: {calls})")
+    print(f"born-digital engine (+parse):  {pages / t_deng:6.0f} pages/s")
+    try:
+        biography: Any = importlib.import_module("extractors.biography")  # may be absent
+    except ImportError:
+        pass
+    else:
+        t_parse, _ = timed(lambda: biography.parse_pages(dpart.name, dread.pages,
+                                                         as_of=AS_OF))
+        print(f"  of which the biography parser alone: {pages / t_parse:.0f} "
+              "pages/s")
 
 
 if __name__ == "__main__":

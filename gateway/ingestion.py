@@ -14,8 +14,9 @@ This is what the gateway (SPEC §4) and ``gateway extract`` call. It guarantees:
   process group, with a hard deadline (the document time limit plus
   :data:`SANDBOX_GRACE_S`); past it, the whole group (the plugin, its page
   workers, their Tesseract processes) is killed.
-- Plugin output is untrusted input. It crosses back as JSON bytes of bounded
-  size (never pickle), and every member is checked: types, sizes, counts,
+- Plugin output is untrusted input. It crosses back as a JSON header of
+  bounded size followed by one bounded binary message per photo (never
+  pickle, never base64 in one huge string), and every member is checked: types, sizes, counts,
   ranges; photo digests are recomputed over the bytes and photo headers are
   read to confirm type and size; records are validated with
   ``gateway.schemas.validate_biography`` when that module is present.
@@ -37,8 +38,6 @@ parallel up to that many, and each part is given its share as
 
 from __future__ import annotations
 
-import base64
-import binascii
 import concurrent.futures as cf
 import contextlib
 import dataclasses
@@ -80,7 +79,8 @@ PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/jp2": "JPEG2000"
 
 SANDBOX_GRACE_S = 15.0  # beyond the document limit: process start-up, parsing, the reply
 PROBE_TIMEOUT_S = 60.0  # loading a plugin and asking what it accepts
-MAX_WIRE_BYTES = 512 * 1024 * 1024  # one part's whole reply; bigger is a flood, not a dossier
+MAX_HEADER_BYTES = 64 * 1024 * 1024  # records, pages, warnings and photo descriptions as JSON
+MAX_WIRE_BYTES = 256 * 1024 * 1024  # the whole reply; a part is <= 64 MiB, so more is a flood
 MAX_RECORDS_PER_PART = 1000  # a part is one dossier; a thousand children is a bug or an attack
 MAX_RECORD_BYTES = 256 * 1024  # one biography as JSON; real ones are a few KiB
 MAX_PHOTOS_PER_PART = 1000  # one or two per child
@@ -280,7 +280,8 @@ class Ingestor:
 
     def _probe(self, name: str, ref: str) -> None:
         try:
-            reply = self._sandbox({"kind": "probe", "name": name, "ref": ref}, PROBE_TIMEOUT_S)
+            reply, _ = self._sandbox({"kind": "probe", "name": name, "ref": ref},
+                                     PROBE_TIMEOUT_S)
             version = reply.get("version")
             accepts = reply.get("accepts")
             if not (isinstance(version, str) and 0 < len(version) <= 64
@@ -299,10 +300,10 @@ class Ingestor:
 
     def _run_part(self, part: PartInput, plugin: _Plugin) -> _PartOutcome:
         try:
-            reply = self._sandbox(
+            reply, blobs = self._sandbox(
                 {"kind": "extract", "name": plugin.name, "ref": plugin.ref, "part": part},
                 part.limits.document_timeout_s + SANDBOX_GRACE_S)
-            return _validate(part, plugin.name, reply)
+            return _validate(part, plugin.name, reply, blobs)
         except _SandboxFailure as exc:
             return _PartOutcome(errors=[_entry(part.name, plugin.name, exc.code, exc.detail)])
         except Exception as exc:  # validation bugs must not take the gateway down either
@@ -310,8 +311,9 @@ class Ingestor:
                                                f"the output could not be checked "
                                                f"({type(exc).__name__})")])
 
-    def _sandbox(self, task: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Run ``task`` in a fresh process group; return its JSON reply.
+    def _sandbox(self, task: dict[str, Any],
+                 timeout: float) -> tuple[dict[str, Any], list[bytes]]:
+        """Run ``task`` in a fresh process group; return its JSON reply and photo bytes.
 
         Raises:
             _SandboxFailure: timeout, crash, oversized or malformed reply, or the
@@ -327,19 +329,23 @@ class Ingestor:
         assert pid is not None
         with self._lock:
             self._live.add(pid)
+        deadline = started + timeout
         try:
-            if not receiver.poll(timeout):
-                raise _SandboxFailure("timeout", f"the extractor did not finish within "
-                                                 f"{timeout:.0f} s and was stopped")
-            try:
-                raw = receiver.recv_bytes(MAX_WIRE_BYTES)
-            except EOFError:
-                proc.join(5)
-                raise _SandboxFailure("crashed", f"the extractor process died (exit status "
-                                                 f"{proc.exitcode})") from None
-            except OSError:
-                raise _SandboxFailure("invalid-output", f"the extractor's output is over "
-                                                        f"{MAX_WIRE_BYTES} bytes") from None
+            reply = _parse_header(self._receive(receiver, proc, deadline, timeout,
+                                                MAX_HEADER_BYTES))
+            blobs: list[bytes] = []
+            photos = reply.get("photos")
+            count = len(photos) if isinstance(photos, list) else 0
+            if count > MAX_PHOTOS_PER_PART:
+                raise _SandboxFailure("invalid-output", f"the output has {count} photos, over "
+                                                        f"the limit of {MAX_PHOTOS_PER_PART}")
+            total = 0
+            for _ in range(count):
+                blobs.append(self._receive(receiver, proc, deadline, timeout, MAX_PHOTO_BYTES))
+                total += len(blobs[-1])
+                if total > MAX_WIRE_BYTES:
+                    raise _SandboxFailure("invalid-output", f"the extractor's photos are over "
+                                                            f"{MAX_WIRE_BYTES} bytes")
         finally:
             receiver.close()
             proc.join(max(0.0, min(5.0, timeout - (time.monotonic() - started))))
@@ -349,20 +355,29 @@ class Ingestor:
             proc.join(5)
             with self._lock:
                 self._live.discard(pid)
+        return reply, blobs
+
+    @staticmethod
+    def _receive(receiver: Connection, proc: Any, deadline: float, timeout: float,
+                 limit: int) -> bytes:
+        """One message from the sandbox, within the deadline and ``limit`` bytes.
+
+        Raises:
+            _SandboxFailure: timeout, death of the sandbox, or an oversized message.
+        """
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not receiver.poll(remaining):
+            raise _SandboxFailure("timeout", f"the extractor did not finish within "
+                                             f"{timeout:.0f} s and was stopped")
         try:
-            reply = json.loads(raw)
-        except ValueError:
-            raise _SandboxFailure("invalid-output", "the extractor's output is not JSON") from None
-        if not isinstance(reply, dict):
-            raise _SandboxFailure("invalid-output", "the extractor's output is not an object")
-        error = reply.get("error")
-        if error is not None:
-            code = error.get("code") if isinstance(error, dict) else None
-            detail = error.get("detail") if isinstance(error, dict) else None
-            if code not in ("failed", "crashed", "invalid-output") or not isinstance(detail, str):
-                raise _SandboxFailure("invalid-output", "the extractor's error report is malformed")
-            raise _SandboxFailure(code, _clean(detail))
-        return reply
+            return receiver.recv_bytes(limit)
+        except EOFError:
+            proc.join(5)
+            raise _SandboxFailure("crashed", f"the extractor process died (exit status "
+                                             f"{proc.exitcode})") from None
+        except OSError:
+            raise _SandboxFailure("invalid-output", f"a message from the extractor is over "
+                                                    f"{limit} bytes") from None
 
     def _merge(self, outcomes: Mapping[tuple[int, str], _PartOutcome],
                skipped: _PartOutcome) -> IngestionResult:
@@ -393,8 +408,9 @@ def _sandbox_main(conn: Connection, task: dict[str, Any]) -> None:
     """Entry point of a sandbox process: load, run, reply with JSON bytes, exit."""
     os.setsid()  # a group of our own, so the parent can kill everything we start
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    blobs: list[bytes] = []
     try:
-        reply = _sandbox_run(task)
+        reply, blobs = _sandbox_run(task)
     except ExtractionFailed as exc:
         reply = {"error": {"code": "failed", "detail": str(exc)[:MAX_MESSAGE_CHARS]}}
     except BaseException as exc:  # every failure, even SystemExit, becomes a reply
@@ -403,10 +419,13 @@ def _sandbox_main(conn: Connection, task: dict[str, Any]) -> None:
     try:
         data = json.dumps(reply, allow_nan=False, default=_not_json).encode()
     except (TypeError, ValueError):
+        blobs = []
         data = json.dumps({"error": {"code": "invalid-output",
                                      "detail": "the extractor returned data that is not "
                                                "JSON-serialisable"}}).encode()
     conn.send_bytes(data)
+    for blob in blobs:  # one message per photo: neither side holds them all twice
+        conn.send_bytes(blob)
     conn.close()
 
 
@@ -414,28 +433,48 @@ def _not_json(value: object) -> object:
     raise TypeError(type(value).__name__)
 
 
-def _sandbox_run(task: dict[str, Any]) -> dict[str, Any]:
+def _sandbox_run(task: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     factory = importlib.metadata.EntryPoint(name=task["name"], value=task["ref"],
                                             group=ENTRY_POINT_GROUP).load()
     extractor = factory()
     if task["kind"] == "probe":
         return {"version": getattr(extractor, "version", None),
-                "accepts": [m for m in MEDIA_TYPES if extractor.accepts(m) is True]}
+                "accepts": [m for m in MEDIA_TYPES if extractor.accepts(m) is True]}, []
     out = extractor.extract(task["part"])
     try:
-        photos = [{
-            "sha256": p.sha256, "media_type": p.media_type, "width": p.width,
-            "height": p.height, "page": p.page,
-            "data": base64.b64encode(p.data).decode() if isinstance(p.data, bytes) else None,
-        } for p in out.photos]
+        photos = [{"sha256": p.sha256, "media_type": p.media_type, "width": p.width,
+                   "height": p.height, "page": p.page} for p in out.photos]
+        blobs = [p.data if isinstance(p.data, bytes) else b"" for p in out.photos]
         pages = [{"page": p.page, "method": p.method, "confidence": p.confidence}
                  for p in out.pages]
         return {"records": out.records, "photos": photos, "pages": pages,
-                "warnings": out.warnings}
+                "warnings": out.warnings}, blobs
     except Exception:
         return {"error": {"code": "invalid-output",
                           "detail": "the extractor's output does not have the ExtractorOutput "
-                                    "shape"}}
+                                    "shape"}}, []
+
+
+def _parse_header(raw: bytes) -> dict[str, Any]:
+    """The sandbox's JSON reply; its error report becomes a :class:`_SandboxFailure`.
+
+    Raises:
+        _SandboxFailure: not a JSON object, or the plugin's own failure.
+    """
+    try:
+        reply = json.loads(raw)
+    except ValueError:
+        raise _SandboxFailure("invalid-output", "the extractor's output is not JSON") from None
+    if not isinstance(reply, dict):
+        raise _SandboxFailure("invalid-output", "the extractor's output is not an object")
+    error = reply.get("error")
+    if error is not None:
+        code = error.get("code") if isinstance(error, dict) else None
+        detail = error.get("detail") if isinstance(error, dict) else None
+        if code not in ("failed", "crashed", "invalid-output") or not isinstance(detail, str):
+            raise _SandboxFailure("invalid-output", "the extractor's error report is malformed")
+        raise _SandboxFailure(code, _clean(detail))
+    return reply
 
 
 # -- validation (runs here, on the JSON reply) ------------------------------------------------
@@ -458,7 +497,8 @@ def _is_int(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _validate(part: PartInput, plugin: str, reply: Mapping[str, Any]) -> _PartOutcome:
+def _validate(part: PartInput, plugin: str, reply: Mapping[str, Any],
+              blobs: Sequence[bytes]) -> _PartOutcome:
     out = _PartOutcome()
 
     def problem(code: str, detail: str) -> None:
@@ -487,14 +527,10 @@ def _validate(part: PartInput, plugin: str, reply: Mapping[str, Any]) -> _PartOu
         out.pages.append({"part": part.name, "page": page["page"], "method": page["method"],
                           "confidence": float(page["confidence"])})
 
-    if len(photos_in) > MAX_PHOTOS_PER_PART:
-        problem("invalid-output", f"the output has {len(photos_in)} photos, over the limit of "
-                                  f"{MAX_PHOTOS_PER_PART}; photos dropped")
-        photos_in = []
     seen: set[str] = set()
-    for i, raw in enumerate(photos_in):
+    for i, (raw, data) in enumerate(zip(photos_in, blobs, strict=True)):
         try:
-            photo = _photo(part, raw)
+            photo = _photo(part, raw, data)
         except ValueError as exc:
             problem("invalid-output", f"photo {i}: {exc}; dropped")
             continue
@@ -522,7 +558,7 @@ def _validate(part: PartInput, plugin: str, reply: Mapping[str, Any]) -> _PartOu
     return out
 
 
-def _photo(part: PartInput, raw: object) -> IngestedPhoto:
+def _photo(part: PartInput, raw: object, data: bytes) -> IngestedPhoto:
     """Check one photo; the digest is recomputed, never taken on trust.
 
     Raises:
@@ -530,15 +566,11 @@ def _photo(part: PartInput, raw: object) -> IngestedPhoto:
     """
     if not isinstance(raw, dict):
         raise ValueError("not an object")
-    media, data64 = raw.get("media_type"), raw.get("data")
+    media = raw.get("media_type")
     if not isinstance(media, str) or media not in PHOTO_MAGIC:
         raise ValueError("unsupported media type")
-    if not isinstance(data64, str) or len(data64) > MAX_PHOTO_BYTES * 4 // 3 + 4:
-        raise ValueError(f"missing, or over {MAX_PHOTO_BYTES} bytes")
-    try:
-        data = base64.b64decode(data64, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("bytes not decodable") from None
+    if not data:
+        raise ValueError("no bytes")
     if not data.startswith(PHOTO_MAGIC[media]):
         raise ValueError("bytes do not match the media type")
     digest = hashlib.sha256(data).hexdigest()

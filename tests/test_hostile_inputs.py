@@ -87,7 +87,7 @@ def test_pixel_limit_is_checked_before_rendering(tmp_path: Path) -> None:
 def test_page_time_limit_stops_ocr(tmp_path: Path) -> None:
     dossier = make_dossier(42, scan=ScanStyle(dpi=300))
     part = PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF,
-                     limits=Limits(page_timeout_s=0.3))
+                     limits=Limits(page_timeout_s=0.1))
     start = time.monotonic()
     with pytest.raises(ExtractionFailed, match=r"page 1: (OCR timed out|no time left|rendering)"):
         DocumentsExtractor().read(part)

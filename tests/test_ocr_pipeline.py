@@ -146,7 +146,7 @@ def test_clean_300dpi_scan_yields_the_label_and_value_words(
     assert abs(page.width - 595) < 1 and abs(page.height - 842) < 1  # PDF points
     assert all(0 <= w.confidence <= 1 for line in page.lines for w in line.words)
     assert_photo_at_top_right(page)
-    assert len(result.photos) == 1 and result.photos[0].media_type == "image/png"
+    assert len(result.photos) == 1 and result.photos[0].media_type == "image/jpeg"
     assert result.photos[0].sha256 == hashlib.sha256(result.photos[0].data).hexdigest()
 
 
@@ -214,7 +214,7 @@ def test_mixed_pdf_reads_text_pages_from_the_layer_and_ocrs_the_rest(tmp_path: P
     assert words_of(result.pages[0]) == drawn_words(truth.page_lines[0])
     assert recall(words_of(result.pages[1]), drawn_words(truth.page_lines[1])) >= 0.95
     assert result.photos[0].data == truth.children[0].photo
-    assert result.photos[1].media_type == "image/png"
+    assert result.photos[1].media_type == "image/jpeg"
 
 
 def test_blank_scan_reads_as_an_empty_page(tmp_path: Path) -> None:
