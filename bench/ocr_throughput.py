@@ -201,8 +201,8 @@ def memory_run(pages: int, workers: int, tmp: Path) -> None:
     print(f"memory: {path.stat().st_size / 1e6:.1f} MB file; extracting with {workers} workers "
           "in a fresh process (the caller, its sandbox, page workers, Tesseract all counted)",
           flush=True)
-    child = subprocess.Popen([sys.executable, "-m", "bench.ocr_throughput", "--extract-only",
-                              str(path), "--workers", str(workers)])
+    child = subprocess.Popen([sys.executable, "-m", "bench._extract_one", str(path),
+                              str(workers)])
     with TreeMemory(child.pid) as mem:
         start = time.perf_counter()
         child.wait()
@@ -213,17 +213,6 @@ def memory_run(pages: int, workers: int, tmp: Path) -> None:
           f"process tree: PSS {mem.peak_pss / 1024:.0f} MiB, RSS summed {mem.peak_rss / 1024:.0f}"
           f" MiB, largest process RSS {mem.peak_one / 1024:.0f} MiB (target <= 500 MB)\n"
           f"memory: at the peak (PSS MiB): {top}")
-
-
-def extract_only(path: Path, workers: int) -> int:
-    """The measured process: an engine extracting one part, as the gateway would."""
-    with Ingestor(["documents"], Limits(document_timeout_s=3600), workers) as engine:
-        result = engine.extract([PartInput(path.name, "application/pdf", path, AS_OF)])
-    assert not result.errors, result.errors
-    print(f"memory: {len(result.pages)} pages, {len(result.photos)} photos "
-          f"({sum(len(p.photo.data) for p in result.photos) / 1e6:.1f} MB), "
-          f"{len(result.records)} records", flush=True)
-    return 0
 
 
 def scanned_throughput(pages: int, cores: int, tmp: Path, *, naive: bool) -> None:
@@ -281,11 +270,8 @@ def main() -> int:
     parser.add_argument("--memory", type=int, default=0, metavar="N",
                         help="also measure peak memory on an N-page scanned PDF")
     parser.add_argument("--skip-naive", action="store_true")
-    parser.add_argument("--extract-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     cores = args.workers
-    if args.extract_only:
-        return extract_only(args.extract_only, cores)
     with tempfile.TemporaryDirectory(prefix="dxg-bench-") as tmpdir:
         tmp = Path(tmpdir)
         if args.pages > 0:

@@ -267,6 +267,7 @@ def _read_pdf(part: PartInput, deadline: float) -> ReadResult:
             results[index] = result
     finally:
         doc.close()
+        _drop_mupdf_cache()
     return _assemble(results, warns)
 
 
@@ -531,6 +532,15 @@ def read_scanned_page(job: _OcrJob) -> PageResult:
     except Exception as exc:
         raise ExtractionFailed(
             f"page {number}: could not be read ({type(exc).__name__})") from None
+    finally:
+        _drop_mupdf_cache()
+
+
+def _drop_mupdf_cache() -> None:
+    # MuPDF keeps decoded images in a process-wide store (256 MiB by default)
+    # that outlives the document; a worker reading page after page of scans
+    # grew by ~11 MB a page until that cap. One page at a time needs none of it.
+    pymupdf.TOOLS.store_shrink(100)
 
 
 class _PageSource:
