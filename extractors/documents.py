@@ -624,7 +624,7 @@ def _pdf_color(page: Any, dpi: int, box: tuple[int, int, int, int]) -> Image.Ima
 def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> PageResult:
     gray_img = source.gray
     rotation = 0
-    sideways, skew = _layout_angle(np.asarray(gray_img))
+    sideways, skew = _layout_angle(gray_img)
     if sideways:
         # Text runs up or down the page: only OSD can tell which way. If OSD
         # sees upright or upside-down text after all, it outranks the profile.
@@ -633,12 +633,12 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
         if osd.confidence >= OSD_MIN_CONFIDENCE and osd.rotate:
             rotation = osd.rotate
             gray_img = _turn(gray_img, rotation)
-            _, skew = _layout_angle(np.asarray(gray_img))
+            _, skew = _layout_angle(gray_img)
     if abs(skew) < SKEW_MIN_DEG:
         skew = 0.0
     if skew:
         gray_img = _deskew(gray_img, skew, 255)
-    words = tesseract.ocr_words(np.asarray(gray_img), dpi=dpi, timeout=deadline - time.monotonic())
+    words = tesseract.ocr_words(gray_img, dpi=dpi, timeout=deadline - time.monotonic())
     confidence = _mean_confidence(words)
     if confidence < LOW_CONFIDENCE and not sideways:
         # Upside-down text reads as garbage of low confidence; asking OSD only
@@ -647,7 +647,7 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                                            timeout=deadline - time.monotonic())
         if osd.rotate and osd.confidence >= OSD_MIN_CONFIDENCE:
             turned = _turn(gray_img, osd.rotate)
-            again = tesseract.ocr_words(np.asarray(turned), dpi=dpi,
+            again = tesseract.ocr_words(turned, dpi=dpi,
                                         timeout=deadline - time.monotonic())
             if _mean_confidence(again) > confidence:
                 gray_img, words, confidence = turned, again, _mean_confidence(again)
@@ -688,7 +688,15 @@ def _mean_confidence(words: Sequence[tesseract.TsvWord]) -> float:
     return sum(w.confidence * len(w.text) for w in words) / total
 
 
-def _layout_angle(gray: npt.NDArray[np.uint8]) -> tuple[bool, float]:
+def _subsample(img: Image.Image, factor: int) -> Image.Image:
+    # Every factor-th pixel, without first copying the full page into numpy.
+    if factor <= 1:
+        return img
+    return img.resize((max(1, img.width // factor), max(1, img.height // factor)),
+                      Image.Resampling.NEAREST)
+
+
+def _layout_angle(gray_img: Image.Image) -> tuple[bool, float]:
     """Whether text lines run vertically, and the skew of the lines in degrees.
 
     Projection profiles of dark pixels on a ~100 dpi copy, with dense areas
@@ -699,8 +707,8 @@ def _layout_angle(gray: npt.NDArray[np.uint8]) -> tuple[bool, float]:
     the column profile jumps more than the row profile, the page lies on its
     side.
     """
-    factor = max(1, min(gray.shape) // 800)
-    ink = gray[::factor, ::factor] < 128
+    factor = max(1, min(gray_img.size) // 800)
+    ink = np.asarray(_subsample(gray_img, factor)) < 128
     cell = 8
     rows, cols = ink.shape[0] // cell, ink.shape[1] // cell
     if rows and cols:
@@ -741,7 +749,7 @@ def _scan_photos(source: _PageSource, gray: Image.Image, *, rotation: int, skew:
     then turned upright. A residual tilt of up to the skew limit stays in the
     crop: it is the photo as scanned.
     """
-    arr = np.asarray(gray)[::2, ::2]
+    arr = np.asarray(_subsample(gray, 2))
     cell = max(2, dpi // 40)  # ~1.3 mm at half resolution
     rows, cols = arr.shape[0] // cell, arr.shape[1] // cell
     if rows < 4 or cols < 4:

@@ -82,7 +82,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run_image(gray: npt.NDArray[np.uint8], args: Sequence[str], *, timeout: float) -> bytes:
+Gray = npt.NDArray[np.uint8] | Image.Image  # a 2-D uint8 array or a mode "L" image
+
+
+def _run_image(gray: Gray, args: Sequence[str], *, timeout: float) -> bytes:
     """Run tesseract on ``gray`` (written as a private TIFF file) with ``args``; return stdout.
 
     Raises:
@@ -90,9 +93,14 @@ def _run_image(gray: npt.NDArray[np.uint8], args: Sequence[str], *, timeout: flo
     """
     with tempfile.TemporaryDirectory(prefix="dxg-ocr-") as scratch:
         path = os.path.join(scratch, "page.tif")
-        if gray.ndim != 2 or gray.dtype != np.uint8:
-            raise ValueError("expected a 2-D uint8 array")
-        Image.fromarray(np.ascontiguousarray(gray)).save(path, format="TIFF")
+        if isinstance(gray, Image.Image):
+            if gray.mode != "L":
+                raise ValueError("expected a grayscale (mode L) image")
+            gray.save(path, format="TIFF")  # no copy: PIL writes its own buffer
+        else:
+            if gray.ndim != 2 or gray.dtype != np.uint8:
+                raise ValueError("expected a 2-D uint8 array")
+            Image.fromarray(np.ascontiguousarray(gray)).save(path, format="TIFF")
         return _run([path, "stdout", *args], b"", timeout=timeout)
 
 
@@ -141,7 +149,7 @@ def _run(args: Sequence[str], stdin: bytes, *, timeout: float) -> bytes:
 
 
 def ocr_words(
-    gray: npt.NDArray[np.uint8],
+    gray: Gray,
     *,
     dpi: int,
     timeout: float,
@@ -182,7 +190,7 @@ def parse_tsv(tsv: str) -> list[TsvWord]:
     return words
 
 
-def detect_orientation(gray: npt.NDArray[np.uint8], *, dpi: int, timeout: float) -> Orientation:
+def detect_orientation(gray: Gray, *, dpi: int, timeout: float) -> Orientation:
     """Tesseract OSD (``--psm 0``). A page with too little text reads as upright, confidence 0.
 
     Raises:
