@@ -60,3 +60,6 @@ class PageText:
     method: Method
     lines: tuple[Line, ...]
     images: tuple[ImageRegion, ...] = field(default_factory=tuple)
+    # Degrees clockwise the reader turned the page to read it upright (0, 90, 180,
+    # 270); coordinates above are in the upright frame. 0 for text layers.
+    rotation: int = 0

@@ -49,6 +49,7 @@ class PartInput:
     path: Path
     as_of: date  # ages are counted up to this day
     limits: Limits = field(default_factory=Limits)
+    workers: int = 1  # processes the extractor may run at once for this part (cores it is given)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""DXG tests. A package so that ``bench/`` can reuse the dossier generator."""

@@ -1,0 +1,870 @@
+"""The built-in extractor ``documents``: PDFs and page images to positioned text and photos.
+
+What it reads:
+
+- PDF pages with a real text layer are read from it (PyMuPDF words with their
+  boxes; confidence 1.0) and are never OCR'd; embedded pictures on those pages
+  are photos, extracted as the bytes stored in the file.
+- PDF pages without one, PNG, JPEG (EXIF orientation honoured) and multi-page
+  TIFF are OCR'd: rendered at ``Limits.dpi`` (300) and read by Tesseract
+  (``ukr+rus+eng``, TSV output) after turning sideways or upside-down pages
+  upright (Tesseract OSD) and straightening small skews (±3°, projection
+  profile). Photos on scans are large, dense, non-white rectangles, cropped
+  as JPEG.
+- A document may mix both kinds of page.
+
+Pages are handed to the biography parser (``extractors.biography.parse_pages``)
+as :class:`~extractors.layout.PageText`: coordinates in PDF points, top-left
+origin, in the upright frame of the page as read. A reader's line is split
+where the gap between two words is wider than :data:`LINE_GAP_EMS` line heights,
+so a table cell or a value set far right of its label is a line of its own,
+whichever reader produced it.
+
+Guarantees (the caps come from :class:`~gateway.pluginspec.Limits`):
+
+- page count, page pixels (page size x dpi, checked before rendering) and image
+  pixels (checked from the header, before decoding) are capped; a part over a
+  cap fails before any OCR work;
+- OCR pages run in parallel in a bounded process pool (``PartInput.workers``
+  processes, one page in flight per process, one Tesseract thread each), so
+  memory is bounded by the workers, not by the page count;
+- every Tesseract call has a timeout within the page and document budgets;
+  the document budget also bounds the wait for the pool, whose processes are
+  killed when it runs out;
+- encrypted, broken, truncated and looping PDFs, and unreadable images, fail
+  with :class:`~gateway.pluginspec.ExtractionFailed`; JavaScript in a PDF is
+  never run (nothing here can run it) and is reported as a warning;
+- messages never contain text read from the document.
+
+Deadlines are ``time.monotonic()`` values shared with worker processes, which
+is sound on Linux, where the monotonic clock is system-wide.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import importlib
+import io
+import math
+import multiprocessing
+import re
+import threading
+import time
+import unicodedata
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pymupdf as _pymupdf
+from PIL import Image, ImageOps
+
+from extractors import tesseract
+from extractors.layout import ImageRegion, Line, PageText, Word
+from gateway.pluginspec import (
+    ExtractionFailed,
+    ExtractorOutput,
+    Limits,
+    PageReport,
+    PartInput,
+    Photo,
+)
+
+# PyMuPDF's annotations are partial (many calls untyped): it is Any at this one
+# boundary rather than a scatter of ignores.
+pymupdf: Any = _pymupdf
+
+NAME = "documents"
+VERSION = "0.1.0"
+
+PDF = "application/pdf"
+IMAGE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/tiff": "TIFF"}
+
+MIN_TEXT_WORDS = 3  # fewer words than this and the text layer is stray marks, not a page
+MAX_BAD_CHAR_RATIO = 0.10  # more U+FFFD/private-use glyphs than this: fonts without Unicode
+LINE_GAP_EMS = 2.5  # a gap wider than this many line heights ends a line (columns, cells)
+MIN_PHOTO_PT = 54.0  # 3/4 inch: smaller pictures are logos, stamps and icons
+MAX_PHOTO_PAGE_SHARE = 0.5  # a picture over half the page is a scan under a text layer
+MAX_IMAGES_PER_PAGE = 64  # more placements than this is a trap, not a dossier page
+JS_SCAN_MAX_XREFS = 200_000  # objects inspected for JavaScript; the page cap bounds real PDFs
+MIN_IMAGE_DPI, MAX_IMAGE_DPI = 70, 1200  # outside this, an image's dpi tag is noise
+SKEW_MAX_DEG = 3.0  # skew corrected up to this; more is a layout, not a scanning error
+SKEW_STEP_DEG = 0.25
+SKEW_MIN_DEG = 0.2  # below this, rotating costs more than it gains
+SIDEWAYS_RATIO = 1.0  # column profile jumpier than the row profile: the page is turned
+LOW_CONFIDENCE = 0.6  # below this mean word confidence, ask OSD whether the page is upside down
+OSD_MIN_CONFIDENCE = 1.5  # Tesseract's OSD confidence under which its answer is a guess
+PHOTO_CELL_INK = 0.85  # share of non-white pixels that makes a grid cell "picture"
+PHOTO_MIN_FILL = 0.6  # share of picture cells in a candidate's bounding box
+WHITE = 235
+
+
+class ParsePages(Protocol):
+    """``extractors.biography.parse_pages``."""
+
+    def __call__(self, part_name: str, pages: Sequence[PageText], *,
+                 as_of: date) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    """One page as read."""
+
+    text: PageText
+    photos: tuple[Photo, ...]
+    confidence: float
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """A whole part as read, before parsing."""
+
+    pages: list[PageText]
+    photos: list[Photo]
+    reports: list[PageReport]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _OcrJob:
+    path: Path
+    kind: Literal["pdf", "image"]
+    index: int  # 0-based page or frame
+    dpi: int  # render dpi (PDF) or the image's own dpi
+    page_timeout: float
+    deadline: float  # document deadline, time.monotonic()
+    max_pixels: int
+
+
+class DocumentsExtractor:
+    """Reads PDFs and page images; hands pages to the biography parser."""
+
+    name = NAME
+    version = VERSION
+
+    def accepts(self, media_type: str) -> bool:
+        return media_type == PDF or media_type in IMAGE_FORMATS
+
+    def extract(self, part: PartInput) -> ExtractorOutput:
+        """Read the part, then parse biographies from its pages.
+
+        Raises:
+            ExtractionFailed: the part is encrypted, broken, hostile or over a limit.
+        """
+        read = self.read(part)
+        warns = list(read.warnings)
+        try:
+            # Imported late: the parser is its own module and may be absent in a
+            # trimmed install; reading pages does not depend on it.
+            biography = importlib.import_module("extractors.biography")
+        except ImportError:
+            warns.append("biography parser not installed: pages read, no records extracted")
+            records: list[dict[str, Any]] = []
+        else:
+            parse: ParsePages = biography.parse_pages
+            records = parse(part.name, read.pages, as_of=part.as_of)
+        return ExtractorOutput(records=records, photos=read.photos, pages=read.reports,
+                               warnings=warns)
+
+    def read(self, part: PartInput) -> ReadResult:
+        """Read every page of the part as positioned text, with its photos.
+
+        Raises:
+            ExtractionFailed: the part is encrypted, broken, hostile or over a limit.
+        """
+        deadline = time.monotonic() + part.limits.document_timeout_s
+        if part.media_type == PDF:
+            return _read_pdf(part, deadline)
+        if part.media_type in IMAGE_FORMATS:
+            return _read_images(part, deadline)
+        raise ExtractionFailed(f"unsupported media type {part.media_type!r}")
+
+
+def factory() -> DocumentsExtractor:
+    """Entry point ``dxg.extractors: documents``."""
+    return DocumentsExtractor()
+
+
+# -- PDFs -------------------------------------------------------------------------
+
+
+def _open_pdf(path: Path, limits: Limits) -> tuple[Any, list[str]]:
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except Exception as exc:  # MuPDF raises many types for bad input
+        raise ExtractionFailed(f"not a readable PDF ({type(exc).__name__})") from None
+    try:
+        if doc.needs_pass:
+            raise ExtractionFailed("the PDF is encrypted with a password; it cannot be read")
+        count = doc.page_count
+        if count > limits.max_pages:
+            raise ExtractionFailed(f"the PDF has {count} pages, over the limit of "
+                                   f"{limits.max_pages} pages")
+        if count < 1:
+            raise ExtractionFailed("not a readable PDF (no pages)")
+        warns = []
+        if doc.is_repaired:
+            warns.append("the PDF was damaged and has been repaired; content may be missing")
+        if _has_javascript(doc):
+            warns.append("the PDF contains JavaScript; it was ignored and never run")
+        return doc, warns
+    except BaseException:
+        doc.close()
+        raise
+
+
+def _has_javascript(doc: Any) -> bool:
+    try:
+        for xref in range(1, min(doc.xref_length(), JS_SCAN_MAX_XREFS)):
+            obj = doc.xref_object(xref, compressed=True)
+            if "/JavaScript" in obj or "/JS" in obj:
+                return True
+    except Exception:  # a broken object table: the open already warned or failed
+        return False
+    return False
+
+
+def _read_pdf(part: PartInput, deadline: float) -> ReadResult:
+    limits = part.limits
+    doc, warns = _open_pdf(part.path, limits)
+    results: dict[int, PageResult] = {}
+
+    def plan() -> Iterator[_OcrJob]:
+        """Read text pages here; yield the others for OCR as soon as they are seen,
+        so the pool starts on page 1 while later pages are still being looked at."""
+        for index in range(doc.page_count):
+            _check_deadline(deadline, limits)
+            try:
+                page = doc.load_page(index)
+                words = page.get_text("words")
+            except Exception as exc:
+                raise ExtractionFailed(
+                    f"not a readable PDF: page {index + 1} cannot be loaded ({type(exc).__name__})"
+                ) from None
+            if _is_real_text(words):
+                results[index] = _read_text_page(doc, page, words, index + 1, limits)
+                continue
+            # Cap before rendering: page size x dpi is the pixel count.
+            width_px = page.rect.width * limits.dpi / 72
+            height_px = page.rect.height * limits.dpi / 72
+            if width_px * height_px > limits.max_pixels_per_page:
+                raise ExtractionFailed(
+                    f"page {index + 1} would render to {width_px * height_px / 1e6:.0f} million "
+                    f"pixels at {limits.dpi} dpi, over the limit of "
+                    f"{limits.max_pixels_per_page / 1e6:.0f} million pixels")
+            yield _OcrJob(part.path, "pdf", index, limits.dpi, limits.page_timeout_s, deadline,
+                          limits.max_pixels_per_page)
+
+    try:
+        for index, result in _run_ocr(plan(), doc.page_count, part.workers, deadline, limits):
+            results[index] = result
+    finally:
+        doc.close()
+        _drop_mupdf_cache()
+    return _assemble(results, warns)
+
+
+def _is_real_text(words: Sequence[tuple[Any, ...]]) -> bool:
+    texts = [str(w[4]) for w in words]
+    alnum = sum(1 for t in texts if any(ch.isalnum() for ch in t))
+    if alnum < MIN_TEXT_WORDS:
+        return False
+    chars = "".join(texts)
+    bad = sum(1 for ch in chars if ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cc"))
+    return bad <= MAX_BAD_CHAR_RATIO * max(len(chars), 1)
+
+
+def _read_text_page(doc: Any, page: Any,
+                    words: Sequence[tuple[Any, ...]], number: int, limits: Limits) -> PageResult:
+    rect = page.rect
+    rotate = page.rotation_matrix if page.rotation else None
+    items: list[tuple[tuple[int, int], Word]] = []
+    for x0, y0, x1, y1, text, block, line, _ in words:
+        box = pymupdf.Rect(x0, y0, x1, y1)
+        if rotate is not None:
+            box = box * rotate
+        if not box.intersects(rect):
+            continue  # text placed off the page is invisible to a reader: not page content
+        items.append(((int(block), int(line)), Word(
+            str(text), (float(box.x0), float(box.y0), float(box.x1), float(box.y1)), 1.0)))
+    photos, regions, warns = _embedded_photos(doc, page, number, limits)
+    text = PageText(page=number, width=float(rect.width), height=float(rect.height),
+                    method="text", lines=_lines(items), images=tuple(regions))
+    return PageResult(text, tuple(photos), 1.0, tuple(warns))
+
+
+def _embedded_photos(doc: Any, page: Any, number: int,
+                     limits: Limits) -> tuple[list[Photo], list[ImageRegion], list[str]]:
+    photos: list[Photo] = []
+    regions: list[ImageRegion] = []
+    warns: list[str] = []
+    page_area = abs(page.rect)
+    images = page.get_images(full=True)
+    if len(images) > MAX_IMAGES_PER_PAGE:
+        warns.append(f"page {number}: {len(images)} pictures, over {MAX_IMAGES_PER_PAGE}; "
+                     "pictures on this page skipped")
+        return photos, regions, warns
+    seen: set[int] = set()
+    for info in images:
+        xref, width, height = int(info[0]), int(info[2]), int(info[3])
+        if xref in seen:
+            continue
+        seen.add(xref)
+        rects = [r for r in page.get_image_rects(xref)
+                 if min(r.width, r.height) >= MIN_PHOTO_PT
+                 and abs(r) <= MAX_PHOTO_PAGE_SHARE * page_area]
+        if not rects:
+            continue
+        if width * height > limits.max_pixels_per_page:
+            warns.append(f"page {number}: a picture of {width * height / 1e6:.0f} million "
+                         "pixels is over the limit; skipped")
+            continue
+        try:
+            photo = _stored_image(doc, xref, number)
+        except Exception as exc:
+            warns.append(f"page {number}: a picture could not be extracted ({type(exc).__name__})")
+            continue
+        photos.append(photo)
+        regions += [ImageRegion((float(r.x0), float(r.y0), float(r.x1), float(r.y1)),
+                                photo.sha256) for r in rects]
+    return photos, regions, warns
+
+
+def _stored_image(doc: Any, xref: int, number: int) -> Photo:
+    """The picture's bytes as stored when they are a self-contained file, else PNG."""
+    info = doc.extract_image(xref)
+    media = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png",
+             "jpx": "image/jp2"}.get(str(info.get("ext", "")))
+    data: bytes = info.get("image", b"")
+    width, height = int(info.get("width", 0)), int(info.get("height", 0))
+    if media is None or not data:
+        pix = pymupdf.Pixmap(doc, xref)
+        if pix.n - pix.alpha > 3:
+            pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+        data, media, width, height = pix.tobytes("png"), "image/png", pix.width, pix.height
+    return Photo(sha256=hashlib.sha256(data).hexdigest(), media_type=media, width=width,
+                 height=height, page=number, data=data)
+
+
+# -- images -----------------------------------------------------------------------
+
+
+def _open_image(path: Path, media_type: str, max_pixels: int) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path, formats=[IMAGE_FORMATS[media_type]])
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ExtractionFailed(
+                f"the image is over the limit of {max_pixels / 1e6:.0f} million pixels") from None
+        except Exception as exc:
+            raise ExtractionFailed(f"not a readable image ({type(exc).__name__})") from None
+    return img
+
+
+def _frames(img: Image.Image, max_pages: int, max_pixels: int) -> Iterator[tuple[int, int]]:
+    """(index, dpi) of each frame, checking counts and sizes from headers only."""
+    index = 0
+    while True:
+        if index >= max_pages:
+            raise ExtractionFailed(f"the image has more than {max_pages} pages, over the limit")
+        width, height = img.size
+        if width * height > max_pixels:
+            raise ExtractionFailed(
+                f"image page {index + 1} has {width * height / 1e6:.0f} million pixels, over "
+                f"the limit of {max_pixels / 1e6:.0f} million pixels")
+        yield index, _image_dpi(img)
+        index += 1
+        try:
+            img.seek(index)
+        except EOFError:
+            return
+        except Exception as exc:
+            raise ExtractionFailed(f"not a readable image ({type(exc).__name__})") from None
+
+
+def _image_dpi(img: Image.Image) -> int:
+    dpi = img.info.get("dpi")
+    try:
+        value = round(float(dpi[0])) if dpi else 0
+    except (TypeError, ValueError, IndexError):
+        value = 0
+    return value if MIN_IMAGE_DPI <= value <= MAX_IMAGE_DPI else 300
+
+
+def _read_images(part: PartInput, deadline: float) -> ReadResult:
+    limits = part.limits
+    img = _open_image(part.path, part.media_type, limits.max_pixels_per_page)
+    try:
+        jobs = [_OcrJob(part.path, "image", index, dpi, limits.page_timeout_s, deadline,
+                        limits.max_pixels_per_page)
+                for index, dpi in _frames(img, limits.max_pages, limits.max_pixels_per_page)]
+    finally:
+        img.close()
+    return _assemble(dict(_run_ocr(jobs, len(jobs), part.workers, deadline, limits)), [])
+
+
+# -- running OCR pages ----------------------------------------------------------------
+
+
+def _check_deadline(deadline: float, limits: Limits) -> None:
+    if time.monotonic() > deadline:
+        raise ExtractionFailed(
+            f"the document took longer than its limit of {limits.document_timeout_s:g} s")
+
+
+def _run_ocr(jobs: Iterable[_OcrJob], expected: int, workers: int, deadline: float,
+             limits: Limits) -> list[tuple[int, PageResult]]:
+    """Read OCR pages inline (one worker or one page) or in a bounded process pool.
+
+    ``expected`` is how many pages there may be; the pool starts with the
+    first job, so a document whose pages all have text never starts one.
+    """
+    if workers <= 1 or expected <= 1:
+        out = []
+        for job in jobs:
+            _check_deadline(deadline, limits)
+            out.append((job.index, read_scanned_page(job)))
+        return out
+    return _run_pool(jobs, min(workers, expected), deadline, limits)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # fork is cheap and safe from a single-threaded process (the extraction
+    # sandbox); with other threads about, a fork could copy a held lock.
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver")
+
+
+def _run_pool(jobs: Iterable[_OcrJob], workers: int, deadline: float,
+              limits: Limits) -> list[tuple[int, PageResult]]:
+    pool: cf.ProcessPoolExecutor | None = None
+    out: list[tuple[int, PageResult]] = []
+    pending: dict[cf.Future[PageResult], int] = {}
+    queue = iter(jobs)
+    more = True
+    ok = False
+    try:
+        while more or pending:
+            # At most two pages per worker in flight: results stay few and small.
+            while more and len(pending) < 2 * workers:
+                job = next(queue, None)
+                if job is None:
+                    more = False
+                    break
+                if pool is None:
+                    pool = cf.ProcessPoolExecutor(max_workers=workers,
+                                                  mp_context=_pool_context())
+                pending[pool.submit(read_scanned_page, job)] = job.index
+            if not pending:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _check_deadline(deadline, limits)
+            done, _ = cf.wait(pending, timeout=remaining, return_when=cf.FIRST_COMPLETED)
+            if not done:
+                _check_deadline(deadline, limits)
+            for fut in done:
+                index = pending.pop(fut)
+                try:
+                    out.append((index, fut.result()))
+                except cf.process.BrokenProcessPool:
+                    raise ExtractionFailed(
+                        f"page {index + 1}: the page reader process died (out of memory?)"
+                    ) from None
+        ok = True
+    finally:
+        if pool is not None:
+            if not ok:
+                # A page still rendering or waiting on Tesseract must not outlive
+                # the document: kill the workers rather than wait for them.
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+    return out
+
+
+def _assemble(results: dict[int, PageResult], warns: list[str]) -> ReadResult:
+    pages: list[PageText] = []
+    reports: list[PageReport] = []
+    photos: dict[str, Photo] = {}
+    for index in sorted(results):
+        res = results[index]
+        pages.append(res.text)
+        reports.append(PageReport(page=index + 1, method=res.text.method,
+                                  confidence=round(res.confidence, 4)))
+        for photo in res.photos:
+            photos.setdefault(photo.sha256, photo)
+        warns.extend(res.warnings)
+    return ReadResult(pages, list(photos.values()), reports, warns)
+
+
+# -- one scanned page (runs in a worker process) -----------------------------------------
+
+
+def read_scanned_page(job: _OcrJob) -> PageResult:
+    """Render or load one page and OCR it. Failures name the page, never its content.
+
+    Raises:
+        ExtractionFailed: the page could not be rendered or read within its time.
+    """
+    number = job.index + 1
+    try:
+        start = time.monotonic()
+        page_deadline = min(start + job.page_timeout, job.deadline)
+        with _open_source(job) as source:
+            if time.monotonic() > page_deadline:
+                raise ExtractionFailed(f"rendering took longer than the {job.page_timeout:g} s "
+                                       "page limit")
+            return _ocr_page(source, job.dpi, number, page_deadline)
+    except ExtractionFailed as exc:
+        raise ExtractionFailed(f"page {number}: {exc}") from None
+    except MemoryError:
+        raise ExtractionFailed(f"page {number}: out of memory while reading") from None
+    except Exception as exc:
+        raise ExtractionFailed(
+            f"page {number}: could not be read ({type(exc).__name__})") from None
+    finally:
+        _drop_mupdf_cache()
+
+
+def _drop_mupdf_cache() -> None:
+    # MuPDF keeps decoded images in a process-wide store (256 MiB by default)
+    # that outlives the document; a worker reading page after page of scans
+    # grew by ~11 MB a page until that cap. One page at a time needs none of it.
+    pymupdf.TOOLS.store_shrink(100)
+
+
+class _PageSource:
+    """One page to OCR: grayscale for reading, colour fetched only where a photo is.
+
+    PDF pages render in gray (several times cheaper than colour); a photo's
+    region is rendered again in colour, clipped to the photo alone.
+    """
+
+    def __init__(self, gray: Image.Image, color: Any) -> None:
+        self.gray = gray  # the page as rendered or decoded, before any turning
+        self._color = color  # callable (x0, y0, x1, y1) in pixels of ``gray`` -> RGB image
+
+    def color(self, box: tuple[int, int, int, int]) -> Image.Image:
+        image: Image.Image = self._color(box)
+        return image
+
+
+@contextlib.contextmanager
+def _open_source(job: _OcrJob) -> Iterator[_PageSource]:
+    try:
+        if job.kind == "pdf":
+            with pymupdf.open(job.path, filetype="pdf") as doc:
+                page = doc.load_page(job.index)
+                pix = page.get_pixmap(dpi=job.dpi, colorspace=pymupdf.csGRAY, alpha=False)
+                gray = Image.frombytes("L", (pix.width, pix.height), pix.samples)
+                del pix
+                if _only_gray_images(doc, page):  # a grayscale scan: no colour to render again
+                    yield _PageSource(gray, gray.crop)
+                else:
+                    yield _PageSource(gray, lambda box: _pdf_color(page, job.dpi, box))
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(job.path)
+            img.seek(job.index)
+            if img.width * img.height > job.max_pixels:
+                raise ExtractionFailed("over the pixel limit")
+            upright = ImageOps.exif_transpose(img)
+            upright.load()
+    except (ExtractionFailed, MemoryError):
+        raise
+    except Exception as exc:
+        what = "not a readable PDF page" if job.kind == "pdf" else "not a readable image"
+        raise ExtractionFailed(f"{what} ({type(exc).__name__})") from None
+    yield _PageSource(upright.convert("L"), lambda box: upright.crop(box).convert("RGB"))
+
+
+_ICC_REF = re.compile(r"/ICCBased\s+(\d+)\s+0\s+R")
+_XREF = re.compile(r"^(\d+)\s+0\s+R$")
+
+
+def _only_gray_images(doc: Any, page: Any) -> bool:
+    """Whether every picture on the page has one colour component (a gray scan)."""
+    images = page.get_images(full=True)
+    if not images or len(images) > MAX_IMAGES_PER_PAGE:
+        return False
+    for info in images:
+        kind, value = doc.xref_get_key(int(info[0]), "ColorSpace")
+        ref = _XREF.match(value) if kind == "xref" else None
+        if ref is not None:
+            value = doc.xref_object(int(ref.group(1)), compressed=True)
+        if "Gray" in value:
+            continue
+        icc = _ICC_REF.search(value)
+        if icc is None or doc.xref_get_key(int(icc.group(1)), "N") != ("int", "1"):
+            return False
+    return True
+
+
+def _pdf_color(page: Any, dpi: int, box: tuple[int, int, int, int]) -> Image.Image:
+    scale = 72.0 / dpi
+    if page.rotation:  # clip rectangles live in unrotated space: render it all instead
+        pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
+        return Image.frombytes("RGB", (pix.width, pix.height), pix.samples).crop(box)
+    clip = pymupdf.Rect(*(v * scale for v in box))
+    pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False, clip=clip)
+    return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+
+
+def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> PageResult:
+    gray_img = source.gray
+    rotation = 0
+    sideways, skew = _layout_angle(gray_img)
+    if sideways:
+        # Text runs up or down the page: only OSD can tell which way. If OSD
+        # sees upright or upside-down text after all, it outranks the profile.
+        osd = tesseract.detect_orientation(_half(gray_img), dpi=dpi // 2,
+                                           timeout=deadline - time.monotonic())
+        if osd.confidence >= OSD_MIN_CONFIDENCE and osd.rotate:
+            rotation = osd.rotate
+            gray_img = _turn(gray_img, rotation)
+            _, skew = _layout_angle(gray_img)
+    if abs(skew) < SKEW_MIN_DEG:
+        skew = 0.0
+    if skew:
+        gray_img = _deskew(gray_img, skew, 255)
+    words = tesseract.ocr_words(gray_img, dpi=dpi, timeout=deadline - time.monotonic())
+    confidence = _mean_confidence(words)
+    if confidence < LOW_CONFIDENCE and not sideways:
+        # Upside-down text reads as garbage of low confidence; asking OSD only
+        # then keeps upright pages at one Tesseract call.
+        osd = tesseract.detect_orientation(_half(gray_img), dpi=dpi // 2,
+                                           timeout=deadline - time.monotonic())
+        if osd.rotate and osd.confidence >= OSD_MIN_CONFIDENCE:
+            turned = _turn(gray_img, osd.rotate)
+            again = tesseract.ocr_words(turned, dpi=dpi,
+                                        timeout=deadline - time.monotonic())
+            if _mean_confidence(again) > confidence:
+                gray_img, words, confidence = turned, again, _mean_confidence(again)
+                rotation = osd.rotate
+    scale = 72.0 / dpi
+    items = [((w.block, w.paragraph * 10_000 + w.line), Word(
+        w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
+                 (w.top + w.height) * scale), round(w.confidence, 4))) for w in words]
+    photos, regions = _scan_photos(source, gray_img, rotation=rotation, skew=skew, dpi=dpi,
+                                    number=number)
+    text = PageText(page=number, width=gray_img.width * scale, height=gray_img.height * scale,
+                    method="ocr", lines=_lines(items), images=tuple(regions), rotation=rotation)
+    return PageResult(text, tuple(photos), confidence)
+
+
+def _half(img: Image.Image) -> npt.NDArray[np.uint8]:
+    # OSD at half resolution decides as well and costs less.
+    small = img.resize((max(1, img.width // 2), max(1, img.height // 2)), Image.Resampling.BOX)
+    return np.asarray(small)
+
+
+def _turn(img: Image.Image, clockwise: int) -> Image.Image:
+    ops = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
+           270: Image.Transpose.ROTATE_90}
+    return img.transpose(ops[clockwise]) if clockwise in ops else img
+
+
+def _deskew(img: Image.Image, skew: float, fill: int) -> Image.Image:
+    # Nearest neighbour: at OCR resolutions its 1-pixel steps cost Tesseract
+    # nothing, and it is several times faster than interpolating 9 Mpx.
+    return img.rotate(-skew, resample=Image.Resampling.NEAREST, expand=False, fillcolor=fill)
+
+
+def _mean_confidence(words: Sequence[tesseract.TsvWord]) -> float:
+    total = sum(len(w.text) for w in words)
+    if total == 0:
+        return 0.0
+    return sum(w.confidence * len(w.text) for w in words) / total
+
+
+def _subsample(img: Image.Image, factor: int) -> Image.Image:
+    # Every factor-th pixel, without first copying the full page into numpy.
+    if factor <= 1:
+        return img
+    return img.resize((max(1, img.width // factor), max(1, img.height // factor)),
+                      Image.Resampling.NEAREST)
+
+
+def _layout_angle(gray_img: Image.Image) -> tuple[bool, float]:
+    """Whether text lines run vertically, and the skew of the lines in degrees.
+
+    Projection profiles of dark pixels on a ~100 dpi copy, with dense areas
+    (photos, filled boxes) left out since they carry no line structure. The
+    angle at which rows of ink pile up sharpest is the skew (the angle the
+    content is turned counter-clockwise). Rows of text make a profile that
+    jumps between line and gap; columns of text make a smooth one, so when
+    the column profile jumps more than the row profile, the page lies on its
+    side.
+    """
+    factor = max(1, min(gray_img.size) // 800)
+    ink = np.asarray(_subsample(gray_img, factor)) < 128
+    cell = 8
+    rows, cols = ink.shape[0] // cell, ink.shape[1] // cell
+    if rows and cols:
+        dense = ink[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(
+            axis=(1, 3)) > 0.5
+        ink[: rows * cell, : cols * cell] &= ~np.repeat(np.repeat(dense, cell, 0), cell, 1)
+    ys, xs = np.nonzero(ink)
+    if ys.size < 500:
+        return False, 0.0
+    if ys.size > 60_000:
+        pick = np.linspace(0, ys.size - 1, 60_000).astype(np.int64)
+        ys, xs = ys[pick], xs[pick]
+    yf, xf = ys.astype(np.float64), xs.astype(np.float64)
+    angles = np.radians(np.arange(-SKEW_MAX_DEG, SKEW_MAX_DEG + 1e-9, SKEW_STEP_DEG))
+
+    def profile(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64],
+                t: float) -> npt.NDArray[np.float64]:
+        proj = a * math.cos(t) + b * math.sin(t)
+        return np.bincount((proj - proj.min()).astype(np.int64)).astype(np.float64)
+
+    def best(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> tuple[float, float]:
+        scores = [float(np.dot(h, h)) for h in (profile(a, b, t) for t in angles)]
+        i = int(np.argmax(scores))
+        edges = np.diff(profile(a, b, float(angles[i])))
+        return float(np.dot(edges, edges)), float(np.degrees(angles[i]))
+
+    h_edges, h_angle = best(yf, xf)
+    v_edges, _ = best(xf, -yf)
+    return v_edges > SIDEWAYS_RATIO * h_edges, h_angle
+
+
+def _scan_photos(source: _PageSource, gray: Image.Image, *, rotation: int, skew: float,
+                 dpi: int, number: int) -> tuple[list[Photo], list[ImageRegion]]:
+    """Crop large dense non-white rectangles (photos) found on the upright page.
+
+    Found on a half-resolution copy of the upright page; cropped in colour
+    from the page as it came (rendered again for PDFs, clipped to the photo),
+    then turned upright. A residual tilt of up to the skew limit stays in the
+    crop: it is the photo as scanned.
+    """
+    arr = np.asarray(_subsample(gray, 2))
+    cell = max(2, dpi // 40)  # ~1.3 mm at half resolution
+    rows, cols = arr.shape[0] // cell, arr.shape[1] // cell
+    if rows < 4 or cols < 4:
+        return [], []
+    ink = (arr[: rows * cell, : cols * cell] < WHITE).reshape(rows, cell, cols, cell)
+    dense = ink.sum(axis=(1, 3)) >= PHOTO_CELL_INK * cell * cell
+    min_cells = math.ceil(MIN_PHOTO_PT / 72 * dpi / 2 / cell)
+    photos: list[Photo] = []
+    regions: list[ImageRegion] = []
+    scale = 72.0 / dpi
+    px = 2 * cell  # full-resolution pixels per cell
+    for r0, c0, r1, c1, filled in _components(dense):
+        area = (r1 - r0) * (c1 - c0)
+        if (r1 - r0 < min_cells or c1 - c0 < min_cells or filled < PHOTO_MIN_FILL * area
+                or area > MAX_PHOTO_PAGE_SHARE * rows * cols):
+            continue
+        box = (c0 * px, r0 * px, c1 * px, r1 * px)
+        crop = _turn(source.color(_to_source_box(box, gray.size, source.gray.size, rotation,
+                                                 skew)), rotation)
+        buf = io.BytesIO()
+        # JPEG: the crop of a scan is photographic and was lossy already; as PNG a
+        # 300-dpi crop weighs ~0.5 MB, ten times more, which a 300-page dossier
+        # would carry through every process and into the store.
+        crop.convert("RGB").save(buf, format="JPEG", quality=90)
+        data = buf.getvalue()
+        photo = Photo(sha256=hashlib.sha256(data).hexdigest(), media_type="image/jpeg",
+                      width=crop.width, height=crop.height, page=number, data=data)
+        photos.append(photo)
+        regions.append(ImageRegion((box[0] * scale, box[1] * scale, box[2] * scale,
+                                    box[3] * scale), photo.sha256))
+    return photos, regions
+
+
+def _to_source_box(box: tuple[int, int, int, int], upright_size: tuple[int, int],
+                   source_size: tuple[int, int], rotation: int,
+                   skew: float) -> tuple[int, int, int, int]:
+    """Map a box on the upright, deskewed page back to the page as it came.
+
+    The centre goes back through the deskew (a turn by ``skew`` about the
+    page centre) and the quarter turns; the size only swaps on 90/270.
+    """
+    x = (box[0] + box[2]) / 2
+    y = (box[1] + box[3]) / 2
+    w, h = box[2] - box[0], box[3] - box[1]
+    if skew:
+        cx, cy = upright_size[0] / 2, upright_size[1] / 2
+        a = math.radians(skew)
+        x, y = (cx + (x - cx) * math.cos(a) + (y - cy) * math.sin(a),
+                cy - (x - cx) * math.sin(a) + (y - cy) * math.cos(a))
+    width, height = source_size
+    if rotation == 90:
+        x, y, w, h = y, height - x, h, w
+    elif rotation == 180:
+        x, y = width - x, height - y
+    elif rotation == 270:
+        x, y, w, h = width - y, x, h, w
+    x0 = max(0, round(x - w / 2))
+    y0 = max(0, round(y - h / 2))
+    return x0, y0, min(width, x0 + w), min(height, y0 + h)
+
+
+def _components(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int, int, int, int]]:
+    """Bounding boxes (r0, c0, r1, c1, cells) of 4-connected True regions."""
+    seen = np.zeros_like(mask)
+    out = []
+    rows, cols = mask.shape
+    for r, c in zip(*np.nonzero(mask), strict=True):
+        if seen[r, c]:
+            continue
+        stack = [(int(r), int(c))]
+        seen[r, c] = True
+        r0, c0, r1, c1, n = int(r), int(c), int(r), int(c), 0
+        while stack:
+            y, x = stack.pop()
+            n += 1
+            r0, c0, r1, c1 = min(r0, y), min(c0, x), max(r1, y), max(c1, x)
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= ny < rows and 0 <= nx < cols and mask[ny, nx] and not seen[ny, nx]:
+                    seen[ny, nx] = True
+                    stack.append((ny, nx))
+        out.append((r0, c0, r1 + 1, c1 + 1, n))
+    return out
+
+
+# -- lines -------------------------------------------------------------------------------
+
+
+def _lines(items: Sequence[tuple[tuple[int, int], Word]]) -> tuple[Line, ...]:
+    """Group words by the reader's line id, split at wide gaps, order top to bottom."""
+    groups: dict[tuple[int, int], list[Word]] = {}
+    for key, word in items:
+        groups.setdefault(key, []).append(word)
+    lines: list[Line] = []
+    for words in groups.values():
+        words.sort(key=lambda w: w.bbox[0])
+        height = max(w.bbox[3] - w.bbox[1] for w in words)
+        run = [words[0]]
+        for word in words[1:]:
+            if word.bbox[0] - run[-1].bbox[2] > LINE_GAP_EMS * height:
+                lines.append(Line(tuple(run)))
+                run = []
+            run.append(word)
+        lines.append(Line(tuple(run)))
+    # Reading order: top to bottom; lines whose centres lie within half a line
+    # of each other sit in one row, read left to right.
+    lines.sort(key=lambda ln: (ln.bbox[1] + ln.bbox[3]) / 2)
+    ordered: list[Line] = []
+    row: list[Line] = []
+    for line in lines:
+        if row:
+            first = row[0].bbox
+            centre = (first[1] + first[3]) / 2
+            if abs((line.bbox[1] + line.bbox[3]) / 2 - centre) > (first[3] - first[1]) / 2:
+                ordered += sorted(row, key=lambda ln: ln.bbox[0])
+                row = []
+        row.append(line)
+    ordered += sorted(row, key=lambda ln: ln.bbox[0])
+    return tuple(ordered)

@@ -1,0 +1,1 @@
+"""Deliberately broken extractor plugins, for fault-injection tests (as OCRmyPDF does)."""

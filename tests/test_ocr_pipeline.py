@@ -1,0 +1,301 @@
+"""The page readers with real Tesseract: text layers, scans, rotation, formats, photos."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import random
+import sys
+import types
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from extractors import tesseract
+from extractors.documents import DocumentsExtractor, ReadResult
+from extractors.layout import PageText
+from gateway.pluginspec import ExtractionFailed, Limits, PartInput
+from tests.dossiers import (
+    LABELS,
+    PHOTO_RECT,
+    Dossier,
+    ScanStyle,
+    encode_image,
+    face_photo,
+    make_dossier,
+    mixed_pdf,
+    pymupdf,
+    scan_page,
+)
+
+AS_OF = date(2026, 3, 1)
+PHOTO_TOLERANCE_PT = 8.0  # scan crops snap to a 1.3 mm grid and may carry skew
+
+
+def read(dossier: Dossier, tmp: Path, *, workers: int = 1, limits: Limits | None = None,
+         ) -> ReadResult:
+    part = PartInput(dossier.filename, dossier.media_type, dossier.write(tmp), AS_OF,
+                     limits=limits or Limits(), workers=workers)
+    return DocumentsExtractor().read(part)
+
+
+def words_of(page: PageText) -> Counter[str]:
+    return Counter(w.text for line in page.lines for w in line.words)
+
+
+def drawn_words(lines: Sequence[str]) -> Counter[str]:
+    return Counter(word for line in lines for word in line.split())
+
+
+def label_words(dossier: Dossier) -> set[str]:
+    return {w for labels in LABELS.values() for w in f"{labels[dossier.language]}:".split()}
+
+
+def recall(got: Counter[str], want: Counter[str]) -> float:
+    return sum((want & got).values()) / sum(want.values())
+
+
+def assert_photo_at_top_right(page: PageText) -> None:
+    assert len(page.images) == 1
+    x0, y0, x1, y1 = page.images[0].bbox
+    for got, want in zip((x0, y0, x1, y1), PHOTO_RECT, strict=True):
+        assert abs(got - want) <= PHOTO_TOLERANCE_PT
+
+
+@pytest.fixture
+def no_ocr(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    def refuse(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("a text page was sent to Tesseract")
+    monkeypatch.setattr(tesseract, "_run", refuse)
+    yield
+
+
+# -- born digital ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lang", "layout", "bilingual"), [
+    ("uk", "left", False), ("ru", "table", False), ("en", "above", False), ("uk", "table", True),
+])
+def test_born_digital_pages_yield_the_exact_words_and_never_ocr(
+        tmp_path: Path, no_ocr: None, lang: Any, layout: Any, bilingual: bool) -> None:
+    dossier = make_dossier(1, lang=lang, layout=layout, bilingual=bilingual, children=2)
+    result = read(dossier, tmp_path)
+    assert [(r.page, r.method, r.confidence) for r in result.reports] == [
+        (1, "text", 1.0), (2, "text", 1.0)]
+    for page, lines in zip(result.pages, dossier.page_lines, strict=True):
+        assert words_of(page) == drawn_words(lines)
+        assert all(w.confidence == 1.0 for line in page.lines for w in line.words)
+        assert page.method == "text" and page.rotation == 0
+        assert (page.width, page.height) == (595.0, 842.0)
+
+
+def test_born_digital_photos_are_the_stored_bytes_with_their_place(tmp_path: Path) -> None:
+    dossier = make_dossier(2, lang="uk", children=2)
+    result = read(dossier, tmp_path)
+    assert [p.sha256 for p in result.photos] == [
+        hashlib.sha256(c.photo).hexdigest() for c in dossier.children]
+    assert [p.data for p in result.photos] == [c.photo for c in dossier.children]
+    assert [(p.media_type, p.width, p.height, p.page) for p in result.photos] == [
+        ("image/jpeg", 300, 400, 1), ("image/jpeg", 300, 400, 2)]
+    for page, photo in zip(result.pages, result.photos, strict=True):
+        assert_photo_at_top_right(page)
+        assert page.images[0].photo_sha256 == photo.sha256
+
+
+def test_label_and_value_are_separate_lines_in_reading_order(tmp_path: Path) -> None:
+    dossier = make_dossier(3, lang="uk", layout="left")
+    page = read(dossier, tmp_path).pages[0]
+    texts = [line.text for line in page.lines]
+    child = dossier.children[0]
+    i = texts.index("Прізвище:")
+    assert texts[i + 1] == child.family_name
+    label, value = page.lines[i], page.lines[i + 1]
+    assert label.bbox[2] < value.bbox[0]  # value right of its label
+    assert abs(label.bbox[1] - value.bbox[1]) < 2  # on the same row
+    tops = [line.bbox[1] for line in page.lines]
+    assert all(b > a - 2 for a, b in itertools.pairwise(tops))  # top to bottom
+
+
+# -- scans -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seed", "lang", "layout"), [
+    (10, "uk", "left"), (12, "en", "above"), (11, "ru", "table")])
+def test_clean_300dpi_scan_yields_the_label_and_value_words(
+        tmp_path: Path, seed: int, lang: Any, layout: Any) -> None:
+    dossier = make_dossier(seed, lang=lang, layout=layout, scan=ScanStyle(dpi=300))
+    result = read(dossier, tmp_path)
+    page = result.pages[0]
+    assert (result.reports[0].page, result.reports[0].method) == (1, "ocr")
+    assert result.reports[0].confidence > 0.85
+    got, want = words_of(page), drawn_words(dossier.page_lines[0])
+    # Every label word, up to case: OCR cannot always tell a capital O from a small one.
+    labels_drawn = {w.casefold() for w in want if w in label_words(dossier)}
+    assert labels_drawn <= {w.casefold() for w in got}
+    values = [w for field in dossier.children[0].fields() for w in field[1].split()]
+    found = sum(1 for w in values if w in got)
+    assert found >= 0.95 * len(values)
+    assert recall(got, want) >= 0.95
+    assert abs(page.width - 595) < 1 and abs(page.height - 842) < 1  # PDF points
+    assert all(0 <= w.confidence <= 1 for line in page.lines for w in line.words)
+    assert_photo_at_top_right(page)
+    assert len(result.photos) == 1 and result.photos[0].media_type == "image/jpeg"
+    assert result.photos[0].sha256 == hashlib.sha256(result.photos[0].data).hexdigest()
+
+
+def test_turned_skewed_noisy_pages_are_read_upright(tmp_path: Path) -> None:
+    dossier = make_dossier(20, lang="uk", children=3, turns=[90, 180, 0],
+                           scan=ScanStyle(dpi=300, skew=2.5, noise=8, blur=0.6, jpeg_quality=60))
+    result = read(dossier, tmp_path, workers=2)
+    assert [p.rotation for p in result.pages] == [270, 180, 0]
+    for page, lines in zip(result.pages, dossier.page_lines, strict=True):
+        assert recall(words_of(page), drawn_words(lines)) >= 0.9
+        assert abs(page.width - 595) < 2 and abs(page.height - 842) < 2
+        assert_photo_at_top_right(page)
+    # The crops are the children's photos, in colour and upright (portrait, face above).
+    for photo, child in zip(result.photos, dossier.children, strict=True):
+        crop = np.asarray(Image.open(io.BytesIO(photo.data)).convert("RGB"), dtype=np.float64)
+        original = np.asarray(Image.open(io.BytesIO(child.photo)).convert("RGB"),
+                              dtype=np.float64)
+        assert crop.shape[0] > crop.shape[1]
+        assert np.abs(crop.mean(axis=(0, 1)) - original.mean(axis=(0, 1))).max() < 25
+        top, bottom = crop[: crop.shape[0] // 5], crop[-crop.shape[0] // 5:]
+        assert bottom[..., 2].mean() < top[..., 2].mean()  # dark-blue shoulders at the bottom
+
+
+def test_200dpi_png_scan_is_read_at_its_own_resolution(tmp_path: Path) -> None:
+    dossier = make_dossier(21, lang="ru", fmt="PNG",
+                           scan=ScanStyle(dpi=200, skew=-2.0, noise=6, jpeg_quality=70))
+    page = read(dossier, tmp_path).pages[0]
+    assert recall(words_of(page), drawn_words(dossier.page_lines[0])) >= 0.9
+    assert abs(page.width - 595) < 2  # 200-dpi pixels converted to points
+
+
+def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
+    source = make_dossier(22, lang="en")
+    doc = pymupdf.open("pdf", source.data)
+    upright = scan_page(doc[0], ScanStyle(dpi=200), random.Random(1))
+    doc.close()
+    # Stored turned a quarter counter-clockwise; EXIF 6 says "turn 90° clockwise to view".
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    data = encode_image([stored], "JPEG", 200, exif_orientation=6)
+    dossier = Dossier("exif.jpg", "image/jpeg", data, "en", "left", source.children,
+                      source.page_lines, scanned=True)
+    page = read(dossier, tmp_path).pages[0]
+    assert page.rotation == 0  # EXIF turned it; OSD had nothing left to do
+    assert page.height > page.width
+    assert recall(words_of(page), drawn_words(dossier.page_lines[0])) >= 0.9
+
+
+def test_multipage_tiff(tmp_path: Path) -> None:
+    dossier = make_dossier(23, lang="en", layout="table", children=2, fmt="TIFF",
+                           scan=ScanStyle(dpi=200, noise=4))
+    result = read(dossier, tmp_path, workers=2)
+    assert [(r.page, r.method) for r in result.reports] == [(1, "ocr"), (2, "ocr")]
+    for page, lines in zip(result.pages, dossier.page_lines, strict=True):
+        assert recall(words_of(page), drawn_words(lines)) >= 0.9
+    assert len(result.photos) == 2
+
+
+def test_mixed_pdf_reads_text_pages_from_the_layer_and_ocrs_the_rest(tmp_path: Path) -> None:
+    data, kinds = mixed_pdf(30)
+    truth = make_dossier(30, lang="uk", children=2)
+    dossier = Dossier("mixed.pdf", "application/pdf", data, "uk", "left", truth.children,
+                      truth.page_lines, scanned=False)
+    result = read(dossier, tmp_path, workers=2)
+    assert [r.method for r in result.reports] == kinds == ["text", "ocr"]
+    assert words_of(result.pages[0]) == drawn_words(truth.page_lines[0])
+    assert recall(words_of(result.pages[1]), drawn_words(truth.page_lines[1])) >= 0.95
+    assert result.photos[0].data == truth.children[0].photo
+    assert result.photos[1].media_type == "image/jpeg"
+
+
+def test_blank_scan_reads_as_an_empty_page(tmp_path: Path) -> None:
+    blank = Image.new("RGB", (1700, 2200), (255, 255, 255))
+    dossier = Dossier("blank.png", "image/png", encode_image([blank], "PNG", 200), "en", "left",
+                      (), ((),), scanned=True)
+    result = read(dossier, tmp_path)
+    assert result.pages[0].lines == () and result.reports[0].confidence == 0.0
+    assert result.photos == []
+
+
+# -- extract() hands pages to the parser ----------------------------------------------------
+
+
+def test_extract_hands_pages_to_parse_pages(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, int, date]] = []
+
+    def parse_pages(part_name: str, pages: Sequence[PageText], *,
+                    as_of: date) -> list[dict[str, Any]]:
+        calls.append((part_name, len(pages), as_of))
+        return [{"record_id": "stand-in"}]
+
+    stand_in = types.ModuleType("extractors.biography")
+    stand_in.parse_pages = parse_pages  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "extractors.biography", stand_in)
+    dossier = make_dossier(4, children=2)
+    part = PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF)
+    out = DocumentsExtractor().extract(part)
+    assert calls == [(dossier.filename, 2, AS_OF)]
+    assert out.records == [{"record_id": "stand-in"}]
+    assert len(out.pages) == 2 and len(out.photos) == 2
+
+
+def test_extract_without_the_parser_reads_pages_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "extractors.biography", None)  # import raises
+    dossier = make_dossier(5)
+    part = PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF)
+    out = DocumentsExtractor().extract(part)
+    assert out.records == [] and len(out.pages) == 1
+    assert any("parser not installed" in w for w in out.warnings)
+
+
+# -- the Tesseract wrapper ----------------------------------------------------------------------
+
+
+def _text_image() -> np.ndarray[Any, np.dtype[np.uint8]]:
+    img = face_photo(random.Random(3)).convert("L")
+    return np.asarray(img)
+
+
+def test_tesseract_missing_language_is_classified() -> None:
+    with pytest.raises(tesseract.TesseractFailed, match="language data missing: xxx") as err:
+        tesseract.ocr_words(_text_image(), dpi=300, timeout=30, languages="xxx")
+    assert err.value.kind == "language"
+
+
+def test_tesseract_timeout_is_classified() -> None:
+    big = np.full((3000, 3000), 255, dtype=np.uint8)
+    big[::40, :] = 0
+    with pytest.raises(tesseract.TesseractFailed, match="timed out") as err:
+        tesseract.ocr_words(big, dpi=300, timeout=0.05)
+    assert err.value.kind == "timeout"
+
+
+def test_tesseract_missing_binary_is_classified(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tesseract, "TESSERACT", "tesseract-that-is-not-installed")
+    with pytest.raises(ExtractionFailed, match="not installed"):
+        tesseract.ocr_words(_text_image(), dpi=300, timeout=30)
+
+
+def test_osd_on_a_page_without_text_answers_upright() -> None:
+    blank = np.full((800, 600), 255, dtype=np.uint8)
+    assert tesseract.detect_orientation(blank, dpi=150, timeout=30) == tesseract.Orientation(
+        0, 0.0)
+
+
+def test_tesseract_runs_one_thread() -> None:
+    assert tesseract._env()["OMP_THREAD_LIMIT"] == "1"
+
+
+def test_required_languages_are_installed() -> None:
+    assert {"ukr", "rus", "eng", "osd"} <= tesseract.installed_languages()
