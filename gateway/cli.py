@@ -23,15 +23,18 @@ from tqdm import tqdm
 
 from gateway import log_reader, monitor, registry
 from gateway.app import serve
-from gateway.client import Client, Identity
+from gateway.client import SUFFIX_BY_MEDIA_TYPE, Client, Identity, media_type_of
 from gateway.clock import now
 from gateway.config import Config, DataDir, check_id
 from gateway.crypto.keys import EncryptionKey, PublicKey, SigningKey, save_private_key
 from gateway.crypto.seal import StorageKey
 from gateway.errors import BadRequest, DXGError
+from gateway.ingestion import Ingestor
+from gateway.pluginspec import Limits, PartInput
 from gateway.store import Database
 
 EXIT_ERROR = 1
+ENGINE_MARGIN_S = 5.0  # the engine's part deadline ends this long before the packet's
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -135,18 +138,43 @@ def cmd_party_list(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    DataDir(Path(args.dir)).load_config()
-    serve(Path(args.dir), host=args.host, port=args.port, engine=_engine(Path(args.dir)))
+    config = DataDir(Path(args.dir)).load_config()
+    # A part's own deadline sits inside the packet's: the engine kills a part's
+    # sandbox before the gateway gives up on the whole document.
+    limits = Limits(document_timeout_s=max(1.0, config.extraction_timeout_s - ENGINE_MARGIN_S))
+    with Ingestor(config.extractors, limits, workers=os.cpu_count() or 1) as engine:
+        serve(Path(args.dir), host=args.host, port=args.port, engine=engine)
     return 0
 
 
-def _engine(root: Path) -> Any:
-    """The ingestion engine for the configured extractors, if it is installed."""
-    return None
-
-
 def cmd_extract(args: argparse.Namespace) -> int:
-    raise BadRequest("extraction is not available in this build")
+    as_of: date = args.as_of or now().date()
+    parts = []
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise BadRequest(f"{name}: no such file")
+        parts.append(PartInput(path.name, media_type_of(path), path, as_of))
+    allow = [e for e in args.extractors.split(",") if e]
+    with (
+        Ingestor(allow, Limits(), workers=os.cpu_count() or 1) as engine,
+        tqdm(total=len(parts), unit="part", desc="extract", file=sys.stderr, disable=None,
+             leave=False) as bar,
+    ):
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        result = engine.extract(parts, progress=progress)
+    if args.photos:
+        folder = Path(args.photos)
+        folder.mkdir(parents=True, exist_ok=True)
+        for found in result.photos:
+            suffix = SUFFIX_BY_MEDIA_TYPE.get(found.photo.media_type, ".bin")
+            (folder / f"{found.photo.sha256}{suffix}").write_bytes(found.photo.data)
+    print(json.dumps({"as_of": as_of.isoformat(), **result.document()}, ensure_ascii=False,
+                     indent=2))
+    return EXIT_ERROR if result.errors else 0
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -303,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="print the extraction of local files as JSON")
     p.add_argument("files", nargs="+")
     p.add_argument("--as-of", type=_as_of, default=None, help="count ages up to this date")
+    p.add_argument("--extractors", default="documents",
+                   help="comma-separated extractors to run (default: documents)")
+    p.add_argument("--photos", help="also write the photos found into this folder")
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("send", help="sign files as a packet and submit it")

@@ -28,7 +28,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -39,8 +39,10 @@ from gateway.clock import format_time, now
 from gateway.crypto import jws
 from gateway.crypto.digest import sha256_hex
 from gateway.crypto.keys import SigningKey
+from gateway.ingestion import IngestionResult
 from gateway.media import DOCUMENT_TYPES
-from gateway.pluginspec import PartInput, Photo
+from gateway.pluginspec import PartInput
+from gateway.schemas import validate_extraction
 from gateway.service import Gateway, idle
 
 log = logging.getLogger(__name__)
@@ -50,55 +52,33 @@ MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
 RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
 
 
-@dataclass(frozen=True, slots=True)
-class PhotoFound:
-    part: str
-    photo: Photo
-
-
-@dataclass(slots=True)
-class Findings:
-    """What extraction found in a packet's parts, before it is signed."""
-
-    extractors: dict[str, str] = field(default_factory=dict)
-    records: list[dict[str, Any]] = field(default_factory=list)
-    photos: list[PhotoFound] = field(default_factory=list)
-    pages: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
 class Engine(Protocol):
-    """What the worker needs of the ingestion engine."""
+    """What the worker needs of the ingestion engine (``gateway.ingestion.Ingestor``)."""
 
-    def extract_parts(self, parts: Sequence[PartInput]) -> Findings: ...
+    def extract(self, parts: Sequence[PartInput]) -> IngestionResult: ...
+
+
+def _nothing(*, warnings: Sequence[str] = (), errors: Sequence[str] = ()) -> IngestionResult:
+    return IngestionResult([], [], [], list(warnings), list(errors), {})
 
 
 def document(
-    *, packet_id: str, envelope_sha256: str, findings: Findings, at: str
+    *, packet_id: str, envelope_sha256: str, findings: IngestionResult, at: str
 ) -> dict[str, Any]:
-    return {
+    """The SPEC §4 extraction document, validated against its schema.
+
+    Raises:
+        Invalid: the document breaks ``schemas/extraction.v1.json`` (a bug).
+    """
+    doc = {
         "v": 1,
         "packet_id": packet_id,
         "envelope_sha256": envelope_sha256,
         "extracted_at": at,
-        "extractors": findings.extractors,
-        "records": findings.records,
-        "photos": [
-            {
-                "sha256": f.photo.sha256,
-                "media_type": f.photo.media_type,
-                "width": f.photo.width,
-                "height": f.photo.height,
-                "part": f.part,
-                "page": f.photo.page,
-            }
-            for f in findings.photos
-        ],
-        "pages": findings.pages,
-        "warnings": findings.warnings,
-        "errors": findings.errors,
+        **findings.document(),
     }
+    validate_extraction(doc)
+    return doc
 
 
 def sign_document(doc: dict[str, Any], key: SigningKey) -> str:
@@ -253,13 +233,12 @@ class ExtractionWorker:
         await gw.db.write(ready)
         gw.wake(gw.NOTIFY)
 
-    async def _findings(self, job: _Job) -> Findings:
+    async def _findings(self, job: _Job) -> IngestionResult:
         documents = [p for p in job.parts if p[2] in DOCUMENT_TYPES]
         if job.kind != "dossier" or not documents or self.engine is None:
-            findings = Findings()
             if job.kind == "dossier" and documents and self.engine is None:
-                findings.warnings.append("no extractor is configured; records were not extracted")
-            return findings
+                return _nothing(warnings=["no extractor is configured; no records extracted"])
+            return _nothing()
         engine = self.engine
         gw = self.gw
         async with self._engine_slot:
@@ -271,7 +250,7 @@ class ExtractionWorker:
         gw: Gateway,
         job: _Job,
         documents: list[tuple[str, str, str, bytes | None]],
-    ) -> Findings:
+    ) -> IngestionResult:
         as_of = date.fromisoformat(job.created[:10])
         scratch = Path(tempfile.mkdtemp(prefix=f"{job.packet_id}-", dir=gw.data.tmp))
         try:
@@ -284,11 +263,9 @@ class ExtractionWorker:
                 inputs.append(PartInput(part_name, media_type, path, as_of))
             timeout = gw.config.extraction_timeout_s
             try:
-                return await asyncio.wait_for(
-                    asyncio.to_thread(engine.extract_parts, inputs), timeout
-                )
+                return await asyncio.wait_for(asyncio.to_thread(engine.extract, inputs), timeout)
             except TimeoutError:
-                return Findings(errors=[f"extraction passed its deadline of {timeout:g} s"])
+                return _nothing(errors=[f"extraction passed its deadline of {timeout:g} s"])
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

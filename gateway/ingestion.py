@@ -152,7 +152,7 @@ class _PartOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-class _SandboxFailure(Exception):  # noqa: N818 - an outcome, not a programming error
+class _SandboxFailure(Exception):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code

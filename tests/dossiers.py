@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, RUF002  (Cyrillic text is the point of this module)
+
 """Synthetic dossiers with ground truth, and hostile inputs, for tests and benchmarks.
 
 Every child here is fictitious: names are drawn at random from short lists of
