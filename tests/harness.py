@@ -76,6 +76,7 @@ class GatewayProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # extra environment of the server
 
     @property
     def url(self) -> str:
@@ -119,7 +120,7 @@ class GatewayProcess:
             [sys.executable, "-m", "gateway", "serve", str(self.root), "--port", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+            env=os.environ | {"PYTHONUNBUFFERED": "1"} | dict(self.env),
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
