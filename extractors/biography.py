@@ -403,6 +403,18 @@ def _label_at(
     return best
 
 
+def _garbled_label_end(tokens: Sequence[_Token], slash: int, cell_gap: float) -> int:
+    """Where the words after a bilingual label's "/" end: a colon, a cell gap, or a cap."""
+    end = slash + 1
+    while end < len(tokens) and end - slash <= MAX_LABEL_WORDS:
+        if end > slash + 1 and tokens[end].bbox[0] - tokens[end - 1].bbox[2] >= cell_gap:
+            break
+        end += 1
+        if tokens[end - 1].text.endswith(":"):
+            break
+    return end
+
+
 def _segments(row: _Row) -> list[_Segment]:
     tokens = row.tokens
     cell_gap = CELL_GAP_FACTOR * row.height
@@ -439,6 +451,11 @@ def _segments(row: _Row) -> list[_Segment]:
                     label_tokens.extend(tokens[end : other[1]])
                     end, distance = other[1], min(distance, other[2])
                     continue
+                # OCR garbled the other language's half ("/ 5игпате"). A value
+                # never starts with "/", so up to a colon or the end of the
+                # cell it is still label, not the child's name.
+                end = _garbled_label_end(tokens, end, cell_gap)
+                label_tokens = list(tokens[i:end])
             break
         current = _Segment(label, label_tokens, distance)
         segments.append(current)

@@ -260,6 +260,19 @@ def test_bilingual_labels_above_their_value_on_two_lines() -> None:
     }
 
 
+def test_a_bilingual_label_whose_second_half_ocr_garbled_is_still_a_label() -> None:
+    # Regression: Tesseract read "Фамилия / Surname" as "Фамилия / 5игпате" on a
+    # degraded scan, and the garbled half became the family name.
+    lines = [
+        row(100, (50, "Фамилия / 5игпате")),
+        row(114, (50, "Попова")),
+        row(140, (50, "Имя / бімеп пате")),
+        row(154, (50, "Екатерина")),
+    ]
+    [record] = parse(page(*lines))
+    assert (record["family_name"], record["given_name"]) == ("Попова", "Екатерина")
+
+
 def test_several_children_under_headings_each_with_a_photo() -> None:
     first = [("Прізвище", "Мельник"), ("Ім'я", "Остап"), ("Дата народження", "01.06.2015")]
     second = [("Прізвище", "Мельник"), ("Ім'я", "Ірина"), ("Дата народження", "2017")]
