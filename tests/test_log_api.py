@@ -22,6 +22,7 @@ from gateway.client import Client
 from gateway.crypto.keys import PublicKey, SigningKey
 from gateway.log import ConsistencyProof, InclusionProof, leaf_hash
 from tests.conftest import Exchange
+from tests.dossiers import make_dossier
 from tests.harness import (
     GatewayProcess,
     Party,
@@ -242,33 +243,10 @@ def forms(secret: str) -> set[str]:
     }
 
 
-def test_nothing_a_monitor_can_fetch_carries_a_childs_data(
-    exchange: Exchange, tmp_path: Path
-) -> None:
-    gw, ua, ru, mon = exchange.gw, exchange.ua, exchange.ru, exchange.mon
-    first, second = tmp_path / "dossier-1.pdf", tmp_path / "dossier-2.pdf"
-    dossier_pdf(first, CHILD)
-    dossier_pdf(second, {**CHILD, "Ім'я": "Марія", "Дата народження": "14 березня 2012"})
-    delivered = tmp_path / "inbox"
-
-    async def exchange_dossiers() -> str:
-        async with Client(gw.url, ua.identity) as sender:
-            sent = await sender.send([first, second], recipient="ru", kind="dossier")
-        async with Client(gw.url, ru.identity) as recipient:
-            for _ in range(100):
-                results = await recipient.pull(delivered)
-                if results:
-                    assert [r.level for r in results] == ["DELIVERED"]
-                    break
-                await asyncio.sleep(0.1)
-        return str(sent["packet_id"])
-
-    packet_id = asyncio.run(exchange_dossiers())
-    # The data really travelled: the recipient's copy carries it.
-    text = pymupdf.open(delivered / packet_id / "parts" / "dossier-1.pdf")[0].get_text()
-    assert "Ткаченко" in text and "14.03.2012" in text and "Херсон" in text
-
-    wait_for(lambda: signed_size(gw, mon) == 2, timeout=5)
+def monitor_surface(exchange: Exchange, tmp_path: Path, packet_id: str, receipts: int) -> str:
+    """Everything a monitor can fetch, its own output and state, JWS payloads decoded."""
+    gw, mon = exchange.gw, exchange.mon
+    wait_for(lambda: signed_size(gw, mon) == receipts, timeout=10)
     state = tmp_path / "mon.json"
     args = ["--gateway", gw.url, "--id", "mon", "--keys", str(mon.prefix), "--state", str(state)]
     audit = run_cli("monitor", *args, "--once", "--json", "--cosign", check=False)
@@ -291,14 +269,87 @@ def test_nothing_a_monitor_can_fetch_carries_a_childs_data(
     seen += [audit.stdout, audit.stderr, state.read_text()]
     seen += decoded_jws("\n".join(seen))
 
-    surface = "\n".join(seen)
+    return "\n".join(seen)
+
+
+def assert_no_secrets(surface: str, secrets: list[str]) -> None:
+    folded = surface.casefold()
+    for secret in secrets:
+        for form in forms(secret):
+            assert form.casefold() not in folded, f"{secret!r} is visible to a monitor as {form!r}"
+
+
+def test_nothing_a_monitor_can_fetch_carries_a_childs_data(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    gw, ua, ru = exchange.gw, exchange.ua, exchange.ru
+    first, second = tmp_path / "dossier-1.pdf", tmp_path / "dossier-2.pdf"
+    dossier_pdf(first, CHILD)
+    dossier_pdf(second, {**CHILD, "Ім'я": "Марія", "Дата народження": "14 березня 2012"})
+    delivered = tmp_path / "inbox"
+
+    async def exchange_dossiers() -> str:
+        async with Client(gw.url, ua.identity) as sender:
+            sent = await sender.send([first, second], recipient="ru", kind="dossier")
+        async with Client(gw.url, ru.identity) as recipient:
+            for _ in range(100):
+                results = await recipient.pull(delivered)
+                if results:
+                    assert [r.level for r in results] == ["DELIVERED"]
+                    break
+                await asyncio.sleep(0.1)
+        return str(sent["packet_id"])
+
+    packet_id = asyncio.run(exchange_dossiers())
+    # The data really travelled: the recipient's copy carries it.
+    text = pymupdf.open(delivered / packet_id / "parts" / "dossier-1.pdf")[0].get_text()
+    assert "Ткаченко" in text and "14.03.2012" in text and "Херсон" in text
+
+    surface = monitor_surface(exchange, tmp_path, packet_id, receipts=2)
     assert packet_id in surface  # we looked at the right packet's receipts ...
     receipts = [json.loads(p) for p in decoded_jws(surface) if '"receipt_id"' in p]
     assert {r["level"] for r in receipts} == {"ACCEPTED", "DELIVERED"}
     assert all(
         r["extraction_sha256"] is None or len(r["extraction_sha256"]) == 64 for r in receipts
     )
-    folded = surface.casefold()
-    for secret in SECRETS:
-        for form in forms(secret):
-            assert form.casefold() not in folded, f"{secret!r} is visible to a monitor as {form!r}"
+    assert_no_secrets(surface, SECRETS)
+
+
+def test_nothing_a_monitor_can_fetch_after_the_synthetic_corpus(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    """The generated dossiers, extracted for real: no child's data reaches a monitor."""
+    gw, ua, ru = exchange.gw, exchange.ua, exchange.ru
+    dossiers = [
+        make_dossier(301, lang="uk", layout="left", children=2),
+        make_dossier(302, lang="ru", layout="table", children=2, bilingual=True),
+        make_dossier(303, lang="en", layout="above", children=1),
+    ]
+    files = [d.write(tmp_path) for d in dossiers]
+    delivered = tmp_path / "inbox"
+
+    async def run() -> tuple[str, int]:
+        async with Client(gw.url, ua.identity) as sender:
+            sent = await sender.send(files, recipient="ru", kind="dossier")
+        async with Client(gw.url, ru.identity) as recipient:
+            for _ in range(600):
+                results = await recipient.pull(delivered)
+                if results:
+                    (result,) = results
+                    assert result.level == "DELIVERED"
+                    return str(sent["packet_id"]), result.records
+                await asyncio.sleep(0.1)
+        raise AssertionError("the dossier was not delivered")
+
+    packet_id, records = asyncio.run(run())
+    assert records == 5  # extraction really read every child
+    secrets = []
+    for child in (c for d in dossiers for c in d.children):
+        truth = child.truth()
+        secrets += [truth[k] for k in ("family_name", "given_name", "birth_place",
+                                       "displacement_place", "current_location", "guardian",
+                                       "birth_date")]
+        secrets += [child.birth_date_text, *(c.name for c in child.contacts)]
+    surface = monitor_surface(exchange, tmp_path, packet_id, receipts=2)
+    assert packet_id in surface
+    assert_no_secrets(surface, [s for s in secrets if s])
