@@ -99,6 +99,8 @@ SKEW_STEP_DEG = 0.25
 SKEW_MIN_DEG = 0.2  # below this, rotating costs more than it gains
 SIDEWAYS_RATIO = 1.0  # column profile jumpier than the row profile: the page is turned
 LOW_CONFIDENCE = 0.6  # below this mean word confidence, ask OSD whether the page is upside down
+VERTICAL_ASPECT = 1.5  # a word box this much taller than wide is a word on its side
+MIN_WORDS_FOR_LAYOUT = 5  # fewer words than this say nothing about the page's layout
 OSD_MIN_CONFIDENCE = 1.5  # Tesseract's OSD confidence under which its answer is a guess
 PHOTO_CELL_INK = 0.85  # share of non-white pixels that makes a grid cell "picture"
 PHOTO_MIN_FILL = 0.6  # share of picture cells in a candidate's bounding box
@@ -640,6 +642,18 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
         gray_img = _deskew(gray_img, skew, 255)
     words = tesseract.ocr_words(gray_img, dpi=dpi, timeout=deadline - time.monotonic())
     confidence = _mean_confidence(words)
+    if rotation == 0 and (sideways or _mostly_vertical(words)):
+        # OSD could not say which way a sideways page lies (noisy, low dpi), and
+        # Tesseract reads vertical lines with deceptive confidence. Read it both
+        # ways up and keep the reading with horizontal words and more confidence.
+        as_read = gray_img
+        for turn in (90, 270):
+            turned = _turn(as_read, turn)
+            again = tesseract.ocr_words(turned, dpi=dpi, timeout=deadline - time.monotonic())
+            better = _mean_confidence(again) > confidence or _mostly_vertical(words)
+            if better and not _mostly_vertical(again):
+                gray_img, words, confidence = turned, again, _mean_confidence(again)
+                rotation = turn
     if confidence < LOW_CONFIDENCE and not sideways:
         # Upside-down text reads as garbage of low confidence; asking OSD only
         # then keeps upright pages at one Tesseract call.
@@ -661,6 +675,13 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
     text = PageText(page=number, width=gray_img.width * scale, height=gray_img.height * scale,
                     method="ocr", lines=_lines(items), images=tuple(regions), rotation=rotation)
     return PageResult(text, tuple(photos), confidence)
+
+
+def _mostly_vertical(words: Sequence[tesseract.TsvWord]) -> bool:
+    """Whether most words of three letters or more are taller than wide: text on its side."""
+    long = [w for w in words if len(w.text) >= 3]
+    tall = sum(1 for w in long if w.height > VERTICAL_ASPECT * w.width)
+    return len(long) >= MIN_WORDS_FOR_LAYOUT and tall > len(long) / 2
 
 
 def _half(img: Image.Image) -> npt.NDArray[np.uint8]:

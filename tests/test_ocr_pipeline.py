@@ -170,6 +170,20 @@ def test_turned_skewed_noisy_pages_are_read_upright(tmp_path: Path) -> None:
         assert bottom[..., 2].mean() < top[..., 2].mean()  # dark-blue shoulders at the bottom
 
 
+def test_a_sideways_page_osd_cannot_place_is_read_both_ways_and_kept_upright(
+    tmp_path: Path,
+) -> None:
+    # Regression (bench/extraction_accuracy.py): on this noisy 200-dpi page lying
+    # on its side, OSD gave no confident answer and Tesseract read the vertical
+    # lines with high confidence, so no record was found.
+    dossier = make_dossier(1006, lang="uk", layout="above", bilingual=True, fmt="PNG",
+                           scan=ScanStyle(dpi=200, skew=1.5, noise=12, blur=0.6,
+                                          jpeg_quality=60, turn=90))
+    page = read(dossier, tmp_path).pages[0]
+    assert page.rotation == 270
+    assert recall(words_of(page), drawn_words(dossier.page_lines[0])) >= 0.9
+
+
 def test_200dpi_png_scan_is_read_at_its_own_resolution(tmp_path: Path) -> None:
     dossier = make_dossier(21, lang="ru", fmt="PNG",
                            scan=ScanStyle(dpi=200, skew=-2.0, noise=6, jpeg_quality=70))
