@@ -77,6 +77,7 @@ PHOTO_MAGIC: Mapping[str, tuple[bytes, ...]] = {
 }
 PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/jp2": "JPEG2000"}
 
+SANDBOX_NICENESS = 10  # added to the caller's nice value in every sandbox
 SANDBOX_GRACE_S = 15.0  # beyond the document limit: process start-up, parsing, the reply
 PROBE_TIMEOUT_S = 60.0  # loading a plugin and asking what it accepts
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # records, pages, warnings and photo descriptions as JSON
@@ -407,6 +408,9 @@ class Ingestor:
 def _sandbox_main(conn: Connection, task: dict[str, Any]) -> None:
     """Entry point of a sandbox process: load, run, reply with JSON bytes, exit."""
     os.setsid()  # a group of our own, so the parent can kill everything we start
+    # Extraction is background work: requests (intake, delivery) come first on the
+    # cores; page workers and Tesseract inherit the lower priority.
+    os.nice(SANDBOX_NICENESS)
     os.environ["OMP_THREAD_LIMIT"] = "1"
     blobs: list[bytes] = []
     try:
