@@ -74,6 +74,7 @@ from gateway.pluginspec import (
     PageReport,
     PartInput,
     Photo,
+    report_progress,
 )
 
 # PyMuPDF's annotations are partial (many calls untyped): it is Any at this one
@@ -434,8 +435,9 @@ def _run_ocr(jobs: Iterable[_OcrJob], expected: int, workers: int, deadline: flo
         for job in jobs:
             _check_deadline(deadline, limits)
             out.append((job.index, read_scanned_page(job)))
+            report_progress(len(out), expected)
         return out
-    return _run_pool(jobs, min(workers, expected), deadline, limits)
+    return _run_pool(jobs, min(workers, expected), deadline, limits, expected)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -447,7 +449,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 
 def _run_pool(jobs: Iterable[_OcrJob], workers: int, deadline: float,
-              limits: Limits) -> list[tuple[int, PageResult]]:
+              limits: Limits, expected: int) -> list[tuple[int, PageResult]]:
     pool: cf.ProcessPoolExecutor | None = None
     out: list[tuple[int, PageResult]] = []
     pending: dict[cf.Future[PageResult], int] = {}
@@ -478,6 +480,7 @@ def _run_pool(jobs: Iterable[_OcrJob], workers: int, deadline: float,
                 index = pending.pop(fut)
                 try:
                     out.append((index, fut.result()))
+                    report_progress(len(out), expected)
                 except cf.process.BrokenProcessPool:
                     raise ExtractionFailed(
                         f"page {index + 1}: the page reader process died (out of memory?)"

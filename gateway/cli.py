@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -158,14 +159,21 @@ def cmd_extract(args: argparse.Namespace) -> int:
     allow = [e for e in args.extractors.split(",") if e]
     with (
         Ingestor(allow, Limits(), workers=os.cpu_count() or 1) as engine,
-        tqdm(total=len(parts), unit="part", desc="extract", file=sys.stderr, disable=None,
+        tqdm(total=0, unit="page", desc="extract", file=sys.stderr, disable=None,
              leave=False) as bar,
     ):
+        seen: dict[str, tuple[int, int]] = {}
+        lock = threading.Lock()
 
-        def progress(done: int, total: int) -> None:
-            bar.update(done - bar.n)
+        def pages(part: str, done: int, total: int) -> None:
+            # Parts run in parallel: the bar shows the pages of all of them.
+            with lock:
+                seen[part] = (done, total)
+                bar.total = sum(t for _, t in seen.values())
+                bar.n = sum(d for d, _ in seen.values())
+                bar.refresh()
 
-        result = engine.extract(parts, progress=progress)
+        result = engine.extract(parts, pages=pages)
     if args.photos:
         folder = Path(args.photos)
         folder.mkdir(parents=True, exist_ok=True)

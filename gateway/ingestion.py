@@ -62,7 +62,14 @@ from typing import Any
 from PIL import Image
 
 from gateway.errors import DXGError
-from gateway.pluginspec import ENTRY_POINT_GROUP, ExtractionFailed, Limits, PartInput, Photo
+from gateway.pluginspec import (
+    ENTRY_POINT_GROUP,
+    ExtractionFailed,
+    Limits,
+    PartInput,
+    Photo,
+    set_progress_sink,
+)
 
 # The built-ins, as pyproject.toml declares them under [project.entry-points."dxg.extractors"].
 BUILTIN_EXTRACTORS: Mapping[str, str] = {"documents": "extractors.documents:factory"}
@@ -77,6 +84,8 @@ PHOTO_MAGIC: Mapping[str, tuple[bytes, ...]] = {
 }
 PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/jp2": "JPEG2000"}
 
+PROGRESS_PREFIX = b"\x00progress "  # a progress frame; a reply header is JSON ("{...")
+PageProgress = Callable[[int, int], None]
 SANDBOX_NICENESS = 10  # added to the caller's nice value in every sandbox
 SANDBOX_GRACE_S = 15.0  # beyond the document limit: process start-up, parsing, the reply
 PROBE_TIMEOUT_S = 60.0  # loading a plugin and asking what it accepts
@@ -228,12 +237,15 @@ class Ingestor:
         return {p.name: p.version for p in self._plugins}
 
     def extract(self, parts: Sequence[PartInput], *,
-                progress: Callable[[int, int], None] | None = None) -> IngestionResult:
+                progress: Callable[[int, int], None] | None = None,
+                pages: Callable[[str, int, int], None] | None = None) -> IngestionResult:
         """Run every loaded extractor that accepts each part.
 
         ``progress(done, total)`` is called in this thread after each
-        (part, extractor) run; results are in part order, then extractor name
-        order, however the runs interleave.
+        (part, extractor) run; ``pages(part, done, total)`` from worker threads
+        as an extractor reports pages of a long part
+        (:func:`gateway.pluginspec.report_progress`). Results are in part
+        order, then extractor name order, however the runs interleave.
         """
         if self._closed:
             raise RuntimeError("the Ingestor is closed")
@@ -253,7 +265,8 @@ class Ingestor:
                                        thread_name_prefix="dxg-ingest") as pool:
                 futures = {
                     pool.submit(self._run_part, dataclasses.replace(
-                        parts[i], limits=self._limits, workers=share), plugin): (i, plugin.name)
+                        parts[i], limits=self._limits, workers=share), plugin, pages):
+                        (i, plugin.name)
                     for i, plugin in jobs
                 }
                 for fut in cf.as_completed(futures):
@@ -299,11 +312,16 @@ class Ingestor:
 
     # -- running -------------------------------------------------------------------
 
-    def _run_part(self, part: PartInput, plugin: _Plugin) -> _PartOutcome:
+    def _run_part(self, part: PartInput, plugin: _Plugin,
+                  pages: Callable[[str, int, int], None] | None = None) -> _PartOutcome:
+        def on_progress(done: int, total: int) -> None:
+            if pages is not None:
+                pages(part.name, done, total)
+
         try:
             reply, blobs = self._sandbox(
                 {"kind": "extract", "name": plugin.name, "ref": plugin.ref, "part": part},
-                part.limits.document_timeout_s + SANDBOX_GRACE_S)
+                part.limits.document_timeout_s + SANDBOX_GRACE_S, on_progress)
             return _validate(part, plugin.name, reply, blobs)
         except _SandboxFailure as exc:
             return _PartOutcome(errors=[_entry(part.name, plugin.name, exc.code, exc.detail)])
@@ -312,8 +330,8 @@ class Ingestor:
                                                f"the output could not be checked "
                                                f"({type(exc).__name__})")])
 
-    def _sandbox(self, task: dict[str, Any],
-                 timeout: float) -> tuple[dict[str, Any], list[bytes]]:
+    def _sandbox(self, task: dict[str, Any], timeout: float,
+                 on_progress: PageProgress | None = None) -> tuple[dict[str, Any], list[bytes]]:
         """Run ``task`` in a fresh process group; return its JSON reply and photo bytes.
 
         Raises:
@@ -332,8 +350,12 @@ class Ingestor:
             self._live.add(pid)
         deadline = started + timeout
         try:
-            reply = _parse_header(self._receive(receiver, proc, deadline, timeout,
-                                                MAX_HEADER_BYTES))
+            message = self._receive(receiver, proc, deadline, timeout, MAX_HEADER_BYTES)
+            while message.startswith(PROGRESS_PREFIX):
+                if on_progress is not None:
+                    _forward_progress(message, on_progress)
+                message = self._receive(receiver, proc, deadline, timeout, MAX_HEADER_BYTES)
+            reply = _parse_header(message)
             blobs: list[bytes] = []
             photos = reply.get("photos")
             count = len(photos) if isinstance(photos, list) else 0
@@ -412,6 +434,14 @@ def _sandbox_main(conn: Connection, task: dict[str, Any]) -> None:
     # cores; page workers and Tesseract inherit the lower priority.
     os.nice(SANDBOX_NICENESS)
     os.environ["OMP_THREAD_LIMIT"] = "1"
+
+    sending = threading.Lock()  # a plugin may report from several threads
+
+    def progress(done: int, total: int) -> None:
+        with sending:
+            conn.send_bytes(PROGRESS_PREFIX + f"{int(done)} {int(total)}".encode("ascii"))
+
+    set_progress_sink(progress)
     blobs: list[bytes] = []
     try:
         reply, blobs = _sandbox_run(task)
@@ -431,6 +461,15 @@ def _sandbox_main(conn: Connection, task: dict[str, Any]) -> None:
     for blob in blobs:  # one message per photo: neither side holds them all twice
         conn.send_bytes(blob)
     conn.close()
+
+
+def _forward_progress(message: bytes, on_progress: PageProgress) -> None:
+    """Pass a sandbox's progress frame on, if it is well-formed (it is untrusted)."""
+    fields = message[len(PROGRESS_PREFIX):].split()
+    if len(fields) == 2 and all(f.isdigit() and len(f) <= 9 for f in fields):
+        done, total = int(fields[0]), int(fields[1])
+        if done <= total:
+            on_progress(done, total)
 
 
 def _not_json(value: object) -> object:

@@ -18,6 +18,7 @@ Invariants a plugin must keep:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -79,6 +80,26 @@ class ExtractorOutput:
     photos: list[Photo]
     pages: list[PageReport]
     warnings: list[str] = field(default_factory=list)
+
+
+ProgressSink = Callable[[int, int], None]
+_progress_sink: ProgressSink | None = None
+
+
+def report_progress(done: int, total: int) -> None:
+    """Tell the caller how far a long part has come: ``done`` of ``total`` pages.
+
+    Optional for a plugin; cheap to call once per page. Outside the gateway's
+    sandbox (a plugin's own tests) it does nothing.
+    """
+    if _progress_sink is not None:
+        _progress_sink(done, total)
+
+
+def set_progress_sink(sink: ProgressSink | None) -> None:
+    """Where :func:`report_progress` goes (the gateway's sandbox sets it)."""
+    global _progress_sink  # noqa: PLW0603 - one sink per sandbox process, by design
+    _progress_sink = sink
 
 
 class ExtractionFailed(Exception):
