@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,10 +21,10 @@ class Exchange:
     mon: Party
 
 
-@pytest.fixture
-def exchange(tmp_path: Path) -> Iterator[Exchange]:
-    """A running gateway with parties ``ua`` and ``ru`` and monitor ``mon``."""
-    gw = start_gateway(tmp_path)
+@contextlib.contextmanager
+def running_exchange(tmp: Path, config: Mapping[str, Any] | None = None) -> Iterator[Exchange]:
+    """A gateway process in ``tmp`` with parties ``ua``, ``ru`` and monitor ``mon``."""
+    gw = start_gateway(tmp, config)
     ua, ru = gw.add_party("ua"), gw.add_party("ru")
     mon = gw.add_party("mon", role="monitor")
     gw.start()
@@ -30,17 +32,18 @@ def exchange(tmp_path: Path) -> Iterator[Exchange]:
         yield Exchange(gw, ua, ru, mon)
     finally:
         gw.stop()
+
+
+@pytest.fixture
+def exchange(tmp_path: Path) -> Iterator[Exchange]:
+    """A running gateway with parties ``ua`` and ``ru`` and monitor ``mon``."""
+    with running_exchange(tmp_path) as ex:
+        yield ex
 
 
 @pytest.fixture(scope="module")
 def shared_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
     """Like ``exchange``, but one gateway for a whole module, for tests whose
     packets and parties do not interfere (each test makes its own)."""
-    gw = start_gateway(tmp_path_factory.mktemp("shared"))
-    ua, ru = gw.add_party("ua"), gw.add_party("ru")
-    mon = gw.add_party("mon", role="monitor")
-    gw.start()
-    try:
-        yield Exchange(gw, ua, ru, mon)
-    finally:
-        gw.stop()
+    with running_exchange(tmp_path_factory.mktemp("shared")) as ex:
+        yield ex

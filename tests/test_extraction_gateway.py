@@ -21,7 +21,7 @@ from gateway.crypto.digest import sha256_hex
 from gateway.crypto.keys import PublicKey
 from gateway.media import Sniffer
 from gateway.schemas import validate_extraction
-from tests.conftest import Exchange
+from tests.conftest import Exchange, running_exchange
 from tests.dossiers import Hostile, ScanStyle, hostile_inputs, make_dossier
 from tests.harness import (
     GatewayProcess,
@@ -30,7 +30,6 @@ from tests.harness import (
     http,
     make_packet,
     post_packet,
-    start_gateway,
     wait_for,
 )
 
@@ -38,14 +37,8 @@ from tests.harness import (
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
     tmp = tmp_path_factory.mktemp("extraction")
-    gw = start_gateway(tmp, config={"extraction_timeout_s": 120})
-    ua, ru = gw.add_party("ua"), gw.add_party("ru")
-    mon = gw.add_party("mon", role="monitor")
-    gw.start()
-    try:
-        yield Exchange(gw, ua, ru, mon)
-    finally:
-        gw.stop()
+    with running_exchange(tmp, {"extraction_timeout_s": 120}) as ex:
+        yield ex
 
 
 def _ready(gw: GatewayProcess, party: Party, packet_id: str) -> None:

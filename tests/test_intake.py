@@ -18,7 +18,7 @@ import pytest
 from gateway.crypto import jws
 from gateway.crypto.digest import sha256_hex
 from gateway.crypto.keys import PublicKey, SigningKey, b64url
-from tests.conftest import Exchange
+from tests.conftest import Exchange, running_exchange
 from tests.harness import (
     Answer,
     GatewayProcess,
@@ -36,7 +36,6 @@ from tests.harness import (
     packet_from_doc,
     post_packet,
     post_raw,
-    start_gateway,
     tiny_pdf,
     wait_ready,
 )
@@ -438,14 +437,8 @@ SMALL = {"max_parts": 64, "max_part_bytes": 4096, "max_packet_bytes": 16384}
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    gw = start_gateway(tmp_path_factory.mktemp("small"), config={"limits": SMALL})
-    ua, ru = gw.add_party("ua"), gw.add_party("ru")
-    mon = gw.add_party("mon", role="monitor")
-    gw.start()
-    try:
-        yield Exchange(gw, ua, ru, mon)
-    finally:
-        gw.stop()
+    with running_exchange(tmp_path_factory.mktemp("small"), {"limits": SMALL}) as ex:
+        yield ex
 
 
 def _texts(count: int, size: int) -> list[tuple[str, str, bytes]]:
