@@ -260,6 +260,14 @@ async def _exchange(work: Path, url: str, ports: dict[str, int]) -> int:
             say()
 
         audit = await clients["mon"].receipts()
+        # The log signs a checkpoint within a second of new receipts: let it
+        # cover all of them before the monitor audits.
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            _, checkpoint = await clients["mon"].request("GET", "/v1/log/checkpoint")
+            if int(checkpoint.decode().splitlines()[1]) >= len(audit["items"]):
+                break
+            await asyncio.sleep(0.2)
         levels = [
             json.loads(jws.parse(i["receipt"], typ=jws.TYP_RECEIPT).payload)["level"]
             for i in audit["items"]
@@ -270,6 +278,21 @@ async def _exchange(work: Path, url: str, ports: dict[str, int]) -> int:
             + "."
         )
         return failures
+
+
+def _audit(work: Path, url: str) -> int:
+    """Run ``gateway monitor`` once as the monitor would; 1 if it found anything."""
+    say()
+    say("The monitor audits the receipt log (signatures, consistency, inclusion, chains):")
+    audit = subprocess.run(
+        [sys.executable, "-m", "gateway", "monitor", "--gateway", url, "--id", "mon",
+         "--keys", str(work / "keys" / "mon"), "--state", str(work / "mon-state.json"),
+         "--once", "--cosign"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    for line in (audit.stdout + audit.stderr).splitlines():
+        say(f"  {line}")
+    return 0 if audit.returncode == 0 else 1
 
 
 def run_demo(directory: Path | None, *, keep: bool = False) -> int:
@@ -312,6 +335,7 @@ def run_demo(directory: Path | None, *, keep: bool = False) -> int:
         with _serving(root, port, work / "gateway.log") as proc:
             asyncio.run(_wait_ready(url))
             failures = asyncio.run(_exchange(work, url, ports))
+            failures += _audit(work, url)
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(60)
             say(f"Gateway stopped on SIGTERM after draining, exit code {code}.")
