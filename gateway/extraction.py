@@ -96,23 +96,22 @@ class _Job:
 
 
 def _next_jobs(conn: sqlite3.Connection, skip: set[str], limit: int) -> list[_Job]:
+    """Up to ``limit`` packets waiting for extraction, oldest first, not in ``skip``."""
     rows = conn.execute(
         "SELECT packet_id, kind, created, envelope_sha256, blob_dir FROM packets"
         " WHERE status IN ('ACCEPTED', 'EXTRACTING') ORDER BY accepted_at LIMIT ?",
         (limit + len(skip),),
     ).fetchall()
+    chosen = [row for row in rows if row[0] not in skip][:limit]
     jobs = []
-    for row in rows:
-        if row[0] in skip:
-            continue
+    for row in chosen:  # parts only for the packets taken now
         parts = conn.execute(
             "SELECT part_name, name, media_type, inline FROM blobs"
-            " WHERE packet_id = ? AND role = 'part'"
-            " ORDER BY position",
+            " WHERE packet_id = ? AND role = 'part' ORDER BY position",
             (row[0],),
         ).fetchall()
         jobs.append(_Job(row[0], row[1], row[2], row[3], row[4], [tuple(p) for p in parts]))
-    return jobs[:limit]
+    return jobs
 
 
 class ExtractionWorker:
@@ -137,14 +136,15 @@ class ExtractionWorker:
     async def run(self) -> None:
         try:
             while True:
+                room = MAX_CONCURRENT_JOBS - len(self._in_flight)
+                if room <= 0:  # a finishing job wakes us; no query while full
+                    await idle(self._wakeup, POLL_S)
+                    continue
                 clock = time.monotonic()
                 waiting = {p for p, at in self._retry_at.items() if at > clock}
                 skip = self._in_flight | waiting
-                jobs = await self.gw.db.read(
-                    partial(_next_jobs, skip=skip, limit=MAX_CONCURRENT_JOBS)
-                )
-                room = MAX_CONCURRENT_JOBS - len(self._in_flight)
-                for job in jobs[: max(room, 0)]:
+                jobs = await self.gw.db.read(partial(_next_jobs, skip=skip, limit=room))
+                for job in jobs:
                     self._in_flight.add(job.packet_id)
                     task = asyncio.create_task(self._guarded(job))
                     self._tasks.add(task)

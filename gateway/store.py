@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS packets (
     notify_done INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS packets_by_recipient ON packets(recipient, ready_seq);
-CREATE INDEX IF NOT EXISTS packets_by_status ON packets(status);
+CREATE INDEX IF NOT EXISTS packets_by_status ON packets(status, accepted_at);
 CREATE INDEX IF NOT EXISTS packets_to_notify ON packets(notify_next_at)
     WHERE notify_next_at IS NOT NULL AND notify_done = 0;
 CREATE INDEX IF NOT EXISTS packets_by_deadline ON packets(deadline)
