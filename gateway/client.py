@@ -179,14 +179,19 @@ class Client:
         return {"Authorization": f"Bearer {token}"}
 
     async def request(
-        self, method: str, path_qs: str, *, data: Any = None, headers: Mapping[str, str] = {}
+        self,
+        method: str,
+        path_qs: str,
+        *,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes]:
         """One signed request; the status and body of a 2xx answer.
 
         Raises:
             DXGError: the gateway's problem, rebuilt (same class, same detail).
         """
-        all_headers = await self._headers(method, path_qs) | dict(headers)
+        all_headers = await self._headers(method, path_qs) | dict(headers or {})
         async with self._session.request(
             method, self.base_url + path_qs, data=data, headers=all_headers
         ) as response:

@@ -21,7 +21,6 @@ once afterwards.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 import sqlite3
@@ -282,8 +281,3 @@ def _mark_extracting(conn: sqlite3.Connection, packet_id: str) -> None:
     ).fetchone()
     if current == status.ACCEPTED:
         status.record(conn, packet_id, status.EXTRACTING, now())
-
-
-def parse_document(compact: str) -> dict[str, Any]:
-    """Read an extraction document already verified by the caller."""
-    return dict(json.loads(jws.parse(compact, typ=jws.TYP_EXTRACTION).payload))
