@@ -251,12 +251,15 @@ class ExtractionWorker:
         documents: list[tuple[str, str, str, bytes | None]],
     ) -> IngestionResult:
         as_of = date.fromisoformat(job.created[:10])
-        scratch = Path(tempfile.mkdtemp(prefix=f"{job.packet_id}-", dir=gw.data.tmp))
+        loop = asyncio.get_running_loop()
+        scratch = await loop.run_in_executor(
+            gw.io_pool, partial(tempfile.mkdtemp, prefix=f"{job.packet_id}-", dir=gw.data.tmp)
+        )
         try:
             inputs = []
             for part_name, blob_name, media_type, inline in documents:
-                path = scratch / blob_name
-                await asyncio.get_running_loop().run_in_executor(
+                path = Path(scratch) / blob_name
+                await loop.run_in_executor(
                     gw.io_pool, _decrypt_to, gw, job, blob_name, inline, path
                 )
                 inputs.append(PartInput(part_name, media_type, path, as_of))
@@ -266,7 +269,10 @@ class ExtractionWorker:
             except TimeoutError:
                 return _nothing(errors=[f"extraction passed its deadline of {timeout:g} s"])
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            # Plaintext of the parts lives only this long; removing it is disk work.
+            await loop.run_in_executor(
+                gw.io_pool, partial(shutil.rmtree, scratch, ignore_errors=True)
+            )
 
 
 def _decrypt_to(gw: Gateway, job: _Job, blob_name: str, inline: bytes | None, path: Path) -> None:
