@@ -42,17 +42,39 @@ def caller(request: web.Request, *, role: registry.Role | None = None) -> regist
     return party
 
 
-def _int_query(request: web.Request, name: str, default: int, *, minimum: int = 0) -> int:
+MAX_QUERY_DIGITS = 19  # 2^63 - 1 has 19 digits: anything longer is no index or size
+
+
+def optional_int(request: web.Request, name: str, *, minimum: int = 0) -> int | None:
+    """A non-negative decimal query parameter, or None if absent.
+
+    Raises:
+        BadRequest: not plain decimal digits, too long, or below ``minimum``.
+    """
     raw = request.query.get(name)
     if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise BadRequest(f"query parameter {name} must be an integer") from exc
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_QUERY_DIGITS:
+        raise BadRequest(f"query parameter {name} must be a non-negative integer")
+    value = int(raw)
     if value < minimum:
         raise BadRequest(f"query parameter {name} must be at least {minimum}")
     return value
+
+
+def int_query(request: web.Request, name: str, default: int | None = None, *,
+              minimum: int = 0) -> int:
+    """A query parameter as :func:`optional_int`; without ``default`` it is required.
+
+    Raises:
+        BadRequest: missing (and required), or malformed.
+    """
+    value = optional_int(request, name, minimum=minimum)
+    if value is not None:
+        return value
+    if default is None:
+        raise BadRequest(f"query parameter {name} is required")
+    return default
 
 
 def _uuid_path(request: web.Request) -> str:
@@ -208,8 +230,8 @@ async def packet_status(request: web.Request) -> web.Response:
 async def inbox(request: web.Request) -> web.Response:
     party = caller(request, role="party")
     gw = request.app[GATEWAY]
-    after = _int_query(request, "after", 0)
-    limit = _int_query(request, "limit", 100, minimum=1)
+    after = int_query(request, "after", 0)
+    limit = int_query(request, "limit", 100, minimum=1)
     return web.json_response(
         await gw.db.read(lambda c: delivery.inbox_page(c, party.id, after, limit))
     )
@@ -258,6 +280,6 @@ async def submit_receipt(request: web.Request) -> web.Response:
 async def list_receipts(request: web.Request) -> web.Response:
     party = caller(request)
     gw = request.app[GATEWAY]
-    after = _int_query(request, "after", 0)
-    limit = _int_query(request, "limit", 100, minimum=1)
+    after = int_query(request, "after", 0)
+    limit = int_query(request, "limit", 100, minimum=1)
     return web.json_response(await gw.db.read(lambda c: receipts.page_for(c, party, after, limit)))

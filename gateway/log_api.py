@@ -30,38 +30,20 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from gateway.api import GATEWAY, caller, media_type
+from gateway.api import GATEWAY, caller, int_query, media_type, optional_int
 from gateway.errors import BadRequest, TooLarge, UnsupportedMediaType
 from gateway.log_service import MAX_COSIGNATURE_LINE, LogService
 
 LOG: web.AppKey[LogService] = web.AppKey("receipt-log", LogService)
 NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
-MAX_QUERY_DIGITS = 19  # 2^63 - 1 has 19 digits: anything longer is no tree size
 
 routes = web.RouteTableDef()
-
-
-def _query_int(request: web.Request, name: str, *, required: bool = True) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        if required:
-            raise BadRequest(f"query parameter {name} is required")
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_QUERY_DIGITS:
-        raise BadRequest(f"query parameter {name} must be a non-negative integer")
-    return int(raw)
-
-
-def _required(request: web.Request, name: str) -> int:
-    value = _query_int(request, name)
-    assert value is not None
-    return value
 
 
 @routes.get("/v1/log/checkpoint")
 async def get_checkpoint(request: web.Request) -> web.Response:
     caller(request)
-    size = _query_int(request, "size", required=False)
+    size = optional_int(request, "size")
     note = await request.app[LOG].checkpoint_note(size)
     return web.Response(
         text=note, content_type="text/plain", charset="utf-8", headers={"Cache-Control": "no-store"}
@@ -71,7 +53,7 @@ async def get_checkpoint(request: web.Request) -> web.Response:
 @routes.get("/v1/log/entries")
 async def get_entries(request: web.Request) -> web.Response:
     caller(request)
-    start, end = _required(request, "start"), _required(request, "end")
+    start, end = int_query(request, "start"), int_query(request, "end")
     entries = await request.app[LOG].entries(start, end)
     return web.json_response({"entries": [e.decode("ascii") for e in entries]})
 
@@ -79,7 +61,7 @@ async def get_entries(request: web.Request) -> web.Response:
 @routes.get("/v1/log/proof/inclusion")
 async def get_inclusion(request: web.Request) -> web.Response:
     caller(request)
-    index, size = _required(request, "index"), _required(request, "size")
+    index, size = int_query(request, "index"), int_query(request, "size")
     proof = await request.app[LOG].inclusion(index, size)
     return web.json_response(proof.to_json())
 
@@ -87,7 +69,7 @@ async def get_inclusion(request: web.Request) -> web.Response:
 @routes.get("/v1/log/proof/consistency")
 async def get_consistency(request: web.Request) -> web.Response:
     caller(request)
-    old, new = _required(request, "from"), _required(request, "to")
+    old, new = int_query(request, "from"), int_query(request, "to")
     proof = await request.app[LOG].consistency(old, new)
     return web.json_response(proof.to_json())
 
@@ -95,7 +77,7 @@ async def get_consistency(request: web.Request) -> web.Response:
 @routes.post("/v1/log/cosignatures")
 async def post_cosignature(request: web.Request) -> web.Response:
     monitor = caller(request, role="monitor")
-    size = _query_int(request, "size", required=False)
+    size = optional_int(request, "size")
     if media_type(request) != "text/plain":
         raise UnsupportedMediaType("a cosignature is sent as text/plain")
     raw = await request.content.read(MAX_COSIGNATURE_LINE + 2)
