@@ -17,23 +17,12 @@ import pytest
 
 from gateway.errors import Invalid
 from gateway.log import MerkleLog, verify_consistency, verify_inclusion
+from tests.test_log import RFC6962_LEAVES
 
 VECTORS = Path(__file__).parent / "vectors" / "merkle" / "testdata"
 
 # The RFC 6962 reference tree (vectors README): the happy paths are proofs in it.
-REFERENCE_LEAVES = [
-    bytes.fromhex(h)
-    for h in (
-        "",
-        "00",
-        "10",
-        "2021",
-        "3031",
-        "40414243",
-        "5051525354555657",
-        "606162636465666768696a6b6c6d6e6f",
-    )
-]
+REFERENCE_LEAVES = RFC6962_LEAVES
 
 # Where DXG deliberately answers differently from the vector, and why.
 DEVIATIONS = {
