@@ -142,7 +142,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         def lookup(conn: sqlite3.Connection) -> tuple[PublicKey, registry.Party | None]:
             return registry.signing_key(conn, issuer, kid, at), registry.get_party(conn, issuer)
 
-        key, party = await gw.db.read(lookup)  # one hop for the key and its party
+        key, party = gw.db.lookup(lookup)  # two rows by primary key: no thread hop
         if party is not None:
             caller.append(party)
         return key
