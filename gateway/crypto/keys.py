@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,20 +62,19 @@ class PublicKey:
 
     crv: Curve
     raw: bytes
+    # Derived once: every signature check compares it (SPEC §1: the thumbprint).
+    kid: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.crv not in USE_BY_CURVE:
             raise BadRequest(f"unsupported curve {self.crv!r}: use Ed25519 or X25519")
         if len(self.raw) != KEY_BYTES:
             raise BadRequest(f"a {self.crv} public key has {KEY_BYTES} bytes")
+        object.__setattr__(self, "kid", thumbprint(self.crv, self.x))
 
     @property
     def x(self) -> str:
         return b64url(self.raw)
-
-    @property
-    def kid(self) -> str:
-        return thumbprint(self.crv, self.x)
 
     @property
     def use(self) -> Use:
