@@ -6,6 +6,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from gateway.store import Database
 
 WAIT_S = 5  # bounds the wait on a writer that died: the failure mode under test
@@ -34,3 +36,29 @@ def test_a_write_cancelled_while_queued_does_not_stop_the_writer(tmp_path: Path)
         assert "given_up" not in db.read_sync(tables)  # its caller gave up: never run
     finally:
         db.close()
+
+
+def test_a_lookup_sees_every_committed_write_and_closes_with_the_database(
+    tmp_path: Path,
+) -> None:
+    """Database.lookup runs on the caller's own connection: it must see what
+    the writer committed after that connection was opened (no stale snapshot
+    held between look-ups), refuse to write, and be closed by close()."""
+    db = Database(tmp_path / "dxg.sqlite3")
+    db.write_sync(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+
+    def count(c: sqlite3.Connection) -> int:
+        return int(c.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+
+    try:
+        assert db.lookup(count) == 0
+        for expected in (1, 2, 3):
+            db.write_sync(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+            assert db.lookup(count) == expected
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            db.lookup(lambda c: c.execute("INSERT INTO t VALUES (2)"))
+        assert db.read_sync(count) == 3
+    finally:
+        db.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # closed with the database
+        db.lookup(count)
