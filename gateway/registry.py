@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from gateway.clock import format_time, parse_time
@@ -76,12 +77,20 @@ def _time(text: str | None) -> datetime | None:
     return None if text is None else parse_time(text)
 
 
+@lru_cache(maxsize=1024)
+def _public_key(jwk: str) -> PublicKey:
+    # Every request reads its caller's key row; parsing the stored JWK and
+    # checking its thumbprint once per distinct row text is enough (keys are
+    # immutable values; the row's validity columns are read every time).
+    return PublicKey.from_jwk(json.loads(jwk))
+
+
 def _key_record(row: sqlite3.Row | tuple[Any, ...]) -> KeyRecord:
     kid, party_id, jwk, not_before, not_after, revoked_at = row
     return KeyRecord(
         kid=kid,
         party_id=party_id,
-        key=PublicKey.from_jwk(json.loads(jwk)),
+        key=_public_key(jwk),
         not_before=_time(not_before),
         not_after=_time(not_after),
         revoked_at=_time(revoked_at),

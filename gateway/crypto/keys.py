@@ -102,9 +102,10 @@ class PublicKey:
             raw = b64url_decode(x)
         except ValueError as exc:
             raise BadRequest("a key's x is not base64url") from exc
-        if "kid" in jwk and jwk["kid"] != thumbprint(crv, x):
+        key = cls(crv=crv, raw=raw)
+        if "kid" in jwk and jwk["kid"] != key.kid:
             raise BadRequest("a key's kid is not its RFC 7638 thumbprint")
-        return cls(crv=crv, raw=raw)
+        return key
 
     def verify_key(self) -> nacl.signing.VerifyKey:
         if self.crv != "Ed25519":
