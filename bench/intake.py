@@ -13,7 +13,7 @@ get the same requests: a multipart body with a ~1 KB signed manifest and a
   behind intake. Between levels the benchmark waits for that stage to
   finish, so that it never takes CPU from the next level's baseline.
 
-    python bench/intake.py [--requests N] [--concurrency 1,4,16,64]
+    python bench/intake.py [--requests N] [--rounds R] [--concurrency 1,4,16,64]
 
 Prints accepted packets/s, p50/p99 latency and server CPU per request for
 each, per concurrency level, and the gateway's and the floor's rate as a
@@ -91,10 +91,23 @@ def pdf_of_about(size: int) -> bytes:
 
 @dataclass
 class Result:
+    """One run: its rate, and every request's latency in seconds, sorted."""
+
     rate: float
-    p50_ms: float
-    p99_ms: float
+    latencies: list[float]
     errors: int
+
+    def quantile_ms(self, q: float) -> float:
+        return self.latencies[min(len(self.latencies) - 1, int(len(self.latencies) * q))] * 1000
+
+
+def combined(runs: list[Result]) -> Result:
+    """Rounds of one server at one level: the median rate, all latencies pooled."""
+    return Result(
+        rate=statistics.median(r.rate for r in runs),
+        latencies=sorted(t for r in runs for t in r.latencies),
+        errors=sum(r.errors for r in runs),
+    )
 
 
 async def load(url: str, sender: Party, packets: list[Packet], concurrency: int) -> Result:
@@ -111,8 +124,10 @@ async def load(url: str, sender: Party, packets: list[Packet], concurrency: int)
             while not queue.empty():
                 packet = queue.get_nowait()
                 body, content_type = packet.body()
-                headers = {"Authorization": bearer(sender, "POST", "/v1/packets"),
-                           "Content-Type": content_type}
+                headers = {
+                    "Authorization": bearer(sender, "POST", "/v1/packets"),
+                    "Content-Type": content_type,
+                }
                 started = time.perf_counter()
                 async with session.post(url + "/v1/packets", data=body, headers=headers) as r:
                     await r.read()
@@ -124,12 +139,7 @@ async def load(url: str, sender: Party, packets: list[Packet], concurrency: int)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     latencies.sort()
-    return Result(
-        rate=(len(packets) - errors) / elapsed,
-        p50_ms=statistics.median(latencies) * 1000,
-        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        errors=errors,
-    )
+    return Result(rate=(len(packets) - errors) / elapsed, latencies=latencies, errors=errors)
 
 
 def packets_for(sender: Party, pdf: bytes, count: int) -> list[Packet]:
@@ -155,19 +165,23 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(server: Server, sender: Party, pdf: bytes, count: int, level: int) -> Measured:
+@dataclass
+class Measured:
+    """A server's rounds at one level."""
+
+    result: Result
+    cpu_ms: float  # median server CPU per request, all threads
+
+
+def measure(
+    server: Server, sender: Party, pdf: bytes, count: int, level: int
+) -> tuple[Result, float, list[Packet]]:
+    """One round: warm up, then ``count`` packets; (result, CPU ms per request, packets)."""
     asyncio.run(load(server.url, sender, packets_for(sender, pdf, WARM_UP), level))
     packets = packets_for(sender, pdf, count)
     cpu = server.cpu_s()
     result = asyncio.run(load(server.url, sender, packets, level))
-    return Measured(result, (server.cpu_s() - cpu) / count * 1000, packets)
-
-
-@dataclass
-class Measured:
-    result: Result
-    cpu_ms: float  # server CPU per request, all threads
-    packets: list[Packet]
+    return result, (server.cpu_s() - cpu) / count * 1000, packets
 
 
 def drain(gw: GatewayProcess, sender: Party, packets: list[Packet]) -> None:
@@ -180,8 +194,9 @@ def drain(gw: GatewayProcess, sender: Party, packets: list[Packet]) -> None:
         path = f"/v1/packets/{packet.packet_id}"
 
         def extracted(path: str = path) -> bool:
-            answer = http("GET", gw.url + path,
-                          headers={"Authorization": bearer(sender, "GET", path)})
+            answer = http(
+                "GET", gw.url + path, headers={"Authorization": bearer(sender, "GET", path)}
+            )
             return answer.status == 200 and answer.json()["status"] not in BACKLOG
 
         wait_for(extracted, timeout=DRAIN_TIMEOUT_S)
@@ -189,7 +204,8 @@ def drain(gw: GatewayProcess, sender: Party, packets: list[Packet]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=500, help="per server and level")
+    parser.add_argument("--requests", type=int, default=300, help="per server, level and round")
+    parser.add_argument("--rounds", type=int, default=3, help="per level; the median rate is shown")
     parser.add_argument("--concurrency", default="1,4,16,64")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -205,8 +221,14 @@ def main() -> int:
         bare_port, floor_port = free_port(), free_port()
         bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
         floor = subprocess.Popen(
-            [sys.executable, "-m", "bench._floor_server", str(floor_port),
-             f"{ua.prefix}.pub.json", str(floor_dir)],
+            [
+                sys.executable,
+                "-m",
+                "bench._floor_server",
+                str(floor_port),
+                f"{ua.prefix}.pub.json",
+                str(floor_dir),
+            ],
             cwd=ROOT,
         )
         servers = [
@@ -217,26 +239,45 @@ def main() -> int:
         try:
             for server in servers[:2]:
                 wait_for(lambda url=server.url: _up(url), timeout=20)
-            print(f"intake: {args.requests} packets per server and level, manifest ~1 KB + PDF "
-                  f"{len(pdf) / 1024:.1f} KB; each server its own process on loopback; "
-                  f"{os.cpu_count()} cores shared with the load generator")
-            print("rate: 2xx/s; p50/p99: latency ms; cpu: server CPU ms per request, all threads")
-            print(f"{'conc':>4} | {'bare':>5} {'p50':>5} {'p99':>5} {'cpu':>5} | "
-                  f"{'floor':>5} {'p50':>5} {'p99':>5} {'cpu':>5} | "
-                  f"{'gw':>5} {'p50':>5} {'p99':>5} {'cpu':>5} | {'gw/bare':>7} {'floor/bare':>10}")
+            print(
+                f"intake: {args.rounds} rounds of {args.requests} packets per server and level, "
+                f"manifest ~1 KB + PDF "
+                f"{len(pdf) / 1024:.1f} KB; each server its own process on loopback; "
+                f"{os.cpu_count()} cores shared with the load generator"
+            )
+            print(
+                "rate: median 2xx/s of the rounds; p50/p99: latency ms, rounds pooled; "
+                "cpu: median server CPU ms per request, all threads"
+            )
+            print(
+                f"{'conc':>4} | {'bare':>5} {'p50':>5} {'p99':>5} {'cpu':>5} | "
+                f"{'floor':>5} {'p50':>5} {'p99':>5} {'cpu':>5} | "
+                f"{'gw':>5} {'p50':>5} {'p99':>5} {'cpu':>5} | {'gw/bare':>7} {'floor/bare':>10}"
+            )
             for level in levels:
-                runs = [measure(server, ua, pdf, args.requests, level) for server in servers]
-                drain(gw, ua, runs[2].packets)  # before the next level's baseline runs
+                rounds: list[list[tuple[Result, float]]] = [[] for _ in servers]
+                for _ in range(args.rounds):  # interleaved, so drift hits all three alike
+                    for i, server in enumerate(servers):
+                        result, cpu_ms, packets = measure(server, ua, pdf, args.requests, level)
+                        rounds[i].append((result, cpu_ms))
+                    drain(gw, ua, packets)  # before the next baseline runs
+                runs = [
+                    Measured(combined([r for r, _ in each]), statistics.median(c for _, c in each))
+                    for each in rounds
+                ]
                 base, least, ours = (run.result for run in runs)
                 cells = " | ".join(
-                    f"{run.result.rate:>5.0f} {run.result.p50_ms:>5.1f} {run.result.p99_ms:>5.1f} "
-                    f"{run.cpu_ms:>5.2f}"
+                    f"{run.result.rate:>5.0f} {run.result.quantile_ms(0.5):>5.1f} "
+                    f"{run.result.quantile_ms(0.99):>5.1f} {run.cpu_ms:>5.2f}"
                     for run in runs
                 )
                 errors = sum(run.result.errors for run in runs)
                 note = f"  ({errors} errors)" if errors else ""
-                print(f"{level:>4} | {cells} | {ours.rate / base.rate:>7.2f} "
-                      f"{least.rate / base.rate:>10.2f}{note}")
+                print(
+                    f"{level:>4} | {cells} | {ours.rate / base.rate:>7.2f} "
+                    f"{least.rate / base.rate:>10.2f}{note}",
+                    flush=True,
+                )
         finally:
             for process in (bare, floor):
                 process.terminate()
