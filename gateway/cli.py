@@ -70,10 +70,10 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_registry(directory: str) -> Database:
+def _open_registry(directory: str) -> tuple[Database, Config]:
     data = DataDir(Path(directory))
-    data.load_config()  # refuses a directory that is not a gateway's
-    return Database(data.database)
+    config = data.load_config()  # refuses a directory that is not a gateway's
+    return Database(data.database), config
 
 
 def cmd_party_add(args: argparse.Namespace) -> int:
@@ -86,11 +86,17 @@ def cmd_party_add(args: argparse.Namespace) -> int:
     keys = [PublicKey.from_jwk(public["sig"]), PublicKey.from_jwk(public["enc"])]
     if [k.use for k in keys] != ["sig", "enc"]:
         raise BadRequest("sig must be an Ed25519 key and enc an X25519 key")
-    db = _open_registry(args.dir)
+    db, config = _open_registry(args.dir)
     try:
         party = db.write_sync(
             lambda c: registry.add_party(
-                c, args.id, roles=args.role, keys=keys, endpoint=args.endpoint, at=now()
+                c,
+                args.id,
+                roles=args.role,
+                keys=keys,
+                endpoint=args.endpoint,
+                at=now(),
+                gateway_id=config.id,
             )
         )
     finally:
@@ -109,7 +115,7 @@ def cmd_party_add(args: argparse.Namespace) -> int:
 
 
 def cmd_party_revoke_key(args: argparse.Namespace) -> int:
-    db = _open_registry(args.dir)
+    db, _ = _open_registry(args.dir)
     try:
         db.write_sync(lambda c: registry.revoke_key(c, args.id, args.kid, at=now()))
     finally:
@@ -119,7 +125,7 @@ def cmd_party_revoke_key(args: argparse.Namespace) -> int:
 
 
 def cmd_party_list(args: argparse.Namespace) -> int:
-    db = _open_registry(args.dir)
+    db, _ = _open_registry(args.dir)
     try:
         listing = db.read_sync(
             lambda c: [

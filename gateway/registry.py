@@ -141,6 +141,7 @@ def add_party(
     keys: Sequence[PublicKey],
     endpoint: str | None,
     at: datetime,
+    gateway_id: str,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
 ) -> Party:
@@ -148,9 +149,14 @@ def add_party(
 
     Raises:
         BadRequest: a malformed id, role or endpoint.
-        Conflict: a key already registered to another party, or a role change.
+        Conflict: the gateway's own id, a key already registered to another
+            party, or a role change.
     """
     check_id(party_id, what="a party id")
+    if party_id == gateway_id:
+        # The issuer of a receipt tells the gateway's (ACCEPTED, EXPIRED) from
+        # a party's; a party under the gateway's id could blur the two.
+        raise Conflict(f"{party_id!r} is this gateway's own id, not a party's")
     if not roles or not set(roles) <= ROLES:
         raise BadRequest(f"roles must be among {sorted(ROLES)}")
     if endpoint is not None and not endpoint.startswith(("http://", "https://")):

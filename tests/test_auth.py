@@ -189,6 +189,20 @@ def test_revoked_key(shared_exchange: Exchange) -> None:
     assert_unauthenticated(call(ex, bearer(party, "GET", PATH)))
 
 
+def test_a_party_cannot_take_the_gateways_own_id(shared_exchange: Exchange) -> None:
+    """Receipts by the gateway (ACCEPTED, EXPIRED) are told from parties' by
+    their issuer: a party registered under the gateway's id would blur that."""
+    ex = shared_exchange
+    prefix = ex.gw.root.parent / "keys" / "impostor"
+    make_keys(prefix)
+    added = run_cli("party", "add", str(ex.gw.root), "gw", "--role", "party",
+                    "--keys", f"{prefix}.pub.json", check=False)  # fmt: skip
+    assert added.returncode != 0
+    assert "this gateway's own id" in added.stderr
+    listing = run_cli("party", "list", str(ex.gw.root)).stdout
+    assert '"gw"' not in listing
+
+
 def test_expired_token(shared_exchange: Exchange) -> None:
     ex = shared_exchange
     now = int(time.time())
