@@ -372,7 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=["vital_interest", "public_interest", "consent", "legal_obligation"],
     )
-    p.add_argument("files", nargs="+")
+    p.add_argument(
+        "files",
+        nargs="+",
+        help="each becomes a part named after its file; monitors see part names in"
+        " receipts, so name files neutrally (never after a child)",
+    )
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("pull", help="fetch, verify, store and acknowledge deliveries")
