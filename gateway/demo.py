@@ -273,7 +273,8 @@ async def _exchange(work: Path, url: str, ports: dict[str, int]) -> int:
             for i in audit["items"]
         ]
         say(
-            f"The monitor 'mon' reads {len(levels)} receipts (ids, hashes and times only): "
+            f"The monitor 'mon' reads {len(levels)} receipts"
+            " (ids, digests, part names and times; no dossier content): "
             + ", ".join(levels)
             + "."
         )

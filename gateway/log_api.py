@@ -1,8 +1,9 @@
 """HTTP handlers of the receipt log (SPEC §7), and the log service's lifecycle.
 
 Every route here is under ``/v1`` and so authenticated by the gateway's auth
-middleware: parties and monitors alike may read the log, which holds ids,
-hashes and times only. Only monitors post cosignatures.
+middleware: parties and monitors alike may read the log, which holds
+receipts: ids, digests, part names and times, no dossier content. Only
+monitors post cosignatures.
 
 Routes:
 
