@@ -79,9 +79,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from extractors import dates, translit
+from extractors import dates
 from extractors.layout import ImageRegion, Line, PageText
-from gateway.pluginspec import BBox
+from gateway.pluginspec import BBox, translit
 
 LabelLanguage = Literal["uk", "ru", "en"]
 

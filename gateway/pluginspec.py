@@ -24,6 +24,28 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+# Part of the contract: the project's transliteration (SPEC §4.1) and, as they
+# land, its knowledge of names across scripts, so that plugins spell the
+# ``latin`` member exactly as the gateway's other extractors do.
+from gateway.protocol.names import translit
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BBox",
+    "ExtractionFailed",
+    "Extractor",
+    "ExtractorOutput",
+    "Limits",
+    "Method",
+    "PageReport",
+    "PartInput",
+    "Photo",
+    "ProgressSink",
+    "report_progress",
+    "set_progress_sink",
+    "translit",
+]
+
 ENTRY_POINT_GROUP = "dxg.extractors"
 
 Method = Literal["text", "ocr"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from extractors import translit
+from gateway.protocol.names import translit
 
 # The examples printed in the table of Cabinet of Ministers of Ukraine
 # resolution No. 55 of 27 January 2010, in the table's order.
