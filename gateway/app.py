@@ -34,6 +34,7 @@ from gateway.crypto.keys import PublicKey
 from gateway.delivery import Expirer, Notifier
 from gateway.errors import DXGError, Unauthenticated
 from gateway.extraction import Engine, ExtractionWorker
+from gateway.server import cases, cases_api
 from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,7 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     app[WORKERS] = []
     app.add_routes(api.routes)
     app.add_routes(log_api.routes)
+    app.add_routes(cases_api.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
@@ -230,6 +232,7 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         gw = await asyncio.to_thread(Gateway, root)
         app[api.GATEWAY] = gw
+        app[cases_api.FIGURES] = cases.RunningFigures(gw.config.policy)
         app[REPLAY] = replay = tokens.ReplayCache()
         replay.load(await gw.db.read(_load_jti))
         workers = app[WORKERS]

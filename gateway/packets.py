@@ -46,7 +46,9 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.media import Sniffer
+from gateway.protocol import case
 from gateway.schemas import MANIFEST_V1, validate
+from gateway.server import cases
 from gateway.service import Gateway
 from gateway.store import INLINE_MAX
 
@@ -202,6 +204,8 @@ def check_envelope(
     if claimed is not None and claimed != caller:
         raise Forbidden("the manifest names another sender than the caller")
     manifest = Manifest.from_bytes(payload)
+    if manifest.kind == "dossier":  # SPEC §10: a case named for a part the packet lacks is 422
+        case.parse_case_names(manifest.body, [p.name for p in manifest.parts])
     if manifest.recipient == manifest.sender:
         raise Invalid("a packet is addressed to another party than its sender")
     recipient = registry.get_party(conn, manifest.recipient)
@@ -425,14 +429,15 @@ def packet_view(conn: sqlite3.Connection, packet_id: str, caller: str) -> dict[s
         Forbidden: the caller is neither its sender nor its recipient.
     """
     row = conn.execute(
-        "SELECT sender, recipient, status, deadline FROM packets WHERE packet_id = ?",
+        "SELECT sender, recipient, status, deadline, kind, extraction IS NOT NULL FROM packets"
+        " WHERE packet_id = ?",
         (packet_id,),
     ).fetchone()
     if row is None:
         raise NotFound(f"no packet {packet_id}")
     if caller not in (row[0], row[1]):
         raise Forbidden(f"{caller!r} is neither the sender nor the recipient of {packet_id}")
-    return {
+    view: dict[str, Any] = {
         "packet_id": packet_id,
         "sender": row[0],
         "recipient": row[1],
@@ -441,3 +446,6 @@ def packet_view(conn: sqlite3.Connection, packet_id: str, caller: str) -> dict[s
         "timeline": status.timeline(conn, packet_id),
         "receipts": receipts.of_packet(conn, packet_id),
     }
+    if row[4] == "dossier" and row[5]:  # SPEC §10: once READY, its records' case ids
+        view["records"] = cases.packet_records(conn, packet_id)
+    return view

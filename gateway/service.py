@@ -15,6 +15,7 @@ from pathlib import Path
 from gateway.config import Config, DataDir
 from gateway.crypto.keys import SigningKey, load_signing_key
 from gateway.crypto.seal import StorageKey
+from gateway.server import cases
 from gateway.store import BlobStore, Database
 
 IO_THREADS = 8  # blob writes and reads: fsync-bound, not CPU-bound
@@ -32,6 +33,7 @@ class Gateway:
         self.signing_key: SigningKey = load_signing_key(self.data.signing_key_path)
         storage_key = StorageKey.load(self.data.storage_key_path)
         self.db = Database(self.data.database)
+        self.db.write_sync(cases.create_tables)
         self.blobs = BlobStore(self.data.blobs, storage_key)
         referenced = self.db.read_sync(
             lambda c: {r[0] for r in c.execute("SELECT blob_dir FROM packets")}

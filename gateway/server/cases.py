@@ -79,7 +79,11 @@ CREATE INDEX IF NOT EXISTS case_events_by_case ON case_events(case_id, log_index
 
 
 def create_tables(conn: sqlite3.Connection) -> None:
-    conn.executescript(SCHEMA)
+    """Create the case tables if missing (inside the writer's transaction)."""
+    # One statement at a time: executescript would commit the writer's transaction.
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 # --- records and their case ids ---------------------------------------------
