@@ -6,9 +6,9 @@ import json
 from datetime import date
 from pathlib import Path
 
-from gateway.ingestion import Ingestor
 from gateway.pluginspec import Limits, PartInput
-from gateway.schemas import validate_biography
+from gateway.protocol.schemas import validate_biography
+from gateway.server.ingestion import Ingestor
 from tests.dossiers import ScanStyle, make_dossier
 from tests.harness import run_cli
 
