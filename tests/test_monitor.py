@@ -27,6 +27,7 @@ from gateway.party.client import Client
 from gateway.party.pull import Puller
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.digest import sha256_hex
+from gateway.protocol.errors import EXIT_LOCAL
 from gateway.protocol.receipt import sign_receipt
 from gateway.server.log import MerkleLog
 from tests.conftest import Exchange
@@ -345,7 +346,7 @@ def test_monitor_audits_200_exchanges_and_names_every_tampering(
     bad_state = tmp_path / "edited.state.json"
     bad_state.write_text(json.dumps(edited))
     refused = monitor(gw, mon, state=bad_state)
-    assert refused.returncode == 1
+    assert refused.returncode == EXIT_LOCAL
     assert "state file does not verify" in refused.stderr
 
 

@@ -1,9 +1,11 @@
-"""The ``gateway`` command line (SPEC §9), for operators and for parties.
+"""The ``gateway`` command line (SPEC §9), for operators, parties and monitors.
 
-This is the one place that turns errors into messages and exit codes:
-0 success, 1 a DXG error (its problem code is printed), 2 a usage error.
-Results go to stdout (JSON where a program reads them), messages and
-progress bars to stderr.
+This is the one place that turns errors into messages and exit codes: every
+:class:`~gateway.protocol.errors.DXGError` carries its own exit code and
+what to do (``gateway --help`` lists the codes; docs/errors.md explains
+them). An unreachable gateway is one line, never a traceback; a traceback is
+printed only for a bug, and only with ``--verbose``. Results go to stdout
+(JSON where a program reads them), messages and progress bars to stderr.
 """
 
 from __future__ import annotations
@@ -30,7 +32,18 @@ from gateway.pluginspec import Limits, PartInput
 from gateway.protocol.clock import now
 from gateway.protocol.crypto.keys import EncryptionKey, PublicKey, SigningKey, save_private_key
 from gateway.protocol.crypto.seal import StorageKey
-from gateway.protocol.errors import BadRequest, DXGError
+from gateway.protocol.errors import (
+    EXIT_CODES,
+    EXIT_INTERNAL,
+    EXIT_LOCAL,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_VERIFICATION,
+    BadRequest,
+    DXGError,
+    LocalError,
+    UsageError,
+)
 from gateway.protocol.ids import check_id
 from gateway.server import registry
 from gateway.server.app import serve
@@ -38,14 +51,13 @@ from gateway.server.config import Config, DataDir
 from gateway.server.ingestion import Ingestor
 from gateway.server.store import Database
 
-EXIT_ERROR = 1
 ENGINE_MARGIN_S = 5.0  # the engine's part deadline ends this long before the packet's
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     data = DataDir(Path(args.dir))
     if data.config_path.exists():
-        raise BadRequest(f"{data.root} is already a gateway data directory")
+        raise LocalError(f"{data.root} is already a gateway data directory")
     config = Config(id=args.id, origin=args.origin)
     data.root.mkdir(parents=True, exist_ok=True)
     data.keys.mkdir(mode=0o700, exist_ok=True)
@@ -84,12 +96,12 @@ def cmd_party_add(args: argparse.Namespace) -> int:
     try:
         public = json.loads(Path(args.keys).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise BadRequest(f"cannot read {args.keys}: {type(exc).__name__}") from exc
+        raise LocalError(f"cannot read {args.keys}: {type(exc).__name__}") from exc
     if not isinstance(public, dict) or not {"sig", "enc"} <= set(public):
-        raise BadRequest("a public key file has members sig and enc")
+        raise LocalError(f"{args.keys} is not a public key file (members sig and enc)")
     keys = [PublicKey.from_jwk(public["sig"]), PublicKey.from_jwk(public["enc"])]
     if [k.use for k in keys] != ["sig", "enc"]:
-        raise BadRequest("sig must be an Ed25519 key and enc an X25519 key")
+        raise LocalError("sig must be an Ed25519 key and enc an X25519 key")
     db, config = _open_registry(args.dir)
     try:
         party = db.write_sync(
@@ -164,7 +176,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for name in args.files:
         path = Path(name)
         if not path.is_file():
-            raise BadRequest(f"{name}: no such file")
+            raise LocalError(f"{name}: no such file")
         parts.append(PartInput(path.name, media_type_of(path), path, as_of))
     allow = [e for e in args.extractors.split(",") if e]
     with (
@@ -192,12 +204,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
             (folder / f"{found.photo.sha256}{suffix}").write_bytes(found.photo.data)
     print(json.dumps({"as_of": as_of.isoformat(), **result.document()}, ensure_ascii=False,
                      indent=2))
-    return EXIT_ERROR if result.errors else 0
+    return EXIT_REFUSED if result.errors else EXIT_OK
 
 
 def _client(args: argparse.Namespace) -> Client:
     if not args.gateway or not args.id or not args.keys:
-        raise BadRequest("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
+        raise UsageError("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
     return Client(args.gateway, Identity.load(args.id, args.keys))
 
 
@@ -252,7 +264,7 @@ async def _pull(args: argparse.Namespace) -> list[dict[str, Any]]:
 def cmd_pull(args: argparse.Namespace) -> int:
     results = asyncio.run(_pull(args))
     print(json.dumps(results, indent=2))
-    return 0 if all(r["receipt"] == "DELIVERED" for r in results) else EXIT_ERROR
+    return EXIT_OK if all(r["receipt"] == "DELIVERED" for r in results) else EXIT_VERIFICATION
 
 
 async def _status(args: argparse.Namespace) -> dict[str, Any]:
@@ -267,7 +279,7 @@ async def _status(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_status(args: argparse.Namespace) -> int:
     result = asyncio.run(_status(args))
     print(json.dumps(result, indent=2))
-    return 0 if result["log"]["verified"] else EXIT_ERROR
+    return EXIT_OK if result["log"]["verified"] else EXIT_VERIFICATION
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -307,7 +319,12 @@ def _client_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description=__doc__.splitlines()[0],
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -403,6 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_CODES_HELP = "exit codes:\n" + "\n".join(
+    f"  {code}  {meaning}" for code, meaning in sorted(EXIT_CODES.items())
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -413,10 +435,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except DXGError as err:
-        print(f"gateway: {err.code}: {err.detail}", file=sys.stderr)
-        return EXIT_ERROR
+        print(f"gateway: {err.diagnostics()}", file=sys.stderr)
+        return err.exit_code
+    except OSError as exc:  # a file named on the command line, a full disk, a permission
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"gateway: local error:{where}: {exc.strerror or type(exc).__name__}\n"
+            f"  what to do: {LocalError.action}",
+            file=sys.stderr,
+        )
+        return EXIT_LOCAL
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # A bug. The traceback names code, not data; shown only when asked for.
+        logging.getLogger("gateway").debug("unexpected error", exc_info=True)
+        print(
+            "gateway: internal error: this is a bug; run again with --verbose for the"
+            " traceback and report it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     return code
 
 

@@ -21,7 +21,7 @@ from gateway.monitor.audit import (
 from gateway.monitor.report import render_table
 from gateway.monitor.state import MonitorState
 from gateway.party.client import Client, Identity
-from gateway.protocol.errors import BadRequest
+from gateway.protocol.errors import UsageError
 from gateway.protocol.merkle import b64std
 
 # --- The command line --------------------------------------------------------------------
@@ -58,7 +58,7 @@ def add_command(sub: Any) -> None:
 def cmd_monitor(args: argparse.Namespace) -> int:
     """Run ``gateway monitor``; 0 if everything verified, 3 if anything failed."""
     if not args.gateway or not args.id or not args.keys:
-        raise BadRequest("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
+        raise UsageError("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
     return asyncio.run(_follow(args))
 
 

@@ -69,14 +69,22 @@ from gateway.protocol.checkpoint import NoteKey
 from gateway.protocol.clock import format_time, now, parse_time
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import PublicKey
-from gateway.protocol.errors import BadRequest, DXGError, Invalid, NotFound, Unauthenticated
+from gateway.protocol.errors import (
+    EXIT_OK,
+    EXIT_VERIFICATION,
+    BadRequest,
+    DXGError,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+)
 from gateway.protocol.ids import ID_PATTERN
 from gateway.protocol.merkle import EMPTY_ROOT, b64std, leaf_hash, node_hash
 from gateway.protocol.receipt import ReceiptClaims, claimed_issuer, verify_receipt
 from gateway.protocol.trust import RegisteredKey
 
-EXIT_CLEAN = 0
-EXIT_FAILED = 3  # the log or its receipts failed verification: see the findings
+EXIT_CLEAN = EXIT_OK
+EXIT_FAILED = EXIT_VERIFICATION  # the log or its receipts failed verification: the findings
 DEFAULT_OVERDUE_S = 24 * 3600  # a day without DELIVERED deserves a look
 DEFAULT_INTERVAL_S = 10.0
 PROOF_CONCURRENCY = 32  # inclusion proofs in flight while locating a bad entry

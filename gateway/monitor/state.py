@@ -18,7 +18,7 @@ from typing import Any
 from gateway.protocol import checkpoint
 from gateway.protocol.checkpoint import NoteKey, VerifiedCheckpoint
 from gateway.protocol.crypto.keys import PublicKey
-from gateway.protocol.errors import BadRequest, DXGError
+from gateway.protocol.errors import DXGError, LocalError
 from gateway.protocol.merkle import b64std, b64std_decode
 
 # --- The state file --------------------------------------------------------------------
@@ -58,12 +58,12 @@ class MonitorState:
         """
         try:
             if obj.get("v") != STATE_VERSION:
-                raise BadRequest("unknown state file version")
+                raise LocalError("unknown state file version")
             key = NoteKey(name=str(obj["origin"]), public=PublicKey.from_jwk(obj["log_key"]))
             note = str(obj["checkpoint"])
             verified = checkpoint.verify_checkpoint(note, log_key=key)
             if verified.size != obj["size"] or verified.root != b64std_decode(obj["root"]):
-                raise BadRequest("its size or root is not its checkpoint's")
+                raise LocalError("its size or root is not its checkpoint's")
             return cls(
                 gateway_id=str(obj["gateway_id"]),
                 log_key=key,
@@ -73,7 +73,7 @@ class MonitorState:
             )
         except (DXGError, KeyError, TypeError, ValueError, AttributeError) as exc:
             detail = exc.detail if isinstance(exc, DXGError) else type(exc).__name__
-            raise BadRequest(f"the monitor's state file does not verify: {detail}") from exc
+            raise LocalError(f"the monitor's state file does not verify: {detail}") from exc
 
 
 def load_state(path: Path) -> MonitorState | None:
@@ -89,7 +89,7 @@ def load_state(path: Path) -> MonitorState | None:
     try:
         obj = json.loads(text)
     except ValueError as exc:
-        raise BadRequest(f"the monitor's state file {path.name} is not JSON") from exc
+        raise LocalError(f"the monitor's state file {path.name} is not JSON") from exc
     return MonitorState.from_json(obj)
 
 

@@ -13,9 +13,10 @@ pinned too pass ``trusted_keys``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,13 @@ from gateway.protocol.crypto.keys import (
     load_signing_key,
 )
 from gateway.protocol.crypto.seal import open_sealed
-from gateway.protocol.errors import Invalid, Unauthenticated, from_problem
+from gateway.protocol.errors import (
+    Invalid,
+    NetworkError,
+    ServerError,
+    Unauthenticated,
+    from_problem,
+)
 from gateway.protocol.manifest import PartSpec, build_manifest, sign_envelope
 from gateway.protocol.token import sign_token
 from gateway.protocol.trust import RegisteredKey
@@ -125,9 +132,36 @@ class Client:
 
     # -- plumbing ----------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _network(self) -> Iterator[None]:
+        """Turn a failure to talk to the gateway into one :class:`NetworkError`."""
+        try:
+            yield
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise NetworkError(
+                f"cannot reach the gateway at {self.base_url} ({type(exc).__name__})"
+            ) from exc
+
     async def gateway_info(self) -> dict[str, Any]:
-        async with self._session.get(self.base_url + "/v1/gateway") as response:
-            body: dict[str, Any] = await response.json()
+        """``GET /v1/gateway`` (no authentication).
+
+        Raises:
+            NetworkError: the gateway could not be reached.
+            ServerError: it answered something that is not its information.
+        """
+        with self._network():
+            async with self._session.get(self.base_url + "/v1/gateway") as response:
+                raw = await response.read()
+                status = response.status
+        try:
+            body: dict[str, Any] = json.loads(raw)
+            if status != 200 or not isinstance(body.get("id"), str):
+                raise ValueError(status)
+        except ValueError as exc:
+            raise ServerError(
+                f"{self.base_url}/v1/gateway did not answer a gateway's information"
+                f" (HTTP {status}); check the URL"
+            ) from exc
         if self._gateway_id is None:
             self._gateway_id = str(body["id"])
         return body
@@ -159,20 +193,26 @@ class Client:
         """One signed request; the status and body of a 2xx answer.
 
         Raises:
-            DXGError: the gateway's problem, rebuilt (same class, same detail).
+            DXGError: the gateway's problem, rebuilt (same class, same detail);
+                a 5xx is :class:`Temporary` whatever it says.
+            NetworkError: the gateway could not be reached or the answer broke off.
         """
         all_headers = await self._headers(method, path_qs) | dict(headers or {})
-        async with self._session.request(
-            method, self.base_url + path_qs, data=data, headers=all_headers
-        ) as response:
-            body = await response.read()
-            if response.status >= 300:
-                try:
-                    problem = json.loads(body)
-                except ValueError:
-                    problem = {"detail": f"HTTP {response.status}"}
-                raise from_problem(response.status, problem)
-            return response.status, body
+        with self._network():
+            async with self._session.request(
+                method, self.base_url + path_qs, data=data, headers=all_headers
+            ) as response:
+                body = await response.read()
+                status = response.status
+        if status >= 300:
+            try:
+                problem = json.loads(body)
+                if not isinstance(problem, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                problem = {"detail": f"HTTP {status}"}
+            raise from_problem(status, problem)
+        return status, body
 
     async def get_json(self, path_qs: str) -> Any:
         _, body = await self.request("GET", path_qs)
