@@ -1,7 +1,8 @@
-"""Packets: a signed manifest (the envelope) and the parts it lists (SPEC §3).
+"""Intake of packets (SPEC §3): verify the envelope, stream the parts, commit.
 
-The envelope is a JWS over the manifest bytes exactly as sent; the manifest
-is parsed only from the bytes the signature verified. Intake checks run in
+The envelope is a JWS over the manifest bytes exactly as sent
+(``gateway.protocol.manifest``); the manifest is parsed only from the bytes
+the signature verified. Intake checks run in
 the order SPEC §3 fixes and stop at the first failure: signature and signer
 (401/403), schema (422), recipient (422), age (422), limits (413), then each
 part while it streams to disk: size and SHA-256 (422 ``digest-mismatch``),
