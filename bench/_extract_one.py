@@ -11,8 +11,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from gateway.ingestion import Ingestor
 from gateway.pluginspec import Limits, PartInput
+from gateway.server.ingestion import Ingestor
 
 
 def main(path: Path, workers: int) -> int:

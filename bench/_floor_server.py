@@ -27,13 +27,14 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from gateway import receipts, tokens
-from gateway.crypto import jws
-from gateway.crypto.keys import PublicKey, SigningKey
-from gateway.crypto.seal import StorageKey
-from gateway.errors import DXGError
-from gateway.packets import Manifest
-from gateway.store import Database
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.keys import PublicKey, SigningKey
+from gateway.protocol.crypto.seal import StorageKey
+from gateway.protocol.errors import DXGError
+from gateway.protocol.manifest import Manifest
+from gateway.protocol.receipt import sign_receipt
+from gateway.protocol.token import verify_token
+from gateway.server.store import Database
 
 AUDIENCE = "gw"  # the bench's gateway id, as tests.harness issues tokens for
 
@@ -63,7 +64,7 @@ def main() -> None:
     async def handle(request: web.Request) -> web.Response:
         try:
             _, _, token = request.headers.get("Authorization", "").partition(" ")
-            await tokens.verify(
+            await verify_token(
                 token,
                 audience=AUDIENCE,
                 method=request.method,
@@ -87,7 +88,7 @@ def main() -> None:
             if digest.hexdigest() != spec.sha256:
                 return web.json_response({"error": "digest"}, status=422)
             sealed = storage.encrypt(bytes(data), name=spec.name.encode())
-            receipt = receipts.issue(
+            receipt = sign_receipt(
                 gateway_key,
                 level="ACCEPTED",
                 packet_id=manifest.packet_id,

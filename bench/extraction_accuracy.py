@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.ingestion import Ingestor
 from gateway.pluginspec import Limits, PartInput
+from gateway.server.ingestion import Ingestor
 from tests.dossiers import Dossier, Language, Layout, ScanStyle, make_dossier
 
 LANGUAGES: tuple[Language, ...] = ("uk", "ru", "en")

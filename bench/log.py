@@ -33,7 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.log import InclusionProof, MerkleLog, leaf_hash
+from gateway.protocol.merkle import InclusionProof, leaf_hash
+from gateway.server.log import MerkleLog
 
 ENTRY_BYTES = 700  # about one receipt JWS
 BUILD_BATCH = 10_000  # entries per durable commit while building big trees

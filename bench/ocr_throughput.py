@@ -47,8 +47,8 @@ from PIL import Image
 
 from extractors import tesseract
 from extractors.documents import DocumentsExtractor
-from gateway.ingestion import Ingestor
 from gateway.pluginspec import Limits, PartInput
+from gateway.server.ingestion import Ingestor
 from tests.dossiers import Language, ScanStyle, make_dossier, pymupdf, scan_page
 
 AS_OF = date(2026, 3, 1)

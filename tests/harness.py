@@ -26,11 +26,11 @@ from typing import Any
 
 import pymupdf
 
-from gateway import tokens
-from gateway.client import Identity
-from gateway.crypto.digest import sha256_hex
-from gateway.crypto.keys import SigningKey, b64url
-from gateway.packets import PartSpec, build_manifest, sign_envelope
+from gateway.party.client import Identity
+from gateway.protocol.crypto.digest import sha256_hex
+from gateway.protocol.crypto.keys import SigningKey, b64url
+from gateway.protocol.manifest import PartSpec, build_manifest, sign_envelope
+from gateway.protocol.token import sign_token
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -189,7 +189,7 @@ def http(
 
 
 def bearer(party: Party, method: str, path_qs: str, *, audience: str = "gw", **kw: Any) -> str:
-    token = tokens.issue(
+    token = sign_token(
         party.identity.signing,
         issuer=party.id,
         audience=audience,
@@ -287,7 +287,7 @@ def wait_for(predicate: Any, *, timeout: float = 30, interval: float = 0.05) -> 
 def compact_jws(header: Mapping[str, Any], payload: bytes, key: SigningKey | None) -> str:
     """A JWS with exactly this protected header, signed by ``key`` (None: empty signature).
 
-    Unlike ``gateway.crypto.jws.sign`` nothing is checked or filled in, so a
+    Unlike ``gateway.protocol.crypto.jws.sign`` nothing is checked or filled in, so a
     test can write any ``alg``, ``typ`` or ``kid`` it wants the gateway to refuse.
     """
     head = b64url(json.dumps(dict(header), separators=(",", ":")).encode())

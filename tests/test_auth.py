@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from gateway import receipts
-from gateway.crypto import jws
-from gateway.crypto.keys import SigningKey, b64url, b64url_decode
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.keys import SigningKey, b64url, b64url_decode
+from gateway.protocol.receipt import sign_receipt
 from tests.conftest import Exchange
 from tests.harness import (
     Answer,
@@ -328,7 +328,7 @@ def test_a_real_receipt_used_as_a_token(shared_exchange: Exchange) -> None:
     """A document the caller signed for another purpose is no token, even when
     its claims are made to look like one."""
     ex = shared_exchange
-    receipt = receipts.issue(
+    receipt = sign_receipt(
         ex.ua.identity.signing,
         level="DELIVERED",
         packet_id=str(uuid.uuid4()),

@@ -15,8 +15,8 @@ import pytest
 
 from extractors import biography
 from extractors.layout import ImageRegion, Line, PageText, Word
-from gateway import schemas
 from gateway.pluginspec import Method
+from gateway.protocol import schemas
 
 AS_OF = date(2026, 3, 1)
 CHAR = 6.0  # points per character

@@ -20,11 +20,9 @@ from typing import Any
 
 import pytest
 
-from gateway import receipts, tokens
-from gateway.crypto import jws
-from gateway.crypto.keys import PublicKey, SigningKey, b64url, b64url_decode
-from gateway.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from gateway.protocol import case as cases
+from gateway.protocol import receipt as receipts
+from gateway.protocol import token as tokens
 from gateway.protocol.case import (
     CLOSED,
     CONTACT,
@@ -42,6 +40,9 @@ from gateway.protocol.case import (
     CaseName,
     CitedPacket,
 )
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.keys import PublicKey, SigningKey, b64url, b64url_decode
+from gateway.protocol.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from gateway.protocol.stats import CaseStats, Policy, micros
 
 HOLDER, HOME, THIRD = "holder-gov", "home-gov", "third-gov"
@@ -171,7 +172,7 @@ def test_an_event_signed_by_another_key_is_refused(key: SigningKey) -> None:
 
 
 def a_receipt(key: SigningKey) -> str:
-    return receipts.issue(
+    return receipts.sign_receipt(
         key,
         level="DELIVERED",
         packet_id=PACKET,
@@ -203,11 +204,11 @@ def test_a_case_payload_under_the_receipt_typ_is_refused_by_both(key: SigningKey
         cases.claimed_issuer(compact)
     parsed, _ = receipts.claimed_issuer(compact)
     with pytest.raises(Invalid):
-        receipts.verify(parsed, public(key))
+        receipts.verify_receipt(parsed, public(key))
 
 
 def test_a_request_token_is_refused_as_a_case_event(key: SigningKey) -> None:
-    token = tokens.issue(
+    token = tokens.sign_token(
         key, issuer=HOLDER, audience="gw", method="POST", path_qs="/v1/cases/events"
     )
     with pytest.raises(Unauthenticated, match="dxg-case\\+jws"):
@@ -225,7 +226,7 @@ def test_a_case_event_is_refused_as_a_request_token(key: SigningKey) -> None:
 
     with pytest.raises(Unauthenticated, match="dxg-auth\\+jwt"):
         asyncio.run(
-            tokens.verify(
+            tokens.verify_token(
                 compact,
                 audience="gw",
                 method="POST",

@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 
-from gateway import receipts
-from gateway.client import Client
-from gateway.clock import format_time
-from gateway.crypto import jws
-from gateway.crypto.keys import SigningKey
+from gateway.party.client import Client
+from gateway.party.pull import Puller
 from gateway.protocol import case
 from gateway.protocol.case import CaseEvent
+from gateway.protocol.clock import format_time
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.keys import SigningKey
+from gateway.protocol.receipt import sign_receipt
 from tests.dossiers import make_dossier
 from tests.harness import (
     Answer,
@@ -244,7 +245,7 @@ def pulled(w: World, packet_id: str, out: Path) -> Path:
 
     async def run() -> Path:
         async with Client(w.gw.url, w.ru.identity) as client:
-            result = await client.pull_one(packet_id, out)
+            result = await Puller(client).pull_one(packet_id, out)
         assert result.level == "DELIVERED", result.reason
         assert result.folder is not None
         return result.folder
@@ -515,7 +516,7 @@ def test_a_case_event_posted_as_a_receipt_is_refused(world: World) -> None:
 
 
 def test_a_receipt_posted_as_a_case_event_is_refused(world: World) -> None:
-    receipt = receipts.issue(
+    receipt = sign_receipt(
         world.ru.identity.signing, level="DELIVERED", packet_id=str(uuid.uuid4()), issuer="ru",
         sender="ua", recipient="ru", envelope_sha256="0" * 64, parts=[],
         extraction_sha256="1" * 64, reason=None,

@@ -15,7 +15,7 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from gateway.checkpoint import (
+from gateway.protocol.checkpoint import (
     MAX_SIGNATURES,
     Checkpoint,
     CosignerKey,
@@ -31,9 +31,10 @@ from gateway.checkpoint import (
     verify_checkpoint,
     verify_cosignature_line,
 )
-from gateway.crypto.keys import SigningKey
-from gateway.errors import BadRequest, Invalid
-from gateway.log import EMPTY_ROOT, MerkleLog
+from gateway.protocol.crypto.keys import SigningKey
+from gateway.protocol.errors import BadRequest, Invalid
+from gateway.protocol.merkle import EMPTY_ROOT
+from gateway.server.log import MerkleLog
 
 ORIGIN = "dxg.example/log"
 WITNESS = "witness.example/w1"

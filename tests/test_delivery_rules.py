@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from gateway.crypto.digest import sha256_hex
-from gateway.crypto.keys import EncryptionKey, SigningKey, save_private_key
-from gateway.crypto.seal import open_sealed
-from gateway.errors import Invalid
+from gateway.protocol.crypto.digest import sha256_hex
+from gateway.protocol.crypto.keys import EncryptionKey, SigningKey, save_private_key
+from gateway.protocol.crypto.seal import open_sealed
+from gateway.protocol.errors import Invalid
 from tests.conftest import Exchange
 from tests.harness import (
     Answer,

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.client import Client
-from gateway.crypto import jws
-from gateway.crypto.keys import PublicKey
+from gateway.party.client import Client
+from gateway.party.pull import Puller
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.keys import PublicKey
 from tests.harness import (
     GatewayProcess,
     Party,
@@ -49,8 +50,8 @@ def test_sigkill_right_after_202_loses_nothing_and_delivers_once(tmp_path: Path)
 
         async def pull() -> list[str]:
             async with Client(gw.url, ru.identity) as client:
-                results = await client.pull(tmp_path / "inbox")
-                again = await client.pull(tmp_path / "inbox", after=0)
+                results = await Puller(client).pull(tmp_path / "inbox")
+                again = await Puller(client).pull(tmp_path / "inbox", after=0)
             assert again == []  # DELIVERED already: nothing is delivered twice
             return [r.packet_id for r in results if r.level == "DELIVERED"]
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pymupdf
 
-from gateway.client import Client
+from gateway.party.client import Client
+from gateway.party.pull import Puller
 from tests.harness import get, make_packet, post_packet, start_gateway, wait_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "dxg-example-cards"
@@ -62,7 +63,7 @@ def test_the_example_plugin_runs_through_the_gateway(tmp_path: Path) -> None:
 
         async def pull() -> Path:
             async with Client(gw.url, ru.identity) as client:
-                (result,) = await client.pull(tmp_path / "inbox")
+                (result,) = await Puller(client).pull(tmp_path / "inbox")
             assert result.level == "DELIVERED", result.reason
             assert result.folder is not None
             return result.folder

@@ -6,9 +6,10 @@ import json
 from datetime import date
 from pathlib import Path
 
-from gateway.ingestion import Ingestor
 from gateway.pluginspec import Limits, PartInput
-from gateway.schemas import validate_biography
+from gateway.protocol.errors import EXIT_REFUSED
+from gateway.protocol.schemas import validate_biography
+from gateway.server.ingestion import Ingestor
 from tests.dossiers import ScanStyle, make_dossier
 from tests.harness import run_cli
 
@@ -30,11 +31,11 @@ def test_extract_prints_the_records_photos_and_pages_of_local_files(tmp_path: Pa
         p["sha256"] for p in out["photos"]}
 
 
-def test_extract_reports_a_broken_file_as_an_error_and_exits_1(tmp_path: Path) -> None:
+def test_extract_reports_a_broken_file_as_an_error_and_exits_refused(tmp_path: Path) -> None:
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 100)
     proc = run_cli("extract", str(broken), check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == EXIT_REFUSED
     out = json.loads(proc.stdout)
     assert out["records"] == []
     assert any("broken.pdf" in e for e in out["errors"])

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import Client
-from gateway.crypto import jws
-from gateway.crypto.digest import sha256_hex
-from gateway.crypto.keys import PublicKey
-from gateway.media import Sniffer
-from gateway.schemas import validate_extraction
+from gateway.party.client import Client
+from gateway.party.pull import Puller
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.digest import sha256_hex
+from gateway.protocol.crypto.keys import PublicKey
+from gateway.protocol.media import Sniffer
+from gateway.protocol.schemas import validate_extraction
 from tests.conftest import Exchange, running_exchange
 from tests.dossiers import Hostile, ScanStyle, hostile_inputs, make_dossier
 from tests.harness import (
@@ -49,7 +50,7 @@ def _ready(gw: GatewayProcess, party: Party, packet_id: str) -> None:
 def _pull(gw: GatewayProcess, party: Party, out: Path) -> list[dict[str, object]]:
     async def run() -> list[dict[str, object]]:
         async with Client(gw.url, party.identity) as client:
-            results = await client.pull(out)
+            results = await Puller(client).pull(out)
         return [{"packet_id": r.packet_id, "level": r.level, "folder": r.folder,
                  "records": r.records, "photos": r.photos, "reason": r.reason}
                 for r in results]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from extractors.documents import DocumentsExtractor
-from gateway.ingestion import Ingestor
 from gateway.pluginspec import ExtractionFailed, Limits, PartInput
+from gateway.server.ingestion import Ingestor
 from tests.dossiers import Hostile, ScanStyle, hostile_inputs, make_dossier
 
 AS_OF = date(2026, 3, 1)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-import gateway.ingestion as ingestion
-from gateway.errors import Invalid
-from gateway.ingestion import BUILTIN_EXTRACTORS, IngestionResult, Ingestor, discover
+import gateway.server.ingestion as ingestion
 from gateway.pluginspec import Limits, PartInput
+from gateway.protocol.errors import Invalid
+from gateway.server.ingestion import BUILTIN_EXTRACTORS, IngestionResult, Ingestor, discover
 from tests.dossiers import make_dossier
 from tests.plugins.broken import SECRET
 
@@ -63,7 +63,7 @@ def broken_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         mp.setattr(ingestion, "PROBE_TIMEOUT_S", 2.0)
         # Whether the schema module is installed must not decide what this run keeps;
         # validation with it is tested on its own below.
-        mp.setitem(sys.modules, "gateway.schemas", None)
+        mp.setitem(sys.modules, "gateway.protocol.schemas", None)
         part = pdf_part(tmp)
         seen: list[tuple[int, int]] = []
         with Ingestor(["documents", *BROKEN, *BROKEN_TO_LOAD],
@@ -233,7 +233,7 @@ def test_no_personal_data_reaches_errors_or_warnings(broken_run: Run) -> None:
         assert piece not in text
 
 
-# -- schema validation, when gateway.schemas is there ---------------------------------------
+# -- schema validation, when gateway.protocol.schemas is there --------------------------
 
 
 def test_records_are_validated_by_the_schema_module_when_present(
@@ -243,9 +243,9 @@ def test_records_are_validated_by_the_schema_module_when_present(
             raise Invalid("/family_name: does not match the pattern")
         raise ValueError(f"{record!r} is not valid")  # quotes the value: must not leak
 
-    schemas = types.ModuleType("gateway.schemas")
+    schemas = types.ModuleType("gateway.protocol.schemas")
     schemas.validate_biography = validate_biography  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gateway.schemas", schemas)
+    monkeypatch.setitem(sys.modules, "gateway.protocol.schemas", schemas)
     with Ingestor(["bad_fields"], Limits(), 1, plugins=refs("bad_fields")) as engine:
         result = engine.extract([pdf_part(tmp_path)])
     assert result.records == []
@@ -257,9 +257,9 @@ def test_records_are_validated_by_the_schema_module_when_present(
 
 
 def test_unvalidated_records_are_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "gateway.schemas", None)
+    monkeypatch.setitem(sys.modules, "gateway.protocol.schemas", None)
     with Ingestor(["bad_fields"], Limits(), 1, plugins=refs("bad_fields")) as engine:
         result = engine.extract([pdf_part(tmp_path)])
     assert [r["record_id"] for r in result.records] == ["a"]
     assert "unvalidated: records were not checked against the biography schema: " \
-           "gateway.schemas is not installed" in result.warnings
+           "gateway.protocol.schemas is not installed" in result.warnings

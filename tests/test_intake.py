@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from gateway.crypto import jws
-from gateway.crypto.digest import sha256_hex
-from gateway.crypto.keys import PublicKey, SigningKey, b64url
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.digest import sha256_hex
+from gateway.protocol.crypto.keys import PublicKey, SigningKey, b64url
 from tests.conftest import Exchange, running_exchange
 from tests.harness import (
     Answer,

@@ -2,7 +2,7 @@
 
 The naive reference below is the RFC's recursive definitions transcribed
 literally (§2.1.1 MTH, §2.1.3.1 PATH, §2.1.4.1 PROOF/SUBPROOF) over the entries
-themselves; it shares nothing with ``gateway.log`` but the two hash functions.
+themselves; it shares nothing with ``gateway.protocol.merkle`` but the two hash functions.
 """
 
 from __future__ import annotations
@@ -16,25 +16,24 @@ from pathlib import Path
 
 import pytest
 
-from gateway import clock
-from gateway.errors import BadRequest, DXGError, Invalid, NotFound, TooLarge
-from gateway.log import (
+from gateway.protocol import clock
+from gateway.protocol.errors import BadRequest, DXGError, Invalid, NotFound, TooLarge
+from gateway.protocol.merkle import (
     EMPTY_ROOT,
     MAX_ENTRIES_PER_READ,
     MAX_ENTRY_BYTES,
     ConsistencyProof,
     InclusionProof,
-    MerkleLog,
     Node,
     consistency_proof,
     inclusion_proof,
-    insert_entry,
     leaf_hash,
     node_hash,
     range_root,
     verify_consistency,
     verify_inclusion,
 )
+from gateway.server.log import MerkleLog, insert_entry
 
 N_BRUTE = 40  # every size 1..40 covers all shapes up to five levels plus a ragged sixth
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pymupdf
 
-from gateway import checkpoint
-from gateway.checkpoint import CosignerKey, NoteKey
-from gateway.client import Client
-from gateway.crypto.keys import PublicKey, SigningKey
-from gateway.log import ConsistencyProof, InclusionProof, leaf_hash
+from gateway.party.client import Client
+from gateway.party.pull import Puller
+from gateway.protocol import checkpoint
+from gateway.protocol.checkpoint import CosignerKey, NoteKey
+from gateway.protocol.crypto.keys import PublicKey, SigningKey
+from gateway.protocol.merkle import ConsistencyProof, InclusionProof, leaf_hash
 from tests.conftest import Exchange
 from tests.dossiers import make_dossier
 from tests.harness import (
@@ -293,7 +294,7 @@ def test_nothing_a_monitor_can_fetch_carries_a_childs_data(
             sent = await sender.send([first, second], recipient="ru", kind="dossier")
         async with Client(gw.url, ru.identity) as recipient:
             for _ in range(100):
-                results = await recipient.pull(delivered)
+                results = await Puller(recipient).pull(delivered)
                 if results:
                     assert [r.level for r in results] == ["DELIVERED"]
                     break
@@ -333,7 +334,7 @@ def test_nothing_a_monitor_can_fetch_after_the_synthetic_corpus(
             sent = await sender.send(files, recipient="ru", kind="dossier")
         async with Client(gw.url, ru.identity) as recipient:
             for _ in range(600):
-                results = await recipient.pull(delivered)
+                results = await Puller(recipient).pull(delivered)
                 if results:
                     (result,) = results
                     assert result.level == "DELIVERED"

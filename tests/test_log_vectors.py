@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import Invalid
-from gateway.log import MerkleLog, verify_consistency, verify_inclusion
+from gateway.protocol.errors import Invalid
+from gateway.protocol.merkle import verify_consistency, verify_inclusion
+from gateway.server.log import MerkleLog
 from tests.test_log import RFC6962_LEAVES
 
 VECTORS = Path(__file__).parent / "vectors" / "merkle" / "testdata"

@@ -22,12 +22,14 @@ from typing import Any
 
 import pytest
 
-from gateway import receipts
-from gateway.client import Client
-from gateway.crypto import jws
-from gateway.crypto.digest import sha256_hex
-from gateway.log import MerkleLog
-from gateway.monitor import tree_root
+from gateway.monitor.audit import tree_root
+from gateway.party.client import Client
+from gateway.party.pull import Puller
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.digest import sha256_hex
+from gateway.protocol.errors import EXIT_LOCAL
+from gateway.protocol.receipt import sign_receipt
+from gateway.server.log import MerkleLog
 from tests.conftest import Exchange
 from tests.harness import GatewayProcess, Party, get, run_cli, wait_for
 
@@ -74,7 +76,7 @@ async def recipient_receipt(
     """A receipt naming exactly what was delivered, as a back office would send it."""
     index = json.loads(await client.fetch_sealed(f"/v1/deliveries/{packet_id}"))
     manifest = json.loads(jws.parse(index["envelope"], typ=jws.TYP_PACKET).payload)
-    return receipts.issue(
+    return sign_receipt(
         client.identity.signing,
         level=level,
         packet_id=packet_id,
@@ -127,7 +129,7 @@ async def receive(
 
         async def pull(packet_id: str) -> None:
             async with gate:
-                result = await client.pull_one(packet_id, out)
+                result = await Puller(client).pull_one(packet_id, out)
             assert result.level == "DELIVERED", result.reason
 
         await asyncio.gather(*map(pull, to_pull))
@@ -344,7 +346,7 @@ def test_monitor_audits_200_exchanges_and_names_every_tampering(
     bad_state = tmp_path / "edited.state.json"
     bad_state.write_text(json.dumps(edited))
     refused = monitor(gw, mon, state=bad_state)
-    assert refused.returncode == 1
+    assert refused.returncode == EXIT_LOCAL
     assert "state file does not verify" in refused.stderr
 
 

@@ -12,18 +12,17 @@ from typing import Any
 
 import pytest
 
-from gateway import receipts
-from gateway.crypto.keys import SigningKey
-from gateway.monitor import (
+from gateway.monitor.audit import (
     Finding,
     KeyDirectory,
     ReceiptFacts,
-    RegisteredKey,
     check_chains,
     check_receipt,
-    nearest_rank,
-    pair_stats,
 )
+from gateway.monitor.report import nearest_rank, pair_stats
+from gateway.protocol.crypto.keys import SigningKey
+from gateway.protocol.receipt import sign_receipt
+from gateway.protocol.trust import RegisteredKey
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 GW, RU, UA = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
@@ -59,7 +58,7 @@ def receipt(level: str, packet_id: str, *, at: datetime, **over: Any) -> bytes:
         "at": at,
     }
     fields.update(over)
-    return receipts.issue(key, **fields).encode("ascii")
+    return sign_receipt(key, **fields).encode("ascii")
 
 
 def audit(

@@ -10,9 +10,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from gateway.client import Client, PullResult
-from gateway.crypto import jws
-from gateway.crypto.keys import PublicKey, SigningKey
+from gateway.party.client import Client
+from gateway.party.pull import Puller, PullResult
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.keys import PublicKey, SigningKey
 from tests.conftest import Exchange
 from tests.harness import get, make_packet, post_packet, tiny_pdf, wait_for
 
@@ -35,7 +36,7 @@ def _pull(
     async def run() -> list[PullResult]:
         async with Client(ex.gw.url, ex.ru.identity, trusted_keys=trusted_keys,
                           gateway_key=gateway_key) as client:
-            return await client.pull(out)
+            return await Puller(client).pull(out)
 
     return asyncio.run(run())
 

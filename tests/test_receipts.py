@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from gateway import receipts
-from gateway.client import Client
-from gateway.crypto import jws
-from gateway.crypto.digest import sha256_hex
-from gateway.crypto.keys import PublicKey, SigningKey
+from gateway.party.client import Client
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.digest import sha256_hex
+from gateway.protocol.crypto.keys import PublicKey, SigningKey
+from gateway.protocol.receipt import sign_receipt
 from tests.conftest import Exchange
 from tests.harness import (
     Answer,
@@ -59,7 +59,7 @@ class Delivery:
             "reason": None,
         } | over
         key: SigningKey = fields.pop("key", self.recipient.identity.signing)
-        return receipts.issue(key, **fields)
+        return sign_receipt(key, **fields)
 
 
 async def _open_index(ex: Exchange, recipient: Party, packet_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The biography and extraction schemas, and the checks in gateway.schemas.
+"""The biography and extraction schemas, and the checks in gateway.protocol.schemas.
 
 All names in these tests are fictitious.
 """
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from gateway import schemas
-from gateway.errors import Invalid
+from gateway.protocol import schemas
+from gateway.protocol.errors import Invalid
 
 SHA_A = "a" * 64
 SHA_B = "0123456789abcdef" * 4

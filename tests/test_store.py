@@ -1,4 +1,4 @@
-"""Regression tests for the database's group-committing writer (gateway.store)."""
+"""Regression tests for the database's group-committing writer (gateway.server.store)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import Database
+from gateway.server.store import Database
 
 WAIT_S = 5  # bounds the wait on a writer that died: the failure mode under test
 

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from gateway.client import Client
-from gateway.clock import format_time, now
-from gateway.errors import DXGError, Invalid, NotFound
+from gateway.party.client import Client
 from gateway.protocol import case
 from gateway.protocol.case import CaseEvent
+from gateway.protocol.clock import format_time, now
+from gateway.protocol.errors import DXGError, Invalid, NotFound
 
 EVENT_OF_RESULT = {result: event for event, result in case.RESULT_OF.items()}
 

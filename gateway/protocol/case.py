@@ -45,11 +45,11 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from gateway.clock import format_time, parse_time
-from gateway.crypto import jws
-from gateway.crypto.keys import PublicKey, SigningKey
-from gateway.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from gateway.schemas import CASE_EVENT_V1, validate
+from gateway.protocol.clock import format_time, parse_time
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.keys import PublicKey, SigningKey
+from gateway.protocol.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from gateway.protocol.schemas import CASE_EVENT_V1, validate
 
 REPORTED = "REPORTED"
 VERIFIED = "VERIFIED"

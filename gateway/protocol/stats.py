@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gateway.clock import format_time
 from gateway.protocol.case import (
     CLOSED,
     CONTACT,
@@ -53,6 +52,7 @@ from gateway.protocol.case import (
     VERIFIED,
     CaseEvent,
 )
+from gateway.protocol.clock import format_time
 
 DAY_US = 86_400 * 1_000_000  # SPEC §10: a period of d days is d × 86,400 s
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -28,12 +28,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from gateway.clock import format_time, parse_time
-from gateway.crypto import jws
-from gateway.crypto.digest import sha256_hex
-from gateway.errors import Conflict, Invalid, NotFound
 from gateway.protocol import case
 from gateway.protocol.case import Case, CaseEvent, CaseName, CitedPacket, SignedCaseEvent
+from gateway.protocol.clock import format_time, parse_time
+from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.digest import sha256_hex
+from gateway.protocol.errors import Conflict, Invalid, NotFound
 from gateway.protocol.stats import CaseStats, Policy
 
 MAX_PAGE = 1000  # items per page of GET /v1/cases, as for the inbox

@@ -20,13 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import registry
-from gateway.api import GATEWAY, caller, int_query, media_type
-from gateway.clock import now, parse_time
-from gateway.errors import BadRequest, Forbidden, TooLarge, UnsupportedMediaType
-from gateway.log_api import LOG
 from gateway.protocol import case
-from gateway.server import cases
+from gateway.protocol.clock import now, parse_time
+from gateway.protocol.errors import BadRequest, Forbidden, UnsupportedMediaType
+from gateway.server import cases, registry
+from gateway.server.api import GATEWAY, caller, int_query, media_type, read_body
+from gateway.server.log_api import LOG
 
 MAX_EVENT_BYTES = 16 * 1024  # a case event is ~600 bytes of ids; anything near this is not one
 
@@ -38,14 +37,7 @@ routes = web.RouteTableDef()
 async def _read_jose(request: web.Request) -> bytes:
     if media_type(request) != "application/jose":
         raise UnsupportedMediaType("a case event is sent as application/jose")
-    if request.content_length is not None and request.content_length > MAX_EVENT_BYTES:
-        raise TooLarge("a case event is larger than this gateway accepts")
-    raw = bytearray()
-    while chunk := await request.content.read(MAX_EVENT_BYTES + 1):
-        raw += chunk
-        if len(raw) > MAX_EVENT_BYTES:
-            raise TooLarge("a case event is larger than this gateway accepts")
-    return bytes(raw)
+    return await read_body(request, MAX_EVENT_BYTES, "a case event")
 
 
 @routes.post("/v1/cases/events")

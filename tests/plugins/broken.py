@@ -1,7 +1,7 @@
 """Extractor plugins that misbehave in every way the ingestion engine must contain.
 
 Each factory is referenced as ``tests.plugins.broken:<name>`` and handed to
-:class:`gateway.ingestion.Ingestor` through its ``plugins`` argument. Every one
+:class:`gateway.server.ingestion.Ingestor` through its ``plugins`` argument. Every one
 carries a fictitious child's name in its failure, so tests can check that no
 personal data leaks into an error.
 """

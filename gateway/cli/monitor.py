@@ -1,0 +1,107 @@
+"""``gateway monitor``: the command line of the monitor (SPEC §9)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.monitor.audit import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_OVERDUE_S,
+    EXIT_CLEAN,
+    EXIT_FAILED,
+    Monitor,
+    PassResult,
+)
+from gateway.monitor.report import render_table
+from gateway.monitor.state import MonitorState
+from gateway.party.client import Client, Identity
+from gateway.protocol.errors import UsageError
+from gateway.protocol.merkle import b64std
+
+# --- The command line --------------------------------------------------------------------
+
+
+def add_command(sub: Any) -> None:
+    """Register ``gateway monitor`` on the CLI's subparsers."""
+    p = sub.add_parser(
+        "monitor",
+        help="audit the receipt log: checkpoints, proofs, receipts and packet chains",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    p.add_argument("--gateway", default=os.environ.get("DXG_GATEWAY"), help="gateway base URL")
+    p.add_argument("--id", default=os.environ.get("DXG_ID"), help="your monitor id")
+    p.add_argument("--keys", default=os.environ.get("DXG_KEYS"), help="your key PREFIX")
+    p.add_argument("--state", help="state file: the last verified checkpoint and pinned log key")
+    p.add_argument(
+        "--overdue-after",
+        type=float,
+        default=DEFAULT_OVERDUE_S,
+        metavar="SECONDS",
+        help=f"a packet with no DELIVERED this long after ACCEPTED is overdue"
+        f" (default {DEFAULT_OVERDUE_S})",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--cosign", action="store_true", help="cosign checkpoints that verified")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument(
+        "--interval", type=float, default=DEFAULT_INTERVAL_S, help="seconds between passes"
+    )
+    p.set_defaults(func=cmd_monitor)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Run ``gateway monitor``; 0 if everything verified, 3 if anything failed."""
+    if not args.gateway or not args.id or not args.keys:
+        raise UsageError("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
+    return asyncio.run(_follow(args))
+
+
+async def _follow(args: argparse.Namespace) -> int:
+    state_path = Path(args.state) if args.state else None
+    if state_path is None:
+        print(
+            "gateway monitor: no --state: rollbacks and forks are caught within this run only",
+            file=sys.stderr,
+        )
+    async with Client(args.gateway, Identity.load(args.id, args.keys)) as client:
+        monitor = Monitor(
+            client, state_path=state_path, overdue_after_s=args.overdue_after, cosign=args.cosign
+        )
+        last_size: int | None = None
+        while True:
+            previous = monitor.state
+            result = await monitor.run_pass()
+            size = None if result.head is None else result.head.size
+            if args.once or not result.clean or size != last_size:
+                _print(result, previous, as_json=args.json)
+            if not result.clean:
+                return EXIT_FAILED
+            if args.once:
+                return EXIT_CLEAN
+            last_size = size
+            await asyncio.sleep(args.interval)
+
+
+def _print(result: PassResult, previous: MonitorState | None, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_json(previous), indent=2), flush=True)
+        return
+    for finding in result.findings:
+        print(f"gateway monitor: {finding}", file=sys.stderr)
+    if result.head is not None:
+        verdict = "verified" if result.clean else "FAILED"
+        print(
+            f"checkpoint {result.head.verified.origin} size {result.head.size}"
+            f" root {b64std(result.head.root)}: {verdict}"
+            f"{', cosigned' if result.cosigned else ''}"
+            + (f"; {result.receipts} receipts verified" if result.tree_verified else "")
+        )
+    if result.pairs:
+        print(render_table(result.pairs))
+    sys.stdout.flush()

@@ -1,0 +1,136 @@
+"""Authentication of every ``/v1`` request (SPEC §2), and the replay cache.
+
+The middleware verifies the request token before any handler reads a byte
+of the body (``gateway.protocol.token`` holds the token's rules). Replays
+are checked in memory (:class:`ReplayCache`); each new ``jti`` is persisted
+through the database writer, ordered before the request's own effects, and
+loaded back at start-up, so a replay is refused across ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from gateway.protocol.crypto.keys import PublicKey
+from gateway.protocol.errors import RateLimited, Unauthenticated
+from gateway.protocol.token import verify_token
+from gateway.server import api, registry
+from gateway.server.service import Gateway
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+UNAUTHENTICATED_PATHS = frozenset({"/v1/gateway"})
+JTI_PRUNE_INTERVAL_S = 60.0
+
+class ReplayCache:
+    """The ``jti`` values seen within their tokens' lifetime, in memory.
+
+    The gateway checks replays here, without a round trip to the database,
+    and persists each new ``jti`` through the database writer without
+    waiting for it. The writer commits in queue order, so any effect a
+    request makes durable (a packet, a receipt) is committed together with,
+    or after, its ``jti``; on start-up the persisted values are loaded back.
+    """
+
+    def __init__(self, *, capacity: int = 1_000_000) -> None:
+        # Bounded: a flood of valid tokens from registered parties cannot grow it
+        # without limit; past capacity new tokens are refused until entries expire.
+        self._seen: dict[tuple[str, str], int] = {}
+        self._capacity = capacity
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def load(self, entries: list[tuple[str, str, int]]) -> None:
+        for issuer, jti, expires in entries:
+            self._seen[(issuer, jti)] = expires
+
+    def first_use(self, issuer: str, jti: str, expires: int) -> bool:
+        """True the first time (issuer, jti) is seen, False for a replay.
+
+        Raises:
+            RateLimited: the cache is full of unexpired tokens.
+        """
+        key = (issuer, jti)
+        if key in self._seen:
+            return False
+        if len(self._seen) >= self._capacity:
+            raise RateLimited("too many requests in flight; retry shortly")
+        self._seen[key] = expires
+        return True
+
+    def prune(self, now_s: int) -> None:
+        self._seen = {k: v for k, v in self._seen.items() if v >= now_s}
+
+
+REPLAY: web.AppKey[ReplayCache] = web.AppKey("replay", ReplayCache)
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/v1/") or request.path in UNAUTHENTICATED_PATHS:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("every /v1 call carries Authorization: Bearer <signed token>")
+    gw = request.app[api.GATEWAY]
+    replay = request.app[REPLAY]
+    caller: list[registry.Party] = []
+
+    async def resolve(issuer: str, kid: str, at: datetime) -> PublicKey:
+        def lookup(conn: sqlite3.Connection) -> tuple[PublicKey, registry.Party | None]:
+            return registry.signing_key(conn, issuer, kid, at), registry.get_party(conn, issuer)
+
+        key, party = gw.db.lookup(lookup)  # two rows by primary key: no thread hop
+        if party is not None:
+            caller.append(party)
+        return key
+
+    async def remember(issuer: str, jti: str, expires: int) -> bool:
+        if not replay.first_use(issuer, jti, expires):
+            return False
+        gw.db.submit(lambda c: _persist_jti(c, issuer, jti, expires))  # ordered before effects
+        return True
+
+    await verify_token(
+        token.strip(),
+        audience=gw.config.id,
+        method=request.method,
+        path_qs=request.raw_path,
+        resolve_key=resolve,
+        remember_jti=remember,
+    )
+    if not caller:  # a key without a party cannot exist; refuse rather than assume
+        raise Unauthenticated("unknown caller")
+    request[api.CALLER] = caller[0]
+    return await handler(request)
+
+
+def _persist_jti(conn: sqlite3.Connection, issuer: str, jti: str, expires: int) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?)",
+        (issuer, jti, expires),
+    )
+
+
+def load_jti(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+    rows = conn.execute(
+        "SELECT issuer, jti, expires FROM seen_jti WHERE expires >= ?", (int(time.time()),)
+    ).fetchall()
+    return [(str(a), str(b), int(c)) for a, b, c in rows]
+
+
+async def prune_jti(gw: Gateway, replay: ReplayCache) -> None:
+    def prune(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM seen_jti WHERE expires < ?", (int(time.time()),))
+
+    while True:
+        replay.prune(int(time.time()))
+        await gw.db.write(prune)
+        await asyncio.sleep(JTI_PRUNE_INTERVAL_S)

@@ -1,0 +1,373 @@
+"""Durable storage: one SQLite database and a directory of encrypted blobs.
+
+Guarantee: when a write has returned, it survives ``kill -9`` and power loss.
+The database runs in WAL mode with ``synchronous=FULL``; blobs are written
+into a directory of their upload, and every file and directory entry is
+fsync'd before the transaction that names them commits, so a row never names
+a blob that is not on disk.
+
+Writes go through one writer thread that commits in groups: every write
+queued while the previous commit was on disk joins the next transaction, each
+in its own savepoint, so one failing write never takes the others down and a
+busy gateway pays one fsync for many requests. Reads run on a small pool of
+threads with their own connections; only look-ups of a few rows by key
+(:meth:`Database.lookup`) run where they are called, because the trip to a
+thread and back costs more than they do and, in WAL mode, a reader never
+waits for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import queue
+import secrets
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from gateway.protocol.crypto.seal import EncryptingWriter, StorageKey
+
+T = TypeVar("T")
+
+INLINE_MAX = 256 * 1024  # bytes of blobs per packet kept in the database, not in files
+GROUP_COMMIT_MAX = 256  # writes per transaction: bounds the latency of the last one
+READ_THREADS = 4
+BUSY_TIMEOUT_MS = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS parties (
+    id TEXT PRIMARY KEY,
+    roles TEXT NOT NULL,              -- JSON list: "party", "monitor"
+    endpoint TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS keys (
+    kid TEXT PRIMARY KEY,
+    party_id TEXT NOT NULL REFERENCES parties(id),
+    use TEXT NOT NULL CHECK (use IN ('sig', 'enc')),
+    jwk TEXT NOT NULL,
+    not_before TEXT,
+    not_after TEXT,
+    revoked_at TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_by_party ON keys(party_id, use);
+CREATE TABLE IF NOT EXISTS seen_jti (
+    issuer TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (issuer, jti)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS packets (
+    packet_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    envelope_sha256 TEXT NOT NULL,
+    blob_dir TEXT NOT NULL,           -- this packet's directory under blobs/
+    status TEXT NOT NULL,
+    accepted_at TEXT NOT NULL,
+    deadline TEXT NOT NULL,
+    response TEXT NOT NULL,           -- the 202 body, replayed to identical retries
+    extraction TEXT,                  -- the gateway's signed extraction JWS
+    extraction_sha256 TEXT,
+    ready_seq INTEGER UNIQUE,         -- inbox cursor: order in which packets became READY
+    ready_at TEXT,
+    fetched_at TEXT,
+    notify_attempts INTEGER NOT NULL DEFAULT 0,
+    notify_next_at TEXT,              -- NULL: nothing (more) to notify
+    notify_done INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS packets_by_recipient ON packets(recipient, ready_seq);
+CREATE INDEX IF NOT EXISTS packets_by_status ON packets(status, accepted_at);
+CREATE INDEX IF NOT EXISTS packets_to_notify ON packets(notify_next_at)
+    WHERE notify_next_at IS NOT NULL AND notify_done = 0;
+CREATE INDEX IF NOT EXISTS packets_by_deadline ON packets(deadline)
+    WHERE fetched_at IS NULL;
+CREATE TABLE IF NOT EXISTS blobs (
+    packet_id TEXT NOT NULL REFERENCES packets(packet_id),
+    sha256 TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('part', 'photo')),
+    name TEXT NOT NULL,               -- file name under blobs/<packet_id>/
+    part_name TEXT,                   -- the manifest name, for parts
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    inline BLOB,                      -- small blobs: encrypted bytes here, not in a file
+    PRIMARY KEY (packet_id, role, name)
+);
+CREATE INDEX IF NOT EXISTS blobs_by_digest ON blobs(packet_id, sha256);
+CREATE TABLE IF NOT EXISTS timeline (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    packet_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    detail TEXT                       -- JSON; notification attempts, never personal data
+);
+CREATE INDEX IF NOT EXISTS timeline_by_packet ON timeline(packet_id, seq);
+CREATE TABLE IF NOT EXISTS receipts (
+    receipt_sha256 TEXT PRIMARY KEY,
+    packet_id TEXT NOT NULL,
+    level TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    log_index INTEGER NOT NULL UNIQUE,
+    compact TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS receipts_by_packet ON receipts(packet_id, log_index);
+CREATE TABLE IF NOT EXISTS log_entries (
+    idx INTEGER PRIMARY KEY,
+    entry BLOB NOT NULL,
+    appended_at TEXT NOT NULL
+);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the durability settings every user of the file needs."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class _Write:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], object]) -> None:
+        self.fn = fn
+        self.future: concurrent.futures.Future[object] = concurrent.futures.Future()
+
+
+class Database:
+    """The gateway's SQLite database with a group-committing writer."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with connect(path) as conn:
+            conn.executescript(SCHEMA)
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="dxg-db-writer", daemon=True)
+        self._local = threading.local()
+        self._read_connections: list[sqlite3.Connection] = []  # every thread's, to close
+        self._readers_lock = threading.Lock()
+        self._readers = concurrent.futures.ThreadPoolExecutor(
+            READ_THREADS, thread_name_prefix="dxg-db-reader"
+        )
+        self._closed = False
+        self._writer.start()
+
+    # -- writing -----------------------------------------------------------
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future[T]:
+        """Queue ``fn`` to run inside a write transaction; the future resolves once durable."""
+        if self._closed:
+            raise RuntimeError("the database is closed")
+        item = _Write(fn)
+        self._queue.put(item)
+        return item.future  # type: ignore[return-value]
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self.submit(fn).result()
+
+    def _write_loop(self) -> None:
+        conn = connect(self.path)
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                while len(batch) < GROUP_COMMIT_MAX:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        self._queue.put(None)  # finish this batch, then stop
+                        break
+                    batch.append(item)
+                self._commit(conn, batch)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection, batch: list[_Write]) -> None:
+        results: list[tuple[_Write, object, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                # A caller that gave up (its task cancelled) gets no write and no
+                # answer: running it anyway would end in set_result on a cancelled
+                # future, which raises and would kill this thread.
+                if not item.future.set_running_or_notify_cancel():
+                    continue
+                conn.execute("SAVEPOINT w")
+                try:
+                    value = item.fn(conn)
+                except BaseException as exc:  # handed to the caller, not swallowed
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    results.append((item, None, exc))
+                else:
+                    conn.execute("RELEASE w")
+                    results.append((item, value, None))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        for item, value, error in results:
+            if error is not None:
+                item.future.set_exception(error)
+            else:
+                item.future.set_result(value)
+
+    # -- reading -----------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._read_connections.append(conn)
+        return conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    def lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` now, on this thread's own read connection.
+
+        Only for look-ups of a few rows by an indexed key (a party, a key, one
+        packet row): tens of microseconds, less than the hand-off to a reader
+        thread and back, and never blocked by the writer in WAL mode. Anything
+        that scans, pages or sorts goes through :meth:`read`.
+        """
+        return fn(self._reader())
+
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._readers.submit(lambda: fn(self._reader())).result()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join()
+        self._readers.shutdown(wait=True)
+        with self._readers_lock:
+            for conn in self._read_connections:
+                conn.close()
+            self._read_connections.clear()
+
+
+class BlobStore:
+    """Parts and photos of packets, encrypted at rest under the storage key.
+
+    Small blobs (``INLINE_MAX`` per packet in all) are kept, encrypted, in the
+    database row that names them, so they are durable with its commit and cost
+    no fsync of their own. Larger ones are files: each accepted upload has a
+    directory of its own, ``<packet_id>.<random>``,
+    written and fsync'd before the transaction that names it commits; a
+    directory that no packet row names is the remnant of a crash or a lost
+    race and is removed by :meth:`sweep`. A blob's packet id and file name are
+    the associated data of its encryption, so a file moved to another name or
+    packet fails to decrypt instead of being served as the wrong blob.
+    """
+
+    def __init__(self, root: Path, key: StorageKey) -> None:
+        self.root = root
+        self._key = key
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def new_upload(self, packet_id: str) -> str:
+        """A fresh directory name for one upload of ``packet_id`` (not yet created)."""
+        return f"{packet_id}.{secrets.token_hex(8)}"
+
+    @staticmethod
+    def _aad(packet_id: str, name: str) -> bytes:
+        return f"{packet_id}/{name}".encode()
+
+    def create(
+        self, directory: str, packet_id: str, name: str
+    ) -> tuple[BinaryIO, EncryptingWriter]:
+        """Open a new blob file for writing (the caller finishes and closes it)."""
+        folder = self.root / directory
+        folder.mkdir(mode=0o700, exist_ok=True)
+        sink = (folder / name).open("xb")
+        return sink, self._key.writer(sink, name=self._aad(packet_id, name))
+
+    def seal_upload(self, directory: str) -> None:
+        """Make an upload's directory entries durable (its files are fsync'd already)."""
+        _fsync_dir(self.root / directory)
+        _fsync_dir(self.root)
+
+    def discard(self, directory: str) -> None:
+        shutil.rmtree(self.root / directory, ignore_errors=True)
+
+    def sweep(self, referenced: set[str]) -> int:
+        """Remove upload directories no packet names; how many were removed."""
+        removed = 0
+        for entry in self.root.iterdir():
+            if entry.is_dir() and entry.name not in referenced:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        return removed
+
+    def seal_inline(self, packet_id: str, name: str, data: bytes) -> bytes:
+        """Encrypt a small blob for the ``inline`` column (same format as a file)."""
+        return self._key.encrypt(data, name=self._aad(packet_id, name))
+
+    def write_blob(self, directory: str, packet_id: str, name: str, data: bytes) -> None:
+        """Write one whole blob (a large photo) into an upload's directory, durably."""
+        folder = self.root / directory
+        if not folder.exists():
+            folder.mkdir(mode=0o700)
+            _fsync_dir(self.root)
+        tmp = folder / f".{name}.tmp"
+        with tmp.open("wb") as sink:
+            writer = self._key.writer(sink, name=self._aad(packet_id, name))
+            writer.write(data)
+            writer.finish()
+        os.rename(tmp, folder / name)
+        _fsync_dir(folder)
+
+    def read(
+        self, directory: str, packet_id: str, name: str, inline: bytes | None
+    ) -> Iterator[bytes]:
+        """Decrypt one blob chunk by chunk (raises Invalid if it was altered)."""
+        aad = self._aad(packet_id, name)
+        if inline is not None:
+            yield self._key.decrypt(inline, name=aad)
+            return
+        with (self.root / directory / name).open("rb") as source:
+            yield from self._key.read(source, name=aad)
+
+    def read_all(self, directory: str, packet_id: str, name: str, inline: bytes | None) -> bytes:
+        return b"".join(self.read(directory, packet_id, name, inline))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
