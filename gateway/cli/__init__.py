@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from gateway.cli.cases import add_commands as add_case_commands
 from gateway.cli.monitor import add_command as add_monitor_command
 from gateway.party import log as log_reader
 from gateway.party.client import SUFFIX_BY_MEDIA_TYPE, Client, Identity, media_type_of
@@ -411,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("packet_id")
     p.set_defaults(func=cmd_status)
 
+    add_case_commands(sub)
     add_monitor_command(sub)
 
     p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
