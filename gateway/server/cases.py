@@ -35,6 +35,7 @@ from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.digest import sha256_hex
 from gateway.protocol.errors import Conflict, Invalid, NotFound
 from gateway.protocol.stats import CaseStats, Policy
+from gateway.server import log
 
 MAX_PAGE = 1000  # items per page of GET /v1/cases, as for the inbox
 
@@ -242,16 +243,6 @@ def _check_verification(conn: sqlite3.Connection, event: CaseEvent) -> None:
         )
 
 
-def append_to_log(conn: sqlite3.Connection, compact: str, *, at: datetime) -> int:
-    """Append one entry's exact bytes to the receipt log; its log index."""
-    (index,) = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries").fetchone()
-    conn.execute(
-        "INSERT INTO log_entries (idx, entry, appended_at) VALUES (?, ?, ?)",
-        (index, compact.encode("ascii"), format_time(at)),
-    )
-    return int(index)
-
-
 def known_answer(conn: sqlite3.Connection, compact: str) -> dict[str, Any] | None:
     """The first answer to exactly these bytes, if they were accepted before."""
     row = conn.execute(
@@ -294,7 +285,7 @@ def accept_event(
     elif event.event in case.RESULT_OF:
         _check_verification(conn, event)
     after = case.apply(current, event)
-    index = append_to_log(conn, signed.compact, at=at)
+    index = log.insert_entry(conn, signed.compact.encode("ascii"), appended_at=format_time(at))
     body = {"log_index": index, "state": after.state}
     conn.execute(
         "INSERT INTO case_events (log_index, event_sha256, event_id, case_id, event, holder,"
