@@ -162,3 +162,19 @@ def test_latin_systems_fold_to_one_key() -> None:
                 ["Shevchenko", "Schewtschenko", "Ševčenko", "Ŝevĉenko"]}) == 1  # fmt: skip
     assert names.fold_latin("Zhytomyr") == "zitomir"
     assert names.fold_latin("Yevhen") == names.fold_latin("Jewhen") == names.fold_latin("Evhen")
+
+
+@pytest.mark.parametrize(
+    ("foreign", "cyrillic"),
+    [("Nadejda", "Надія"), ("Nadeschda", "Надежда"), ("Michajlo", "Михайло"),
+     ("Wiktorija", "Вікторія"), ("Natalija", "Наталія"), ("Wolodymyr", "Володимир"),
+     ("Iouri", "Юрій"), ("Ioulia", "Юлія"), ("Yekaterina", "Катерина")],
+)  # fmt: skip
+def test_german_french_and_bgn_spellings_of_given_names(foreign: str, cyrillic: str) -> None:
+    assert names.given_name_key(foreign) == names.given_name_key(cyrillic)
+
+
+def test_an_alternative_spelling_never_takes_an_official_one() -> None:
+    """French Жанна is "Janna", which folds like KMU "Yana" (Яна): Яна keeps it."""
+    assert names.given_name_key("Yana") == names.given_name_key("Яна")
+    assert names.given_name_key("Yana") != names.given_name_key("Жанна")

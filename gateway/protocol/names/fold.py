@@ -9,7 +9,7 @@ alike) into Latin so both scripts meet in one key space.
 
 Guarantees: the key is lower-case ASCII letters, spaces and hyphens only
 (possibly empty); equal inputs give equal keys; the fold is many-to-one on
-purpose (г/ґ/g/h, и/і/ы/y, ж/з, ш/щ fall together), so equal keys mean
+purpose (г/ґ/g/h, и/і/ы/y, ж/з/с/ш/щ fall together), so equal keys mean
 "could be the same spelling", never "is the same name". Comparisons that
 need more (given names, patronymics, surnames, places) build on it in
 :mod:`gateway.protocol.names.keys`.
@@ -44,7 +44,7 @@ _DIGRAPHS = (
     ("schtsch", "s"), ("shch", "s"), ("sch", "s"), ("tsch", "c"), ("tch", "c"),
     ("zh", "z"), ("kh", "h"), ("ch", "c"), ("sh", "s"), ("ts", "c"), ("tz", "c"),
     ("ck", "k"), ("ph", "f"), ("x", "ks"), ("w", "v"), ("q", "k"), ("ou", "u"),
-    ("gue", "he"), ("gui", "hi"), ("dj", "z"), ("j", "i"), ("y", "i"), ("g", "h"),
+    ("gue", "he"), ("gui", "hi"), ("dj", "z"), ("j", "i"), ("y", "i"), ("g", "h"), ("z", "s"),
 )  # fmt: skip
 _DIGRAPH_RE = re.compile("|".join(re.escape(a) for a, _ in _DIGRAPHS))
 _DIGRAPH_MAP = dict(_DIGRAPHS)
@@ -90,7 +90,8 @@ def fold_latin(text: str) -> str:
 
     Diacritics are dropped (Ševčenko → sevcenko), the multi-letter spellings
     of one sound are merged (shch, sch, tsch, zh, kh, ch, ts → s, c, z, h, c),
-    y and j become i, g becomes h (Ukrainian г is h, Russian г is g), doubled
+    y and j become i, g becomes h (Ukrainian г is h, Russian г is g), z
+    becomes s (German writes з as s), doubled
     letters collapse and i before a vowel inside a word is dropped.
     """
     decomposed = unicodedata.normalize("NFKD", text.lower())

@@ -21,7 +21,8 @@ compare for equality; they are not for display. A key of ``None`` means
 the text holds no letters.
 
 Guarantees (``tests/test_names.py``): every table equivalence holds both
-ways, in Cyrillic and in the Latin of KMU 2010, ICAO 9303 and BGN/PCGN; a
+ways, in Cyrillic and in the Latin of KMU 2010, ICAO 9303, BGN/PCGN,
+German and French (:mod:`.systems`); a
 Latin spelling that two different names fold to is left ambiguous (it falls
 back to its fold) rather than assigned to either.
 """
@@ -38,6 +39,7 @@ from importlib import resources
 from typing import Literal
 
 from gateway.protocol.names.fold import clean, fold_latin, fold_name
+from gateway.protocol.names.systems import spellings
 from gateway.protocol.names.translit import Untransliterable, is_cyrillic, russian, ukrainian
 
 Sex = Literal["female", "male"]
@@ -64,11 +66,19 @@ def _norm(text: str) -> str:
     return clean(text).replace("ё", "е")
 
 
-def _latin_forms(form: str) -> set[str]:
+def _official_forms(form: str) -> set[str]:
+    """Folds of the form itself and of its KMU 2010 and ICAO 9303 spellings."""
     forms = {fold_name(form)}
     for system in (ukrainian, russian):
         with contextlib.suppress(Untransliterable):
             forms.add(fold_latin(system(form)))
+    forms.discard("")
+    return forms
+
+
+def _other_forms(form: str) -> set[str]:
+    """Folds of its BGN/PCGN, German and French spellings."""
+    forms = {fold_latin(latin) for latin in spellings(form.lower()).values()}
     forms.discard("")
     return forms
 
@@ -88,15 +98,26 @@ class _Index:
 
 
 def _build_index(entries: list[tuple[str, list[str]]]) -> _Index:
-    """Index (key, forms) pairs; a Latin fold claimed by two keys is dropped."""
+    """Index (key, forms) pairs; a Latin fold claimed by two keys is dropped.
+
+    The official spellings are indexed first; the other systems only add
+    folds no official spelling holds (French Жанна → Janna must not take
+    Yana from Яна).
+    """
     cyrillic: dict[str, str] = {}
-    latin: dict[str, set[str]] = {}
+    official: dict[str, set[str]] = {}
+    other: dict[str, set[str]] = {}
     for key, forms in entries:
         for form in forms:
             cyrillic.setdefault(_norm(form), key)
-            for folded in _latin_forms(form):
-                latin.setdefault(folded, set()).add(key)
-    unique = {folded: next(iter(keys)) for folded, keys in latin.items() if len(keys) == 1}
+            for folded in _official_forms(form):
+                official.setdefault(folded, set()).add(key)
+            for folded in _other_forms(form):
+                other.setdefault(folded, set()).add(key)
+    unique = {folded: next(iter(keys)) for folded, keys in other.items() if len(keys) == 1}
+    for folded in official:
+        unique.pop(folded, None)
+    unique.update({f: next(iter(keys)) for f, keys in official.items() if len(keys) == 1})
     return _Index(cyrillic, unique)
 
 
