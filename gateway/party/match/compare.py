@@ -170,6 +170,15 @@ def compare(record: Profile, report: Profile) -> dict[str, str]:
     return {name: _COMPARATORS[name](record, report) for name in FIELDS}
 
 
+def vetoed(record: Profile, report: Profile) -> bool:
+    """Whether a veto field differs, so that :func:`score` is at most :data:`VETO_CAP`.
+
+    Cheaper than :func:`compare`; the linker skips such pairs whenever the
+    threshold is above the cap.
+    """
+    return any(_COMPARATORS[name](record, report) == "differ" for name in VETO_FIELDS)
+
+
 def levels(evidence: dict[str, str]) -> dict[str, Level]:
     """The SPEC §11 level (agree/close/differ/missing) of each field."""
     return {name: _level(kind) for name, kind in evidence.items()}

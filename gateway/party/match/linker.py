@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
-from gateway.party.match.compare import Level, compare, levels, score
+from gateway.party.match.compare import VETO_CAP, Level, compare, levels, score, vetoed
 from gateway.party.match.profile import Profile, swapped
 from gateway.party.match.profile import build as build_profile
 from gateway.party.match.registry import Report
@@ -118,12 +118,13 @@ class Linker:
             report = self.profiles[index]
             best: tuple[float, dict[str, str]] | None = None
             for profile in (record, alternative):
+                if threshold > VETO_CAP and vetoed(profile, report):
+                    continue  # its score could not reach the threshold
                 evidence = compare(profile, report)
                 value = score(evidence)
                 if best is None or value > best[0]:
                     best = (value, evidence)
-            assert best is not None
-            if best[0] >= threshold:
+            if best is not None and best[0] >= threshold:
                 fields = levels(best[1])
                 scored.append(Candidate(self.report_ids[index], best[0], fields, index))
         scored.sort(key=lambda c: (-c.score, c.index))
