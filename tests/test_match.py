@@ -227,3 +227,12 @@ def test_run_refuses_a_records_file_of_the_wrong_shape(tmp_path: Path) -> None:
     bad.write_text('{"packet_id": "x"}', encoding="utf-8")
     with pytest.raises(Exception, match="neither an extraction document"):
         run(registry, [bad])
+
+
+def test_twins_whose_names_fold_alike_do_not_match() -> None:
+    """Regression: Діана and Дана once shared a key, so twin sisters agreed on everything."""
+    sister = {**FAMILY, "family_name": "Ковальова", "patronymic": "Дмитрівна", "sex": "female"}
+    linker = Linker([report("DANA", **{**sister, "given_name": "Дана"})])
+    rec = record(**{**sister, "given_name": "Диана", "family_name": "Ковалёва"})
+    assert best(linker, rec) is None
+    assert best(linker, {**rec, "given_name": "Дана"}) == "DANA"
