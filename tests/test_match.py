@@ -236,3 +236,23 @@ def test_twins_whose_names_fold_alike_do_not_match() -> None:
     rec = record(**{**sister, "given_name": "Диана", "family_name": "Ковалёва"})
     assert best(linker, rec) is None
     assert best(linker, {**rec, "given_name": "Дана"}) == "DANA"
+
+
+@pytest.mark.parametrize(
+    ("misread", "registered"),
+    [("Ирииа", "Ірина"), ("Юрнй", "Юрій"), ("Фдор", "Федір"), ("Викторня", "Вікторія")],
+)
+def test_a_given_name_misread_by_one_letter_is_close(misread: str, registered: str) -> None:
+    """OCR reads и as н or drops a letter; the name is no longer in the tables."""
+    linker = Linker([report("R1", **{**FAMILY, "given_name": registered, "sex": None})])
+    found = linker.match(from_record({**RUSSIAN_RECORD, "given_name": misread, "sex": None}),
+                         threshold=0.0, top=1)  # fmt: skip
+    assert found and found[0].fields["given_name"] == "close"
+
+
+def test_one_edit_is_not_close_for_short_names() -> None:
+    """Яи is one edit from Ян, and from Яна too: a short misreading proves nothing."""
+    linker = Linker([report("R1", **{**FAMILY, "given_name": "Ян", "sex": None})])
+    found = linker.match(from_record({**RUSSIAN_RECORD, "given_name": "Яи", "sex": None}),
+                         threshold=0.0, top=1)  # fmt: skip
+    assert found and found[0].fields["given_name"] == "differ"

@@ -23,11 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Literal
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from gateway.party.match.profile import PartialDate, Profile
+from gateway.protocol.names import given_name_folds
+from gateway.protocol.names.keys import UNKNOWN_PREFIX
 
 Level = Literal["agree", "close", "differ", "missing"]
 FIELDS = (
@@ -36,6 +39,7 @@ FIELDS = (
 )  # fmt: skip
 
 CLOSE_NAME = 0.88  # Jaro–Winkler of folds at or above this is a near spelling (OCR, typos)
+MIN_EDIT_LENGTH = 4  # one edit in a shorter unknown name is too much of it (Ян, Яна, Анна)
 PRIOR_LOG2_ODDS = -14.0  # ~1 in 16,000: a report drawn at random from a blocked candidate set
 VETO_CAP = 0.05  # the highest score of a pair whose given name, birth date or sex differs
 
@@ -53,7 +57,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
                           "close_year": 0.5, "differ": -0.5},
     "displacement_place": {"agree": 2.0, "close": 1.0, "differ": -0.5},
 }  # fmt: skip
-VETO_FIELDS = ("given_name", "birth_date", "sex")
+VETO_FIELDS = ("sex", "birth_date", "given_name")  # cheapest check first
 TABLED = ("g:", "p:")  # key prefixes of names the tables know (gateway.protocol.names.keys)
 
 
@@ -70,6 +74,28 @@ def _name(key_a: str | None, key_b: str | None, fold_a: str, fold_b: str) -> Lev
     if fold_a and fold_b and JaroWinkler.normalized_similarity(fold_a, fold_b) >= CLOSE_NAME:
         return "close"
     return "differ"
+
+
+def _given(key_a: str | None, key_b: str | None, fold_a: str, fold_b: str) -> str:
+    """As :func:`_name`, and an unknown spelling one edit away from any form
+    of a known name is close: OCR reads и as н or drops a letter (Ирииа,
+    Юрнй, Фдор for Ирина, Юрій, Федор)."""
+    level = _name(key_a, key_b, fold_a, fold_b)
+    if level != "differ" or key_a is None or key_b is None:
+        return level
+    for known, other, fold in ((key_a, key_b, fold_b), (key_b, key_a, fold_a)):
+        if (known.startswith(TABLED) and other.startswith(UNKNOWN_PREFIX)
+                and len(fold) >= MIN_EDIT_LENGTH and _one_edit(known, fold)):  # fmt: skip
+            return "close"
+    return level
+
+
+@lru_cache(maxsize=1 << 16)
+def _one_edit(key: str, fold: str) -> bool:
+    """Whether ``fold`` is at most one edit from a form of the known name ``key``."""
+    return any(
+        Levenshtein.distance(fold, known, score_cutoff=1) <= 1 for known in given_name_folds(key)
+    )
 
 
 def _span(d: PartialDate) -> tuple[date, date] | None:
@@ -149,7 +175,7 @@ def _place(a: str | None, b: str | None) -> Level:
 
 _COMPARATORS: dict[str, Callable[[Profile, Profile], str]] = {
     "family_name": lambda r, q: _name(r.family_key, q.family_key, r.family_fold, q.family_fold),
-    "given_name": lambda r, q: _name(r.given_key, q.given_key, r.given_fold, q.given_fold),
+    "given_name": lambda r, q: _given(r.given_key, q.given_key, r.given_fold, q.given_fold),
     "patronymic": lambda r, q: _name(
         r.patronymic_key, q.patronymic_key, r.patronymic_fold, q.patronymic_fold
     ),

@@ -210,6 +210,26 @@ def equivalents(text: str) -> frozenset[str]:
     return frozenset((*name.ukrainian, *name.russian)) if name else frozenset()
 
 
+@cache
+def _folds_by_key() -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for name in given_names():
+        folds: set[str] = set()
+        for form in (*name.ukrainian, *name.russian):
+            folds |= _official_forms(form) | _other_forms(form)
+        out[name.key] = frozenset(folds)
+    return out
+
+
+def given_name_folds(key: str) -> frozenset[str]:
+    """The Latin folds of every form of the given name with this key (empty if none).
+
+    For telling whether an unknown spelling is a misreading of a known name:
+    compare its :func:`~gateway.protocol.names.fold.fold_name` with these.
+    """
+    return _folds_by_key().get(key, frozenset())
+
+
 # -- patronymics -------------------------------------------------------------
 
 _UK_VOWELS = "аеєиіїоуюя"
