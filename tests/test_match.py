@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.party.match import DEFAULT_THRESHOLD, run
+from gateway.party.match import linker as linker_module
 from gateway.party.match.compare import compare_dates
 from gateway.party.match.linker import Linker
 from gateway.party.match.profile import from_record, parse_date
@@ -256,3 +257,17 @@ def test_one_edit_is_not_close_for_short_names() -> None:
     found = linker.match(from_record({**RUSSIAN_RECORD, "given_name": "Яи", "sex": None}),
                          threshold=0.0, top=1)  # fmt: skip
     assert found and found[0].fields["given_name"] == "differ"
+
+
+def test_a_block_larger_than_max_block_is_skipped_and_others_still_find_the_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MAX_BLOCK: a key shared by too many reports is ignored; the child's other keys remain."""
+    monkeypatch.setattr(linker_module, "MAX_BLOCK", 50)
+    crowd = [report(f"C{i}", **{**FAMILY, "birth_date": f"{2000 + i % 20}-01-{1 + i % 28:02d}",
+                                "given_name": "Андрій"}) for i in range(60)]  # fmt: skip
+    linker = Linker([*crowd, report("R1", **FAMILY)])
+    candidates = linker.candidates(from_record(RUSSIAN_RECORD))
+    assert linker.report_ids.index("R1") in candidates
+    assert len(candidates) < 60  # the surname+patronymic block (61 reports) was skipped
+    assert best(linker, RUSSIAN_RECORD) == "R1"
