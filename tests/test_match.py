@@ -13,7 +13,14 @@ import pytest
 
 from gateway.party.match import DEFAULT_THRESHOLD, run
 from gateway.party.match import linker as linker_module
-from gateway.party.match.compare import compare_dates
+from gateway.party.match.compare import (
+    VETO_CAP,
+    VETO_FIELDS,
+    compare,
+    compare_dates,
+    score,
+    vetoed,
+)
 from gateway.party.match.linker import Linker
 from gateway.party.match.profile import from_record, parse_date
 from gateway.party.match.registry import COLUMNS, Report
@@ -271,3 +278,15 @@ def test_a_block_larger_than_max_block_is_skipped_and_others_still_find_the_chil
     assert linker.report_ids.index("R1") in candidates
     assert len(candidates) < 60  # the surname+patronymic block (61 reports) was skipped
     assert best(linker, RUSSIAN_RECORD) == "R1"
+
+
+def test_the_fast_veto_check_agrees_with_the_score() -> None:
+    """vetoed() lets the linker skip pairs; it must say yes exactly when score() caps."""
+    base = from_record(RUSSIAN_RECORD)
+    for variant in ({"sex": "female"}, {"birth_date": "2014-01-01"}, {"given_name": "Андрій"},
+                    {"given_name": "Олексій"}, {"birth_date": None, "sex": None}):  # fmt: skip
+        other = from_record({**RUSSIAN_RECORD, **variant})
+        evidence = compare(base, other)
+        capped = any(evidence[f] == "differ" for f in VETO_FIELDS)
+        assert vetoed(base, other) == capped, variant
+        assert not capped or score(evidence) <= VETO_CAP

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import date, timedelta
 from functools import lru_cache
 from typing import Literal
 
@@ -98,20 +97,6 @@ def _one_edit(key: str, fold: str) -> bool:
     )
 
 
-def _span(d: PartialDate) -> tuple[date, date] | None:
-    """The first and last day a partial date can be."""
-    try:
-        if d.month is None:
-            return date(d.year, 1, 1), date(d.year, 12, 31)
-        if d.day is None:
-            after = date(d.year + 1, 1, 1) if d.month == 12 else date(d.year, d.month + 1, 1)
-            return date(d.year, d.month, 1), after - timedelta(days=1)
-        day = date(d.year, d.month, d.day)
-    except ValueError:
-        return None
-    return day, day
-
-
 def date_evidence(a: PartialDate | None, b: PartialDate | None) -> str:
     """The kind of evidence two dates give (a key of :data:`WEIGHTS`).
 
@@ -122,15 +107,11 @@ def date_evidence(a: PartialDate | None, b: PartialDate | None) -> str:
     """
     if a is None or b is None:
         return "missing"
-    if a == b and a.full:
-        return "agree"
-    span_a, span_b = _span(a), _span(b)
-    if span_a is None or span_b is None:
-        return "differ"
-    gap = (max(span_a[0], span_b[0]) - min(span_a[1], span_b[1])).days
+    if a.first == b.first and a.last == b.last:
+        return "agree" if a.full else "close_month" if a.month else "close_year"
+    gap = max(a.first, b.first) - min(a.last, b.last)
     if gap <= 0:  # consistent: one lies within the other
-        widest = max(span_a[1] - span_a[0], span_b[1] - span_b[0]).days
-        return "close_month" if widest < 31 else "close_year"
+        return "close_month" if max(a.last - a.first, b.last - b.first) < 31 else "close_year"
     if gap == 1:
         return "close_near"
     if a.full and b.full:
@@ -202,7 +183,12 @@ def vetoed(record: Profile, report: Profile) -> bool:
     Cheaper than :func:`compare`; the linker skips such pairs whenever the
     threshold is above the cap.
     """
-    return any(_COMPARATORS[name](record, report) == "differ" for name in VETO_FIELDS)
+    if record.sex and report.sex and record.sex != report.sex:
+        return True
+    if date_evidence(record.birth_date, report.birth_date) == "differ":
+        return True
+    given = _given(record.given_key, report.given_key, record.given_fold, report.given_fold)
+    return given == "differ"
 
 
 def levels(evidence: dict[str, str]) -> dict[str, Level]:
