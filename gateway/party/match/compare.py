@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Literal
 
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import JaroWinkler
 
 from gateway.party.match.profile import PartialDate, Profile
-from gateway.protocol.names import given_name_folds
-from gateway.protocol.names.keys import UNKNOWN_PREFIX
+from gateway.protocol.names.keys import NEAR_MIN_LETTERS, UNKNOWN_PREFIX, one_edit_from
 
 Level = Literal["agree", "close", "differ", "missing"]
 FIELDS = (
@@ -41,7 +39,6 @@ FIELDS = (
 )  # fmt: skip
 
 CLOSE_NAME = 0.88  # Jaro–Winkler of folds at or above this is a near spelling (OCR, typos)
-MIN_EDIT_LENGTH = 4  # one edit in a shorter unknown name is too much of it (Ян, Яна, Анна)
 PRIOR_LOG2_ODDS = -14.0  # ~1 in 16,000: a report drawn at random from a blocked candidate set
 VETO_CAP = 0.05  # the highest score of a pair whose given name, birth date or sex differs
 
@@ -87,17 +84,9 @@ def _given(key_a: str | None, key_b: str | None, fold_a: str, fold_b: str) -> st
         return level
     for known, other, fold in ((key_a, key_b, fold_b), (key_b, key_a, fold_a)):
         if (known.startswith(TABLED) and other.startswith(UNKNOWN_PREFIX)
-                and len(fold) >= MIN_EDIT_LENGTH and _one_edit(known, fold)):  # fmt: skip
+                and len(fold) >= NEAR_MIN_LETTERS and one_edit_from(known, fold)):  # fmt: skip
             return "close"
     return level
-
-
-@lru_cache(maxsize=1 << 16)
-def _one_edit(key: str, fold: str) -> bool:
-    """Whether ``fold`` is at most one edit from a form of the known name ``key``."""
-    return any(
-        Levenshtein.distance(fold, known, score_cutoff=1) <= 1 for known in given_name_folds(key)
-    )
 
 
 def date_evidence(a: PartialDate | None, b: PartialDate | None) -> str:

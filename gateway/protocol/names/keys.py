@@ -250,12 +250,16 @@ def nearest_given_name(text: str) -> GivenName | None:
     folded = fold_name(text)
     if len(folded) < NEAR_MIN_LETTERS:
         return None
-    keys = {key for key, folds in _folds_by_key().items() if _within_one_edit(folded, folds)}
+    keys = {key for key in _folds_by_key() if one_edit_from(key, folded)}
     return _given_by_key()[keys.pop()] if len(keys) == 1 else None
 
 
-def _within_one_edit(folded: str, folds: frozenset[str]) -> bool:
-    return any(Levenshtein.distance(folded, known, score_cutoff=1) <= 1 for known in folds)
+@lru_cache(maxsize=1 << 16)
+def one_edit_from(key: str, folded: str) -> bool:
+    """Whether the fold ``folded`` is within one edit of a spelling of the name ``key``."""
+    return any(
+        Levenshtein.distance(folded, known, score_cutoff=1) <= 1 for known in given_name_folds(key)
+    )
 
 
 # -- patronymics -------------------------------------------------------------
