@@ -307,3 +307,11 @@ def test_scoring_in_forked_workers_gives_the_sequential_answer() -> None:
     parallel = linker.match_all(records, threshold=0.5, top=3, workers=2)
     assert parallel == sequential
     assert sum(1 for found in sequential if found) > len(records) // 2
+
+
+def test_day_and_month_swapped_against_a_date_known_to_the_month() -> None:
+    """2016-01-11 written for 1 November 2016, which the family knew as 2016-11."""
+    assert compare_dates(parse_date("2016-01-11"), parse_date("2016-11")) == "close"
+    assert compare_dates(parse_date("2016-11"), parse_date("2016-01-11")) == "close"
+    assert compare_dates(parse_date("2016-01-11"), parse_date("2016-12")) == "differ"
+    assert compare_dates(parse_date("2016-01-13"), parse_date("2016-11")) == "differ"

@@ -29,7 +29,7 @@ from typing import Literal
 
 from rapidfuzz.distance import JaroWinkler
 
-from gateway.party.match.profile import PartialDate, Profile
+from gateway.party.match.profile import PartialDate, Profile, parse_date
 from gateway.protocol.names.keys import NEAR_MIN_LETTERS, UNKNOWN_PREFIX, one_edit_from
 
 Level = Literal["agree", "close", "differ", "missing"]
@@ -106,12 +106,20 @@ def date_evidence(a: PartialDate | None, b: PartialDate | None) -> str:
         return "close_month" if max(a.last - a.first, b.last - b.first) < 31 else "close_year"
     if gap == 1:
         return "close_near"
-    if a.full and b.full:
-        if a.year == b.year and (a.month, a.day) == (b.day, b.month):
-            return "close_near"
-        if (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) == 1:
-            return "close_near"
+    if a.full and b.full and (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) == 1:
+        return "close_near"
+    for full, other in ((a, b), (b, a)):
+        swapped = _day_month_swapped(full)
+        if swapped and max(swapped.first, other.first) <= min(swapped.last, other.last):
+            return "close_near"  # 2016-01-11 written for 2016-11-01, or for 2016-11
     return "differ"
+
+
+def _day_month_swapped(d: PartialDate) -> PartialDate | None:
+    """The full date with day and month exchanged, when that is a date."""
+    if d.day is None or d.month is None or d.day > 12 or d.day == d.month:
+        return None
+    return parse_date(f"{d.year:04d}-{d.day:02d}-{d.month:02d}")
 
 
 def compare_dates(a: PartialDate | None, b: PartialDate | None) -> Level:
