@@ -25,6 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from gateway.cli.cases import add_commands as add_case_commands
+from gateway.cli.match import add_command as add_match_command
 from gateway.cli.monitor import add_command as add_monitor_command
 from gateway.party import log as log_reader
 from gateway.party.client import SUFFIX_BY_MEDIA_TYPE, Client, Identity, media_type_of
@@ -414,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_case_commands(sub)
     add_monitor_command(sub)
+    add_match_command(sub)
 
     p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
     p.add_argument("--dir", help="work here instead of a temporary directory")
