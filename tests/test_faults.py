@@ -1,0 +1,186 @@
+"""Regression tests of issue 9: each fault a code review and an outside probe found.
+
+Every test is named ``test_fault_NN_...`` after the finding it covers and runs
+against a real gateway process (``tests.harness``) where the finding is about
+the gateway. The heavy ones (disk full, kill -9 under load, SIGTERM during
+uploads, slowloris, fuzzing) are in ``tests/test_fault_injection.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from gateway.party.client import Client
+from gateway.party.pull import Puller, PullResult
+from gateway.protocol.crypto import jws
+from gateway.protocol.errors import Temporary
+from tests.conftest import Exchange
+from tests.harness import (
+    get,
+    send_ready_packet,
+    tiny_pdf,
+)
+
+# -- a proxy that injects the gateway's temporary failures ---------------------
+
+Policy = Callable[[str, str], int | None]  # (method, path) -> status to answer instead
+
+
+class FaultProxy:
+    """An HTTP proxy in front of a gateway that answers some requests itself.
+
+    ``policy(method, path)`` returns a status (429, 503…) to answer with a
+    problem document instead of forwarding, or None to forward. What a
+    network or a failing gateway does to a party, without touching the gateway.
+    """
+
+    def __init__(self, upstream: str, policy: Policy) -> None:
+        self.upstream = upstream
+        self.policy = policy
+        self.answered: list[tuple[str, str, int]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length) if length else None
+                injected = proxy.policy(self.command, self.path)
+                if injected is not None:
+                    proxy.answered.append((self.command, self.path, injected))
+                    problem = json.dumps({"type": "urn:dxg:error:unavailable",
+                                          "title": "injected", "status": injected,
+                                          "detail": "injected by the test proxy"}).encode()
+                    self.send_response(injected)
+                    self.send_header("Content-Type", "application/problem+json")
+                    self.send_header("Content-Length", str(len(problem)))
+                    self.end_headers()
+                    self.wfile.write(problem)
+                    return
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "connection")}
+                request = urllib.request.Request(proxy.upstream + self.path, data=body,
+                                                 method=self.command, headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as r:
+                        status, answer, reply = r.status, r.read(), dict(r.headers)
+                except urllib.error.HTTPError as e:
+                    status, answer, reply = e.code, e.read(), dict(e.headers)
+                self.send_response(status)
+                self.send_header("Content-Type", reply.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_POST = _any  # noqa: N815 - http.server's names
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+_fresh = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def exchange(shared_exchange: Exchange) -> Exchange:
+    """The module's gateway with a sender and a recipient of this test's own.
+
+    One gateway per module keeps the suite fast; fresh parties keep each
+    test's inbox, cursor and receipts its own.
+    """
+    n = next(_fresh)
+    gw = shared_exchange.gw
+    return Exchange(gw, gw.add_party(f"ua-{n}"), gw.add_party(f"ru-{n}"), shared_exchange.mon)
+
+
+@pytest.fixture
+def proxied(exchange: Exchange) -> Iterator[Callable[[Policy], FaultProxy]]:
+    proxies: list[FaultProxy] = []
+
+    def make(policy: Policy) -> FaultProxy:
+        proxy = FaultProxy(exchange.gw.url, policy)
+        proxies.append(proxy.__enter__())
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.__exit__()
+
+
+def _pull(url: str, ex: Exchange, out: Path, *, attempts: int = 6) -> list[PullResult]:
+    async def run() -> list[PullResult]:
+        async with Client(url, ex.ru.identity) as client:
+            return await Puller(client, retry_attempts=attempts, retry_base_s=0.01).pull(out)
+
+    return asyncio.run(run())
+
+
+def _receipt_levels(ex: Exchange, packet_id: str) -> list[str]:
+    view = get(ex.gw, ex.ua, f"/v1/packets/{packet_id}").json()
+    return [json.loads(jws.parse(r, typ=jws.TYP_RECEIPT).payload)["level"]
+            for r in view["receipts"]]
+
+
+# -- 1. a temporary failure is never a verdict --------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_fault_01_temporary_failures_during_pull_are_retried_not_rejected(
+    exchange: Exchange, proxied: Callable[[Policy], FaultProxy], tmp_path: Path, status: int
+) -> None:
+    packet = send_ready_packet(exchange.gw, exchange.ua, exchange.ru,
+                               [("dossier.pdf", "application/pdf", tiny_pdf("retry"))])
+    failures = {"left": 2}
+
+    def flaky_blobs(method: str, path: str) -> int | None:
+        if "/blobs/" in path and failures["left"] > 0:
+            failures["left"] -= 1
+            return status
+        return None
+
+    proxy = proxied(flaky_blobs)
+    (result,) = _pull(proxy.url, exchange, tmp_path)
+    assert len(proxy.answered) == 2  # the two failures happened, then the retry went through
+    assert result.level == "DELIVERED"
+    assert _receipt_levels(exchange, packet.packet_id) == ["ACCEPTED", "DELIVERED"]
+
+
+def test_fault_01_a_gateway_that_keeps_failing_leaves_the_packet_ready_and_the_cursor(
+    exchange: Exchange, proxied: Callable[[Policy], FaultProxy], tmp_path: Path
+) -> None:
+    first = send_ready_packet(exchange.gw, exchange.ua, exchange.ru)
+    second = send_ready_packet(exchange.gw, exchange.ua, exchange.ru)
+    proxy = proxied(lambda method, path: 503 if first.packet_id + "/blobs/" in path else None)
+    with pytest.raises(Temporary):
+        _pull(proxy.url, exchange, tmp_path, attempts=3)
+    assert len(proxy.answered) == 3
+    assert _receipt_levels(exchange, first.packet_id) == ["ACCEPTED"]  # no REJECTED
+    assert _receipt_levels(exchange, second.packet_id) == ["ACCEPTED"]  # not passed over
+    assert get(exchange.gw, exchange.ru, f"/v1/packets/{first.packet_id}").json()["status"] == (
+        "READY")
+    assert not (tmp_path / ".inbox-cursor").exists()  # the cursor did not pass it
+    assert not list(tmp_path.glob(".*.partial"))
+    # Once the gateway answers again, the same pull delivers both, in order.
+    results = _pull(exchange.gw.url, exchange, tmp_path)
+    assert [(r.packet_id, r.level) for r in results] == [
+        (first.packet_id, "DELIVERED"), (second.packet_id, "DELIVERED")]
