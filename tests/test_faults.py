@@ -22,10 +22,15 @@ import pytest
 from gateway.party.client import Client
 from gateway.party.pull import Puller, PullResult
 from gateway.protocol.crypto import jws
-from gateway.protocol.errors import Temporary
+from gateway.protocol.errors import Invalid, Temporary
+from gateway.protocol.manifest import Manifest, is_safe_part_name
 from tests.conftest import Exchange
 from tests.harness import (
+    assert_problem,
     get,
+    manifest_doc,
+    packet_from_doc,
+    post_packet,
     send_ready_packet,
     tiny_pdf,
 )
@@ -184,3 +189,28 @@ def test_fault_01_a_gateway_that_keeps_failing_leaves_the_packet_ready_and_the_c
     results = _pull(exchange.gw.url, exchange, tmp_path)
     assert [(r.packet_id, r.level) for r in results] == [
         (first.packet_id, "DELIVERED"), (second.packet_id, "DELIVERED")]
+
+
+# -- 2. part names are safe file names ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["..", ".", ".hidden", "../x"])
+def test_fault_02_a_part_name_that_is_no_safe_file_name_is_refused_at_intake(
+    exchange: Exchange, name: str
+) -> None:
+    doc = manifest_doc(exchange.ua.id, exchange.ru.id, [(name, "text/plain", b"x")])
+    packet = packet_from_doc(doc, [(name, b"x")], exchange.ua.identity.signing)
+    problem = assert_problem(post_packet(exchange.gw, exchange.ua, packet), 422, "invalid")
+    assert "name" in problem["detail"]
+
+
+def test_fault_02_pull_refuses_an_unsafe_part_name_without_writing_outside(
+    tmp_path: Path,
+) -> None:
+    # A sender signing such a manifest cannot get it past intake; a party checks again
+    # before it opens a file, whatever a gateway serves.
+    raw = json.dumps(manifest_doc("ua", "ru", [("..", "text/plain", b"x")])).encode()
+    with pytest.raises(Invalid, match="name"):
+        Manifest.from_bytes(raw)
+    assert is_safe_part_name("part-1.pdf") and not is_safe_part_name("..")
+    assert not is_safe_part_name("a/b") and not is_safe_part_name(".a")
