@@ -9,6 +9,7 @@ uploads, slowloris, fuzzing) are in ``tests/test_fault_injection.py``.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import threading
 import urllib.error
@@ -18,21 +19,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from gateway.party.client import Client
 from gateway.party.pull import Puller, PullResult
 from gateway.protocol.crypto import jws
 from gateway.protocol.errors import Invalid, Temporary
 from gateway.protocol.manifest import Manifest, is_safe_part_name
-from tests.conftest import Exchange
+from tests.conftest import Exchange, running_exchange
 from tests.harness import (
     assert_problem,
+    free_port,
     get,
+    make_packet,
     manifest_doc,
     packet_from_doc,
     post_packet,
     send_ready_packet,
     tiny_pdf,
+    wait_for,
 )
 
 # -- a proxy that injects the gateway's temporary failures ---------------------
@@ -101,6 +106,35 @@ class FaultProxy:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# PDFs are extracted as usual; every TIFF part hangs until its deadline (3 s).
+SLOW_TIFF = {
+    "extractors": ["documents", "hangs-tiff"],
+    "plugins": {"hangs-tiff": "tests.plugins.slow:hangs_tiff"},
+    "extraction_timeout_s": 8.0,
+}
+CONFIG = {**SLOW_TIFF, "notify_backoff_base_s": 0.02, "notify_backoff_max_s": 0.1}
+# Packets expire one second after intake, checked five times a second.
+EXPIRING = {**SLOW_TIFF, "delivery_ttl_s": 1, "sweep_interval_s": 0.2}
+
+
+@pytest.fixture(scope="module")
+def shared_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    with running_exchange(tmp_path_factory.mktemp("faults"), CONFIG) as ex:
+        yield ex
+
+
+@pytest.fixture(scope="module")
+def expiring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    with running_exchange(tmp_path_factory.mktemp("expiring"), EXPIRING) as ex:
+        yield ex
+
+
+def tiff() -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(out, "TIFF")
+    return out.getvalue()
 
 
 _fresh = iter(range(1, 10_000))
@@ -214,3 +248,54 @@ def test_fault_02_pull_refuses_an_unsafe_part_name_without_writing_outside(
         Manifest.from_bytes(raw)
     assert is_safe_part_name("part-1.pdf") and not is_safe_part_name("..")
     assert not is_safe_part_name("a/b") and not is_safe_part_name(".a")
+
+
+# -- 3. one rule of status changes, and every caller keeps it -----------------------------
+
+
+def _timeline(ex: Exchange, packet_id: str) -> list[dict[str, object]]:
+    timeline: list[dict[str, object]] = get(
+        ex.gw, ex.ua, f"/v1/packets/{packet_id}").json()["timeline"]
+    return timeline
+
+
+def test_fault_03_an_expired_packet_never_becomes_ready_and_expires_once(
+    expiring: Exchange,
+) -> None:
+    ex = expiring
+    packet = make_packet(ex.ua, ex.ru.id, [("scan.tif", "image/tiff", tiff())])
+    assert post_packet(ex.gw, ex.ua, packet).status == 202
+    wait_for(lambda: get(ex.gw, ex.ua, f"/v1/packets/{packet.packet_id}").json()["status"]
+             == "EXPIRED")
+    # The extraction still runs; it ends when the sandbox's deadline passes and
+    # its scratch directory goes: only then could it have made the packet READY.
+    scratch = ex.gw.root / "tmp"
+    wait_for(lambda: any(scratch.iterdir()), timeout=10)
+    wait_for(lambda: not any(scratch.iterdir()), timeout=30)
+    statuses = [e["status"] for e in _timeline(ex, packet.packet_id) if "event" not in e]
+    assert statuses == ["ACCEPTED", "EXTRACTING", "EXPIRED"]
+    assert _receipt_levels(ex, packet.packet_id) == ["ACCEPTED", "EXPIRED"]
+    assert get(ex.gw, ex.ru, "/v1/inbox?after=0").json()["items"] == []
+
+
+def test_fault_03_notifications_stop_once_the_packet_is_delivered(
+    shared_exchange: Exchange, tmp_path: Path
+) -> None:
+    gw = shared_exchange.gw
+    n = next(_fresh)
+    # The endpoint refuses connections: the gateway retries every ~0.1 s.
+    ex = Exchange(gw, gw.add_party(f"ua-{n}"),
+                  gw.add_party(f"ru-{n}", endpoint=f"http://127.0.0.1:{free_port()}/notify"),
+                  shared_exchange.mon)
+
+    def attempts(packet_id: str) -> int:
+        return sum(1 for e in _timeline(ex, packet_id) if "event" in e)
+
+    first = send_ready_packet(gw, ex.ua, ex.ru)
+    wait_for(lambda: attempts(first.packet_id) >= 3)
+    (result,) = _pull(gw.url, ex, tmp_path)
+    assert result.level == "DELIVERED"
+    at_delivery = attempts(first.packet_id)
+    second = send_ready_packet(gw, ex.ua, ex.ru)  # the notifier keeps working for others
+    wait_for(lambda: attempts(second.packet_id) >= 10)
+    assert attempts(first.packet_id) <= at_delivery + 1  # at most one already in flight

@@ -165,7 +165,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # A part's own deadline sits inside the packet's: the engine kills a part's
     # sandbox before the gateway gives up on the whole document.
     limits = Limits(document_timeout_s=max(1.0, config.extraction_timeout_s - ENGINE_MARGIN_S))
-    with Ingestor(config.extractors, limits, workers=os.cpu_count() or 1) as engine:
+    with Ingestor(
+        config.extractors, limits, workers=os.cpu_count() or 1, plugins=config.plugins
+    ) as engine:
         serve(Path(args.dir), host=args.host, port=args.port, engine=engine)
     return 0
 

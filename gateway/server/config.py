@@ -56,6 +56,9 @@ class Config:
     # How often deadlines are checked.
     sweep_interval_s: float = 5.0
     extractors: tuple[str, ...] = ("documents",)
+    # Extractors not installed as packages (a local plugin, a test's), name ->
+    # "module:factory"; they run only if ``extractors`` lists them too.
+    plugins: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_id(self.id, what="the gateway id")
