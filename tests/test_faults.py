@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import signal
 import threading
 import urllib.error
 import urllib.request
@@ -299,3 +301,50 @@ def test_fault_03_notifications_stop_once_the_packet_is_delivered(
     second = send_ready_packet(gw, ex.ua, ex.ru)  # the notifier keeps working for others
     wait_for(lambda: attempts(second.packet_id) >= 10)
     assert attempts(first.packet_id) <= at_delivery + 1  # at most one already in flight
+
+
+# -- 5. scratch plaintext is removed on every path ----------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _start_hanging_extraction(ex: Exchange) -> Path:
+    """Send a TIFF packet and wait until its plaintext sits in the scratch directory."""
+    packet = make_packet(ex.ua, ex.ru.id, [("scan.tif", "image/tiff", tiff())])
+    assert post_packet(ex.gw, ex.ua, packet).status == 202
+    scratch = ex.gw.root / "tmp"
+    return Path(wait_for(lambda: next(scratch.glob(f"{packet.packet_id}-*/*.pid"), None)))
+
+
+def test_fault_05_plaintext_left_by_sigkill_is_removed_at_start_up(exchange: Exchange) -> None:
+    pid_file = _start_hanging_extraction(exchange)
+    assert list(pid_file.parent.glob("part-*"))  # the decrypted part
+    grandchild = int(pid_file.read_text())
+    exchange.gw.kill()
+    # SIGKILL gives the gateway no chance to stop its sandbox: this test does.
+    os.killpg(os.getpgid(grandchild), signal.SIGKILL)
+    assert pid_file.parent.exists()  # what a crash leaves behind
+    exchange.gw.start()
+    # Gone at start-up (the restarted extraction of the same packet makes its own).
+    assert not pid_file.parent.exists()
+
+
+def test_fault_05_sigterm_during_extraction_removes_plaintext_and_exits_cleanly(
+    exchange: Exchange,
+) -> None:
+    log_size = exchange.gw.log_path.stat().st_size
+    pid_file = _start_hanging_extraction(exchange)
+    grandchild = int(pid_file.read_text())
+    assert exchange.gw.terminate() == 0
+    assert not _alive(grandchild)  # the sandbox's whole process group was stopped
+    assert list((exchange.gw.root / "tmp").iterdir()) == []
+    log = exchange.gw.log_path.read_bytes()[log_size:].decode()
+    assert "cannot schedule new futures" not in log and "Traceback" not in log, log[-3000:]
+    exchange.gw.start()

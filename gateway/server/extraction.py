@@ -14,8 +14,10 @@ recipient's inbox (``ready_seq``) and, if the recipient has an endpoint, the
 notification queue.
 
 Plaintext of a part exists outside the encrypted blob store only while it is
-extracted, in the data directory's ``tmp/`` (mode 0700), and is removed at
-once afterwards.
+extracted, in the data directory's ``tmp/`` (mode 0700), and is removed on
+every path: after the extraction, when it passes its deadline or the worker
+is cancelled (SIGTERM), and at start-up for what a killed process left
+(``service.clean_scratch``).
 """
 
 from __future__ import annotations
@@ -151,8 +153,12 @@ class ExtractionWorker:
                     task.add_done_callback(self._tasks.discard)
                 await idle(self._wakeup, POLL_S)
         finally:
-            for task in self._tasks:
+            # Jobs end before the gateway closes its pools: each removes its
+            # scratch plaintext on the way out, which needs the I/O pool.
+            tasks = list(self._tasks)
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _guarded(self, job: _Job) -> None:
         try:

@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 from gateway.protocol.crypto.keys import SigningKey, load_signing_key
@@ -39,6 +40,7 @@ class Gateway:
         self.blobs.sweep(referenced)  # uploads that never committed: a crash or a lost race
         self.data.tmp.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.data.tmp, 0o700)
+        clean_scratch(self.data.tmp)
         self.io_pool = concurrent.futures.ThreadPoolExecutor(
             IO_THREADS, thread_name_prefix="dxg-io"
         )
@@ -55,6 +57,23 @@ class Gateway:
     def close(self) -> None:
         self.io_pool.shutdown(wait=True)
         self.db.close()
+
+
+def clean_scratch(tmp: Path) -> int:
+    """Remove everything in the scratch directory; how many entries were removed.
+
+    Plaintext of parts lives in ``tmp/`` only while a part is extracted. A
+    process killed meanwhile (SIGKILL, power loss) leaves it behind; nothing
+    runs yet when this is called at start-up, so all of it is such a remnant.
+    """
+    removed = 0
+    for entry in tmp.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 async def idle(event: asyncio.Event, timeout: float) -> None:
