@@ -24,12 +24,13 @@ import pytest
 from PIL import Image
 
 from gateway.party.client import Client
-from gateway.party.pull import Puller, PullResult
+from gateway.party.pull import Puller, PullResult, safe_file_name
 from gateway.protocol.crypto import jws
 from gateway.protocol.errors import Invalid, Temporary
 from gateway.protocol.manifest import Manifest, is_safe_part_name
 from tests.conftest import Exchange, running_exchange
 from tests.harness import (
+    Party,
     assert_problem,
     free_port,
     get,
@@ -37,6 +38,7 @@ from tests.harness import (
     manifest_doc,
     packet_from_doc,
     post_packet,
+    run_cli,
     send_ready_packet,
     tiny_pdf,
     wait_for,
@@ -348,3 +350,61 @@ def test_fault_05_sigterm_during_extraction_removes_plaintext_and_exits_cleanly(
     log = exchange.gw.log_path.read_bytes()[log_size:].decode()
     assert "cannot schedule new futures" not in log and "Traceback" not in log, log[-3000:]
     exchange.gw.start()
+
+
+# -- 6. file names reach the recipient only ------------------------------------------------
+
+
+def _cli_args(ex: Exchange, party: Party) -> list[str]:
+    return ["--gateway", ex.gw.url, "--id", party.id, "--keys", str(party.prefix)]
+
+
+def test_fault_06_send_names_parts_neutrally_and_pull_restores_the_file_names(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    child = tmp_path / "Ivanenko_Olena_2012.pdf"  # what an official saves a dossier as
+    child.write_bytes(tiny_pdf("dossier"))
+    note = tmp_path / "Лист про дитину.txt"
+    note.write_bytes(b"a note\n")
+    answer = json.loads(run_cli("send", *_cli_args(exchange, exchange.ua), "--to",
+                                exchange.ru.id, str(child), str(note)).stdout)
+    receipt = json.loads(jws.parse(answer["receipt"], typ=jws.TYP_RECEIPT).payload)
+    assert [p["name"] for p in receipt["parts"]] == ["part-1.pdf", "part-2.txt"]
+    wait_for(lambda: get(exchange.gw, exchange.ua, f"/v1/packets/{answer['packet_id']}")
+             .json()["status"] == "READY")
+    (pulled,) = json.loads(run_cli("pull", *_cli_args(exchange, exchange.ru), "--out",
+                                   str(tmp_path / "in")).stdout)
+    parts = Path(pulled["folder"]) / "parts"
+    assert sorted(p.name for p in parts.iterdir()) == sorted([child.name, note.name])
+    assert (parts / child.name).read_bytes() == child.read_bytes()
+    # What a monitor reads of this packet names no file.
+    log = get(exchange.gw, exchange.mon, "/v1/receipts?after=0&limit=1000").body.decode()
+    mine = [json.loads(jws.parse(i["receipt"], typ=jws.TYP_RECEIPT).payload)
+            for i in json.loads(log)["items"]]
+    seen = json.dumps([r for r in mine if r["packet_id"] == answer["packet_id"]])
+    assert "Ivanenko" not in seen and "part-1.pdf" in seen
+
+
+def test_fault_06_keep_names_names_parts_after_their_files(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    neutral = tmp_path / "dossier-0142.pdf"
+    neutral.write_bytes(tiny_pdf("dossier"))
+    answer = json.loads(run_cli("send", *_cli_args(exchange, exchange.ua), "--to",
+                                exchange.ru.id, "--keep-names", str(neutral)).stdout)
+    receipt = json.loads(jws.parse(answer["receipt"], typ=jws.TYP_RECEIPT).payload)
+    assert [p["name"] for p in receipt["parts"]] == ["dossier-0142.pdf"]
+
+
+@pytest.mark.parametrize(("given", "written"), [
+    ("../../etc/passwd", "_.._etc_passwd"),
+    ("..", None),
+    (".bashrc", "bashrc"),
+    ("a\\b:c.pdf", "a_b_c.pdf"),
+    ("Шевченко.pdf", "Шевченко.pdf"),
+    (42, None),
+])
+def test_fault_06_restored_file_names_never_leave_the_folder(
+    given: object, written: str | None
+) -> None:
+    assert safe_file_name(given) == written

@@ -235,6 +235,7 @@ async def _send(args: argparse.Namespace) -> dict[str, Any]:
                 purpose=args.purpose,
                 legal_basis=args.legal_basis or ["vital_interest"],
                 progress=bar.update,
+                keep_names=args.keep_names,
             )
     return result
 
@@ -398,8 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "files",
         nargs="+",
-        help="each becomes a part named after its file; monitors see part names in"
-        " receipts, so name files neutrally (never after a child)",
+        help="each becomes a part named part-1.pdf, part-2.txt…; the file names travel"
+        " to the recipient only, in the signed manifest, and gateway pull restores them",
+    )
+    p.add_argument(
+        "--keep-names",
+        action="store_true",
+        help="name each part after its file instead; monitors see part names in every"
+        " receipt, so use this only with neutral file names (never a child's name)",
     )
     p.set_defaults(func=cmd_send)
 

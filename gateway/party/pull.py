@@ -40,7 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.party.client import SUFFIX_BY_MEDIA_TYPE, Client
+from gateway.party.client import FILES_MEMBER, SUFFIX_BY_MEDIA_TYPE, Client
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.digest import sha256_hex
 from gateway.protocol.errors import DXGError, Temporary, VerificationFailed
@@ -216,6 +216,7 @@ class Puller:
             photos = [(str(p["sha256"]), str(p.get("media_type"))) for p in doc.get("photos", [])]
 
         (staging / "parts").mkdir(parents=True)
+        file_names = original_names(manifest)
         for spec in manifest.parts:
             if (spec.sha256, "part") not in listed:
                 raise VerificationFailed(f"the delivery does not list part {spec.name!r}")
@@ -223,6 +224,8 @@ class Puller:
             if len(data) != spec.size or sha256_hex(data) != spec.sha256:
                 raise VerificationFailed(f"part {spec.name!r} does not match the sender's manifest")
             target = _inside(staging / "parts", spec.name)
+            if spec.name in file_names:
+                target = staging / "parts" / file_names[spec.name]
             await asyncio.to_thread(target.write_bytes, data)
         if photos:
             (staging / "photos").mkdir()
@@ -264,6 +267,47 @@ class Puller:
             cursor = int(page["next"])
             cursor_file.write_text(f"{cursor}\n", encoding="ascii")
         return results
+
+
+MAX_FILE_NAME_CHARS = 120  # well under the 255 bytes a file name may have in UTF-8
+FILE_NAME_PUNCTUATION = frozenset(" ._-()+,")
+
+
+def safe_file_name(name: object) -> str | None:
+    """A sender's file name made safe to create in one folder, or None if nothing is left.
+
+    Letters of any script and digits stay (a Cyrillic name is the point);
+    path separators and every other character become ``_``; no leading dot
+    or blank, so never ``.``, ``..`` or a hidden file.
+    """
+    if not isinstance(name, str):
+        return None
+    cleaned = "".join(c if c.isalnum() or c in FILE_NAME_PUNCTUATION else "_" for c in name)
+    cleaned = cleaned.lstrip(". ").rstrip(" ")[:MAX_FILE_NAME_CHARS]
+    return cleaned or None
+
+
+def original_names(manifest: Manifest) -> dict[str, str]:
+    """Part name -> the sender's file name, from the manifest body, made safe.
+
+    A part whose file name is missing, unusable or taken by another part
+    keeps its part name.
+    """
+    body = manifest.body or {}
+    listed = body.get(FILES_MEMBER)
+    if not isinstance(listed, list):
+        return {}
+    parts = {p.name for p in manifest.parts}
+    names: dict[str, str] = {}
+    taken = set(parts)
+    for entry in listed:
+        if not isinstance(entry, dict):
+            continue
+        part, name = entry.get("part"), safe_file_name(entry.get("name"))
+        if part in parts and part not in names and name is not None and name not in taken:
+            names[str(part)] = name
+            taken.add(name)
+    return names
 
 
 @contextlib.contextmanager
