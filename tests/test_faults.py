@@ -25,19 +25,30 @@ from PIL import Image
 
 from gateway.party.client import Client
 from gateway.party.pull import Puller, PullResult, safe_file_name
+from gateway.protocol import checkpoint, jsontext
+from gateway.protocol.checkpoint import NoteKey
 from gateway.protocol.crypto import jws
+from gateway.protocol.crypto.keys import PublicKey, b64url
 from gateway.protocol.errors import Invalid, Temporary
-from gateway.protocol.manifest import Manifest, is_safe_part_name
+from gateway.protocol.manifest import Manifest, is_safe_part_name, sign_envelope
 from tests.conftest import Exchange, running_exchange
 from tests.harness import (
+    Packet,
     Party,
     assert_problem,
+    auth_header,
+    bearer,
+    compact_jws,
     free_port,
     get,
+    http,
+    http_in_pieces,
     make_packet,
     manifest_doc,
     packet_from_doc,
     post_packet,
+    post_raw,
+    post_receipt,
     run_cli,
     send_ready_packet,
     tiny_pdf,
@@ -234,11 +245,12 @@ def test_fault_01_a_gateway_that_keeps_failing_leaves_the_packet_ready_and_the_c
 
 @pytest.mark.parametrize("name", ["..", ".", ".hidden", "../x"])
 def test_fault_02_a_part_name_that_is_no_safe_file_name_is_refused_at_intake(
-    exchange: Exchange, name: str
+    shared_exchange: Exchange, name: str
 ) -> None:
-    doc = manifest_doc(exchange.ua.id, exchange.ru.id, [(name, "text/plain", b"x")])
-    packet = packet_from_doc(doc, [(name, b"x")], exchange.ua.identity.signing)
-    problem = assert_problem(post_packet(exchange.gw, exchange.ua, packet), 422, "invalid")
+    ex = shared_exchange
+    doc = manifest_doc(ex.ua.id, ex.ru.id, [(name, "text/plain", b"x")])
+    packet = packet_from_doc(doc, [(name, b"x")], ex.ua.identity.signing)
+    problem = assert_problem(post_packet(ex.gw, ex.ua, packet), 422, "invalid")
     assert "name" in problem["detail"]
 
 
@@ -408,3 +420,110 @@ def test_fault_06_restored_file_names_never_leave_the_folder(
     given: object, written: str | None
 ) -> None:
     assert safe_file_name(given) == written
+
+
+# -- 7–11. every input gets a 4xx problem, never a 500, and a bounded log line -------------
+
+DEEP = 3000  # far past Python's recursion limit (1000)
+
+
+def _log_since(ex: Exchange, offset: int) -> str:
+    return ex.gw.log_path.read_bytes()[offset:].decode(errors="replace")
+
+
+def test_fault_07_deeply_nested_token_is_401_not_500(shared_exchange: Exchange) -> None:
+    ex = shared_exchange
+    offset = ex.gw.log_path.stat().st_size
+    key = ex.ua.identity.signing
+    deep_claims = compact_jws(auth_header(ex.ua), b"[" * DEEP, key)
+    head = b64url(b"[" * DEEP)
+    deep_header = f"{head}.{b64url(b'{}')}.{b64url(bytes(64))}"
+    for token in (deep_claims, deep_header):
+        answer = http("GET", ex.gw.url + "/v1/inbox",
+                      headers={"Authorization": f"Bearer {token}"})
+        assert_problem(answer, 401, "unauthenticated")
+    assert "Traceback" not in _log_since(ex, offset)
+
+
+def test_fault_07_deeply_nested_receipt_and_manifest_are_refused_not_500(
+    shared_exchange: Exchange,
+) -> None:
+    ex = shared_exchange
+    offset = ex.gw.log_path.stat().st_size
+    key = ex.ru.identity.signing
+    receipt = compact_jws({"alg": "Ed25519", "kid": key.kid, "typ": jws.TYP_RECEIPT},
+                          b'{"issuer":"' + ex.ru.id.encode() + b'","x":' + b"[" * DEEP,
+                          key)
+    assert post_receipt(ex.gw, ex.ru, receipt).status == 401
+    nested: object = []
+    for _ in range(200):  # parses, but deeper than any DXG document
+        nested = [nested]
+    doc = manifest_doc(ex.ua.id, ex.ru.id, [("a.txt", "text/plain", b"x")],
+                       body={"deep": nested})
+    packet = packet_from_doc(doc, [("a.txt", b"x")], ex.ua.identity.signing)
+    assert_problem(post_packet(ex.gw, ex.ua, packet), 422, "invalid")
+    raw = b'{"v":1,"parts":' + b"[" * DEEP + b"]" * DEEP + b"}"
+    envelope = sign_envelope(raw, ex.ua.identity.signing)
+    body, content_type = Packet("x", envelope, []).body()
+    answer = post_raw(ex.gw, ex.ua, "/v1/packets", body, content_type)
+    assert 400 <= answer.status < 500, answer.body
+    assert "Traceback" not in _log_since(ex, offset)
+    with pytest.raises(ValueError, match="levels deep"):
+        jsontext.loads(b"[" * DEEP + b"]" * DEEP)
+
+
+TOO_BIG = "9999999999999999999"  # 19 digits, above 2^63 - 1
+
+
+@pytest.mark.parametrize("path_qs", [
+    f"/v1/inbox?after={TOO_BIG}",
+    f"/v1/inbox?limit={TOO_BIG}",
+    f"/v1/receipts?after={TOO_BIG}",
+    f"/v1/log/checkpoint?size={TOO_BIG}",
+    f"/v1/log/entries?start=0&end={TOO_BIG}",
+    f"/v1/log/proof/inclusion?index=0&size={TOO_BIG}",
+    f"/v1/log/proof/consistency?from=0&to={TOO_BIG}",
+])
+def test_fault_08_integers_past_2_63_are_400_not_500(
+    shared_exchange: Exchange, path_qs: str,
+) -> None:
+    ex = shared_exchange
+    assert_problem(get(ex.gw, ex.ua, path_qs), 400, "bad-request")
+
+
+def test_fault_09_multipart_without_a_line_break_is_400_not_500(
+    shared_exchange: Exchange,
+) -> None:
+    ex = shared_exchange
+    body = b"--b\r\n" + b"x" * (600 * 1024)
+    answer = post_raw(ex.gw, ex.ua, "/v1/packets", body,
+                      "multipart/form-data; boundary=b")
+    assert_problem(answer, 400, "bad-request")
+
+
+def test_fault_10_cosignature_split_across_tcp_segments_is_accepted(
+    shared_exchange: Exchange,
+) -> None:
+    ex = shared_exchange
+    send_ready_packet(ex.gw, ex.ua, ex.ru)
+    info = http("GET", ex.gw.url + "/v1/gateway").json()
+    log_key = NoteKey(name=info["origin"], public=PublicKey.from_jwk(info["keys"][0]))
+    note = get(ex.gw, ex.mon, "/v1/log/checkpoint").body.decode()
+    signed = checkpoint.verify_checkpoint(note, log_key=log_key)
+    line = checkpoint.cosign(signed, ex.mon.identity.signing, name=ex.mon.id)
+    path = f"/v1/log/cosignatures?size={signed.size}"
+    body = line.encode()
+    answer = http_in_pieces(
+        ex.gw, "POST", path, body=body, cuts=[len(body) // 2],
+        headers={"Authorization": bearer(ex.mon, "POST", path),
+                 "Content-Type": "text/plain"})
+    assert answer.status in (200, 201), answer.body
+
+
+def test_fault_11_a_fractional_size_is_refused(shared_exchange: Exchange) -> None:
+    ex = shared_exchange
+    doc = manifest_doc(ex.ua.id, ex.ru.id, [("a.txt", "text/plain", b"abc")])
+    doc["parts"][0]["size"] = 3.0
+    packet = packet_from_doc(doc, [("a.txt", b"abc")], ex.ua.identity.signing)
+    problem = assert_problem(post_packet(ex.gw, ex.ua, packet), 422, "invalid")
+    assert "size" in problem["detail"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.protocol import jsontext
 from gateway.protocol.clock import format_time, now, parse_time
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import PublicKey, SigningKey
@@ -69,7 +70,7 @@ class Manifest:
                 or its created time is not a real date.
         """
         try:
-            doc = json.loads(raw)
+            doc = jsontext.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Invalid("the manifest is not JSON") from exc
         validate(MANIFEST_V1, doc, what="the manifest")

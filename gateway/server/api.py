@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.protocol.clock import now
 from gateway.protocol.crypto.jws import MAX_COMPACT_LENGTH
@@ -45,6 +46,7 @@ def caller(request: web.Request, *, role: registry.Role | None = None) -> regist
 
 
 MAX_QUERY_DIGITS = 19  # 2^63 - 1 has 19 digits: anything longer is no index or size
+MAX_QUERY_VALUE = 2**63 - 1  # SQLite's largest integer; 19 digits reach past it
 
 
 def optional_int(request: web.Request, name: str, *, minimum: int = 0) -> int | None:
@@ -59,6 +61,8 @@ def optional_int(request: web.Request, name: str, *, minimum: int = 0) -> int | 
     if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_QUERY_DIGITS:
         raise BadRequest(f"query parameter {name} must be a non-negative integer")
     value = int(raw)
+    if value > MAX_QUERY_VALUE:
+        raise BadRequest(f"query parameter {name} must be at most {MAX_QUERY_VALUE}")
     if value < minimum:
         raise BadRequest(f"query parameter {name} must be at least {minimum}")
     return value
@@ -153,11 +157,12 @@ async def party_info(request: web.Request) -> web.Response:
 
 @contextlib.contextmanager
 def _malformed_is_bad_request() -> Iterator[None]:
-    """aiohttp's multipart reader reports a broken body as ValueError: the
+    """aiohttp's multipart reader reports a broken body as ValueError, or as
+    an HTTP parsing error (``LineTooLong`` for a line over its limit): the
     caller's fault (400), not ours (500)."""
     try:
         yield
-    except ValueError as exc:
+    except (ValueError, HttpProcessingError) as exc:
         raise BadRequest("the multipart/form-data body is malformed") from exc
 
 
