@@ -9,10 +9,12 @@ uploads, slowloris, fuzzing) are in ``tests/test_fault_injection.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
 import signal
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -33,6 +35,8 @@ from gateway.protocol.errors import Invalid, Temporary
 from gateway.protocol.manifest import Manifest, is_safe_part_name, sign_envelope
 from tests.conftest import Exchange, running_exchange
 from tests.harness import (
+    Answer,
+    GatewayProcess,
     Packet,
     Party,
     assert_problem,
@@ -527,3 +531,38 @@ def test_fault_11_a_fractional_size_is_refused(shared_exchange: Exchange) -> Non
     packet = packet_from_doc(doc, [("a.txt", b"abc")], ex.ua.identity.signing)
     problem = assert_problem(post_packet(ex.gw, ex.ua, packet), 422, "invalid")
     assert "size" in problem["detail"]
+
+
+def _raw(gw: GatewayProcess, data: bytes, *, timeout: float = 10) -> Answer:
+    """Send ``data`` as it is on a fresh connection; the answer read until the close."""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=timeout) as s:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            s.sendall(data)
+        received = bytearray()
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := s.recv(65536):
+                received += chunk
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines if ": " in line)
+    return Answer(int(status_line.split()[1]), headers, body)
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        f"X-H{i}: v\r\n".encode() for i in range(10_000)) + b"\r\n",
+    b"POST /v1/receipts HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\nabcde",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,  # TLS to an HTTP port
+], ids=["100KB-header", "10000-headers", "length-and-chunked", "negative-length", "tls"])
+def test_fault_11_errors_of_aiohttps_parser_are_problem_json(
+    shared_exchange: Exchange, request_bytes: bytes
+) -> None:
+    ex = shared_exchange
+    offset = ex.gw.log_path.stat().st_size
+    answer = _raw(ex.gw, request_bytes)
+    assert_problem(answer, 400, "bad-request")
+    logged = _log_since(ex, offset)
+    assert "Traceback" not in logged and len(logged) < 1000, logged

@@ -109,6 +109,14 @@ class BadRequest(Refused):
     title = "Bad request"
 
 
+class TimedOut(BadRequest):
+    """The request's body stopped arriving (idle longer than the gateway waits)."""
+
+    status = 408
+    title = "Request timeout"
+    action = "send the request again over a working connection; nothing was accepted"
+
+
 class NotFound(Refused):
     status = 404
     code = "not-found"

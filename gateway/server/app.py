@@ -6,6 +6,8 @@ data directory; the gateway's resources are opened and closed in a
 notifications, expiry).
 
 Middleware order (outermost first), and why:
+0. ``in_flight``: counts requests being handled, so that SIGTERM waits for
+   them (``gateway.server.serving``), and closes connections once draining;
 1. ``metrics``: counts every answer, errors included;
 2. ``problems``: turns every error into RFC 9457 ``application/problem+json``,
    so that nothing below needs to know how errors look on the wire;
@@ -29,11 +31,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway.protocol.errors import ERRORS_BY_STATUS, BadRequest, DXGError
-from gateway.server import api, log_api
+from gateway.server import api, log_api, logflood
 from gateway.server.auth import REPLAY, ReplayCache, authenticate, load_jti, prune_jti
+from gateway.server.config import DataDir
 from gateway.server.delivery import Expirer, Notifier
 from gateway.server.extraction import Engine, ExtractionWorker
 from gateway.server.service import Gateway
+from gateway.server.serving import DRAINING, INFLIGHT, serve_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # and are bounded by the intake limits instead (aiohttp's limit applies only
 # to bodies read whole).
 CLIENT_MAX_SIZE = 1 << 20
-SHUTDOWN_TIMEOUT_S = 30.0  # SIGTERM: in-flight requests get this long to finish
+RETRY_AFTER_S = 5  # what a temporary refusal (429, 503, 507) asks a client to wait
 GIL_SWITCH_INTERVAL_S = 0.0005  # CPython's default is 5 ms
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
@@ -71,10 +75,31 @@ class Metrics:
 
 
 def problem_response(err: DXGError) -> web.Response:
-    """The one rendering of an error on the wire: RFC 9457 problem+json (SPEC §8)."""
-    return web.json_response(
+    """The one rendering of an error on the wire: RFC 9457 problem+json (SPEC §8).
+
+    A temporary one says when to retry (``Retry-After``).
+    """
+    response = web.json_response(
         err.problem(), status=err.status, content_type="application/problem+json"
     )
+    if err.retryable:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+@web.middleware
+async def in_flight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    counter = request.app.get(INFLIGHT)
+    if counter is None:  # an application not run by serve() (embedded, tests)
+        return await handler(request)
+    counter.enter()
+    try:
+        response = await handler(request)
+    finally:
+        counter.exit()
+    if request.app[DRAINING].is_set():
+        response.force_close()  # the client reconnects, to another instance
+    return response
 
 
 @web.middleware
@@ -135,11 +160,12 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     """An application serving the gateway whose data directory is ``root``."""
     app = web.Application(
         client_max_size=CLIENT_MAX_SIZE,
-        middlewares=[metrics_middleware, problems_middleware, authenticate],
+        middlewares=[in_flight_middleware, metrics_middleware, problems_middleware, authenticate],
     )
     app[METRICS] = Metrics()
     app[ENGINE] = engine
     app[WORKERS] = []
+    app[api.UPLOADS] = {}
     app.add_routes(api.routes)
     app.add_routes(log_api.routes)
     app.router.add_get("/healthz", healthz)
@@ -180,12 +206,14 @@ def serve(root: Path, *, host: str, port: int, engine: Engine | None = None) -> 
     # released it (signature checks, hashing, socket I/O), which is where it
     # otherwise queues behind them.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    web.run_app(
-        create_app(root, engine=engine),
-        host=host,
-        port=port,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-        handle_signals=True,
-        print=lambda text: log.info("%s", text),
-        access_log=None,
+    logflood.install()
+    config = DataDir(root).load_config()
+    asyncio.run(
+        serve_until_signalled(
+            create_app(root, engine=engine),
+            host=host,
+            port=port,
+            header_timeout_s=config.header_timeout_s,
+            shutdown_grace_s=config.shutdown_grace_s,
+        )
     )

@@ -55,6 +55,14 @@ class Config:
     notify_timeout_s: float = 10.0
     # How often deadlines are checked.
     sweep_interval_s: float = 5.0
+    # Slow clients: a request's headers arrive within this (and an idle
+    # keep-alive connection closes after it); an upload never pauses longer
+    # than body_idle_timeout_s; one party uploads at most this many packets at once.
+    header_timeout_s: float = 15.0
+    body_idle_timeout_s: float = 30.0
+    max_uploads_per_party: int = 8
+    # SIGTERM: requests in flight (uploads included) get this long to finish.
+    shutdown_grace_s: float = 25.0
     extractors: tuple[str, ...] = ("documents",)
     # Extractors not installed as packages (a local plugin, a test's), name ->
     # "module:factory"; they run only if ``extractors`` lists them too.
