@@ -114,7 +114,11 @@ class GatewayProcess:
         run_cli(*args)
         return Party(party_id, prefix, Identity.load(party_id, prefix))
 
-    def start(self) -> None:
+    def start(self, *, ready_path: str = "/readyz") -> None:
+        """Start ``gateway serve`` and wait until ``ready_path`` answers 200.
+
+        ``/healthz`` for a gateway expected to run but not be ready (a full disk).
+        """
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", str(self.root), "--port", str(self.port)],
@@ -127,7 +131,7 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"gateway exited: {self.log_path.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=1) as r:
+                with urllib.request.urlopen(self.url + ready_path, timeout=1) as r:
                     if r.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):

@@ -23,6 +23,7 @@ from gateway.protocol.crypto.jws import MAX_COMPACT_LENGTH
 from gateway.protocol.errors import (
     BadRequest,
     Forbidden,
+    InsufficientStorage,
     RateLimited,
     TimedOut,
     TooLarge,
@@ -260,6 +261,8 @@ async def submit_packet(request: web.Request) -> web.Response:
         raise TooLarge(f"a packet has at most {limits.max_packet_bytes} bytes")
     if media_type(request) != "multipart/form-data":
         raise UnsupportedMediaType("a packet is sent as multipart/form-data")
+    if gw.space.full(needed=request.content_length or 0):
+        raise InsufficientStorage("the gateway's disk is full; retry later, nothing was stored")
     uploads = request.app[UPLOADS]
     if uploads.get(party.id, 0) >= gw.config.max_uploads_per_party:
         raise RateLimited(

@@ -30,7 +30,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from gateway.protocol.errors import ERRORS_BY_STATUS, BadRequest, DXGError
+from gateway.protocol.errors import (
+    ERRORS_BY_STATUS,
+    BadRequest,
+    DXGError,
+    InsufficientStorage,
+)
 from gateway.server import api, log_api, logflood
 from gateway.server.auth import REPLAY, ReplayCache, authenticate, load_jti, prune_jti
 from gateway.server.config import DataDir
@@ -38,6 +43,8 @@ from gateway.server.delivery import Expirer, Notifier
 from gateway.server.extraction import Engine, ExtractionWorker
 from gateway.server.service import Gateway
 from gateway.server.serving import DRAINING, INFLIGHT, serve_until_signalled
+from gateway.server.storage import is_storage_full
+from gateway.server.supervisor import supervise
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,12 @@ class Metrics:
             "dxg_http_requests",
             "HTTP requests answered",
             ["route", "status"],
+            registry=self.registry,
+        )
+        self.restarts = Counter(
+            "dxg_worker_restarts",
+            "Background workers restarted after an unexpected exception",
+            ["worker"],
             registry=self.registry,
         )
         self.latency = Histogram(
@@ -129,7 +142,12 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         return problem_response(mapped)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:
+    except Exception as exc:
+        if is_storage_full(exc):
+            log.warning("disk full: %s %s answered 507", request.method, request.path)
+            return problem_response(
+                InsufficientStorage("the gateway's disk is full; nothing was stored")
+            )
         # The traceback names code, not data; the client learns nothing internal.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(DXGError("the gateway failed; retry"))
@@ -145,6 +163,10 @@ async def readyz(request: web.Request) -> web.Response:
         await gw.db.read(lambda c: c.execute("SELECT 1").fetchone())
     except sqlite3.Error:
         return web.json_response({"status": "database unavailable"}, status=503)
+    if gw.space.full():
+        return web.json_response(
+            {"status": "storage full"}, status=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
     dead = [t.get_name() for t in request.app[WORKERS] if t.done()]
     if dead:
         return web.json_response({"status": "workers stopped", "workers": dead}, status=503)
@@ -177,13 +199,14 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
         app[api.GATEWAY] = gw
         app[REPLAY] = replay = ReplayCache()
         replay.load(await gw.db.read(load_jti))
-        workers = app[WORKERS]
-        workers.append(
-            asyncio.create_task(ExtractionWorker(gw, app[ENGINE]).run(), name="extraction")
-        )
-        workers.append(asyncio.create_task(Notifier(gw).run(), name="notifier"))
-        workers.append(asyncio.create_task(Expirer(gw).run(), name="expirer"))
-        workers.append(asyncio.create_task(prune_jti(gw, replay), name="jti-pruner"))
+        engine = app[ENGINE]
+        workers = [
+            start_worker(app, "extraction", lambda: ExtractionWorker(gw, engine).run()),
+            start_worker(app, "notifier", lambda: Notifier(gw).run()),
+            start_worker(app, "expirer", lambda: Expirer(gw).run()),
+            start_worker(app, "jti-pruner", lambda: prune_jti(gw, replay)),
+            start_worker(app, "storage", lambda: watch_storage(gw)),
+        ]
         try:
             yield
         finally:
@@ -195,8 +218,28 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
             await asyncio.to_thread(gw.close)
 
     app.cleanup_ctx.append(lifecycle)
-    app.cleanup_ctx.append(log_api.lifecycle(WORKERS))  # after lifecycle: it needs the Gateway
+    app.cleanup_ctx.append(log_api.lifecycle(start_worker))  # after lifecycle: needs the Gateway
     return app
+
+
+def start_worker(
+    app: web.Application, name: str, run: Callable[[], Awaitable[None]]
+) -> asyncio.Task[None]:
+    """Start background worker ``name`` under supervision; ``/readyz`` watches its task."""
+    task = asyncio.create_task(supervise(name, run, app[METRICS].restarts), name=name)
+    app[WORKERS].append(task)
+    return task
+
+
+STORAGE_CHECK_S = 10.0  # how often a released disk reserve is made again
+
+
+async def watch_storage(gw: Gateway) -> None:
+    """Make the disk reserve again once space has returned (``gateway.server.storage``)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await loop.run_in_executor(gw.io_pool, gw.space.restore_reserve)
+        await asyncio.sleep(STORAGE_CHECK_S)
 
 
 def serve(root: Path, *, host: str, port: int, engine: Engine | None = None) -> None:

@@ -11,11 +11,13 @@ import concurrent.futures
 import contextlib
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 from gateway.protocol.crypto.keys import SigningKey, load_signing_key
 from gateway.protocol.crypto.seal import StorageKey
 from gateway.server.config import Config, DataDir
+from gateway.server.storage import Space, is_storage_full
 from gateway.server.store import BlobStore, Database
 
 IO_THREADS = 8  # blob writes and reads: fsync-bound, not CPU-bound
@@ -32,7 +34,17 @@ class Gateway:
         self.config: Config = self.data.load_config()
         self.signing_key: SigningKey = load_signing_key(self.data.signing_key_path)
         storage_key = StorageKey.load(self.data.storage_key_path)
-        self.db = Database(self.data.database)
+        self.space = Space(root)
+        if self.space.full():
+            self.space.release_reserve()  # SQLite needs room to open at all
+        try:
+            self.db = Database(self.data.database)
+        except sqlite3.Error as exc:
+            if not (is_storage_full(exc) or "disk I/O" in str(exc)) or not (
+                self.space.release_reserve()
+            ):
+                raise
+            self.db = Database(self.data.database)
         self.blobs = BlobStore(self.data.blobs, storage_key)
         referenced = self.db.read_sync(
             lambda c: {r[0] for r in c.execute("SELECT blob_dir FROM packets")}

