@@ -98,14 +98,16 @@ def test_fault_12_disk_full_is_507_readyz_follows_and_serve_starts_read_only(
 
             def send() -> int:
                 nonlocal sent
-                packet = make_packet(ua, "ru", [("note.txt", "text/plain", uuid.uuid4().hex.encode())])
+                note = uuid.uuid4().hex.encode()
+                packet = make_packet(ua, "ru", [("note.txt", "text/plain", note)])
                 sent += 1
                 answer = post_packet(gw, ua, packet)
                 if answer.status in (200, 202):
                     acknowledged.append(packet.packet_id)
                 else:
                     assert answer.status in (503, 507), answer.body
-                    assert answer.headers["Content-Type"].startswith("application/problem+json")
+                    content_type = answer.headers["Content-Type"]
+                    assert content_type.startswith("application/problem+json")
                     assert int(answer.headers["Retry-After"]) > 0
                 return answer.status
 

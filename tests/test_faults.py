@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import threading
 import urllib.error
 import urllib.request
@@ -566,3 +567,43 @@ def test_fault_11_errors_of_aiohttps_parser_are_problem_json(
     assert_problem(answer, 400, "bad-request")
     logged = _log_since(ex, offset)
     assert "Traceback" not in logged and len(logged) < 1000, logged
+
+
+# -- 13. background workers are supervised -------------------------------------------------
+
+WORKERS = ("extraction", "notifier", "expirer", "jti-pruner", "storage", "receipt-log")
+
+
+def _restarts(gw: GatewayProcess, worker: str) -> float:
+    for line in http("GET", gw.url + "/metrics").body.decode().splitlines():
+        if line.startswith(f'dxg_worker_restarts_total{{worker="{worker}"}}'):
+            return float(line.split()[-1])
+    raise AssertionError(f"no restart counter for {worker}")
+
+
+def test_fault_13_a_failing_worker_is_restarted_counted_and_logged(expiring: Exchange) -> None:
+    ex = expiring
+    assert all(_restarts(ex.gw, w) >= 0 for w in WORKERS)  # every worker is supervised
+    offset = ex.gw.log_path.stat().st_size
+    database = sqlite3.connect(ex.gw.root / "dxg.sqlite3", timeout=10)
+    try:
+        # A real failure inside the expirer's write: the database refuses it.
+        with database:
+            database.execute(
+                "CREATE TRIGGER fault_13 BEFORE INSERT ON timeline WHEN NEW.status = 'EXPIRED'"
+                " BEGIN SELECT RAISE(ABORT, 'injected by test_fault_13'); END")
+        packet = make_packet(ex.ua, ex.ru.id, [("a.txt", "text/plain", b"expires\n")])
+        assert post_packet(ex.gw, ex.ua, packet).status == 202
+        wait_for(lambda: _restarts(ex.gw, "expirer") >= 2, timeout=20)
+        assert get(ex.gw, ex.ua, f"/v1/packets/{packet.packet_id}").json()["status"] != "EXPIRED"
+        assert http("GET", ex.gw.url + "/readyz").status == 200  # restarting, not dead
+    finally:
+        with database:
+            database.execute("DROP TRIGGER IF EXISTS fault_13")
+        database.close()
+    # The restarted expirer does its work once the fault is gone.
+    wait_for(lambda: get(ex.gw, ex.ua, f"/v1/packets/{packet.packet_id}").json()["status"]
+             == "EXPIRED", timeout=20)
+    logged = _log_since(ex, offset)
+    assert "worker expirer failed (IntegrityError); restarting" in logged
+    assert "injected by test_fault_13" not in logged  # the class, never the message
