@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import errno
 import json
+import signal
+import socket
 import subprocess
 import uuid
 from collections import Counter
@@ -25,6 +27,7 @@ from gateway.party.pull import Puller
 from tests.harness import (
     GatewayProcess,
     Party,
+    bearer,
     get,
     http,
     make_packet,
@@ -136,3 +139,44 @@ def test_fault_12_disk_full_is_507_readyz_follows_and_serve_starts_read_only(
             assert 'dxg_worker_restarts_total{worker="jti-pruner"}' in restarts
         finally:
             gw.stop()
+
+
+def _connect_refused(gw: GatewayProcess) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", gw.port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_fault_14_sigterm_finishes_an_upload_in_progress_then_exits_0(tmp_path: Path) -> None:
+    gw = GatewayProcess(root=tmp_path / "gw")
+    gw.init()
+    ua, _ = gw.add_party("ua"), gw.add_party("ru")
+    gw.start()
+    try:
+        data = b"a" * (3 << 20)  # streamed to a file in batches: its directory shows progress
+        packet = make_packet(ua, "ru", [("big.txt", "text/plain", data)])
+        body, content_type = packet.body()
+        head = (f"POST /v1/packets HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: {bearer(ua, 'POST', '/v1/packets')}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        half = len(body) // 2
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as s:
+            s.sendall(head + body[:half])
+            wait_for(lambda: any((gw.root / "blobs").iterdir()))  # the upload is in flight
+            assert gw.proc is not None
+            gw.proc.send_signal(signal.SIGTERM)
+            wait_for(lambda: _connect_refused(gw), timeout=10)  # stopped accepting
+            s.sendall(body[half:])
+            received = bytearray()
+            while chunk := s.recv(65536):
+                received += chunk
+        status_line = bytes(received).split(b"\r\n", 1)[0]
+        assert status_line.split()[1] == b"202", received[:500]
+        assert gw.proc.wait(30) == 0
+        gw.proc = None
+        gw.start()
+        assert get(gw, ua, f"/v1/packets/{packet.packet_id}").status == 200  # durable
+    finally:
+        gw.stop()
