@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -77,6 +78,7 @@ class GatewayProcess:
     proc: subprocess.Popen[bytes] | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)  # extra environment of the server
+    nofile: int | None = None  # the server's descriptor limit (soft and hard), if set
 
     @property
     def url(self) -> str:
@@ -125,6 +127,8 @@ class GatewayProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=os.environ | {"PYTHONUNBUFFERED": "1"} | dict(self.env),
+            # setrlimit only, in the child before exec: nothing a thread could hold.
+            preexec_fn=None if self.nofile is None else self._limit_descriptors,  # noqa: PLW1509
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -138,6 +142,10 @@ class GatewayProcess:
                 pass
             time.sleep(0.05)
         raise AssertionError("gateway did not become ready")
+
+    def _limit_descriptors(self) -> None:  # runs in the child, before exec
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def terminate(self, timeout: float = 40) -> int:
         assert self.proc is not None

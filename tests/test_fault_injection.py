@@ -180,3 +180,40 @@ def test_fault_14_sigterm_finishes_an_upload_in_progress_then_exits_0(tmp_path: 
         assert get(gw, ua, f"/v1/packets/{packet.packet_id}").status == 200  # durable
     finally:
         gw.stop()
+
+
+SLOWLORIS = 300  # connections: more than the gateway's 256 descriptors here
+HEADER_TIMEOUT_S = 2.0
+
+
+def test_fault_15_a_slowloris_of_300_connections_does_not_exhaust_descriptors(
+    tmp_path: Path,
+) -> None:
+    gw = GatewayProcess(root=tmp_path / "gw", config={"header_timeout_s": HEADER_TIMEOUT_S},
+                        nofile=256)
+    gw.init()
+    gw.start()
+    try:
+        offset = gw.log_path.stat().st_size
+        slow: list[socket.socket] = []
+        try:
+            for _ in range(SLOWLORIS):
+                s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+                with contextlib.suppress(OSError):  # past the cap the gateway closes at once
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                slow.append(s)
+            # Every one of them is closed by the gateway (the cap or the header timeout).
+            for s in slow:
+                with contextlib.suppress(ConnectionResetError):
+                    assert s.recv(1024) == b""
+        finally:
+            for s in slow:
+                s.close()
+        assert gw.proc is not None and gw.proc.poll() is None
+        wait_for(lambda: http("GET", gw.url + "/healthz").status == 200, timeout=10)
+        logged = gw.log_path.read_bytes()[offset:].decode(errors="replace")
+        assert "out of system resource" not in logged, logged[-2000:]
+        assert "Traceback" not in logged
+        assert len(logged) < 20_000  # the cap's refusals are rate-limited lines
+    finally:
+        gw.stop()

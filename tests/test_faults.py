@@ -17,6 +17,7 @@ import signal
 import socket
 import sqlite3
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -134,7 +135,14 @@ SLOW_TIFF = {
     "plugins": {"hangs-tiff": "tests.plugins.slow:hangs_tiff"},
     "extraction_timeout_s": 8.0,
 }
-CONFIG = {**SLOW_TIFF, "notify_backoff_base_s": 0.02, "notify_backoff_max_s": 0.1}
+CONFIG = {
+    **SLOW_TIFF,
+    "notify_backoff_base_s": 0.02,
+    "notify_backoff_max_s": 0.1,
+    "header_timeout_s": 2.0,
+    "body_idle_timeout_s": 2.0,
+    "max_uploads_per_party": 2,
+}
 # Packets expire one second after intake, checked five times a second.
 EXPIRING = {**SLOW_TIFF, "delivery_ttl_s": 1, "sweep_interval_s": 0.2}
 
@@ -607,3 +615,74 @@ def test_fault_13_a_failing_worker_is_restarted_counted_and_logged(expiring: Exc
     logged = _log_since(ex, offset)
     assert "worker expirer failed (IntegrityError); restarting" in logged
     assert "injected by test_fault_13" not in logged  # the class, never the message
+
+
+# -- 15. slow clients are bounded ----------------------------------------------------------
+
+
+def _upload_head(ex: Exchange, body_length: int, content_type: str) -> bytes:
+    return (f"POST /v1/packets HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {bearer(ex.ua, 'POST', '/v1/packets')}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {body_length}\r\n\r\n").encode()
+
+
+def _answer_of(s: socket.socket) -> Answer:
+    received = bytearray()
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := s.recv(65536):
+            received += chunk
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines if ": " in line)
+    return Answer(int(status_line.split()[1]), headers, body)
+
+
+def test_fault_15_an_upload_that_stops_is_cut_after_the_idle_timeout(
+    exchange: Exchange,
+) -> None:
+    packet = make_packet(exchange.ua, exchange.ru.id, [("a.txt", "text/plain", b"a" * 100_000)])
+    body, content_type = packet.body()
+    with socket.create_connection(("127.0.0.1", exchange.gw.port), timeout=20) as s:
+        s.sendall(_upload_head(exchange, len(body), content_type) + body[:len(body) // 2])
+        started = time.monotonic()
+        answer = _answer_of(s)  # and then nothing more is sent
+    assert_problem(answer, 408, "bad-request")
+    assert time.monotonic() - started < 10  # body_idle_timeout_s is 2 s here
+
+
+def test_fault_15_a_party_has_at_most_its_cap_of_uploads_at_once(exchange: Exchange) -> None:
+    packets = [make_packet(exchange.ua, exchange.ru.id, [("a.txt", "text/plain", b"a" * 1000)])
+               for _ in range(3)]
+    bodies = [p.body() for p in packets]
+    with contextlib.ExitStack() as stack:
+        slow = []
+        for body, content_type in bodies[:2]:  # two uploads under way, each paused
+            s = stack.enter_context(socket.create_connection(("127.0.0.1", exchange.gw.port)))
+            s.sendall(_upload_head(exchange, len(body), content_type) + body[:500])
+            slow.append(s)
+        body, content_type = bodies[2]
+
+        def third() -> Answer:
+            with socket.create_connection(("127.0.0.1", exchange.gw.port), timeout=10) as s:
+                s.sendall(_upload_head(exchange, len(body), content_type) + body)
+                return _answer_of(s)
+
+        # The two are in flight once the third is refused; before that it may pass.
+        answer = wait_for(lambda: (a := third()).status == 429 and a, timeout=10)
+        assert int(answer.headers["Retry-After"]) > 0
+        for s, (body_n, _) in zip(slow, bodies[:2], strict=True):
+            with contextlib.suppress(OSError):  # it may have hit the 2 s idle timeout
+                s.sendall(body_n[500:])
+            assert _answer_of(s).status in (202, 408)
+    # Both ended: the party may upload again.
+    assert third().status == 202
+
+
+def test_fault_15_headers_that_never_end_are_cut_after_the_header_timeout(
+    shared_exchange: Exchange,
+) -> None:
+    with socket.create_connection(("127.0.0.1", shared_exchange.gw.port), timeout=20) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        started = time.monotonic()
+        assert s.recv(1024) == b""  # closed by the gateway
+    assert time.monotonic() - started < 10  # header_timeout_s is 2 s here

@@ -35,6 +35,7 @@ from gateway.protocol.errors import (
     BadRequest,
     DXGError,
     InsufficientStorage,
+    TimedOut,
 )
 from gateway.server import api, log_api, logflood
 from gateway.server.auth import REPLAY, ReplayCache, authenticate, load_jti, prune_jti
@@ -131,6 +132,10 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except TimedOut as err:
+        response = problem_response(err)
+        response.force_close()  # the client stalled: do not linger reading its body
+        return response
     except DXGError as err:
         return problem_response(err)
     except web.HTTPException as exc:

@@ -34,11 +34,17 @@ from gateway.protocol.errors import ERRORS_BY_STATUS, BadRequest, DXGError
 
 log = logging.getLogger(__name__)
 
-FD_RESERVE = 64  # descriptors kept free for the database, blobs, sandboxes, pipes, logs
+# asyncio accepts up to the backlog in one go before any connection reaches
+# the cap below, so the backlog's worth of descriptors must be free as well.
+BACKLOG = 64
+FD_RESERVE = 64 + BACKLOG  # the database, blobs, sandboxes, pipes, logs, and one accept burst
 MAX_CONNECTIONS = 4096  # a government exchange has a few dozen clients, not thousands
 MIN_CONNECTIONS = 16  # even under a tiny descriptor limit, serve someone
+# After an error answer, the unread rest of a body is read (and dropped) this
+# long so that the client sees the answer, not a reset; aiohttp's 10 s let a
+# stalled upload hold its connection 10 s past the 408.
+LINGER_S = 1.0
 FINAL_CLOSE_S = 2.0  # after the grace: how long a handler gets once it is cancelled
-BACKLOG = 128
 
 
 def raise_descriptor_limit() -> int:
@@ -161,6 +167,7 @@ async def serve_until_signalled(
             loop=loop,
             max_connections=cap,
             keepalive_timeout=header_timeout_s,
+            lingering_time=LINGER_S,
             access_log=None,
         )
 
