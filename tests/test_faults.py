@@ -686,3 +686,21 @@ def test_fault_15_headers_that_never_end_are_cut_after_the_header_timeout(
         started = time.monotonic()
         assert s.recv(1024) == b""  # closed by the gateway
     assert time.monotonic() - started < 10  # header_timeout_s is 2 s here
+
+
+# -- 4. the extraction deadline stops the extraction ---------------------------------------
+
+
+def test_fault_04_the_deadline_kills_the_sandboxes_before_the_scratch_files_go(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    pid_file = _start_hanging_extraction(exchange)  # extraction_timeout_s is 8 s here
+    grandchild = int(pid_file.read_text())
+    wait_for(lambda: not pid_file.parent.exists(), timeout=30)
+    assert not _alive(grandchild)  # nothing reads the plaintext once it is removed
+    (result,) = _pull(exchange.gw.url, exchange, tmp_path)
+    assert result.level == "DELIVERED" and result.folder is not None
+    assert time.monotonic() - started < 8 + 10  # the packet's deadline, not the part's 16 s
+    errors = json.loads((result.folder / "extraction.json").read_text())["errors"]
+    assert any("deadline" in e for e in errors), errors

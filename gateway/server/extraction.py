@@ -23,6 +23,7 @@ is cancelled (SIGTERM), and at start-up for what a killed process left
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import sqlite3
@@ -52,12 +53,16 @@ log = logging.getLogger(__name__)
 POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
 MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
 RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
+ABORT_WAIT_S = 30.0  # killed sandboxes end in milliseconds; this only bounds a stuck join
 
 
 class Engine(Protocol):
     """What the worker needs of the ingestion engine (``gateway.server.ingestion.Ingestor``)."""
 
     def extract(self, parts: Sequence[PartInput]) -> IngestionResult: ...
+
+    def abort(self) -> None:
+        """Stop the extraction under way (from another thread), sandboxes included."""
 
 
 def _nothing(*, warnings: Sequence[str] = (), errors: Sequence[str] = ()) -> IngestionResult:
@@ -273,10 +278,19 @@ class ExtractionWorker:
                 )
                 inputs.append(PartInput(part_name, media_type, path, as_of))
             timeout = gw.config.extraction_timeout_s
+            work = asyncio.ensure_future(asyncio.to_thread(engine.extract, inputs))
             try:
-                return await asyncio.wait_for(asyncio.to_thread(engine.extract, inputs), timeout)
+                return await asyncio.wait_for(asyncio.shield(work), timeout)
             except TimeoutError:
                 return _nothing(errors=[f"extraction passed its deadline of {timeout:g} s"])
+            finally:
+                if not work.done():
+                    # Past the deadline, or cancelled (SIGTERM): a thread cannot be
+                    # cancelled, its sandboxes can. The scratch files go only once
+                    # nothing reads them any more.
+                    engine.abort()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(work), ABORT_WAIT_S)
         finally:
             # Plaintext of the parts lives only this long; removing it is disk work.
             await loop.run_in_executor(
