@@ -282,10 +282,10 @@ def test_fault_kill9_under_load_loses_and_duplicates_nothing_acknowledged(
         rng = random.Random(KILL_SEED)
         for _ in range(KILLS):
             floor = len(acknowledged)
-            wait_for(lambda f=floor: len(acknowledged) >= f + rng.randint(3, 15), timeout=30)
+            wait_for(lambda f=floor: len(acknowledged) >= f + rng.randint(3, 10), timeout=30)
             gw.kill()
             gw.start()
-        wait_for(lambda: len(acknowledged) >= floor + 5, timeout=30)
+        wait_for(lambda: len(acknowledged) >= floor + 3, timeout=30)
     finally:
         stop.set()
         for t in threads:

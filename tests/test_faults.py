@@ -129,11 +129,11 @@ class FaultProxy:
         self._server.server_close()
 
 
-# PDFs are extracted as usual; every TIFF part hangs until its deadline (3 s).
+# PDFs are extracted as usual; every TIFF part hangs until the packet's deadline (4 s).
 SLOW_TIFF = {
     "extractors": ["documents", "hangs-tiff"],
     "plugins": {"hangs-tiff": "tests.plugins.slow:hangs_tiff"},
-    "extraction_timeout_s": 8.0,
+    "extraction_timeout_s": 4.0,
 }
 CONFIG = {
     **SLOW_TIFF,
@@ -350,7 +350,10 @@ def _start_hanging_extraction(ex: Exchange) -> Path:
     return Path(wait_for(lambda: next(scratch.glob(f"{packet.packet_id}-*/*.pid"), None)))
 
 
-def test_fault_05_plaintext_left_by_sigkill_is_removed_at_start_up(exchange: Exchange) -> None:
+def test_fault_05_plaintext_left_by_sigkill_is_removed_at_start_up(
+    shared_exchange: Exchange,
+) -> None:
+    exchange = shared_exchange
     pid_file = _start_hanging_extraction(exchange)
     assert list(pid_file.parent.glob("part-*"))  # the decrypted part
     grandchild = int(pid_file.read_text())
@@ -364,8 +367,9 @@ def test_fault_05_plaintext_left_by_sigkill_is_removed_at_start_up(exchange: Exc
 
 
 def test_fault_05_sigterm_during_extraction_removes_plaintext_and_exits_cleanly(
-    exchange: Exchange,
+    shared_exchange: Exchange,
 ) -> None:
+    exchange = shared_exchange
     log_size = exchange.gw.log_path.stat().st_size
     pid_file = _start_hanging_extraction(exchange)
     grandchild = int(pid_file.read_text())
@@ -638,8 +642,9 @@ def _answer_of(s: socket.socket) -> Answer:
 
 
 def test_fault_15_an_upload_that_stops_is_cut_after_the_idle_timeout(
-    exchange: Exchange,
+    shared_exchange: Exchange,
 ) -> None:
+    exchange = shared_exchange
     packet = make_packet(exchange.ua, exchange.ru.id, [("a.txt", "text/plain", b"a" * 100_000)])
     body, content_type = packet.body()
     with socket.create_connection(("127.0.0.1", exchange.gw.port), timeout=20) as s:
@@ -650,7 +655,8 @@ def test_fault_15_an_upload_that_stops_is_cut_after_the_idle_timeout(
     assert time.monotonic() - started < 10  # body_idle_timeout_s is 2 s here
 
 
-def test_fault_15_a_party_has_at_most_its_cap_of_uploads_at_once(exchange: Exchange) -> None:
+def test_fault_15_a_party_has_at_most_its_cap_of_uploads_at_once(shared_exchange: Exchange) -> None:
+    exchange = shared_exchange
     packets = [make_packet(exchange.ua, exchange.ru.id, [("a.txt", "text/plain", b"a" * 1000)])
                for _ in range(3)]
     bodies = [p.body() for p in packets]
@@ -695,12 +701,12 @@ def test_fault_04_the_deadline_kills_the_sandboxes_before_the_scratch_files_go(
     exchange: Exchange, tmp_path: Path
 ) -> None:
     started = time.monotonic()
-    pid_file = _start_hanging_extraction(exchange)  # extraction_timeout_s is 8 s here
+    pid_file = _start_hanging_extraction(exchange)  # extraction_timeout_s is 4 s here
     grandchild = int(pid_file.read_text())
     wait_for(lambda: not pid_file.parent.exists(), timeout=30)
     assert not _alive(grandchild)  # nothing reads the plaintext once it is removed
     (result,) = _pull(exchange.gw.url, exchange, tmp_path)
     assert result.level == "DELIVERED" and result.folder is not None
-    assert time.monotonic() - started < 8 + 10  # the packet's deadline, not the part's 16 s
+    assert time.monotonic() - started < 4 + 10  # the packet's deadline, not the part's 16 s
     errors = json.loads((result.folder / "extraction.json").read_text())["errors"]
     assert any("deadline" in e for e in errors), errors

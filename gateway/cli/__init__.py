@@ -192,7 +192,7 @@ On SIGTERM the gateway stops accepting connections, lets requests in flight
 (uploads included) finish for up to shutdown_grace_s (default 25 s), then
 exits 0. Slow clients: request headers must arrive within header_timeout_s
 (15 s), an upload may not pause longer than body_idle_timeout_s (30 s), and
-one party uploads at most max_uploads_per_party (8) packets at once.
+one party uploads at most max_uploads_per_party (32) packets at once.
 """
 
 

@@ -234,7 +234,7 @@ class Puller:
             if sha256_hex(data) != digest:
                 raise VerificationFailed("a photo does not match the extraction document")
             suffix = SUFFIX_BY_MEDIA_TYPE.get(media_type, ".bin")
-            target = _inside(staging / "photos", f"{digest}{suffix}")
+            target = staging / "photos" / f"{digest}{suffix}"  # hex digest, verified above
             await asyncio.to_thread(target.write_bytes, data)
         _write_json(staging / "manifest.json", json.loads(manifest.raw))
         _write_json(staging / "extraction.json", doc)
@@ -343,7 +343,7 @@ def _inside(folder: Path, name: str) -> Path:
         VerificationFailed: ``name`` is not a safe file name.
     """
     if not is_safe_part_name(name):
-        raise VerificationFailed("a part or photo name is not a safe file name")
+        raise VerificationFailed("a part name is not a safe file name")
     return folder / name
 
 

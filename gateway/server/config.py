@@ -60,7 +60,7 @@ class Config:
     # than body_idle_timeout_s; one party uploads at most this many packets at once.
     header_timeout_s: float = 15.0
     body_idle_timeout_s: float = 30.0
-    max_uploads_per_party: int = 8
+    max_uploads_per_party: int = 32  # a batch client sends 16 at once; twice that is abuse
     # SIGTERM: requests in flight (uploads included) get this long to finish.
     shutdown_grace_s: float = 25.0
     extractors: tuple[str, ...] = ("documents",)
