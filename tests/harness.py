@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -77,6 +78,7 @@ class GatewayProcess:
     proc: subprocess.Popen[bytes] | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)  # extra environment of the server
+    nofile: int | None = None  # the server's descriptor limit (soft and hard), if set
 
     @property
     def url(self) -> str:
@@ -114,26 +116,36 @@ class GatewayProcess:
         run_cli(*args)
         return Party(party_id, prefix, Identity.load(party_id, prefix))
 
-    def start(self) -> None:
+    def start(self, *, ready_path: str = "/readyz") -> None:
+        """Start ``gateway serve`` and wait until ``ready_path`` answers 200.
+
+        ``/healthz`` for a gateway expected to run but not be ready (a full disk).
+        """
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", str(self.root), "--port", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=os.environ | {"PYTHONUNBUFFERED": "1"} | dict(self.env),
+            # setrlimit only, in the child before exec: nothing a thread could hold.
+            preexec_fn=None if self.nofile is None else self._limit_descriptors,  # noqa: PLW1509
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"gateway exited: {self.log_path.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=1) as r:
+                with urllib.request.urlopen(self.url + ready_path, timeout=1) as r:
                     if r.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.05)
         raise AssertionError("gateway did not become ready")
+
+    def _limit_descriptors(self) -> None:  # runs in the child, before exec
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def terminate(self, timeout: float = 40) -> int:
         assert self.proc is not None

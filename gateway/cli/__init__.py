@@ -50,7 +50,7 @@ from gateway.protocol.ids import check_id
 from gateway.server import registry
 from gateway.server.app import serve
 from gateway.server.config import Config, DataDir
-from gateway.server.ingestion import Ingestor
+from gateway.server.ingestion import SANDBOX_GRACE_S, Ingestor
 from gateway.server.store import Database
 
 ENGINE_MARGIN_S = 5.0  # the engine's part deadline ends this long before the packet's
@@ -164,12 +164,38 @@ def cmd_party_list(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = DataDir(Path(args.dir)).load_config()
-    # A part's own deadline sits inside the packet's: the engine kills a part's
-    # sandbox before the gateway gives up on the whole document.
-    limits = Limits(document_timeout_s=max(1.0, config.extraction_timeout_s - ENGINE_MARGIN_S))
-    with Ingestor(config.extractors, limits, workers=os.cpu_count() or 1) as engine:
+    # A part's own deadline, with the sandbox's start-up and reply allowance,
+    # ends inside the packet's: the engine kills a part's sandbox before the
+    # gateway gives up on the whole document (and then kills what is left).
+    limits = Limits(document_timeout_s=part_deadline_s(config.extraction_timeout_s))
+    with Ingestor(
+        config.extractors, limits, workers=os.cpu_count() or 1, plugins=config.plugins
+    ) as engine:
         serve(Path(args.dir), host=args.host, port=args.port, engine=engine)
     return 0
+
+
+def part_deadline_s(extraction_timeout_s: float) -> float:
+    """How long one part's extractor may read, inside a packet's extraction deadline."""
+    return max(1.0, extraction_timeout_s - ENGINE_MARGIN_S - SANDBOX_GRACE_S)
+
+
+SERVE_HELP = f"""\
+Serve the gateway until SIGTERM or SIGINT.
+
+Extraction deadlines (config.json): a packet's extraction ends after
+extraction_timeout_s (default 600 s) whatever happens; its sandboxes are
+killed with their process groups and the packet goes on READY with an error
+in its extraction document. Each part's extractor gets that deadline minus
+{ENGINE_MARGIN_S:g} s of margin minus {SANDBOX_GRACE_S:g} s for its sandbox to start and
+reply (at least 1 s), so a slow part is stopped before the packet's deadline.
+
+On SIGTERM the gateway stops accepting connections, lets requests in flight
+(uploads included) finish for up to shutdown_grace_s (default 25 s), then
+exits 0. Slow clients: request headers must arrive within header_timeout_s
+(15 s), an upload may not pause longer than body_idle_timeout_s (30 s), and
+one party uploads at most max_uploads_per_party (32) packets at once.
+"""
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -235,6 +261,7 @@ async def _send(args: argparse.Namespace) -> dict[str, Any]:
                 purpose=args.purpose,
                 legal_basis=args.legal_basis or ["vital_interest"],
                 progress=bar.update,
+                keep_names=args.keep_names,
             )
     return result
 
@@ -359,7 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.set_defaults(func=cmd_party_list)
 
-    p = sub.add_parser("serve", help="serve the gateway until SIGTERM")
+    p = sub.add_parser(
+        "serve",
+        help="serve the gateway until SIGTERM",
+        description=SERVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("dir")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8443)
@@ -398,8 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "files",
         nargs="+",
-        help="each becomes a part named after its file; monitors see part names in"
-        " receipts, so name files neutrally (never after a child)",
+        help="each becomes a part named part-1.pdf, part-2.txt…; the file names travel"
+        " to the recipient only, in the signed manifest, and gateway pull restores them",
+    )
+    p.add_argument(
+        "--keep-names",
+        action="store_true",
+        help="name each part after its file instead; monitors see part names in every"
+        " receipt, so use this only with neutral file names (never a child's name)",
     )
     p.set_defaults(func=cmd_send)
 

@@ -91,6 +91,23 @@ def media_type_of(path: Path) -> str:
     return media_type
 
 
+def neutral_name(position: int, path: Path) -> str:
+    """A part name that says nothing about the file: ``part-<n>`` and its type's suffix.
+
+    Monitors read every receipt, and receipts carry part names; a file saved
+    as a child's name must not become one (the original name travels in the
+    manifest body, see :data:`FILES_MEMBER`).
+    """
+    return f"part-{position}{SUFFIX_BY_MEDIA_TYPE[media_type_of(path)]}"
+
+
+# The manifest body member that maps neutral part names to the senders' file
+# names: ``{"files": [{"part": <part name>, "name": <file name>}]}``. The
+# manifest reaches only the gateway and the recipient (inside the envelope and
+# the sealed delivery); receipts, which monitors read, carry part names only.
+FILES_MEMBER = "files"
+
+
 def describe(path: Path, name: str | None = None) -> PartSpec:
     """Size and SHA-256 of a file, streamed, as a manifest entry."""
     digest = hashlib.sha256()
@@ -232,9 +249,25 @@ class Client:
         body: dict[str, Any] | None = None,
         packet_id: str | None = None,
         progress: Progress | None = None,
+        keep_names: bool = False,
     ) -> dict[str, Any]:
-        """Sign and submit a packet of ``files``; the gateway's 202/200 body."""
-        specs = [await asyncio.to_thread(describe, f) for f in files]
+        """Sign and submit a packet of ``files``; the gateway's 202/200 body.
+
+        Parts are named ``part-1.pdf``, ``part-2.txt``… and the file names go
+        to the recipient in the manifest body (:data:`FILES_MEMBER`), never
+        into a receipt; ``keep_names`` names each part after its file instead.
+
+        Raises:
+            Invalid: a file is of an unsupported type.
+        """
+        if keep_names:
+            names = [f.name for f in files]
+        else:
+            names = [neutral_name(i, f) for i, f in enumerate(files, start=1)]
+            body = dict(body or {})
+            pairs = zip(names, files, strict=True)
+            body.setdefault(FILES_MEMBER, [{"part": n, "name": f.name} for n, f in pairs])
+        specs = [await asyncio.to_thread(describe, f, n) for f, n in zip(files, names, strict=True)]
         manifest = build_manifest(
             sender=self.identity.party_id,
             recipient=recipient,

@@ -12,24 +12,47 @@ Layout of what a pull writes, one folder per packet under ``out``::
     <packet_id>/manifest.json  extraction.json  records.json
                 envelope.jws  extraction.jws  receipt.jws
                 parts/<name>  photos/<sha256>.<ext>
+
+Fetching and verifying are kept apart, as python-tuf keeps a download error
+apart from a repository error: a request the gateway failed, refused or never
+answered (network, 429, 5xx, any problem it answered) is retried with
+backoff (:data:`RETRY_ATTEMPTS`) and then propagates: the packet stays READY,
+the inbox cursor does not pass it, and no receipt is sent. Only
+:class:`VerificationFailed`, something served that does not verify, becomes
+a REJECTED receipt, which is final.
+
+Nothing is written outside ``out/<packet_id>``: part names are safe file
+names (the manifest schema), checked again before a file is opened.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
+import random
 import shutil
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from gateway.party.client import SUFFIX_BY_MEDIA_TYPE, Client
+from gateway.party.client import FILES_MEMBER, SUFFIX_BY_MEDIA_TYPE, Client
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.digest import sha256_hex
-from gateway.protocol.errors import DXGError, Invalid
-from gateway.protocol.manifest import Manifest
+from gateway.protocol.errors import DXGError, Temporary, VerificationFailed
+from gateway.protocol.manifest import Manifest, is_safe_part_name
 from gateway.protocol.receipt import sign_receipt
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRY_ATTEMPTS = 6  # tries of one request before a temporary failure propagates
+RETRY_BASE_S = 0.5  # first backoff; doubles per try, with full jitter
+RETRY_MAX_S = 30.0  # one wait never exceeds this: about a minute and a half in all
 
 
 @dataclass(slots=True)
@@ -57,26 +80,68 @@ class _Opened:
 class Puller:
     """Pulls one party's deliveries through its :class:`Client`."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        retry_attempts: int = RETRY_ATTEMPTS,
+        retry_base_s: float = RETRY_BASE_S,
+    ) -> None:
         self.client = client
+        self._attempts = max(1, retry_attempts)
+        self._base_s = retry_base_s
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, retried with full-jitter backoff while it fails temporarily.
+
+        Raises:
+            Temporary: still failing after the last attempt (nothing was decided).
+            DXGError: any other answer of the gateway, at once.
+        """
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return await call()
+            except Temporary as err:
+                if attempt == self._attempts:
+                    raise
+                delay = random.uniform(0, min(RETRY_MAX_S, self._base_s * 2**attempt))  # noqa: S311 - jitter
+                log.info("%s: %s (try %d of %d); retrying in %.1f s",
+                         what, err.code, attempt, self._attempts, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _fetch(self, path: str) -> bytes:
+        return await self._retrying(path, partial(self.client.fetch_sealed, path))
 
     async def pull_one(self, packet_id: str, out: Path) -> PullResult:
         """Fetch, verify and store one delivery, then acknowledge it.
 
         The folder ``out/<packet_id>`` appears only when everything verified;
-        otherwise a REJECTED receipt names the reason.
+        when something served does not verify, a REJECTED receipt names the
+        reason.
+
+        Raises:
+            Temporary: the gateway stayed unreachable or failing; nothing was
+                decided, no receipt sent, the packet stays READY.
+            DXGError: the gateway refused a request; likewise nothing decided.
         """
-        index = json.loads(await self.client.fetch_sealed(f"/v1/deliveries/{packet_id}"))
-        envelope = str(index["envelope"])
-        opened = _Opened(envelope=envelope, envelope_sha256=sha256_hex(envelope))
+        raw_index = await self._fetch(f"/v1/deliveries/{packet_id}")
         staging = out / f".{packet_id}.partial"
         shutil.rmtree(staging, ignore_errors=True)
+        index: dict[str, Any] = {}
+        opened = _Opened(envelope="", envelope_sha256="")
         try:
+            with _verifying():
+                index = _parse_index(raw_index)
+                opened = _Opened(
+                    envelope=str(index["envelope"]),
+                    envelope_sha256=sha256_hex(str(index["envelope"])),
+                )
             result = await self._verify_and_write(packet_id, index, opened, staging)
-        except DXGError as err:
+        except VerificationFailed as err:
             shutil.rmtree(staging, ignore_errors=True)
             receipt = self._receipt("REJECTED", packet_id, index, opened, reason=err.detail)
-            answer = await self.client.send_receipt(receipt)
+            answer = await self._send_receipt(receipt)
             return PullResult(
                 packet_id,
                 str(index.get("sender")),
@@ -85,15 +150,22 @@ class Puller:
                 None,
                 log_index=answer.get("log_index"),
             )
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         receipt = self._receipt("DELIVERED", packet_id, index, opened, reason=None)
         (staging / "receipt.jws").write_text(receipt + "\n", encoding="ascii")
         folder = out / packet_id
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
-        answer = await self.client.send_receipt(receipt)
+        answer = await self._send_receipt(receipt)
         result.folder = folder
         result.log_index = answer.get("log_index")
         return result
+
+    async def _send_receipt(self, receipt: str) -> dict[str, Any]:
+        # The identical receipt sent again is answered 200 (SPEC §6): safe to retry.
+        return await self._retrying("receipt", partial(self.client.send_receipt, receipt))
 
     def _receipt(
         self, level: str, packet_id: str, index: dict[str, Any], opened: _Opened, reason: str | None
@@ -115,48 +187,55 @@ class Puller:
     async def _verify_and_write(
         self, packet_id: str, index: dict[str, Any], opened: _Opened, staging: Path
     ) -> PullResult:
-        sender = str(index["sender"])
-        parsed = jws.parse(opened.envelope, typ=jws.TYP_PACKET)
-        key = await self.client.sender_key(sender, parsed.kid)
-        manifest = Manifest.from_bytes(jws.verify(parsed, key).payload)
-        if (manifest.packet_id, manifest.sender, manifest.recipient) != (
-            packet_id,
-            sender,
-            self.client.identity.party_id,
-        ):
-            raise Invalid("the manifest names another packet, sender or recipient")
-        opened.parts = [(p.name, p.sha256) for p in manifest.parts]
+        with _verifying():
+            sender = str(index["sender"])
+            parsed = jws.parse(opened.envelope, typ=jws.TYP_PACKET)
+            key = await self.client.sender_key(sender, parsed.kid)
+            manifest = Manifest.from_bytes(jws.verify(parsed, key).payload)
+            if (manifest.packet_id, manifest.sender, manifest.recipient) != (
+                packet_id,
+                sender,
+                self.client.identity.party_id,
+            ):
+                raise VerificationFailed("the manifest names another packet, sender or recipient")
+            opened.parts = [(p.name, p.sha256) for p in manifest.parts]
 
-        extraction = str(index["extraction"])
-        parsed_doc = jws.parse(extraction, typ=jws.TYP_EXTRACTION)
-        gateway_key = await self.client.gateway_key(parsed_doc.kid)
-        doc = json.loads(jws.verify(parsed_doc, gateway_key).payload)
-        if (
-            doc.get("packet_id") != packet_id
-            or doc.get("envelope_sha256") != opened.envelope_sha256
-        ):
-            raise Invalid("the extraction document is bound to another packet or envelope")
-        opened.extraction_sha256 = sha256_hex(extraction)
+            extraction = str(index["extraction"])
+            parsed_doc = jws.parse(extraction, typ=jws.TYP_EXTRACTION)
+            gateway_key = await self.client.gateway_key(parsed_doc.kid)
+            doc = json.loads(jws.verify(parsed_doc, gateway_key).payload)
+            if not isinstance(doc, dict) or (
+                doc.get("packet_id") != packet_id
+                or doc.get("envelope_sha256") != opened.envelope_sha256
+            ):
+                raise VerificationFailed(
+                    "the extraction document is bound to another packet or envelope"
+                )
+            opened.extraction_sha256 = sha256_hex(extraction)
+            listed = {(b["sha256"], b["role"]) for b in index["blobs"]}
+            photos = [(str(p["sha256"]), str(p.get("media_type"))) for p in doc.get("photos", [])]
 
-        listed = {(b["sha256"], b["role"]) for b in index["blobs"]}
         (staging / "parts").mkdir(parents=True)
+        file_names = original_names(manifest)
         for spec in manifest.parts:
             if (spec.sha256, "part") not in listed:
-                raise Invalid(f"the delivery does not list part {spec.name!r}")
-            data = await self.client.fetch_sealed(f"/v1/deliveries/{packet_id}/blobs/{spec.sha256}")
+                raise VerificationFailed(f"the delivery does not list part {spec.name!r}")
+            data = await self._fetch(f"/v1/deliveries/{packet_id}/blobs/{spec.sha256}")
             if len(data) != spec.size or sha256_hex(data) != spec.sha256:
-                raise Invalid(f"part {spec.name!r} does not match the sender's manifest")
-            await asyncio.to_thread((staging / "parts" / spec.name).write_bytes, data)
-        photos = doc.get("photos", [])
+                raise VerificationFailed(f"part {spec.name!r} does not match the sender's manifest")
+            target = _inside(staging / "parts", spec.name)
+            if spec.name in file_names:
+                target = staging / "parts" / file_names[spec.name]
+            await asyncio.to_thread(target.write_bytes, data)
         if photos:
             (staging / "photos").mkdir()
-        for photo in photos:
-            digest = str(photo["sha256"])
-            data = await self.client.fetch_sealed(f"/v1/deliveries/{packet_id}/blobs/{digest}")
+        for digest, media_type in photos:
+            data = await self._fetch(f"/v1/deliveries/{packet_id}/blobs/{digest}")
             if sha256_hex(data) != digest:
-                raise Invalid("a photo does not match the extraction document")
-            suffix = SUFFIX_BY_MEDIA_TYPE.get(str(photo.get("media_type")), ".bin")
-            await asyncio.to_thread((staging / "photos" / f"{digest}{suffix}").write_bytes, data)
+                raise VerificationFailed("a photo does not match the extraction document")
+            suffix = SUFFIX_BY_MEDIA_TYPE.get(media_type, ".bin")
+            target = staging / "photos" / f"{digest}{suffix}"  # hex digest, verified above
+            await asyncio.to_thread(target.write_bytes, data)
         _write_json(staging / "manifest.json", json.loads(manifest.raw))
         _write_json(staging / "extraction.json", doc)
         _write_json(staging / "records.json", doc.get("records", []))
@@ -179,7 +258,7 @@ class Puller:
         cursor = after if after is not None else _read_cursor(cursor_file)
         results = []
         while True:
-            page = await self.client.inbox(cursor)
+            page = await self._retrying("inbox", partial(self.client.inbox, cursor))
             for item in page["items"]:
                 if item["status"] == "READY":
                     results.append(await self.pull_one(item["packet_id"], out))
@@ -190,12 +269,90 @@ class Puller:
         return results
 
 
+MAX_FILE_NAME_CHARS = 120  # well under the 255 bytes a file name may have in UTF-8
+FILE_NAME_PUNCTUATION = frozenset(" ._-()+,")
+
+
+def safe_file_name(name: object) -> str | None:
+    """A sender's file name made safe to create in one folder, or None if nothing is left.
+
+    Letters of any script and digits stay (a Cyrillic name is the point);
+    path separators and every other character become ``_``; no leading dot
+    or blank, so never ``.``, ``..`` or a hidden file.
+    """
+    if not isinstance(name, str):
+        return None
+    cleaned = "".join(c if c.isalnum() or c in FILE_NAME_PUNCTUATION else "_" for c in name)
+    cleaned = cleaned.lstrip(". ").rstrip(" ")[:MAX_FILE_NAME_CHARS]
+    return cleaned or None
+
+
+def original_names(manifest: Manifest) -> dict[str, str]:
+    """Part name -> the sender's file name, from the manifest body, made safe.
+
+    A part whose file name is missing, unusable or taken by another part
+    keeps its part name.
+    """
+    body = manifest.body or {}
+    listed = body.get(FILES_MEMBER)
+    if not isinstance(listed, list):
+        return {}
+    parts = {p.name for p in manifest.parts}
+    names: dict[str, str] = {}
+    taken = set(parts)
+    for entry in listed:
+        if not isinstance(entry, dict):
+            continue
+        part, name = entry.get("part"), safe_file_name(entry.get("name"))
+        if part in parts and part not in names and name is not None and name not in taken:
+            names[str(part)] = name
+            taken.add(name)
+    return names
+
+
+@contextlib.contextmanager
+def _verifying() -> Iterator[None]:
+    """Turn what this party concluded about served content into :class:`VerificationFailed`.
+
+    A temporary failure, or any problem the gateway itself answered (a key
+    look-up it refused), passes through unchanged: it is no verdict.
+    """
+    try:
+        yield
+    except VerificationFailed:
+        raise
+    except DXGError as err:
+        if err.retryable or err.answered_by_peer:
+            raise
+        raise VerificationFailed(err.detail) from err
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise VerificationFailed(f"the delivery is malformed ({type(exc).__name__})") from exc
+
+
+def _parse_index(raw: bytes) -> dict[str, Any]:
+    index = json.loads(raw)
+    if not isinstance(index, dict):
+        raise VerificationFailed("the delivery index is not a JSON object")
+    return index
+
+
+def _inside(folder: Path, name: str) -> Path:
+    """``folder/name``, refusing any name that could leave ``folder``.
+
+    Raises:
+        VerificationFailed: ``name`` is not a safe file name.
+    """
+    if not is_safe_part_name(name):
+        raise VerificationFailed("a part name is not a safe file name")
+    return folder / name
+
+
 def _unverified_parts(envelope: str) -> list[tuple[str, str]]:
     """The parts an envelope lists, read without trusting it (for REJECTED only)."""
     try:
         doc = json.loads(jws.parse(envelope, typ=jws.TYP_PACKET).payload)
         return [(str(p["name"]), str(p["sha256"])) for p in doc["parts"]]
-    except (DXGError, ValueError, KeyError, TypeError):
+    except (DXGError, ValueError, KeyError, TypeError, RecursionError):
         return []
 
 

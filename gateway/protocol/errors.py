@@ -70,6 +70,10 @@ class DXGError(Exception):
     exit_code: ClassVar[int] = EXIT_INTERNAL
     retryable: ClassVar[bool] = False
     action: ClassVar[str] = "this is a bug; report it with the command that caused it"
+    # True when a peer (the gateway) answered with this error (:func:`from_problem`),
+    # False when this process concluded it: a party never turns the gateway's own
+    # refusal or failure into a verdict on what it served.
+    answered_by_peer: bool = False
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -103,6 +107,14 @@ class BadRequest(Refused):
     status = 400
     code = "bad-request"
     title = "Bad request"
+
+
+class TimedOut(BadRequest):
+    """The request's body stopped arriving (idle longer than the gateway waits)."""
+
+    status = 408
+    title = "Request timeout"
+    action = "send the request again over a working connection; nothing was accepted"
 
 
 class NotFound(Refused):
@@ -305,4 +317,5 @@ def from_problem(status: int, problem: dict[str, Any]) -> DXGError:
     err = cls(detail)
     if err.status != status:
         err.status = status
+    err.answered_by_peer = True
     return err

@@ -11,17 +11,30 @@ never from a re-serialised object.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.protocol import jsontext
 from gateway.protocol.clock import format_time, now, parse_time
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import PublicKey, SigningKey
 from gateway.protocol.errors import Invalid
 from gateway.protocol.schemas import MANIFEST_V1, validate
+
+# A part's name becomes a file name on the recipient's disk: ASCII letters,
+# digits, '.', '_' and '-', at most 64, never starting with a dot (so never
+# '.', '..' or a hidden file) and so never a path. schemas/manifest.v1.json
+# says the same; this is the check a party runs before it opens a file.
+PART_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+
+
+def is_safe_part_name(name: str) -> bool:
+    """Whether ``name`` may be a part's name, and so a file name in one folder."""
+    return PART_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +70,15 @@ class Manifest:
                 or its created time is not a real date.
         """
         try:
-            doc = json.loads(raw)
+            doc = jsontext.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Invalid("the manifest is not JSON") from exc
         validate(MANIFEST_V1, doc, what="the manifest")
+        for i, p in enumerate(doc["parts"]):
+            if not is_safe_part_name(p["name"]):  # the schema says so too; never rely on one
+                raise Invalid(f"parts[{i}].name is not a safe file name")
+            if type(p["size"]) is not int:  # JSON Schema's integer admits 3.0
+                raise Invalid(f"parts[{i}].size is not an integer")
         parts = tuple(PartSpec(**p) for p in doc["parts"])
         if len({p.name for p in parts}) != len(parts):
             raise Invalid("the manifest names a part twice")

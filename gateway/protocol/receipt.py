@@ -11,13 +11,13 @@ manifest order, and the extraction document's SHA-256 —
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.protocol import jsontext
 from gateway.protocol.clock import format_time, now, parse_time
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import PublicKey, SigningKey
@@ -100,7 +100,7 @@ def claimed_issuer(compact: str | bytes) -> tuple[jws.ParsedJWS, str]:
     """
     parsed = jws.parse(compact, typ=jws.TYP_RECEIPT)
     try:
-        issuer = json.loads(parsed.payload).get("issuer")
+        issuer = jsontext.loads(parsed.payload).get("issuer")
     except (ValueError, UnicodeDecodeError, AttributeError):
         issuer = None
     if not isinstance(issuer, str):
@@ -117,7 +117,7 @@ def verify_receipt(parsed: jws.ParsedJWS, key: PublicKey) -> Receipt:
     """
     payload = jws.verify(parsed, key).payload
     try:
-        claims = json.loads(payload)
+        claims = jsontext.loads(payload)
     except ValueError as exc:
         raise Invalid("the receipt is not JSON") from exc
     validate(RECEIPT_V1, claims, what="the receipt")

@@ -12,12 +12,12 @@ replay check, so that a forged token can never burn a legitimate ``jti``.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.protocol import jsontext
 from gateway.protocol.clock import now
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import PublicKey, SigningKey, b64url
@@ -76,7 +76,7 @@ ReplayGuard = Callable[[str, str, int], Awaitable[bool]]
 
 def _claims(payload: bytes) -> TokenClaims:
     try:
-        raw = json.loads(payload)
+        raw = jsontext.loads(payload)
     except ValueError as exc:
         raise Unauthenticated("the token's claims are not JSON") from exc
     if not isinstance(raw, dict):

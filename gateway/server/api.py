@@ -9,22 +9,33 @@ middleware in ``gateway.server.app`` renders it. Authentication has already run
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.protocol.clock import now
 from gateway.protocol.crypto.jws import MAX_COMPACT_LENGTH
-from gateway.protocol.errors import BadRequest, Forbidden, TooLarge, UnsupportedMediaType
+from gateway.protocol.errors import (
+    BadRequest,
+    Forbidden,
+    InsufficientStorage,
+    RateLimited,
+    TimedOut,
+    TooLarge,
+    UnsupportedMediaType,
+)
 from gateway.protocol.receipt import claimed_issuer
 from gateway.server import delivery, receipts, registry
 from gateway.server import intake as packets
 from gateway.server.service import Gateway
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
+UPLOADS: web.AppKey[dict[str, int]] = web.AppKey("uploads", dict)  # party -> uploads now
 CALLER = "dxg.caller"
 READ_CHUNK = 256 * 1024  # bytes read from the socket at a time while streaming a part
 MAX_RECEIPT_BYTES = 64 * 1024  # a receipt lists ≤ 64 parts: a few KiB
@@ -45,6 +56,7 @@ def caller(request: web.Request, *, role: registry.Role | None = None) -> regist
 
 
 MAX_QUERY_DIGITS = 19  # 2^63 - 1 has 19 digits: anything longer is no index or size
+MAX_QUERY_VALUE = 2**63 - 1  # SQLite's largest integer; 19 digits reach past it
 
 
 def optional_int(request: web.Request, name: str, *, minimum: int = 0) -> int | None:
@@ -59,6 +71,8 @@ def optional_int(request: web.Request, name: str, *, minimum: int = 0) -> int | 
     if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_QUERY_DIGITS:
         raise BadRequest(f"query parameter {name} must be a non-negative integer")
     value = int(raw)
+    if value > MAX_QUERY_VALUE:
+        raise BadRequest(f"query parameter {name} must be at most {MAX_QUERY_VALUE}")
     if value < minimum:
         raise BadRequest(f"query parameter {name} must be at least {minimum}")
     return value
@@ -109,7 +123,8 @@ async def read_body(request: web.Request, cap: int, what: str) -> bytes:
     if request.content_length is not None and request.content_length > cap:
         raise TooLarge(f"{what} is larger than this gateway accepts ({cap} bytes)")
     try:
-        body = await request.read()
+        async with _idle_bounded(request.app[GATEWAY].config.body_idle_timeout_s):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise TooLarge(f"{what} is larger than this gateway accepts ({cap} bytes)") from exc
     if len(body) > cap:
@@ -152,35 +167,53 @@ async def party_info(request: web.Request) -> web.Response:
     return web.json_response(await gw.db.read(read))
 
 
+@contextlib.asynccontextmanager
+async def _idle_bounded(seconds: float) -> AsyncIterator[None]:
+    """Bound one wait for the client's bytes: a body that stops arriving is 408.
+
+    Raises:
+        TimedOut: nothing arrived for ``seconds``.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as exc:
+        raise TimedOut(f"the request body stopped arriving for {seconds:g} s") from exc
+
+
 @contextlib.contextmanager
 def _malformed_is_bad_request() -> Iterator[None]:
-    """aiohttp's multipart reader reports a broken body as ValueError: the
+    """aiohttp's multipart reader reports a broken body as ValueError, or as
+    an HTTP parsing error (``LineTooLong`` for a line over its limit): the
     caller's fault (400), not ours (500)."""
     try:
         yield
-    except ValueError as exc:
+    except (ValueError, HttpProcessingError) as exc:
         raise BadRequest("the multipart/form-data body is malformed") from exc
 
 
 class _MultipartParts:
     """Adapts aiohttp's multipart reader to ``packets.PartStream``."""
 
-    def __init__(self, reader: Any) -> None:
+    def __init__(self, reader: Any, idle_s: float) -> None:
         self._reader = reader
+        self._idle_s = idle_s
 
     async def next(self) -> packets.IncomingPart | None:
         with _malformed_is_bad_request():
-            part = await self._reader.next()
+            async with _idle_bounded(self._idle_s):
+                part = await self._reader.next()
         if part is None:
             return None
         if not isinstance(part, BodyPartReader):
             raise BadRequest("nested multipart bodies are not accepted")
-        return _Part(part)
+        return _Part(part, self._idle_s)
 
 
 class _Part:
-    def __init__(self, part: BodyPartReader) -> None:
+    def __init__(self, part: BodyPartReader, idle_s: float) -> None:
         self._part = part
+        self._idle_s = idle_s
 
     @property
     def name(self) -> str | None:
@@ -189,13 +222,14 @@ class _Part:
     async def chunks(self) -> AsyncIterator[bytes]:
         while True:
             with _malformed_is_bad_request():
-                chunk = await self._part.read_chunk(READ_CHUNK)
+                async with _idle_bounded(self._idle_s):
+                    chunk = await self._part.read_chunk(READ_CHUNK)
             if not chunk:
                 return
             yield chunk
 
 
-async def _read_envelope(part: BodyPartReader) -> bytes:
+async def _read_envelope(part: BodyPartReader, idle_s: float) -> bytes:
     """The whole envelope part, at most ``MAX_COMPACT_LENGTH`` bytes.
 
     ``read_chunk`` hands over what the network has delivered so far, not the
@@ -207,7 +241,8 @@ async def _read_envelope(part: BodyPartReader) -> bytes:
     raw = bytearray()
     while True:
         with _malformed_is_bad_request():
-            chunk = await part.read_chunk(READ_CHUNK)
+            async with _idle_bounded(idle_s):
+                chunk = await part.read_chunk(READ_CHUNK)
         if not chunk:
             break
         raw += chunk
@@ -227,17 +262,37 @@ async def submit_packet(request: web.Request) -> web.Response:
         raise TooLarge(f"a packet has at most {limits.max_packet_bytes} bytes")
     if media_type(request) != "multipart/form-data":
         raise UnsupportedMediaType("a packet is sent as multipart/form-data")
+    if gw.space.full(needed=request.content_length or 0):
+        raise InsufficientStorage("the gateway's disk is full; retry later, nothing was stored")
+    uploads = request.app[UPLOADS]
+    if uploads.get(party.id, 0) >= gw.config.max_uploads_per_party:
+        raise RateLimited(
+            f"at most {gw.config.max_uploads_per_party} uploads at once per party; "
+            "retry when one has finished"
+        )
+    uploads[party.id] = uploads.get(party.id, 0) + 1
+    try:
+        return await _submit_packet(request, gw, party)
+    finally:
+        uploads[party.id] -= 1
+        if not uploads[party.id]:
+            del uploads[party.id]
+
+
+async def _submit_packet(request: web.Request, gw: Gateway, party: registry.Party) -> web.Response:
+    idle_s = gw.config.body_idle_timeout_s
     with _malformed_is_bad_request():
         reader = await request.multipart()
-        first = await reader.next()
+        async with _idle_bounded(idle_s):
+            first = await reader.next()
     if not isinstance(first, BodyPartReader) or first.name != "envelope":
         raise BadRequest("the first part of a packet is its envelope")
-    raw = await _read_envelope(first)
+    raw = await _read_envelope(first, idle_s)
     try:
         envelope = raw.decode("ascii").strip()
     except UnicodeDecodeError as exc:
         raise BadRequest("the envelope is a JWS compact serialization (ASCII)") from exc
-    result = await packets.accept(gw, party.id, envelope, _MultipartParts(reader))
+    result = await packets.accept(gw, party.id, envelope, _MultipartParts(reader, idle_s))
     return web.json_response(result.body, status=result.status)
 
 

@@ -6,6 +6,8 @@ data directory; the gateway's resources are opened and closed in a
 notifications, expiry).
 
 Middleware order (outermost first), and why:
+0. ``in_flight``: counts requests being handled, so that SIGTERM waits for
+   them (``gateway.server.serving``), and closes connections once draining;
 1. ``metrics``: counts every answer, errors included;
 2. ``problems``: turns every error into RFC 9457 ``application/problem+json``,
    so that nothing below needs to know how errors look on the wire;
@@ -28,12 +30,22 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from gateway.protocol.errors import ERRORS_BY_STATUS, BadRequest, DXGError
-from gateway.server import api, cases, cases_api, log_api
+from gateway.protocol.errors import (
+    ERRORS_BY_STATUS,
+    BadRequest,
+    DXGError,
+    InsufficientStorage,
+    TimedOut,
+)
+from gateway.server import api, cases, cases_api, log_api, logflood
 from gateway.server.auth import REPLAY, ReplayCache, authenticate, load_jti, prune_jti
+from gateway.server.config import DataDir
 from gateway.server.delivery import Expirer, Notifier
 from gateway.server.extraction import Engine, ExtractionWorker
 from gateway.server.service import Gateway
+from gateway.server.serving import DRAINING, INFLIGHT, serve_until_signalled
+from gateway.server.storage import is_storage_full
+from gateway.server.supervisor import supervise
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +54,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # and are bounded by the intake limits instead (aiohttp's limit applies only
 # to bodies read whole).
 CLIENT_MAX_SIZE = 1 << 20
-SHUTDOWN_TIMEOUT_S = 30.0  # SIGTERM: in-flight requests get this long to finish
+RETRY_AFTER_S = 5  # what a temporary refusal (429, 503, 507) asks a client to wait
 GIL_SWITCH_INTERVAL_S = 0.0005  # CPython's default is 5 ms
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
@@ -62,6 +74,12 @@ class Metrics:
             ["route", "status"],
             registry=self.registry,
         )
+        self.restarts = Counter(
+            "dxg_worker_restarts",
+            "Background workers restarted after an unexpected exception",
+            ["worker"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "dxg_http_request_seconds",
             "Time to answer a request",
@@ -71,10 +89,31 @@ class Metrics:
 
 
 def problem_response(err: DXGError) -> web.Response:
-    """The one rendering of an error on the wire: RFC 9457 problem+json (SPEC §8)."""
-    return web.json_response(
+    """The one rendering of an error on the wire: RFC 9457 problem+json (SPEC §8).
+
+    A temporary one says when to retry (``Retry-After``).
+    """
+    response = web.json_response(
         err.problem(), status=err.status, content_type="application/problem+json"
     )
+    if err.retryable:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+@web.middleware
+async def in_flight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    counter = request.app.get(INFLIGHT)
+    if counter is None:  # an application not run by serve() (embedded, tests)
+        return await handler(request)
+    counter.enter()
+    try:
+        response = await handler(request)
+    finally:
+        counter.exit()
+    if request.app[DRAINING].is_set():
+        response.force_close()  # the client reconnects, to another instance
+    return response
 
 
 @web.middleware
@@ -93,6 +132,10 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except TimedOut as err:
+        response = problem_response(err)
+        response.force_close()  # the client stalled: do not linger reading its body
+        return response
     except DXGError as err:
         return problem_response(err)
     except web.HTTPException as exc:
@@ -104,7 +147,12 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         return problem_response(mapped)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:
+    except Exception as exc:
+        if is_storage_full(exc):
+            log.warning("disk full: %s %s answered 507", request.method, request.path)
+            return problem_response(
+                InsufficientStorage("the gateway's disk is full; nothing was stored")
+            )
         # The traceback names code, not data; the client learns nothing internal.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(DXGError("the gateway failed; retry"))
@@ -120,6 +168,10 @@ async def readyz(request: web.Request) -> web.Response:
         await gw.db.read(lambda c: c.execute("SELECT 1").fetchone())
     except sqlite3.Error:
         return web.json_response({"status": "database unavailable"}, status=503)
+    if gw.space.full():
+        return web.json_response(
+            {"status": "storage full"}, status=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
     dead = [t.get_name() for t in request.app[WORKERS] if t.done()]
     if dead:
         return web.json_response({"status": "workers stopped", "workers": dead}, status=503)
@@ -135,11 +187,12 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     """An application serving the gateway whose data directory is ``root``."""
     app = web.Application(
         client_max_size=CLIENT_MAX_SIZE,
-        middlewares=[metrics_middleware, problems_middleware, authenticate],
+        middlewares=[in_flight_middleware, metrics_middleware, problems_middleware, authenticate],
     )
     app[METRICS] = Metrics()
     app[ENGINE] = engine
     app[WORKERS] = []
+    app[api.UPLOADS] = {}
     app.add_routes(api.routes)
     app.add_routes(log_api.routes)
     app.add_routes(cases_api.routes)
@@ -153,13 +206,14 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
         app[cases_api.FIGURES] = cases.RunningFigures(gw.config.policy)
         app[REPLAY] = replay = ReplayCache()
         replay.load(await gw.db.read(load_jti))
-        workers = app[WORKERS]
-        workers.append(
-            asyncio.create_task(ExtractionWorker(gw, app[ENGINE]).run(), name="extraction")
-        )
-        workers.append(asyncio.create_task(Notifier(gw).run(), name="notifier"))
-        workers.append(asyncio.create_task(Expirer(gw).run(), name="expirer"))
-        workers.append(asyncio.create_task(prune_jti(gw, replay), name="jti-pruner"))
+        engine = app[ENGINE]
+        workers = [
+            start_worker(app, "extraction", lambda: ExtractionWorker(gw, engine).run()),
+            start_worker(app, "notifier", lambda: Notifier(gw).run()),
+            start_worker(app, "expirer", lambda: Expirer(gw).run()),
+            start_worker(app, "jti-pruner", lambda: prune_jti(gw, replay)),
+            start_worker(app, "storage", lambda: watch_storage(gw)),
+        ]
         try:
             yield
         finally:
@@ -171,8 +225,28 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
             await asyncio.to_thread(gw.close)
 
     app.cleanup_ctx.append(lifecycle)
-    app.cleanup_ctx.append(log_api.lifecycle(WORKERS))  # after lifecycle: it needs the Gateway
+    app.cleanup_ctx.append(log_api.lifecycle(start_worker))  # after lifecycle: needs the Gateway
     return app
+
+
+def start_worker(
+    app: web.Application, name: str, run: Callable[[], Awaitable[None]]
+) -> asyncio.Task[None]:
+    """Start background worker ``name`` under supervision; ``/readyz`` watches its task."""
+    task = asyncio.create_task(supervise(name, run, app[METRICS].restarts), name=name)
+    app[WORKERS].append(task)
+    return task
+
+
+STORAGE_CHECK_S = 10.0  # how often a released disk reserve is made again
+
+
+async def watch_storage(gw: Gateway) -> None:
+    """Make the disk reserve again once space has returned (``gateway.server.storage``)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await loop.run_in_executor(gw.io_pool, gw.space.restore_reserve)
+        await asyncio.sleep(STORAGE_CHECK_S)
 
 
 def serve(root: Path, *, host: str, port: int, engine: Engine | None = None) -> None:
@@ -182,12 +256,14 @@ def serve(root: Path, *, host: str, port: int, engine: Engine | None = None) -> 
     # released it (signature checks, hashing, socket I/O), which is where it
     # otherwise queues behind them.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    web.run_app(
-        create_app(root, engine=engine),
-        host=host,
-        port=port,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-        handle_signals=True,
-        print=lambda text: log.info("%s", text),
-        access_log=None,
+    logflood.install()
+    config = DataDir(root).load_config()
+    asyncio.run(
+        serve_until_signalled(
+            create_app(root, engine=engine),
+            host=host,
+            port=port,
+            header_timeout_s=config.header_timeout_s,
+            shutdown_grace_s=config.shutdown_grace_s,
+        )
     )

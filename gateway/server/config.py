@@ -56,9 +56,20 @@ class Config:
     notify_timeout_s: float = 10.0
     # How often deadlines are checked.
     sweep_interval_s: float = 5.0
+    # Slow clients: a request's headers arrive within this (and an idle
+    # keep-alive connection closes after it); an upload never pauses longer
+    # than body_idle_timeout_s; one party uploads at most this many packets at once.
+    header_timeout_s: float = 15.0
+    body_idle_timeout_s: float = 30.0
+    max_uploads_per_party: int = 32  # a batch client sends 16 at once; twice that is abuse
+    # SIGTERM: requests in flight (uploads included) get this long to finish.
+    shutdown_grace_s: float = 25.0
     extractors: tuple[str, ...] = ("documents",)
     # The promise periods of SPEC §10 (days), shown in GET /v1/gateway.
     policy: Policy = field(default_factory=Policy)
+    # Extractors not installed as packages (a local plugin, a test's), name ->
+    # "module:factory"; they run only if ``extractors`` lists them too.
+    plugins: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_id(self.id, what="the gateway id")

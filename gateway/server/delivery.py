@@ -217,10 +217,12 @@ class Notifier:
         detail = {"notification": {"attempt": attempt, "outcome": outcome, "delivered": ok}}
 
         def record(conn: sqlite3.Connection) -> None:
+            # The packet may have been fetched, answered or expired during the attempt.
+            still_ready = timeline.current(conn, packet_id) == status.READY
             conn.execute(
                 "UPDATE packets SET notify_attempts = ?, notify_next_at = ?, notify_done = ?"
                 " WHERE packet_id = ?",
-                (attempt, next_at, int(ok), packet_id),
+                (attempt, next_at if still_ready else None, int(ok), packet_id),
             )
             timeline.record_event(conn, packet_id, at, detail)
 
@@ -232,7 +234,7 @@ def _due_notifications(conn: sqlite3.Connection) -> list[tuple[str, ...]]:
         "SELECT k.packet_id, k.sender, k.recipient, p.endpoint, k.notify_attempts, k.deadline"
         " FROM packets k JOIN parties p ON p.id = k.recipient"
         " WHERE k.notify_next_at IS NOT NULL AND k.notify_next_at <= ? AND k.notify_done = 0"
-        " AND p.endpoint IS NOT NULL ORDER BY k.notify_next_at LIMIT 256",
+        " AND k.status = 'READY' AND p.endpoint IS NOT NULL ORDER BY k.notify_next_at LIMIT 256",
         (format_time(now()),),
     ).fetchall()
     return [tuple(str(v) for v in r) for r in rows]

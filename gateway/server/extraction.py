@@ -14,13 +14,16 @@ recipient's inbox (``ready_seq``) and, if the recipient has an endpoint, the
 notification queue.
 
 Plaintext of a part exists outside the encrypted blob store only while it is
-extracted, in the data directory's ``tmp/`` (mode 0700), and is removed at
-once afterwards.
+extracted, in the data directory's ``tmp/`` (mode 0700), and is removed on
+every path: after the extraction, when it passes its deadline or the worker
+is cancelled (SIGTERM), and at start-up for what a killed process left
+(``service.clean_scratch``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import sqlite3
@@ -51,12 +54,16 @@ log = logging.getLogger(__name__)
 POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
 MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
 RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
+ABORT_WAIT_S = 30.0  # killed sandboxes end in milliseconds; this only bounds a stuck join
 
 
 class Engine(Protocol):
     """What the worker needs of the ingestion engine (``gateway.server.ingestion.Ingestor``)."""
 
     def extract(self, parts: Sequence[PartInput]) -> IngestionResult: ...
+
+    def abort(self) -> None:
+        """Stop the extraction under way (from another thread), sandboxes included."""
 
 
 def _nothing(*, warnings: Sequence[str] = (), errors: Sequence[str] = ()) -> IngestionResult:
@@ -169,8 +176,12 @@ class ExtractionWorker:
                     task.add_done_callback(self._tasks.discard)
                 await idle(self._wakeup, POLL_S)
         finally:
-            for task in self._tasks:
+            # Jobs end before the gateway closes its pools: each removes its
+            # scratch plaintext on the way out, which needs the I/O pool.
+            tasks = list(self._tasks)
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _guarded(self, job: _Job) -> None:
         try:
@@ -287,10 +298,19 @@ class ExtractionWorker:
                 )
                 inputs.append(PartInput(part_name, media_type, path, as_of))
             timeout = gw.config.extraction_timeout_s
+            work = asyncio.ensure_future(asyncio.to_thread(engine.extract, inputs))
             try:
-                return await asyncio.wait_for(asyncio.to_thread(engine.extract, inputs), timeout)
+                return await asyncio.wait_for(asyncio.shield(work), timeout)
             except TimeoutError:
                 return _nothing(errors=[f"extraction passed its deadline of {timeout:g} s"])
+            finally:
+                if not work.done():
+                    # Past the deadline, or cancelled (SIGTERM): a thread cannot be
+                    # cancelled, its sandboxes can. The scratch files go only once
+                    # nothing reads them any more.
+                    engine.abort()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(work), ABORT_WAIT_S)
         finally:
             # Plaintext of the parts lives only this long; removing it is disk work.
             await loop.run_in_executor(

@@ -214,6 +214,7 @@ class Ingestor:
         self._live: set[int] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._aborting = threading.Event()
         self._plugins: list[_Plugin] = []
         self._load_errors: list[str] = []
         found = discover(plugins)
@@ -249,6 +250,7 @@ class Ingestor:
         """
         if self._closed:
             raise RuntimeError("the Ingestor is closed")
+        self._aborting.clear()
         jobs = [(i, plugin) for i, part in enumerate(parts) for plugin in self._plugins
                 if part.media_type in plugin.accepts]
         outcomes: dict[tuple[int, str], _PartOutcome] = {}
@@ -275,6 +277,20 @@ class Ingestor:
                     if progress is not None:
                         progress(done, total)
         return self._merge(outcomes, skipped)
+
+    def abort(self) -> None:
+        """Stop the extraction under way: kill every sandbox's process group now.
+
+        Called from another thread than :meth:`extract`'s, when the packet's
+        deadline passes or the gateway stops. Sandboxes not yet started are
+        not started; :meth:`extract` returns soon after, each part it had not
+        finished reported as ``cancelled``. The next :meth:`extract` runs normally.
+        """
+        self._aborting.set()
+        with self._lock:
+            live = list(self._live)
+        for pid in live:
+            _kill_group(pid)
 
     def close(self) -> None:
         """Stop: kill any sandbox still running. Safe to call twice."""
@@ -338,6 +354,8 @@ class Ingestor:
             _SandboxFailure: timeout, crash, oversized or malformed reply, or the
                 plugin's own failure.
         """
+        if self._aborting.is_set():
+            raise _SandboxFailure("cancelled", "the extraction was stopped before this part")
         receiver, sender = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_sandbox_main, args=(sender, task),
                                  name=f"dxg-extractor-{task['name']}")
@@ -348,6 +366,8 @@ class Ingestor:
         assert pid is not None
         with self._lock:
             self._live.add(pid)
+        if self._aborting.is_set():  # abort() ran while this one was starting
+            _kill_group(pid)
         deadline = started + timeout
         try:
             message = self._receive(receiver, proc, deadline, timeout, MAX_HEADER_BYTES)

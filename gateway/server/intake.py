@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Protocol
 
-from gateway.protocol import case
+from gateway.protocol import case, jsontext
 from gateway.protocol.clock import format_time, now
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.digest import sha256_hex
@@ -100,7 +100,7 @@ def check_envelope(
         raise Forbidden("the envelope is signed by a key of another party than the caller")
     payload = jws.verify(parsed, registry.signing_key(conn, caller, parsed.kid, at)).payload
     try:
-        claimed = json.loads(payload).get("sender")
+        claimed = jsontext.loads(payload).get("sender")
     except (ValueError, UnicodeDecodeError, AttributeError):
         claimed = None
     if claimed is not None and claimed != caller:

@@ -27,13 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from gateway.protocol.errors import BadRequest, UnsupportedMediaType
 from gateway.server.api import GATEWAY, caller, int_query, media_type, optional_int, read_body
 from gateway.server.log_service import MAX_COSIGNATURE_LINE, LogService
+from gateway.server.storage import is_storage_full
+
+log = logging.getLogger(__name__)
 
 LOG: web.AppKey[LogService] = web.AppKey("receipt-log", LogService)
 NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
@@ -91,21 +95,27 @@ async def post_cosignature(request: web.Request) -> web.Response:
     return web.json_response({"size": signed_size}, status=status)
 
 
-def lifecycle(
-    workers: web.AppKey[list[asyncio.Task[None]]],
-) -> Callable[[web.Application], AsyncIterator[None]]:
+StartWorker = Callable[[web.Application, str, Callable[[], Awaitable[None]]], asyncio.Task[None]]
+
+
+def lifecycle(start_worker: StartWorker) -> Callable[[web.Application], AsyncIterator[None]]:
     """A ``cleanup_ctx`` that opens the log service and runs it as a worker.
 
-    Append it after the context that opens the :class:`Gateway`; its task
-    joins ``app[workers]`` so that ``/readyz`` reports it if it stops.
+    Append it after the context that opens the :class:`Gateway`;
+    ``start_worker`` runs it supervised, where ``/readyz`` watches it.
     """
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         service = await asyncio.to_thread(LogService, app[GATEWAY])
         app[LOG] = service
-        await service.step()  # ready means a checkpoint is there to serve
-        task = asyncio.create_task(service.run(), name="receipt-log")
-        app[workers].append(task)
+        try:
+            await service.step()  # ready means a checkpoint is there to serve
+        except Exception as exc:
+            if not is_storage_full(exc):
+                raise
+            # A full disk: serve what is signed already; the worker retries.
+            log.warning("disk full: the receipt log is not integrated at start-up")
+        task = start_worker(app, "receipt-log", service.run)
         try:
             yield
         finally:

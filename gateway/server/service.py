@@ -10,12 +10,15 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 from gateway.protocol.crypto.keys import SigningKey, load_signing_key
 from gateway.protocol.crypto.seal import StorageKey
 from gateway.server import cases
 from gateway.server.config import Config, DataDir
+from gateway.server.storage import Space, is_storage_full
 from gateway.server.store import BlobStore, Database
 
 IO_THREADS = 8  # blob writes and reads: fsync-bound, not CPU-bound
@@ -32,7 +35,17 @@ class Gateway:
         self.config: Config = self.data.load_config()
         self.signing_key: SigningKey = load_signing_key(self.data.signing_key_path)
         storage_key = StorageKey.load(self.data.storage_key_path)
-        self.db = Database(self.data.database)
+        self.space = Space(root)
+        if self.space.full():
+            self.space.release_reserve()  # SQLite needs room to open at all
+        try:
+            self.db = Database(self.data.database)
+        except sqlite3.Error as exc:
+            if not (is_storage_full(exc) or "disk I/O" in str(exc)) or not (
+                self.space.release_reserve()
+            ):
+                raise
+            self.db = Database(self.data.database)
         self.db.write_sync(cases.create_tables)
         self.blobs = BlobStore(self.data.blobs, storage_key)
         referenced = self.db.read_sync(
@@ -41,6 +54,7 @@ class Gateway:
         self.blobs.sweep(referenced)  # uploads that never committed: a crash or a lost race
         self.data.tmp.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.data.tmp, 0o700)
+        clean_scratch(self.data.tmp)
         self.io_pool = concurrent.futures.ThreadPoolExecutor(
             IO_THREADS, thread_name_prefix="dxg-io"
         )
@@ -57,6 +71,23 @@ class Gateway:
     def close(self) -> None:
         self.io_pool.shutdown(wait=True)
         self.db.close()
+
+
+def clean_scratch(tmp: Path) -> int:
+    """Remove everything in the scratch directory; how many entries were removed.
+
+    Plaintext of parts lives in ``tmp/`` only while a part is extracted. A
+    process killed meanwhile (SIGKILL, power loss) leaves it behind; nothing
+    runs yet when this is called at start-up, so all of it is such a remnant.
+    """
+    removed = 0
+    for entry in tmp.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 async def idle(event: asyncio.Event, timeout: float) -> None:

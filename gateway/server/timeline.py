@@ -45,6 +45,10 @@ def record(conn: sqlite3.Connection, packet_id: str, status: str, at: datetime) 
         (packet_id, status, format_time(at)),
     )
     conn.execute("UPDATE packets SET status = ? WHERE packet_id = ?", (status, packet_id))
+    if status != rules.READY:
+        # Notifications say "ready to fetch": they stop once it is fetched,
+        # answered or expired.
+        conn.execute("UPDATE packets SET notify_next_at = NULL WHERE packet_id = ?", (packet_id,))
 
 
 def record_event(

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.protocol import jsontext
 from gateway.protocol.crypto.keys import PublicKey, SigningKey, b64url, b64url_decode
 from gateway.protocol.errors import Unauthenticated
 
@@ -61,7 +62,7 @@ class Verified:
 
     def json(self) -> Any:
         """The payload parsed as JSON (it was verified as bytes first)."""
-        return json.loads(self.payload)
+        return jsontext.loads(self.payload)
 
 
 def sign(payload: bytes, key: SigningKey, *, typ: str) -> str:
@@ -101,7 +102,7 @@ def parse(compact: str | bytes, *, typ: str) -> ParsedJWS:
     if len(head) > MAX_HEADER_LENGTH:
         raise Unauthenticated("the JWS protected header is too long")
     try:
-        header = json.loads(b64url_decode(head))
+        header = jsontext.loads(b64url_decode(head))
         payload = b64url_decode(body)
         signature = b64url_decode(sig)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
