@@ -63,6 +63,7 @@ def jws(typ: str, payload_schema: str | None = None) -> Schema:
         "type": "string",
         "pattern": JWS_PATTERN,
         "description": f'JWS compact serialization, protected header "typ": "{typ}"',
+        "x-dxg-typ": typ,
     }
     if payload_schema is not None:
         schema["x-dxg-payload-schema"] = payload_schema
