@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from aiohttp import web
 
@@ -55,6 +56,16 @@ def test_docs_openapi_json_is_what_the_code_generates() -> None:
     assert DOC_PATH.read_text(encoding="utf-8") == generate(), (
         "docs/openapi.json is stale: run python -m gateway.cli.openapi"
     )
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    # The OpenAPI Initiative's 3.1 schema, as schemathesis ships it (no network).
+    from schemathesis.specs.openapi.definitions import OPENAPI_31  # noqa: PLC0415
+
+    validator = jsonschema.validators.validator_for(OPENAPI_31)(OPENAPI_31)
+    errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in
+              validator.iter_errors(committed())]
+    assert errors == []
 
 
 def test_every_route_of_the_app_is_in_the_document_and_nothing_else() -> None:
