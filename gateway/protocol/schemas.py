@@ -99,6 +99,22 @@ def schemas_dir() -> Path:
     raise FileNotFoundError("DXG schema files not found; is the package installed with its data?")
 
 
+def documents() -> dict[str, Any]:
+    """Every schema file as parsed JSON, by file name (``manifest.v1.json``).
+
+    For documents that carry the schemas whole (the OpenAPI description);
+    validation goes through :func:`check`.
+
+    Raises:
+        FileNotFoundError: the schema files are not installed.
+    """
+    directory = schemas_dir()
+    return {
+        name: json.loads((directory / name).read_text(encoding="utf-8"))
+        for name in sorted(_FILES.values())
+    }
+
+
 @cache
 def _registry() -> Registry[Any]:
     directory = schemas_dir()

@@ -30,7 +30,7 @@ from gateway.protocol.errors import (
     UnsupportedMediaType,
 )
 from gateway.protocol.receipt import claimed_issuer
-from gateway.server import delivery, receipts, registry
+from gateway.server import apidoc, delivery, receipts, registry
 from gateway.server import intake as packets
 from gateway.server.service import Gateway
 
@@ -41,6 +41,135 @@ READ_CHUNK = 256 * 1024  # bytes read from the socket at a time while streaming 
 MAX_RECEIPT_BYTES = 64 * 1024  # a receipt lists ≤ 64 parts: a few KiB
 
 routes = web.RouteTableDef()
+
+# -- answers' shapes (docs/openapi.json is generated from these and the routes) --
+
+_JWK: apidoc.Schema = {
+    "type": "object",
+    "required": ["kty", "crv", "x", "kid", "use"],
+    "properties": {
+        "kty": {"const": "OKP"},
+        "crv": {"enum": ["Ed25519", "X25519"]},
+        "x": {"type": "string"},
+        "kid": {"type": "string"},
+        "use": {"enum": ["sig", "enc"]},
+    },
+}
+_NULLABLE_TIME: apidoc.Schema = {"oneOf": [apidoc.TIME, {"type": "null"}]}
+_GATEWAY_INFO: apidoc.Schema = {
+    "type": "object",
+    "required": ["id", "origin", "keys"],
+    "properties": {
+        "id": apidoc.PARTY_ID,
+        "origin": {"type": "string"},
+        "keys": {"type": "array", "items": _JWK},
+    },
+}
+_PARTY_INFO: apidoc.Schema = {
+    "type": "object",
+    "required": ["id", "roles", "keys"],
+    "properties": {
+        "id": apidoc.PARTY_ID,
+        "roles": {"type": "array", "items": {"enum": ["party", "monitor"]}},
+        "keys": {
+            "type": "array",
+            "items": {
+                "allOf": [_JWK],
+                "required": ["not_before", "not_after", "revoked_at"],
+                "properties": {
+                    "not_before": _NULLABLE_TIME,
+                    "not_after": _NULLABLE_TIME,
+                    "revoked_at": _NULLABLE_TIME,
+                },
+            },
+        },
+    },
+}
+_STATUS: apidoc.Schema = {
+    "enum": ["ACCEPTED", "EXTRACTING", "READY", "DELIVERED", "PROCESSED", "REJECTED", "EXPIRED"]
+}
+_RECEIPT_JWS = apidoc.jws("dxg-receipt+jws", "receipt.v1.json")
+_ACCEPTED: apidoc.Schema = {
+    "type": "object",
+    "required": ["packet_id", "status", "receipt", "log_index"],
+    "properties": {
+        "packet_id": apidoc.UUID,
+        "status": {"const": "ACCEPTED"},
+        "receipt": _RECEIPT_JWS,
+        "log_index": {"type": "integer", "minimum": 0},
+    },
+}
+_PACKET_VIEW: apidoc.Schema = {
+    "type": "object",
+    "required": ["packet_id", "sender", "recipient", "status", "timeline", "receipts"],
+    "properties": {
+        "packet_id": apidoc.UUID,
+        "sender": apidoc.PARTY_ID,
+        "recipient": apidoc.PARTY_ID,
+        "status": _STATUS,
+        "deadline": apidoc.TIME,
+        "timeline": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["status", "at"],
+                "properties": {"status": _STATUS, "at": apidoc.TIME},
+            },
+        },
+        "receipts": {"type": "array", "items": _RECEIPT_JWS},
+    },
+}
+_INBOX_PAGE: apidoc.Schema = {
+    "type": "object",
+    "required": ["items", "next"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["packet_id", "sender", "kind", "created", "ready_at", "status"],
+                "properties": {
+                    "packet_id": apidoc.UUID,
+                    "sender": apidoc.PARTY_ID,
+                    "kind": {"enum": ["dossier", "verification", "status", "message"]},
+                    "created": apidoc.TIME,
+                    "ready_at": apidoc.TIME,
+                    "status": _STATUS,
+                },
+            },
+        },
+        "next": apidoc.CURSOR,
+    },
+}
+_RECEIPTS_PAGE: apidoc.Schema = {
+    "type": "object",
+    "required": ["items", "next"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["receipt", "log_index"],
+                "properties": {
+                    "receipt": _RECEIPT_JWS,
+                    "log_index": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "next": apidoc.CURSOR,
+    },
+}
+_LOG_INDEX: apidoc.Schema = {
+    "type": "object",
+    "required": ["log_index"],
+    "properties": {"log_index": {"type": "integer", "minimum": 0}},
+}
+_SEALED = apidoc.Answer(
+    200,
+    "A libsodium sealed box (crypto_box_seal) to the recipient's current X25519 key",
+    {"type": "string", "format": "binary"},
+    media_type=delivery.SEALED_MEDIA_TYPE,
+)
 
 
 def caller(request: web.Request, *, role: registry.Role | None = None) -> registry.Party:
@@ -137,6 +266,12 @@ def sealed(body: bytes) -> web.Response:
 
 
 @routes.get("/v1/gateway")
+@apidoc.operation(
+    "The gateway's id, log origin and public signing keys",
+    spec="SPEC §8",
+    roles=None,
+    answers=(apidoc.Answer(200, "The gateway's identity", _GATEWAY_INFO),),
+)
 async def gateway_info(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     return web.json_response(
@@ -150,6 +285,13 @@ async def gateway_info(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/parties/{party_id}")
+@apidoc.operation(
+    "A registered party's public keys and their validity",
+    spec="docs/protocol.md §1",
+    params=(apidoc.Param("party_id", "path", apidoc.PARTY_ID, "the party's id", required=True),),
+    answers=(apidoc.Answer(200, "The party's roles and keys", _PARTY_INFO),),
+    errors=(404,),
+)
 async def party_info(request: web.Request) -> web.Response:
     """A party's public keys with their validity, for end-to-end verification."""
     caller(request)
@@ -252,6 +394,28 @@ async def _read_envelope(part: BodyPartReader, idle_s: float) -> bytes:
 
 
 @routes.post("/v1/packets")
+@apidoc.operation(
+    "Submit a signed packet",
+    spec="SPEC §3",
+    roles=apidoc.PARTIES,
+    body=apidoc.Body(
+        "multipart/form-data",
+        {
+            "type": "object",
+            "required": ["envelope"],
+            "properties": {"envelope": apidoc.jws("dxg-packet+jws", "manifest.v1.json")},
+            "additionalProperties": {"type": "string", "format": "binary"},
+        },
+        "Part envelope first, then one part per manifest entry, named and ordered as in "
+        "the manifest, raw bytes",
+        encoding={"envelope": {"contentType": "application/jose"}},
+    ),
+    answers=(
+        apidoc.Answer(202, "Accepted and durable", _ACCEPTED),
+        apidoc.Answer(200, "The identical envelope again: the first answer", _ACCEPTED),
+    ),
+    errors=(400, 403, 409, 413, 415, 422, 507),
+)
 async def submit_packet(request: web.Request) -> web.Response:
     party = caller(request, role="party")
     gw = request.app[GATEWAY]
@@ -297,6 +461,13 @@ async def _submit_packet(request: web.Request, gw: Gateway, party: registry.Part
 
 
 @routes.get("/v1/packets/{packet_id}")
+@apidoc.operation(
+    "A packet's status, timeline and receipts (its sender or recipient)",
+    spec="SPEC §3",
+    params=(apidoc.PACKET_ID,),
+    answers=(apidoc.Answer(200, "The packet's status", _PACKET_VIEW),),
+    errors=(400, 403, 404),
+)
 async def packet_status(request: web.Request) -> web.Response:
     party = caller(request)
     gw = request.app[GATEWAY]
@@ -307,6 +478,14 @@ async def packet_status(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/inbox")
+@apidoc.operation(
+    "Packets addressed to the caller, in the order they became READY",
+    spec="SPEC §5",
+    roles=apidoc.PARTIES,
+    params=(apidoc.AFTER, apidoc.LIMIT),
+    answers=(apidoc.Answer(200, "A page of the inbox; pass next as after", _INBOX_PAGE),),
+    errors=(400, 403),
+)
 async def inbox(request: web.Request) -> web.Response:
     party = caller(request, role="party")
     gw = request.app[GATEWAY]
@@ -318,12 +497,31 @@ async def inbox(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/deliveries/{packet_id}")
+@apidoc.operation(
+    "The sealed delivery index of a READY packet (its recipient)",
+    spec="SPEC §5",
+    roles=apidoc.PARTIES,
+    params=(apidoc.PACKET_ID,),
+    answers=(_SEALED,),
+    errors=(400, 403, 404, 409),
+)
 async def delivery_index(request: web.Request) -> web.Response:
     party = caller(request, role="party")
     return sealed(await delivery.sealed_index(request.app[GATEWAY], party.id, _uuid_path(request)))
 
 
 @routes.get("/v1/deliveries/{packet_id}/blobs/{sha256}")
+@apidoc.operation(
+    "One sealed part or photo of a delivery (its recipient)",
+    spec="SPEC §5",
+    roles=apidoc.PARTIES,
+    params=(
+        apidoc.PACKET_ID,
+        apidoc.Param("sha256", "path", apidoc.SHA256_HEX, "the blob's SHA-256", required=True),
+    ),
+    answers=(_SEALED,),
+    errors=(400, 403, 404, 409),
+)
 async def delivery_blob(request: web.Request) -> web.Response:
     party = caller(request, role="party")
     sha256 = request.match_info["sha256"]
@@ -334,6 +532,17 @@ async def delivery_blob(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/receipts")
+@apidoc.operation(
+    "Send a receipt on a packet delivered to the caller",
+    spec="SPEC §6",
+    roles=apidoc.PARTIES,
+    body=apidoc.Body("application/jose", _RECEIPT_JWS, "The receipt's JWS compact serialization"),
+    answers=(
+        apidoc.Answer(201, "Appended to the log", _LOG_INDEX),
+        apidoc.Answer(200, "The identical receipt again: the first answer", _LOG_INDEX),
+    ),
+    errors=(400, 403, 404, 409, 413, 415, 422),
+)
 async def submit_receipt(request: web.Request) -> web.Response:
     party = caller(request, role="party")
     gw = request.app[GATEWAY]
@@ -349,6 +558,13 @@ async def submit_receipt(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/receipts")
+@apidoc.operation(
+    "Receipts on the caller's packets (a monitor's: all), in log order",
+    spec="SPEC §6",
+    params=(apidoc.AFTER, apidoc.LIMIT),
+    answers=(apidoc.Answer(200, "A page of receipts; pass next as after", _RECEIPTS_PAGE),),
+    errors=(400,),
+)
 async def list_receipts(request: web.Request) -> web.Response:
     party = caller(request)
     gw = request.app[GATEWAY]

@@ -37,7 +37,7 @@ from gateway.protocol.errors import (
     InsufficientStorage,
     TimedOut,
 )
-from gateway.server import api, cases, cases_api, log_api, logflood
+from gateway.server import api, apidoc, cases, cases_api, log_api, logflood, openapi
 from gateway.server.auth import REPLAY, ReplayCache, authenticate, load_jti, prune_jti
 from gateway.server.config import DataDir
 from gateway.server.delivery import Expirer, Notifier
@@ -158,10 +158,31 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         return problem_response(DXGError("the gateway failed; retry"))
 
 
+_STATUS: apidoc.Schema = {
+    "type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}
+}
+
+
+@apidoc.operation(
+    "Liveness: the process answers",
+    spec="SPEC §8",
+    roles=None,
+    answers=(apidoc.Answer(200, "Alive", _STATUS),),
+)
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@apidoc.operation(
+    "Readiness: the database answers and every background worker runs",
+    spec="SPEC §8",
+    roles=None,
+    answers=(
+        apidoc.Answer(200, "Ready", _STATUS),
+        # A probe reads the status code; the body names what is down.
+        apidoc.Answer(503, "Not ready: the database or a worker is down", _STATUS),
+    ),
+)
 async def readyz(request: web.Request) -> web.Response:
     gw = request.app[api.GATEWAY]
     try:
@@ -178,6 +199,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
+@apidoc.operation(
+    "Prometheus metrics (labels: routes and status codes, never personal data)",
+    spec="SPEC §8",
+    roles=None,
+    answers=(apidoc.Answer(200, "Prometheus text format", {"type": "string"}, "text/plain"),),
+)
 async def metrics_handler(request: web.Request) -> web.Response:
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -199,6 +226,8 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
+    # Signed like every /v1 call but /v1/gateway (docs/protocol.md, "OpenAPI").
+    app.router.add_get("/v1/openapi.json", openapi.serve_document)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         gw = await asyncio.to_thread(Gateway, root)

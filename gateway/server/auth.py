@@ -27,6 +27,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNAUTHENTICATED_PATHS = frozenset({"/v1/gateway"})
 JTI_PRUNE_INTERVAL_S = 60.0
 
+
+def requires_token(path: str) -> bool:
+    """Whether a request to ``path`` must carry a token (SPEC §2: all of /v1 but one)."""
+    return path.startswith("/v1/") and path not in UNAUTHENTICATED_PATHS
+
+
 class ReplayCache:
     """The ``jti`` values seen within their tokens' lifetime, in memory.
 
@@ -73,7 +79,7 @@ REPLAY: web.AppKey[ReplayCache] = web.AppKey("replay", ReplayCache)
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/v1/") or request.path in UNAUTHENTICATED_PATHS:
+    if not requires_token(request.path):
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from gateway.protocol.errors import BadRequest, UnsupportedMediaType
+from gateway.server import apidoc
 from gateway.server.api import GATEWAY, caller, int_query, media_type, optional_int, read_body
 from gateway.server.log_service import MAX_COSIGNATURE_LINE, LogService
 from gateway.server.storage import is_storage_full
@@ -44,8 +45,47 @@ NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
 
 routes = web.RouteTableDef()
 
+_INDEX = apidoc.Param("index", "query", apidoc.CURSOR, "the leaf's index", required=True)
+_SIZE = apidoc.Param("size", "query", apidoc.CURSOR, "the tree size", required=True)
+_ANY_SIZE = apidoc.Param(
+    "size", "query", apidoc.CURSOR, "the tree size of a checkpoint the gateway signed"
+)
+_HASHES: apidoc.Schema = {"type": "array", "items": apidoc.B64_HASH}
+_NOTE = apidoc.Answer(
+    200,
+    "A C2SP checkpoint in a C2SP signed note, cosignature lines appended",
+    {"type": "string"},
+    media_type="text/plain",
+)
+_ENTRIES: apidoc.Schema = {
+    "type": "object",
+    "required": ["entries"],
+    "properties": {"entries": {"type": "array", "maxItems": 1000,
+                               "items": apidoc.jws("dxg-receipt+jws", "receipt.v1.json")}},
+}
+_INCLUSION: apidoc.Schema = {
+    "type": "object",
+    "required": ["index", "size", "hashes"],
+    "properties": {"index": apidoc.CURSOR, "size": apidoc.CURSOR, "hashes": _HASHES},
+}
+_CONSISTENCY: apidoc.Schema = {
+    "type": "object",
+    "required": ["from", "to", "hashes"],
+    "properties": {"from": apidoc.CURSOR, "to": apidoc.CURSOR, "hashes": _HASHES},
+}
+_SIGNED_SIZE: apidoc.Schema = {
+    "type": "object", "required": ["size"], "properties": {"size": apidoc.CURSOR}
+}
+
 
 @routes.get("/v1/log/checkpoint")
+@apidoc.operation(
+    "The latest signed checkpoint of the receipt log, or the one of a given size",
+    spec="SPEC §7",
+    params=(_ANY_SIZE,),
+    answers=(_NOTE,),
+    errors=(400, 404),
+)
 async def get_checkpoint(request: web.Request) -> web.Response:
     caller(request)
     size = optional_int(request, "size")
@@ -56,6 +96,16 @@ async def get_checkpoint(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/log/entries")
+@apidoc.operation(
+    "Log entries [start, end), at most 1000, as their exact JWS",
+    spec="SPEC §7",
+    params=(
+        apidoc.Param("start", "query", apidoc.CURSOR, "first index", required=True),
+        apidoc.Param("end", "query", apidoc.CURSOR, "one past the last index", required=True),
+    ),
+    answers=(apidoc.Answer(200, "The entries", _ENTRIES),),
+    errors=(400, 404),
+)
 async def get_entries(request: web.Request) -> web.Response:
     caller(request)
     start, end = int_query(request, "start"), int_query(request, "end")
@@ -64,6 +114,13 @@ async def get_entries(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/log/proof/inclusion")
+@apidoc.operation(
+    "An RFC 9162 inclusion proof",
+    spec="SPEC §7",
+    params=(_INDEX, _SIZE),
+    answers=(apidoc.Answer(200, "The proof", _INCLUSION),),
+    errors=(400, 404),
+)
 async def get_inclusion(request: web.Request) -> web.Response:
     caller(request)
     index, size = int_query(request, "index"), int_query(request, "size")
@@ -72,6 +129,16 @@ async def get_inclusion(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/log/proof/consistency")
+@apidoc.operation(
+    "An RFC 9162 consistency proof",
+    spec="SPEC §7",
+    params=(
+        apidoc.Param("from", "query", apidoc.CURSOR, "the older tree size", required=True),
+        apidoc.Param("to", "query", apidoc.CURSOR, "the newer tree size", required=True),
+    ),
+    answers=(apidoc.Answer(200, "The proof", _CONSISTENCY),),
+    errors=(400, 404),
+)
 async def get_consistency(request: web.Request) -> web.Response:
     caller(request)
     old, new = int_query(request, "from"), int_query(request, "to")
@@ -80,6 +147,18 @@ async def get_consistency(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/log/cosignatures")
+@apidoc.operation(
+    "A monitor's C2SP cosignature on a checkpoint",
+    spec="docs/receipt-log.md",
+    roles=apidoc.MONITORS,
+    params=(_ANY_SIZE,),
+    body=apidoc.Body("text/plain", {"type": "string"}, "One C2SP cosignature/v1 line"),
+    answers=(
+        apidoc.Answer(201, "Stored", _SIGNED_SIZE),
+        apidoc.Answer(200, "Already held", _SIGNED_SIZE),
+    ),
+    errors=(400, 403, 404, 413, 415, 422),
+)
 async def post_cosignature(request: web.Request) -> web.Response:
     monitor = caller(request, role="monitor")
     size = optional_int(request, "size")
