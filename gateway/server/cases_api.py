@@ -22,8 +22,9 @@ from aiohttp import web
 
 from gateway.protocol import case
 from gateway.protocol.clock import now, parse_time
+from gateway.protocol.crypto import jws
 from gateway.protocol.errors import BadRequest, Forbidden, UnsupportedMediaType
-from gateway.server import cases, registry
+from gateway.server import apidoc, cases, registry
 from gateway.server.api import GATEWAY, caller, int_query, media_type, read_body
 from gateway.server.log_api import LOG
 
@@ -33,6 +34,113 @@ FIGURES: web.AppKey[cases.RunningFigures] = web.AppKey("case-figures", cases.Run
 
 routes = web.RouteTableDef()
 
+# -- what the routes answer (OpenAPI, gateway.server.openapi) ------------------
+
+_EVENT_JWS = apidoc.jws(jws.TYP_CASE, "case-event.v1.json")
+_STATE: apidoc.Schema = {"enum": list(case.STATES)}
+_ACCEPTED_EVENT: apidoc.Schema = {
+    "type": "object",
+    "required": ["log_index", "state"],
+    "properties": {"log_index": {"type": "integer", "minimum": 0}, "state": _STATE},
+}
+_CASE: apidoc.Schema = {
+    "type": "object",
+    "required": ["case_id", "holder", "home", "state", "aged_out", "events"],
+    "properties": {
+        "case_id": apidoc.UUID,
+        "holder": apidoc.PARTY_ID,
+        "home": apidoc.PARTY_ID,
+        "state": _STATE,
+        "aged_out": {"type": "boolean"},
+        "events": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["event", "log_index"],
+                "properties": {
+                    "event": _EVENT_JWS,
+                    "log_index": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+    },
+}
+_CASES_PAGE: apidoc.Schema = {
+    "type": "object",
+    "required": ["items", "next"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["case_id", "holder", "home", "state", "aged_out", "updated_at"],
+                "properties": {
+                    "case_id": apidoc.UUID,
+                    "holder": apidoc.PARTY_ID,
+                    "home": apidoc.PARTY_ID,
+                    "state": _STATE,
+                    "aged_out": {"type": "boolean"},
+                    "updated_at": apidoc.TIME,
+                },
+            },
+        },
+        "next": apidoc.CURSOR,
+    },
+}
+_COUNT: apidoc.Schema = {"type": "integer", "minimum": 0}
+_MEDIAN: apidoc.Schema = {"type": ["number", "null"], "minimum": 0}
+_STATS: apidoc.Schema = {
+    "type": "object",
+    "required": ["as_of", "log_size", "pairs"],
+    "properties": {
+        "as_of": apidoc.TIME,
+        "log_size": _COUNT,
+        "pairs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "holder", "home", "cases", "reunited_last_24h", "reunited_last_7d",
+                    "aged_out", "response_overdue", "contact_overdue", "median_days",
+                ],
+                "properties": {
+                    "holder": apidoc.PARTY_ID,
+                    "home": apidoc.PARTY_ID,
+                    "cases": {
+                        "type": "object",
+                        "required": list(case.STATES),
+                        "properties": {s: _COUNT for s in case.STATES},
+                    },
+                    "reunited_last_24h": _COUNT,
+                    "reunited_last_7d": _COUNT,
+                    "aged_out": {
+                        "type": "object",
+                        "required": ["open", "reunited", "return_overdue"],
+                        "properties": {
+                            "open": _COUNT, "reunited": _COUNT, "return_overdue": _COUNT,
+                        },
+                    },
+                    "response_overdue": _COUNT,
+                    "contact_overdue": _COUNT,
+                    "median_days": {
+                        "type": "object",
+                        "required": ["reported_to_verified", "verified_to_reunited"],
+                        "properties": {
+                            "reported_to_verified": _MEDIAN,
+                            "verified_to_reunited": _MEDIAN,
+                        },
+                    },
+                },
+            },
+        },
+    },
+}  # fmt: skip
+_CASE_ID = apidoc.Param("case_id", "path", apidoc.UUID, "the case's UUID", required=True)
+_STATE_FILTER = apidoc.Param("state", "query", _STATE, "only cases in this state")
+_AS_OF = apidoc.Param(
+    "as_of", "query", apidoc.TIME, "the time the figures are for (default now; may be ahead)"
+)
+
 
 async def _read_jose(request: web.Request) -> bytes:
     if media_type(request) != "application/jose":
@@ -41,6 +149,17 @@ async def _read_jose(request: web.Request) -> bytes:
 
 
 @routes.post("/v1/cases/events")
+@apidoc.operation(
+    "Record a signed case event",
+    spec="SPEC §10",
+    roles=apidoc.PARTIES,
+    body=apidoc.Body("application/jose", _EVENT_JWS, "The event's JWS compact serialization"),
+    answers=(
+        apidoc.Answer(201, "Durable and in the log; the case's new state", _ACCEPTED_EVENT),
+        apidoc.Answer(200, "The identical event again: the first answer", _ACCEPTED_EVENT),
+    ),
+    errors=(400, 403, 404, 409, 413, 415, 422),
+)
 async def post_event(request: web.Request) -> web.Response:
     party = caller(request, role="party")
     gw = request.app[GATEWAY]
@@ -62,6 +181,13 @@ def _case_id(request: web.Request) -> str:
 
 
 @routes.get("/v1/cases/{case_id}")
+@apidoc.operation(
+    "One case and its events, in the order accepted",
+    spec="SPEC §10",
+    params=(_CASE_ID,),
+    answers=(apidoc.Answer(200, "The case", _CASE),),
+    errors=(400, 404),
+)
 async def get_case(request: web.Request) -> web.Response:
     party = caller(request)
     gw = request.app[GATEWAY]
@@ -73,6 +199,13 @@ async def get_case(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/cases")
+@apidoc.operation(
+    "The caller's cases (a monitor's: all), paged as the inbox is",
+    spec="SPEC §10",
+    params=(_STATE_FILTER, apidoc.AFTER, apidoc.LIMIT),
+    answers=(apidoc.Answer(200, "A page of cases; pass next as after", _CASES_PAGE),),
+    errors=(400,),
+)
 async def list_cases(request: web.Request) -> web.Response:
     party = caller(request)
     gw = request.app[GATEWAY]
@@ -92,6 +225,13 @@ async def list_cases(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/stats")
+@apidoc.operation(
+    "Cases counted by state per pair of parties, from the signed log",
+    spec="SPEC §10",
+    params=(_AS_OF,),
+    answers=(apidoc.Answer(200, "The figures as of the given time", _STATS),),
+    errors=(400,),
+)
 async def get_stats(request: web.Request) -> web.Response:
     party = caller(request)
     gw = request.app[GATEWAY]
