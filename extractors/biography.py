@@ -79,7 +79,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from extractors import dates
+from extractors import correction, dates
 from extractors.layout import ImageRegion, Line, PageText
 from gateway.pluginspec import BBox, translit
 
@@ -93,6 +93,14 @@ PHOTO_MAX_GAP = 216.0  # points (3 in) between a photo and its child's block, at
 MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 LABEL_EDIT_PENALTY = 0.1  # confidence lost per edit a label needed to match
+LABEL_WEIGHT = 0.5  # a misread label shares half its doubt with the value beside it
+# A repaired value is less certain than a clean reading, by the kind of repair
+# (measured on the development seed, bench/extraction_accuracy.py).
+CORRECTION_FACTOR: dict[str, float] = {
+    "script": 0.9, "digit": 0.9, "sign": 0.95, "debris": 0.95, "name": 0.85,
+}  # fmt: skip
+INFERRED_FACTOR = 0.9  # sex told by a name is a little less sure than sex printed
+REVIEW_THRESHOLD = 0.8  # a field under this confidence is listed in the record's "review"
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
 
 # member → language → label texts. Members with a dot are services; those
@@ -643,8 +651,9 @@ def _group(events: Sequence[_Field | _Heading]) -> list[_Child]:
     return children
 
 
-def _text(tokens: Sequence[_Token]) -> str | None:
-    text = translit.fold_text(" ".join(t.text for t in tokens)).strip(_VALUE_TRIM)
+def _text(tokens: Sequence[_Token], *, fold: bool = True) -> str | None:
+    joined = " ".join(t.text for t in tokens)
+    text = (translit.fold_text(joined) if fold else " ".join(joined.split())).strip(_VALUE_TRIM)
     if not text or text.lower() in _NULL_VALUES:
         return None
     return text[:MAX_VALUE_CHARS]
@@ -698,15 +707,49 @@ def _majority(votes: tuple[int, int]) -> translit.Language | None:
     return "uk" if uk > ru else "ru"
 
 
-def _provenance(f: _Field, method: str) -> dict[str, Any]:
-    tokens = (*f.label_tokens, *f.value_tokens)
-    confidence = min(t.confidence for t in tokens) * max(0.0, 1 - LABEL_EDIT_PENALTY * f.distance)
-    return {
+def _form_script(fields: Iterable[_Field]) -> correction.Script | None:
+    """Latin for a form labelled only in English, Cyrillic for one with uk/ru labels."""
+    languages = [f.label.languages for f in fields]
+    if not languages:
+        return None
+    if all(langs == {"en"} for langs in languages):
+        return "latin"
+    if any(langs - {"en"} for langs in languages):
+        return "cyrillic"
+    return None
+
+
+def _value_confidence(f: _Field, method: str, fixes: frozenset[correction.Fix]) -> float:
+    """How far a value can be trusted (see the module docstring, "confidence")."""
+    if not f.value_tokens:
+        return 0.0
+    confidence = min(t.confidence for t in f.value_tokens)
+    if method == "ocr":
+        label = min(t.confidence for t in f.label_tokens) if f.label_tokens else 1.0
+        confidence = min(confidence, LABEL_WEIGHT * label + (1 - LABEL_WEIGHT))
+    confidence *= max(0.0, 1 - LABEL_EDIT_PENALTY * f.distance)
+    for fix in fixes:
+        confidence *= CORRECTION_FACTOR.get(fix, 1.0)
+    return round(max(0.0, min(1.0, confidence)), 4)
+
+
+def _provenance(f: _Field, method: str,
+                fixes: frozenset[correction.Fix] = frozenset()) -> dict[str, Any]:
+    entry: dict[str, Any] = {
         "page": f.page,
         "bbox": list(_union(t.bbox for t in f.value_tokens)),
         "method": method,
-        "confidence": round(max(0.0, min(1.0, confidence)), 4),
+        "confidence": _value_confidence(f, method, fixes),
     }
+    if fixes:
+        entry["corrected"] = True
+    return entry
+
+
+_NAME_KINDS: dict[str, correction.NameKind] = {
+    "family_name": "family", "given_name": "given", "patronymic": "patronymic",
+}  # fmt: skip
+_TEXT_MEMBERS = ("birth_place", "displacement_place", "current_location", "guardian")
 
 
 @dataclass(slots=True)
@@ -723,21 +766,30 @@ class _Builder:
         contacts: list[dict[str, str | None]] = []
         other_names: list[str] = []
         provenance: dict[str, dict[str, Any]] = {}
+        unread: set[str] = set()  # labelled members whose value could not be read
+        found: dict[str, _Field] = {}
         for f in child.fields:
-            text = _text(f.value_tokens) if f.value_tokens else None
+            # Values the corrector repairs come unfolded: it folds each word
+            # knowing the script the field should be in.
+            fold = f.member in ("sex", "birth_date", "displacement_date", "other_names")
+            text = _text(f.value_tokens, fold=fold) if f.value_tokens else None
             where = f"page {f.page}: {f.member}"
             if text is None:
                 continue
             method = self.methods[f.page]
             if f.member.startswith("contact:"):
-                provenance[f"family_contacts.{len(contacts)}"] = _provenance(f, method)
-                contacts.append(parse_contact(f.member.removeprefix("contact:"), text))
+                fixed = correction.correct_text(text)
+                key = f"family_contacts.{len(contacts)}"
+                provenance[key] = _provenance(f, method, fixed.fixes)
+                contacts.append(parse_contact(f.member.removeprefix("contact:"),
+                                              fixed.value or text))
                 continue
             if f.member.startswith("services."):
                 kind = f.member.removeprefix("services.")
                 if services[kind] is None:
-                    services[kind] = text
-                    provenance[f.member] = _provenance(f, method)
+                    fixed = correction.correct_text(text)
+                    services[kind] = fixed.value
+                    provenance[f.member] = _provenance(f, method, fixed.fixes)
                 continue
             if f.member == "other_names":
                 other_names.extend(n for n in (p.strip() for p in re.split(r"[,;]", text)) if n)
@@ -747,16 +799,29 @@ class _Builder:
                 self.warnings.append(f"{where} given twice; the first is kept")
                 continue
             value: str | None = text
+            fixes: frozenset[correction.Fix] = frozenset()
             if f.member == "sex":
                 value = parse_sex(text)
             elif f.member in ("birth_date", "displacement_date"):
                 parsed = dates.parse_date(text)
+                if parsed is None:
+                    words, number_fixes = correction.fix_numbers(text.split(), None)
+                    parsed = dates.parse_date(" ".join(words)) if number_fixes else None
+                    fixes = frozenset(number_fixes)
                 value = parsed.iso() if parsed else None
+            elif f.member in _TEXT_MEMBERS:
+                fixed = correction.correct_text(text)
+                value, fixes = fixed.value, fixed.fixes
             if value is None:
                 self.warnings.append(f"{where} not read with certainty; left null")
+                unread.add(f.member)
                 continue
             values[f.member] = value
-            provenance[f.member] = _provenance(f, method)
+            found[f.member] = f
+            provenance[f.member] = _provenance(f, self.methods[f.page], fixes)
+        self._correct_names(values, provenance, found, _form_script(child.fields))
+        if values["sex"] is None:
+            self._infer_sex(values, provenance)
         if all(values[m] is None for m in _IDENTITY):
             self.warnings.append(
                 f"page {child.first_page()}: a block without name or birth date is not a record"
@@ -801,7 +866,39 @@ class _Builder:
             },
             "provenance": provenance,
             "confidence": 0.0,
+            "review": sorted(unread - set(provenance)),
         }
+
+    def _correct_names(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]],
+                       found: dict[str, _Field], form: correction.Script | None) -> None:
+        """Each name repaired in the script of the child's other names (else the form's)."""
+        raw = {m: values[m] for m in _NAMES}
+        for member, kind in _NAME_KINDS.items():
+            if raw[member] is None:
+                continue
+            others = [raw[m] for m in _NAMES if m != member]
+            expected = correction.expected_script(others, form)
+            fixed = correction.correct_name(raw[member], kind, expected)
+            values[member] = fixed.value
+            if fixed.value is None:
+                provenance.pop(member, None)
+            elif fixed.corrected:
+                f = found[member]
+                provenance[member] = _provenance(f, self.methods[f.page], fixed.fixes)
+
+    def _infer_sex(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]]) -> None:
+        """Sex from the patronymic or given name, when the form did not give it."""
+        sex = correction.infer_sex(values["given_name"], values["patronymic"])
+        if sex is None:
+            return
+        source = "patronymic" if "patronymic" in provenance else "given_name"
+        if source not in provenance:
+            return
+        values["sex"] = sex
+        provenance["sex"] = {**provenance[source], "inferred": True,
+                             "confidence": round(provenance[source]["confidence"]
+                                                 * INFERRED_FACTOR, 4)}
+        provenance["sex"].pop("corrected", None)
 
 
 def _record_id(part: str, page: int, ordinal: int) -> str:
@@ -879,6 +976,8 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
     for _, record in found:
         confidences = [p["confidence"] for p in record["provenance"].values()]
         record["confidence"] = min(confidences) if confidences else 0.0
+        low = {k for k, p in record["provenance"].items() if p["confidence"] < REVIEW_THRESHOLD}
+        record["review"] = sorted(set(record["review"]) | low)
     return ParseResult([record for _, record in found], warnings)
 
 
