@@ -100,6 +100,7 @@ CORRECTION_FACTOR: dict[str, float] = {
     "script": 0.9, "digit": 0.9, "sign": 0.95, "debris": 0.95, "name": 0.85,
 }  # fmt: skip
 INFERRED_FACTOR = 0.9  # sex told by a name is a little less sure than sex printed
+DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
 REVIEW_THRESHOLD = 0.8  # a field under this confidence is listed in the record's "review"
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
 
@@ -475,6 +476,16 @@ def _segments(row: _Row) -> list[_Segment]:
     return segments
 
 
+def _without_far_doubtful_tail(tokens: list[_Token], gap: float) -> list[_Token]:
+    """The value without trailing words OCR doubts that stand a cell gap apart from it:
+    a stamp's ring or a pen stroke beside the value, not the value."""
+    out = list(tokens)
+    while len(out) > 1 and out[-1].confidence < DOUBTFUL_WORD and (
+            out[-1].bbox[0] - out[-2].bbox[2] >= gap or out[-1].bbox[1] >= out[-2].bbox[3]):
+        out.pop()
+    return out
+
+
 def _is_heading(row: _Row) -> bool:
     text = translit.fold_text(" ".join(t.text for t in row.tokens)).lower().replace("ё", "е")
     return _HEADING.fullmatch(text) is not None
@@ -508,6 +519,7 @@ class _PageReader:
                         last_row, value = below
                 if value:
                     value += self._continuation(last_row, value[0].bbox[0], right)
+                    value = _without_far_doubtful_tail(value, CELL_GAP_FACTOR * row.height)
                 label = segment.label
                 out.append(
                     _Field(
@@ -810,7 +822,7 @@ class _Builder:
                     fixes = frozenset(number_fixes)
                 value = parsed.iso() if parsed else None
             elif f.member in _TEXT_MEMBERS:
-                fixed = correction.correct_text(text)
+                fixed = correction.correct_text(text, person=f.member == "guardian")
                 value, fixes = fixed.value, fixed.fixes
             if value is None:
                 self.warnings.append(f"{where} not read with certainty; left null")

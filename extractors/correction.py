@@ -321,12 +321,18 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None) -> C
     return Corrected(value or None, frozenset(fixes))
 
 
-def correct_text(text: str | None) -> Corrected:
-    """A place, a service, a guardian or a relative's name: script per word, numbers, debris."""
+def correct_text(text: str | None, *, person: bool = False) -> Corrected:
+    """A place, a service, a guardian or a relative: script per word, numbers, debris.
+
+    Args:
+        text: the value as read, or ``None``.
+        person: the value is a person's name (a guardian): trailing debris is
+            trimmed as after a name.
+    """
     if text is None:
         return Corrected(None)
     fixes: set[Fix] = set()
-    words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=False)
+    words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=person)
     if trimmed:
         fixes.add("debris")
     script = script_of(" ".join(words))

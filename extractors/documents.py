@@ -106,6 +106,11 @@ OSD_MIN_CONFIDENCE = 1.5  # Tesseract's OSD confidence under which its answer is
 PHOTO_CELL_INK = 0.85  # share of non-white pixels that makes a grid cell "picture"
 PHOTO_MIN_FILL = 0.6  # share of picture cells in a candidate's bounding box
 WHITE = 235
+TALL_WORD = 1.8  # a word this many typical word heights tall is suspect of being a stroke
+DEBRIS_CONFIDENCE = 0.5  # ... and dropped when Tesseract doubts it this much
+OFF_LINE = 0.6  # a word whose middle strays this many word heights from its line's leaves it
+PAPER_LEVEL = 170  # a ~100-dpi cell brighter than this on average is paper, not a table
+PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
 
 
 class ParsePages(Protocol):
@@ -676,7 +681,8 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
     photos, regions = _scan_photos(source, gray_img, rotation=rotation, skew=skew, dpi=dpi,
                                     number=number)
     text = PageText(page=number, width=gray_img.width * scale, height=gray_img.height * scale,
-                    method="ocr", lines=_lines(items), images=tuple(regions), rotation=rotation)
+                    method="ocr", lines=_lines(_ink_not_text(items)), images=tuple(regions),
+                    rotation=rotation)
     return PageResult(text, tuple(photos), confidence)
 
 
@@ -732,13 +738,19 @@ def _layout_angle(gray_img: Image.Image) -> tuple[bool, float]:
     side.
     """
     factor = max(1, min(gray_img.size) // 800)
-    ink = np.asarray(_subsample(gray_img, factor)) < 128
+    small = np.asarray(_subsample(gray_img, factor))
+    ink = small < 128
     cell = 8
     rows, cols = ink.shape[0] // cell, ink.shape[1] // cell
     if rows and cols:
         dense = ink[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(
             axis=(1, 3)) > 0.5
-        ink[: rows * cell, : cols * cell] &= ~np.repeat(np.repeat(dense, cell, 0), cell, 1)
+        bright = small[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(
+            axis=(1, 3)) > PAPER_LEVEL
+        ignore = dense | ~_on_paper(bright)
+        ink[: rows * cell, : cols * cell] &= ~np.repeat(np.repeat(ignore, cell, 0), cell, 1)
+        ink[rows * cell :, :] = False  # the strip past the last whole cell: unjudged, and
+        ink[:, cols * cell :] = False  # on a photo it is table, a perfectly level edge
     ys, xs = np.nonzero(ink)
     if ys.size < 500:
         return False, 0.0
@@ -762,6 +774,26 @@ def _layout_angle(gray_img: Image.Image) -> tuple[bool, float]:
     h_edges, h_angle = best(yf, xf)
     v_edges, _ = best(xf, -yf)
     return v_edges > SIDEWAYS_RATIO * h_edges, h_angle
+
+
+def _on_paper(bright: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Cells inside the sheet of paper, away from its edges.
+
+    A photographed page lies on a table: the sheet's edges are long dark
+    lines at the angle of the photo, not of the text, and would outvote the
+    text lines. Per row and per column, the span from the first to the last
+    bright cell is the sheet; :data:`PAPER_EDGE_CELLS` cells at each end of
+    it are left out. On a scan the sheet is the whole image and its margins
+    are blank, so nothing of the text is lost.
+    """
+    by_row = np.zeros(bright.shape, dtype=np.bool_)
+    by_col = np.zeros(bright.shape, dtype=np.bool_)
+    for grid, out in ((bright, by_row), (bright.T, by_col.T)):
+        for i in range(grid.shape[0]):
+            where = np.flatnonzero(grid[i])
+            if where.size:
+                out[i, where[0] + PAPER_EDGE_CELLS : where[-1] - PAPER_EDGE_CELLS + 1] = True
+    return by_row & by_col
 
 
 def _scan_photos(source: _PageSource, gray: Image.Image, *, rotation: int, skew: float,
@@ -859,6 +891,34 @@ def _components(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int, int, int, i
 
 
 # -- lines -------------------------------------------------------------------------------
+
+
+def _ink_not_text(items: Sequence[tuple[tuple[int, int], Word]]
+                  ) -> list[tuple[tuple[int, int], Word]]:
+    """OCR words that are text: a stamp's ring or a pen stroke read as a tall, doubtful
+    "word" is dropped, and a word sitting off its line's middle becomes a line of its own.
+
+    Such a word would otherwise stretch its line's box over the rows above or
+    below and pull values into the wrong row.
+    """
+    heights = sorted(w.bbox[3] - w.bbox[1] for _, w in items)
+    if not heights:
+        return list(items)
+    typical = heights[len(heights) // 2]
+    kept = [(k, w) for k, w in items
+            if not (w.bbox[3] - w.bbox[1] > TALL_WORD * typical
+                    and w.confidence < DEBRIS_CONFIDENCE)]
+    middles: dict[tuple[int, int], list[float]] = {}
+    for key, word in kept:
+        middles.setdefault(key, []).append((word.bbox[1] + word.bbox[3]) / 2)
+    out = []
+    for n, (key, word) in enumerate(kept):
+        line = sorted(middles[key])
+        middle = line[len(line) // 2]
+        if abs((word.bbox[1] + word.bbox[3]) / 2 - middle) > OFF_LINE * typical:
+            key = (-1, n)  # noqa: PLW2901  a line of its own
+        out.append((key, word))
+    return out
 
 
 def _lines(items: Sequence[tuple[tuple[int, int], Word]]) -> tuple[Line, ...]:
