@@ -86,10 +86,13 @@ from gateway.pluginspec import BBox, translit
 LabelLanguage = Literal["uk", "ru", "en"]
 
 CELL_GAP_FACTOR = 0.8  # a gap this many line heights wide separates cells or columns
+WIDE_LABEL_GAP = 2.0  # up to this many cell gaps, words that make a label exactly are one
 BELOW_GAP_FACTOR = 1.6  # how far below its label (in label heights) a value may start
 CONTINUATION_GAP_FACTOR = 1.0  # the widest gap between the rows of one value
 ALIGN_TOLERANCE = 8.0  # points a continuation or below-value may stray from its column edge
 PHOTO_MAX_GAP = 216.0  # points (3 in) between a photo and its child's block, at most
+GARBLED_GAP_RATIO = 2.0  # a gap this many label spaces wide ends a garbled label half
+MAX_GARBLED_WORDS = 3  # words of a garbled first half before a bilingual label's "/"
 MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 LABEL_EDIT_PENALTY = 0.1  # confidence lost per edit a label needed to match
@@ -99,7 +102,12 @@ LABEL_WEIGHT = 0.5  # a misread label shares half its doubt with the value besid
 CORRECTION_FACTOR: dict[str, float] = {
     "script": 0.9, "digit": 0.9, "sign": 0.95, "debris": 0.95, "name": 0.85,
 }  # fmt: skip
+UNKNOWN_NAME_FACTOR = 0.85  # an OCR'd given name or patronymic the name table lacks
 INFERRED_FACTOR = 0.9  # sex told by a name is a little less sure than sex printed
+TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
+SPECK_CHARS = 2  # a word this short ...
+SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
+NOISY_FACTOR = 0.75  # a value with specks or strokes dropped beside it may have lost letters too
 DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
 REVIEW_THRESHOLD = 0.8  # a field under this confidence is listed in the record's "review"
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
@@ -202,8 +210,12 @@ _NULL_VALUES = frozenset(
 _MALE = frozenset({"ч", "чол", "чоловіча", "чоловічий", "м", "муж", "мужской", "m", "male"})
 _FEMALE = frozenset({"ж", "жін", "жіноча", "жіночий", "жен", "женский", "f", "female"})
 _PHONE = re.compile(r"\+?\(?\d[\d ()\-]{5,24}\d")
+# A "+" read as "4" before a country code: "4380 ..." has one digit too many.
+_PLUS_AS_FOUR = re.compile(r"^4(?=380[\d ()-]{9,})")
 _PHONE_WORDS = re.compile(r"(?<!\w)(тел|tel|phone|моб|mob)\.?:?(?!\w)", re.IGNORECASE)
 _VALUE_TRIM = " \t:;,-–—|"
+_SIGNS = "№#"  # signs that are values' own, not specks
+_EMPTY_MARKS = "-–—_"  # a value of only these says the field is empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +260,7 @@ class _Segment:
     distance: int
     value_tokens: list[_Token] = field(default_factory=list)
     marked_empty: bool = False  # "—" after the label: the value is empty, not below
+    noisy: bool = False  # specks were dropped beside the value (a stamp, a stroke)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +271,7 @@ class _Field:
     label_tokens: tuple[_Token, ...]
     value_tokens: tuple[_Token, ...]
     page: int
+    noisy: bool = False  # ink that was not text lay on or beside the value
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,9 +355,15 @@ def _split_word(text: str, bbox: BBox, confidence: float) -> list[_Token]:
 def _rows(page: PageText) -> list[_Row]:
     """Lines of one page grouped into visual rows, top to bottom."""
     lines = sorted((ln for ln in page.lines if ln.words), key=lambda ln: (ln.bbox[1], ln.bbox[0]))
+    heights = sorted(ln.bbox[3] - ln.bbox[1] for ln in lines)
+    typical = heights[len(heights) // 2] if heights else 0.0
     groups: list[list[Line]] = []
+    tall: list[list[Line]] = []
     for line in lines:
         y0, y1 = line.bbox[1], line.bbox[3]
+        if y1 - y0 > TALL_LINE * typical:
+            tall.append([line])  # a stroke or a ring: it would bridge the rows it crosses
+            continue
         if groups:
             last = groups[-1]
             gy0 = min(ln.bbox[1] for ln in last)
@@ -354,7 +374,7 @@ def _rows(page: PageText) -> list[_Row]:
                 continue
         groups.append([line])
     rows = []
-    for group in groups:
+    for group in sorted(groups + tall, key=lambda g: min(ln.bbox[1] for ln in g)):
         words = sorted((w for ln in group for w in ln.words), key=lambda w: w.bbox[0])
         tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence))
         bbox = _union(t.bbox for t in tokens)
@@ -396,13 +416,21 @@ def _label_at(
 ) -> tuple[Label, int, int] | None:
     """The label starting at ``tokens[start]``: (label, end index, edits)."""
     best: tuple[Label, int, int] | None = None
+    wide = False
     for end in range(start + 1, min(len(tokens), start + MAX_LABEL_WORDS) + 1):
         words = tokens[start:end]
         if words[-1].text == "/" or not any(c.isalpha() for c in words[-1].text):
             break  # a separator or a number ("14.03.2012") is never part of a label
-        if end - start > 1 and words[-1].bbox[0] - words[-2].bbox[2] >= cell_gap:
+        gap = words[-1].bbox[0] - words[-2].bbox[2] if end - start > 1 else 0.0
+        if gap >= WIDE_LABEL_GAP * cell_gap:
             break  # the next cell begins: a label does not reach into it
+        # A gap of a cell's width is a cell's edge, unless the words beyond it
+        # complete a label exactly: a monospaced or spaced-out "LAST NAME"
+        # leaves a wide space between its words.
+        wide = wide or gap >= cell_gap
         found = _best_label(" ".join(t.text for t in words))
+        if found and wide and found[1] > 0:
+            found = None
         # Fewest edits wins, then the longer label ("Дата народження" over a
         # shorter fuzzy match); a colon closes the label.
         if found and (best is None or found[1] < best[2] or found[1] == best[2]):
@@ -412,12 +440,40 @@ def _label_at(
     return best
 
 
+def _garbled_first_half(tokens: Sequence[_Token], start: int,
+                        cell_gap: float) -> tuple[Label, int, int] | None:
+    """A bilingual label whose first half OCR garbled ("BABYLUKA / GRANDMOTHER:"):
+    up to :data:`MAX_GARBLED_WORDS` words of letters, "/", then a label."""
+    for slash in range(start + 1, min(len(tokens), start + MAX_GARBLED_WORDS + 1)):
+        if tokens[slash].text != "/":
+            if not any(c.isalpha() for c in tokens[slash].text):
+                return None
+            continue
+        if not all(any(c.isalpha() for c in t.text) for t in tokens[start:slash]):
+            return None
+        other = _label_at(tokens, slash + 1, cell_gap)
+        if other is None:
+            return None
+        label, end, distance = other
+        return label, end, distance + 1  # one half unread: a little less sure
+    return None
+
+
 def _garbled_label_end(tokens: Sequence[_Token], slash: int, cell_gap: float) -> int:
-    """Where the words after a bilingual label's "/" end: a colon, a cell gap, or a cap."""
+    """Where the words after a bilingual label's "/" end: a colon, a cell gap, or a cap.
+
+    A cell gap is a gap of at least ``cell_gap`` that is also clearly wider
+    than the spaces of the label itself (a monospaced face spaces widely).
+    """
+    spaces = [tokens[k].bbox[0] - tokens[k - 1].bbox[2]
+              for k in (slash, slash + 1) if 0 < k < len(tokens)]
+    space = max(spaces, default=0.0)
     end = slash + 1
     while end < len(tokens) and end - slash <= MAX_LABEL_WORDS:
-        if end > slash + 1 and tokens[end].bbox[0] - tokens[end - 1].bbox[2] >= cell_gap:
+        gap = tokens[end].bbox[0] - tokens[end - 1].bbox[2]
+        if end > slash + 1 and gap >= cell_gap and gap >= GARBLED_GAP_RATIO * space:
             break
+        space = max(space, gap)
         end += 1
         if tokens[end - 1].text.endswith(":"):
             break
@@ -433,6 +489,8 @@ def _segments(row: _Row) -> list[_Segment]:
     while i < len(tokens):
         cell_start = i == 0 or tokens[i].bbox[0] - tokens[i - 1].bbox[2] >= cell_gap
         found = _label_at(tokens, i, cell_gap) if cell_start else None
+        if found is None and cell_start:
+            found = _garbled_first_half(tokens, i, cell_gap)
         if found is None:
             if current is None:
                 current = _Segment(None, [], 0)
@@ -470,10 +528,24 @@ def _segments(row: _Row) -> list[_Segment]:
         segments.append(current)
         i = end
     for segment in segments:
-        kept = [t for t in segment.value_tokens if t.text.strip(_VALUE_TRIM)]
-        segment.marked_empty = bool(segment.value_tokens) and not kept
+        # A dash after a label says "empty"; a mark with no letter or digit
+        # in it ("~", "|", a speck) says nothing and is dropped.
+        kept = [t for t in segment.value_tokens if not _is_speck(t)]
+        segment.marked_empty = not kept and any(
+            t.text and not t.text.strip(_EMPTY_MARKS) and t.confidence >= DOUBTFUL_WORD
+            for t in segment.value_tokens)
+        segment.noisy = len(kept) < len(segment.value_tokens) and not segment.marked_empty
         segment.value_tokens = kept
     return segments
+
+
+def _is_speck(token: _Token, confidence: float = 0.0) -> bool:
+    """A mark that is no value: no letter or digit, or one or two characters OCR all but
+    rejects (a stamp's edge, a dot of dirt); ``confidence`` may raise the bar."""
+    if not any(c.isalnum() or c in _SIGNS for c in token.text):
+        return True
+    return len(token.text) <= SPECK_CHARS and token.confidence < max(SPECK_CONFIDENCE,
+                                                                     confidence)
 
 
 def _without_far_doubtful_tail(tokens: list[_Token], gap: float) -> list[_Token]:
@@ -512,6 +584,10 @@ class _PageReader:
                     continue
                 right = self._right_edge(segs, s)
                 value = list(segment.value_tokens)
+                noisy = segment.noisy
+                if segment.label.member != "sex" and len(value) == 1 and _is_speck(
+                        value[0], confidence=DOUBTFUL_WORD):
+                    value, noisy = [], True  # only sex is ever one doubtful letter
                 last_row = r
                 if not value and not segment.marked_empty:
                     below = self._below(r, segment, right)
@@ -519,7 +595,9 @@ class _PageReader:
                         last_row, value = below
                 if value:
                     value += self._continuation(last_row, value[0].bbox[0], right)
-                    value = _without_far_doubtful_tail(value, CELL_GAP_FACTOR * row.height)
+                    trimmed = _without_far_doubtful_tail(value, CELL_GAP_FACTOR * row.height)
+                    noisy = noisy or len(trimmed) < len(value)
+                    value = trimmed
                 label = segment.label
                 out.append(
                     _Field(
@@ -529,6 +607,7 @@ class _PageReader:
                         tuple(segment.label_tokens),
                         tuple(value),
                         row.page,
+                        noisy,
                     )
                 )
         return out
@@ -567,7 +646,9 @@ class _PageReader:
                 continue
             if self._labelled_in(below, left, right):
                 return None
-            tokens = [tok for _, tok in column]
+            tokens = [tok for _, tok in column if not _is_speck(tok)]
+            if not tokens:
+                continue
             if _overlap(_union(t.bbox for t in tokens), label_box) <= 0 and (
                 tokens[0].bbox[0] > label_box[2] + ALIGN_TOLERANCE
             ):
@@ -684,7 +765,7 @@ def parse_contact(relation: str, text: str) -> dict[str, str | None]:
     """A relative from ``name, place, phone`` (see the module docstring)."""
     phone: str | None = None
     for match in _PHONE.finditer(text):
-        candidate = match.group().strip()
+        candidate = _PLUS_AS_FOUR.sub("+", match.group().strip())
         digits = sum(c.isdigit() for c in candidate)
         if 9 <= digits <= 15 and candidate.count("(") == candidate.count(")"):
             phone = candidate
@@ -731,7 +812,8 @@ def _form_script(fields: Iterable[_Field]) -> correction.Script | None:
     return None
 
 
-def _value_confidence(f: _Field, method: str, fixes: frozenset[correction.Fix]) -> float:
+def _value_confidence(f: _Field, method: str, fixes: frozenset[correction.Fix],
+                      factor: float = 1.0) -> float:
     """How far a value can be trusted (see the module docstring, "confidence")."""
     if not f.value_tokens:
         return 0.0
@@ -740,18 +822,21 @@ def _value_confidence(f: _Field, method: str, fixes: frozenset[correction.Fix]) 
         label = min(t.confidence for t in f.label_tokens) if f.label_tokens else 1.0
         confidence = min(confidence, LABEL_WEIGHT * label + (1 - LABEL_WEIGHT))
     confidence *= max(0.0, 1 - LABEL_EDIT_PENALTY * f.distance)
+    if f.noisy:
+        confidence *= NOISY_FACTOR
     for fix in fixes:
         confidence *= CORRECTION_FACTOR.get(fix, 1.0)
+    confidence *= factor
     return round(max(0.0, min(1.0, confidence)), 4)
 
 
-def _provenance(f: _Field, method: str,
-                fixes: frozenset[correction.Fix] = frozenset()) -> dict[str, Any]:
+def _provenance(f: _Field, method: str, fixes: frozenset[correction.Fix] = frozenset(),
+                factor: float = 1.0) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "page": f.page,
         "bbox": list(_union(t.bbox for t in f.value_tokens)),
         "method": method,
-        "confidence": _value_confidence(f, method, fixes),
+        "confidence": _value_confidence(f, method, fixes, factor),
     }
     if fixes:
         entry["corrected"] = True
@@ -894,9 +979,16 @@ class _Builder:
             values[member] = fixed.value
             if fixed.value is None:
                 provenance.pop(member, None)
-            elif fixed.corrected:
-                f = found[member]
-                provenance[member] = _provenance(f, self.methods[f.page], fixed.fixes)
+                continue
+            f = found[member]
+            method = self.methods[f.page]
+            # A given name or patronymic no table knows, read by OCR, is a
+            # little less sure: a misread name is most often an unknown one.
+            known = kind == "family" or method != "ocr" or correction.is_known_name(
+                fixed.value, "given" if kind == "given" else "patronymic")
+            if fixed.corrected or not known:
+                provenance[member] = _provenance(f, method, fixed.fixes,
+                                                 1.0 if known else UNKNOWN_NAME_FACTOR)
 
     def _infer_sex(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]]) -> None:
         """Sex from the patronymic or given name, when the form did not give it."""

@@ -348,6 +348,12 @@ def correct_text(text: str | None, *, person: bool = False) -> Corrected:
     return Corrected(value or None, frozenset(fixes))
 
 
+def is_known_name(text: str, kind: names.Kind, table: names.NameTable | None = None) -> bool:
+    """Whether every word of ``text`` is a known name of ``kind``."""
+    table = table or names.table()
+    return all(table.lookup(word, kind) is not None for word in text.split())
+
+
 def infer_sex(given: str | None, patronymic: str | None,
               table: names.NameTable | None = None) -> names.Sex | None:
     """The sex a patronymic's ending or a known given name says.

@@ -908,14 +908,17 @@ def _ink_not_text(items: Sequence[tuple[tuple[int, int], Word]]
     kept = [(k, w) for k, w in items
             if not (w.bbox[3] - w.bbox[1] > TALL_WORD * typical
                     and w.confidence < DEBRIS_CONFIDENCE)]
-    middles: dict[tuple[int, int], list[float]] = {}
+    # A line's middle is its longest word's: text is long words, debris short.
+    anchors: dict[tuple[int, int], Word] = {}
     for key, word in kept:
-        middles.setdefault(key, []).append((word.bbox[1] + word.bbox[3]) / 2)
+        if key not in anchors or len(word.text) > len(anchors[key].text):
+            anchors[key] = word
     out = []
     for n, (key, word) in enumerate(kept):
-        line = sorted(middles[key])
-        middle = line[len(line) // 2]
-        if abs((word.bbox[1] + word.bbox[3]) / 2 - middle) > OFF_LINE * typical:
+        anchor = anchors[key]
+        middle = (anchor.bbox[1] + anchor.bbox[3]) / 2
+        tall = word.bbox[3] - word.bbox[1] > TALL_WORD * typical
+        if tall or abs((word.bbox[1] + word.bbox[3]) / 2 - middle) > OFF_LINE * typical:
             key = (-1, n)  # noqa: PLW2901  a line of its own
         out.append((key, word))
     return out

@@ -789,7 +789,8 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
         member = rng.choice(("guardian", "current_location", "services.medical"))
         cy = rows.get(member, y) - size / 2
         value = dict(fields).get(member, "")
-        cx = value_x + font.text_length(value, fontsize=size) + rng.uniform(15, 35)
+        # The ring grazes the end of the value, as a stamp set beside it does.
+        cx = value_x + font.text_length(value, fontsize=size) + 30 + rng.uniform(-2, 8)
         # Rings and a star, no lettering: a stamp's lettering runs round the
         # ring, and no reader should take it for a value.
         for radius, width in ((30, 1.8), (23, 0.7)):
@@ -800,9 +801,9 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
         page.draw_polyline(star, color=STAMP_BLUE, width=0.8, stroke_opacity=0.75)
     if style.signature:
         member = rng.choice(("guardian", "displacement_place"))
-        base = rows.get(member, y) + 3
-        x = value_x + rng.uniform(20, 70)  # across the end of the value
-        points = [pymupdf.Point(x + 8 * i, base - 6 * math.sin(i * 1.3) - 2)
+        base = rows.get(member, y) + 4
+        x = value_x + rng.uniform(20, 70)  # through the value's descenders
+        points = [pymupdf.Point(x + 8 * i, base - 3 * math.sin(i * 1.3))
                   for i in range(16)]
         page.draw_polyline(points, color=(0.05, 0.1, 0.45), width=1.0, stroke_opacity=0.8)
     return lines
