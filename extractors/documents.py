@@ -340,6 +340,8 @@ def _embedded_photos(doc: Any, page: Any, number: int,
             warns.append(f"page {number}: a picture could not be extracted ({type(exc).__name__})")
             continue
         photos.append(photo)
+        if page.rotation:  # placements are in the unrotated page; the words are upright
+            rects = [r * page.rotation_matrix for r in rects]
         regions += [ImageRegion((float(r.x0), float(r.y0), float(r.x1), float(r.y1)),
                                 photo.sha256) for r in rects]
     return photos, regions, warns
@@ -802,8 +804,8 @@ def _scan_photos(source: _PageSource, gray: Image.Image, *, rotation: int, skew:
 
     Found on a half-resolution copy of the upright page; cropped in colour
     from the page as it came (rendered again for PDFs, clipped to the photo),
-    then turned upright. A residual tilt of up to the skew limit stays in the
-    crop: it is the photo as scanned.
+    then turned upright and deskewed by the page's own skew, so the photo
+    stands as straight as the text was read.
     """
     arr = np.asarray(_subsample(gray, 2))
     cell = max(2, dpi // 40)  # ~1.3 mm at half resolution
@@ -823,8 +825,7 @@ def _scan_photos(source: _PageSource, gray: Image.Image, *, rotation: int, skew:
                 or area > MAX_PHOTO_PAGE_SHARE * rows * cols):
             continue
         box = (c0 * px, r0 * px, c1 * px, r1 * px)
-        crop = _turn(source.color(_to_source_box(box, gray.size, source.gray.size, rotation,
-                                                 skew)), rotation)
+        crop = _upright_crop(source, box, gray.size, rotation, skew)
         buf = io.BytesIO()
         # JPEG: the crop of a scan is photographic and was lossy already; as PNG a
         # 300-dpi crop weighs ~0.5 MB, ten times more, which a 300-page dossier
@@ -837,6 +838,29 @@ def _scan_photos(source: _PageSource, gray: Image.Image, *, rotation: int, skew:
         regions.append(ImageRegion((box[0] * scale, box[1] * scale, box[2] * scale,
                                     box[3] * scale), photo.sha256))
     return photos, regions
+
+
+def _upright_crop(source: _PageSource, box: tuple[int, int, int, int],
+                  upright_size: tuple[int, int], rotation: int, skew: float) -> Image.Image:
+    """The photo at ``box`` of the upright, deskewed page, in colour, turned and deskewed
+    as the page was: a crop of the page as it came, widened so that turning it by the
+    skew leaves no corner empty, turned upright, then cut to the box."""
+    width, height = box[2] - box[0], box[3] - box[1]
+    if not skew:
+        return _turn(source.color(_to_source_box(box, upright_size, source.gray.size,
+                                                 rotation, 0.0)), rotation)
+    a = math.radians(abs(skew))
+    # The box turned by the skew fits in a box this much larger.
+    grow_w = math.ceil((width * math.cos(a) + height * math.sin(a) - width) / 2) + 2
+    grow_h = math.ceil((width * math.sin(a) + height * math.cos(a) - height) / 2) + 2
+    wide = (box[0] - grow_w, box[1] - grow_h, box[2] + grow_w, box[3] + grow_h)
+    crop = _turn(source.color(_to_source_box(wide, upright_size, source.gray.size,
+                                             rotation, skew)), rotation)
+    crop = crop.rotate(-skew, resample=Image.Resampling.BICUBIC, expand=False,
+                       fillcolor=(255, 255, 255))
+    left, top = (crop.width - width) // 2, (crop.height - height) // 2
+    return crop.crop((max(0, left), max(0, top), max(0, left) + min(width, crop.width),
+                      max(0, top) + min(height, crop.height)))
 
 
 def _to_source_box(box: tuple[int, int, int, int], upright_size: tuple[int, int],
