@@ -857,7 +857,7 @@ def _upright_crop(source: _PageSource, box: tuple[int, int, int, int],
     crop = _turn(source.color(_to_source_box(wide, upright_size, source.gray.size,
                                              rotation, skew)), rotation)
     crop = crop.rotate(-skew, resample=Image.Resampling.BICUBIC, expand=False,
-                       fillcolor=(255, 255, 255))
+                       fillcolor="white")  # a gray scan's crop is mode L, a colour one RGB
     left, top = (crop.width - width) // 2, (crop.height - height) // 2
     return crop.crop((max(0, left), max(0, top), max(0, left) + min(width, crop.width),
                       max(0, top) + min(height, crop.height)))

@@ -29,6 +29,7 @@ from tests.dossiers import (
     ScanStyle,
     encode_image,
     face_photo,
+    image_pdf,
     make_dossier,
     mixed_pdf,
     pymupdf,
@@ -367,3 +368,18 @@ def test_photo_crops_are_deskewed_like_the_page(tmp_path: Path, skew: float, tur
     # patch and more at 2-2.5 degrees); straightened, the corners are photo.
     for corner in (crop[:k, :k], crop[:k, -k:], crop[-k:, :k], crop[-k:, -k:]):
         assert float((corner > 235).mean()) < 0.02
+
+
+def test_a_skewed_grayscale_scan_pdf_gives_a_straight_photo(tmp_path: Path) -> None:
+    # A gray scan's photo is cropped from the gray page itself (mode L): the
+    # deskewing of the crop must fill in that mode too.
+    dossier = make_dossier(11, lang="uk")
+    page = pymupdf.open("pdf", dossier.data)[0]
+    img = scan_page(page, ScanStyle(dpi=300, skew=2.0), random.Random(1)).convert("L")
+    path = tmp_path / "gray.pdf"
+    path.write_bytes(image_pdf([img], 300))
+    result = DocumentsExtractor().read(PartInput(path.name, "application/pdf", path, AS_OF))
+    [photo] = result.photos
+    crop = np.asarray(Image.open(io.BytesIO(photo.data)).convert("L"))
+    k = crop.shape[0] // 25
+    assert float((crop[:k, :k] > 235).mean()) < 0.02
