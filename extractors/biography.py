@@ -46,18 +46,36 @@ How a form is read:
 
 What a record says:
 
-- Values are as written, whitespace collapsed, homoglyphs folded (a Latin
-  ``i`` typed inside a Cyrillic name becomes ``і``). Dashes and "unknown"
-  in any of the three languages are null. Dates and sex that cannot be read
-  with certainty are null, with a warning.
-- ``latin``: the language of a name is told by its own letters (і ї є ґ →
-  Ukrainian, ы э ъ ё → Russian), else by all the child's names together,
-  else by the labels (of the child's block, then of the document); with
-  none of these the spelling is kept only if KMU 2010 and ICAO agree.
+- Values are as written, whitespace collapsed, then repaired by what each
+  field can hold (``extractors.correction``): script per word (a Latin
+  ``i`` typed inside a Cyrillic name becomes ``і``; a name is put in the
+  script of the child's other names, else the form's), digits and ``№``
+  where a number stands, debris at the edges, a misread given name or
+  patronymic snapped to a known one only when unambiguous. Words OCR all
+  but rejects (specks) and doubtful words a cell gap after a value (a
+  stamp's ring, a pen stroke) are not part of it. Dashes and "unknown" in
+  any of the three languages are null. Dates and sex that cannot be read
+  with certainty are null, with a warning; sex not printed or not read is
+  told by the patronymic or a known given name when they agree.
+- ``latin``: built from the repaired names. The language of a name is told
+  by its own letters (і ї є ґ → Ukrainian, ы э ъ ё → Russian), else by all
+  the child's names together, else by the labels (of the child's block,
+  then of the document); with none of these the spelling is kept only if
+  KMU 2010 and ICAO agree.
 - ``provenance``: per member found, the page, the value's box, the page's
-  method, and a confidence: the lowest word confidence of label and value,
-  less 0.1 per edit the label needed. A photo's confidence falls from 1 to
-  0.5 with its distance from the block.
+  method, and a confidence: the lowest word confidence of the value, held
+  under its label's (half weight: a misread label says the row is hard to
+  read), less 0.1 per edit the label needed; times a factor per kind of
+  repair (:data:`CORRECTION_FACTOR`), for specks dropped beside the value
+  (:data:`NOISY_FACTOR`) and, on OCR pages, for a given name or patronymic
+  no name table knows (:data:`UNKNOWN_NAME_FACTOR`). A repaired value says
+  ``"corrected": true``; a sex told by the names says ``"inferred": true``
+  and carries that name's page and box. A photo's confidence falls from 1
+  to 0.5 with its distance from the block.
+- ``review``: the members a person should check: those under
+  :data:`REVIEW_THRESHOLD`, those whose label was found but whose value
+  could not be read, and the child's identity (family and given name, sex,
+  birth date) where it was not found. Born-digital values are 1.0 unless repaired.
 - ``confidence``: the lowest member confidence (the weakest reading is
   what a caseworker must check); 0 if nothing has provenance.
 - ``record_id``: SHA-256 of part name, first page and the record's ordinal
@@ -105,6 +123,7 @@ CORRECTION_FACTOR: dict[str, float] = {
 UNKNOWN_NAME_FACTOR = 0.85  # an OCR'd given name or patronymic the name table lacks
 INFERRED_FACTOR = 0.9  # sex told by a name is a little less sure than sex printed
 TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
+INK_REACH = 2.0  # line heights past a value's end at which a stroke may still have hit it
 SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
 NOISY_FACTOR = 0.75  # a value with specks or strokes dropped beside it may have lost letters too
@@ -200,6 +219,7 @@ _SCALARS = (
 _NAMES = ("family_name", "given_name", "patronymic")
 _IDENTITY = ("family_name", "given_name", "patronymic", "birth_date")
 _NEW_CHILD_MEMBERS = frozenset({"family_name", "given_name"})
+_MUST_LOOK = ("family_name", "given_name", "sex", "birth_date")  # null: in review
 _SERVICES = ("medical", "psychological", "social", "education")
 
 _HEADING = re.compile(r"(дитина|ребенок|child)\s*(№|no\.?|#)?\s*\d{1,3}\s*[:.]?", re.IGNORECASE)
@@ -212,6 +232,8 @@ _FEMALE = frozenset({"ж", "жін", "жіноча", "жіночий", "жен",
 _PHONE = re.compile(r"\+?\(?\d[\d ()\-]{5,24}\d")
 # A "+" read as "4" before a country code: "4380 ..." has one digit too many.
 _PLUS_AS_FOUR = re.compile(r"^4(?=380[\d ()-]{9,})")
+# ... or not read at all: twelve digits from 380 on are Ukraine's international form.
+_PLUS_LOST = re.compile(r"^(?=380(?:[ ()-]*\d){9}$)")
 _PHONE_WORDS = re.compile(r"(?<!\w)(тел|tel|phone|моб|mob)\.?:?(?!\w)", re.IGNORECASE)
 _VALUE_TRIM = " \t:;,-–—|"
 _SIGNS = "№#"  # signs that are values' own, not specks
@@ -247,6 +269,7 @@ class _Row:
     page: int
     tokens: tuple[_Token, ...]
     bbox: BBox
+    ink: bool = False  # a stroke or a stamp's ring read as text: no label, no value
 
     @property
     def height(self) -> float:
@@ -378,7 +401,10 @@ def _rows(page: PageText) -> list[_Row]:
         words = sorted((w for ln in group for w in ln.words), key=lambda w: w.bbox[0])
         tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence))
         bbox = _union(t.bbox for t in tokens)
-        rows.append(_Row(page.page, tokens, bbox))
+        ink = any(group is g for g in tall) and all(
+            t.confidence < DOUBTFUL_WORD or sum(c.isalpha() for c in t.text) < 3
+            for t in tokens)
+        rows.append(_Row(page.page, tokens, bbox, ink))
     return rows
 
 
@@ -575,6 +601,8 @@ class _PageReader:
     def events(self) -> list[_Field | _Heading]:
         out: list[_Field | _Heading] = []
         for r, row in enumerate(self.rows):
+            if row.ink:
+                continue
             if _is_heading(row):
                 out.append(_Heading(row.page, row.bbox))
                 continue
@@ -596,7 +624,7 @@ class _PageReader:
                 if value:
                     value += self._continuation(last_row, value[0].bbox[0], right)
                     trimmed = _without_far_doubtful_tail(value, CELL_GAP_FACTOR * row.height)
-                    noisy = noisy or len(trimmed) < len(value)
+                    noisy = noisy or len(trimmed) < len(value) or self._ink_near(trimmed)
                     value = trimmed
                 label = segment.label
                 out.append(
@@ -611,6 +639,16 @@ class _PageReader:
                     )
                 )
         return out
+
+    def _ink_near(self, value: list[_Token]) -> bool:
+        """Whether a stroke or a ring lies on or just beyond the value: it may have
+        taken letters with it."""
+        box = _union(t.bbox for t in value)
+        height = max(box[3] - box[1], 1.0)
+        return any(
+            row.ink and row.bbox[1] < box[3] and row.bbox[3] > box[1]
+            and row.bbox[0] < box[2] + INK_REACH * height and row.bbox[2] > box[0]
+            for row in self.rows)
 
     def _right_edge(self, segs: list[_Segment], index: int) -> float:
         for later in segs[index + 1 :]:
@@ -637,6 +675,8 @@ class _PageReader:
         left = label_box[0]
         for below in range(r + 1, len(self.rows)):
             row = self.rows[below]
+            if row.ink:
+                continue
             if row.bbox[1] - label_box[3] > BELOW_GAP_FACTOR * height:
                 return None
             if _is_heading(row):
@@ -662,6 +702,8 @@ class _PageReader:
         previous = self.rows[r]
         for below in range(r + 1, len(self.rows)):
             row = self.rows[below]
+            if row.ink:
+                continue
             if row.bbox[1] - previous.bbox[3] > CONTINUATION_GAP_FACTOR * previous.height:
                 break
             if _is_heading(row) or any(seg.label is not None for seg in self.segments[below]):
@@ -765,7 +807,7 @@ def parse_contact(relation: str, text: str) -> dict[str, str | None]:
     """A relative from ``name, place, phone`` (see the module docstring)."""
     phone: str | None = None
     for match in _PHONE.finditer(text):
-        candidate = _PLUS_AS_FOUR.sub("+", match.group().strip())
+        candidate = _PLUS_LOST.sub("+", _PLUS_AS_FOUR.sub("+", match.group().strip()))
         digits = sum(c.isdigit() for c in candidate)
         if 9 <= digits <= 15 and candidate.count("(") == candidate.count(")"):
             phone = candidate
@@ -865,6 +907,7 @@ class _Builder:
         provenance: dict[str, dict[str, Any]] = {}
         unread: set[str] = set()  # labelled members whose value could not be read
         found: dict[str, _Field] = {}
+        form_language = _majority(_language_votes(child.fields)) or self.document_language
         for f in child.fields:
             # Values the corrector repairs come unfolded: it folds each word
             # knowing the script the field should be in.
@@ -875,7 +918,7 @@ class _Builder:
                 continue
             method = self.methods[f.page]
             if f.member.startswith("contact:"):
-                fixed = correction.correct_text(text)
+                fixed = correction.correct_text(text, language=form_language)
                 key = f"family_contacts.{len(contacts)}"
                 provenance[key] = _provenance(f, method, fixed.fixes)
                 contacts.append(parse_contact(f.member.removeprefix("contact:"),
@@ -884,7 +927,7 @@ class _Builder:
             if f.member.startswith("services."):
                 kind = f.member.removeprefix("services.")
                 if services[kind] is None:
-                    fixed = correction.correct_text(text)
+                    fixed = correction.correct_text(text, language=form_language)
                     services[kind] = fixed.value
                     provenance[f.member] = _provenance(f, method, fixed.fixes)
                 continue
@@ -907,7 +950,8 @@ class _Builder:
                     fixes = frozenset(number_fixes)
                 value = parsed.iso() if parsed else None
             elif f.member in _TEXT_MEMBERS:
-                fixed = correction.correct_text(text, person=f.member == "guardian")
+                fixed = correction.correct_text(text, person=f.member == "guardian",
+                                                language=form_language)
                 value, fixes = fixed.value, fixed.fixes
             if value is None:
                 self.warnings.append(f"{where} not read with certainty; left null")
@@ -963,7 +1007,9 @@ class _Builder:
             },
             "provenance": provenance,
             "confidence": 0.0,
-            "review": sorted(unread - set(provenance)),
+            # A child's identity not read is for a person to look for.
+            "review": sorted((unread | {m for m in _MUST_LOOK if values[m] is None})
+                             - set(provenance)),
         }
 
     def _correct_names(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]],
@@ -1056,7 +1102,8 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
     events: list[_Field | _Heading] = []
     for page in sorted(pages, key=lambda p: p.page):
         rows = _rows(page)
-        reader = _PageReader(rows, [_segments(row) for row in rows], page.width)
+        reader = _PageReader(rows, [[] if row.ink else _segments(row) for row in rows],
+                             page.width)
         events.extend(reader.events())
     children = _group(events)
     all_fields = [f for child in children for f in child.fields]

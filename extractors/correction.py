@@ -48,6 +48,7 @@ from extractors import names
 from gateway.pluginspec import translit
 
 Script = Literal["cyrillic", "latin"]
+Language = Literal["uk", "ru"]
 NameKind = Literal["family", "given", "patronymic"]
 Fix = Literal["script", "digit", "sign", "debris", "name"]
 
@@ -321,13 +322,28 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None) -> C
     return Corrected(value or None, frozenset(fixes))
 
 
-def correct_text(text: str | None, *, person: bool = False) -> Corrected:
+# Letters one of the two Cyrillic orthographies lacks, as OCR (reading both
+# at once) puts them into the other: the look-alike the language has.
+_NOT_RUSSIAN = str.maketrans("єЄ", "еЕ")
+
+
+def fix_language(word: str, language: Language | None) -> tuple[str, bool]:
+    """A Russian word with a Ukrainian-only look-alike (``сопровождениє``) repaired."""
+    if language != "ru":
+        return word, False
+    fixed = word.translate(_NOT_RUSSIAN)
+    return fixed, fixed != word
+
+
+def correct_text(text: str | None, *, person: bool = False,
+                 language: Language | None = None) -> Corrected:
     """A place, a service, a guardian or a relative: script per word, numbers, debris.
 
     Args:
         text: the value as read, or ``None``.
         person: the value is a person's name (a guardian): trailing debris is
             trimmed as after a name.
+        language: the form's Cyrillic language, when its labels tell it.
     """
     if text is None:
         return Corrected(None)
@@ -339,7 +355,8 @@ def correct_text(text: str | None, *, person: bool = False) -> Corrected:
     fixed = []
     for read in words:
         word, changed = fix_script(read, script)
-        if changed:
+        word, changed_language = fix_language(word, language)
+        if changed or changed_language:
             fixes.add("script")
         fixed.append(word)
     fixed, number_fixes = fix_numbers(fixed, script)

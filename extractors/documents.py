@@ -107,7 +107,6 @@ PHOTO_CELL_INK = 0.85  # share of non-white pixels that makes a grid cell "pictu
 PHOTO_MIN_FILL = 0.6  # share of picture cells in a candidate's bounding box
 WHITE = 235
 TALL_WORD = 1.8  # a word this many typical word heights tall is suspect of being a stroke
-DEBRIS_CONFIDENCE = 0.5  # ... and dropped when Tesseract doubts it this much
 OFF_LINE = 0.6  # a word whose middle strays this many word heights from its line's leaves it
 PAPER_LEVEL = 170  # a ~100-dpi cell brighter than this on average is paper, not a table
 PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
@@ -919,19 +918,18 @@ def _components(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int, int, int, i
 
 def _ink_not_text(items: Sequence[tuple[tuple[int, int], Word]]
                   ) -> list[tuple[tuple[int, int], Word]]:
-    """OCR words that are text: a stamp's ring or a pen stroke read as a tall, doubtful
-    "word" is dropped, and a word sitting off its line's middle becomes a line of its own.
+    """OCR words on lines of text: a stamp's ring or a pen stroke read as a tall "word",
+    or a word sitting off its line's middle, becomes a line of its own.
 
     Such a word would otherwise stretch its line's box over the rows above or
-    below and pull values into the wrong row.
+    below and pull values into the wrong row. It is kept (the parser knows
+    ink from text, and that a value beside ink may have lost letters).
     """
     heights = sorted(w.bbox[3] - w.bbox[1] for _, w in items)
     if not heights:
         return list(items)
     typical = heights[len(heights) // 2]
-    kept = [(k, w) for k, w in items
-            if not (w.bbox[3] - w.bbox[1] > TALL_WORD * typical
-                    and w.confidence < DEBRIS_CONFIDENCE)]
+    kept = list(items)
     # A line's middle is its longest word's: text is long words, debris short.
     anchors: dict[tuple[int, int], Word] = {}
     for key, word in kept:

@@ -90,6 +90,21 @@ def test_a_digit_one_for_a_capital_i_in_a_cyrillic_name() -> None:
     assert fixed.fixes == {"digit"}
 
 
+@pytest.mark.parametrize(("read", "phone"), [
+    ("Мати, Київ, 4380 53 161 8384", "+380 53 161 8384"),  # "+" read as 4
+    ("Мати, Київ, 380 53 161 8384", "+380 53 161 8384"),  # "+" not read
+    ("Мати, Київ, 0 53 161 8384", "0 53 161 8384"),  # a national number stays as is
+])
+def test_a_phones_plus_where_the_country_code_needs_it(read: str, phone: str) -> None:
+    assert biography.parse_contact("mother", read)["phone"] == phone
+
+
+def test_a_ukrainian_only_letter_in_a_russian_value() -> None:
+    fixed = correction.correct_text("социальное сопровождениє", language="ru")
+    assert fixed.value == "социальное сопровождение"
+    assert correction.correct_text("Києве", language="uk").value == "Києве"
+
+
 # -- debris at value edges ------------------------------------------------------------------
 
 
@@ -219,10 +234,15 @@ def test_low_confidence_fields_are_listed_for_review() -> None:
 
 
 def test_a_born_digital_form_needs_no_review() -> None:
-    record = _parse([("Прізвище:", "Коваленко"), ("Ім'я:", "Олена"), ("Стать:", "ж")],
-                    method="text")
+    record = _parse([("Прізвище:", "Коваленко"), ("Ім'я:", "Олена"), ("Стать:", "ж"),
+                     ("Дата народження:", "14.03.2012")], method="text")
     assert record["review"] == []
     assert record["confidence"] == 1.0
+
+
+def test_an_identity_member_not_found_is_for_review() -> None:
+    record = _parse([("Прізвище:", "Коваленко"), ("Ім'я:", "Олена")], method="text")
+    assert record["review"] == ["birth_date"]  # sex is told by Олена
 
 
 # -- through real Tesseract ---------------------------------------------------------------------
