@@ -122,31 +122,30 @@ def _convert(word: str, target: Script) -> str | None:
 
 
 def fix_script(word: str, expected: Script | None) -> tuple[str, bool]:
-    """One word in one script: its majority script, or ``expected`` on a tie or a whole
-    word in the other script. Returns the word and whether it changed."""
+    """One word in one script. Returns the word and whether it changed.
+
+    A word mixing scripts goes into ``expected`` if every letter has a twin
+    there, else into its own majority script; a word wholly in the other
+    script than ``expected`` goes into ``expected`` if every letter has a
+    twin there. Otherwise the word is left as read.
+    """
     cyrillic = sum(1 for c in word if translit.is_cyrillic(c) and c.isalpha())
     latin = sum(1 for c in word if c.isascii() and c.isalpha())
-    if not cyrillic and not latin:
-        return word, False
+    targets: list[Script | None]
     if cyrillic and latin:
         majority: Script | None = None if cyrillic == latin else (
             "cyrillic" if cyrillic > latin else "latin")
-        # The script the value should be in, when the whole word has twins in it;
-        # else the word's own majority.
-        for target in (expected, majority):
-            converted = _convert(word, target) if target is not None else None
-            if converted is not None:
-                return converted, converted != word
-        return word, False
-    else:
+        targets = [expected, majority]
+    elif cyrillic or latin:
         own: Script = "cyrillic" if cyrillic else "latin"
-        target = expected if expected is not None and expected != own else None
-    if target is None:
-        return word, False
-    converted = _convert(word, target)
-    if converted is None:
-        return word, False
-    return converted, converted != word
+        targets = [expected] if expected != own else []
+    else:
+        targets = []
+    for target in targets:
+        converted = _convert(word, target) if target is not None else None
+        if converted is not None:
+            return converted, converted != word
+    return word, False
 
 
 def fix_digits_in_word(word: str, script: Script | None) -> tuple[str, bool]:

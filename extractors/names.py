@@ -129,10 +129,9 @@ def _build() -> StaticNameTable:
     def add(texts: Iterable[str], kind: Kind, sex: Sex, language: translit.Language) -> None:
         for text in texts:
             for spelling in _spellings(text, language):
-                entry = KnownName(spelling, kind, sex)
-                previous = found.setdefault((key(spelling), kind), entry)
-                if previous.sex != sex:  # a spelling both ways tells nothing
-                    found[(key(spelling), kind)] = KnownName(spelling, kind, previous.sex)
+                # A spelling in both languages (Анна, Олег) is one entry; no
+                # name here is borne by both sexes.
+                found.setdefault((key(spelling), kind), KnownName(spelling, kind, sex))
 
     add(_GIVEN_F_UK, "given", "female", "uk")
     add(_GIVEN_M_UK, "given", "male", "uk")
