@@ -275,3 +275,20 @@ def test_a_scanned_form_without_sex_and_with_a_school_number_through_tesseract(
     assert record["services"]["education"] == "школа № 12, 3 клас"
     assert record["latin"] == {"family_name": "Tkachenko", "given_name": "Olena",
                                "patronymic": "Ivanivna"}
+
+
+def test_a_stroke_over_a_value_is_no_value_and_puts_it_up_for_review() -> None:
+    # A pen stroke read as a tall doubtful "word" across the guardian's row
+    # and the next: it is neither a value nor a row joiner, and the value it
+    # touches may have lost letters, so it goes to review.
+    stroke = Line((Word("Жу~", (300, 130, 340, 162), 0.31),))
+    lines = (_row(100, "Прізвище:", "Коваленко", 0.96), _row(118, "Ім'я:", "Олена", 0.96),
+             _row(136, "Опікун:", "Шевчук Ган", 0.95), _row(154, "Освіта:", "школа", 0.96),
+             stroke)
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    schemas.validate_biography(record)
+    assert record["guardian"] == "Шевчук Ган"
+    assert record["services"]["education"] == "школа"
+    assert "guardian" in record["review"]
+    assert "services.education" not in record["review"]
