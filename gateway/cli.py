@@ -31,6 +31,7 @@ from gateway.crypto.keys import EncryptionKey, PublicKey, SigningKey, save_priva
 from gateway.crypto.seal import StorageKey
 from gateway.errors import BadRequest, DXGError
 from gateway.ingestion import Ingestor
+from gateway.party import match
 from gateway.pluginspec import Limits, PartInput
 from gateway.store import Database
 
@@ -302,6 +303,22 @@ def _client_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_match(sub: Any) -> None:
+    """``gateway match`` (SPEC §11): the work is gateway.party.match.run."""
+    def cmd_match(args: argparse.Namespace) -> int:
+        result = match.run(Path(args.registry), [Path(f) for f in args.records],
+                           threshold=args.threshold, top=args.top)  # fmt: skip
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+
+    p = sub.add_parser("match", help="find registry reports for each record (no server)")
+    p.add_argument("--registry", required=True, help="the registry CSV (SPEC §11)")
+    p.add_argument("--threshold", type=float, default=match.DEFAULT_THRESHOLD)
+    p.add_argument("--top", type=int, default=match.DEFAULT_TOP)
+    p.add_argument("records", nargs="+", help="extraction documents or records.json files")
+    p.set_defaults(func=cmd_match)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
@@ -391,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     monitor.add_command(sub)
+    _add_match(sub)
 
     p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
     p.add_argument("--dir", help="work here instead of a temporary directory")
@@ -410,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except DXGError as err:
         print(f"gateway: {err.code}: {err.detail}", file=sys.stderr)
-        return EXIT_ERROR
+        return int(getattr(err, "exit_code", EXIT_ERROR))
     except KeyboardInterrupt:
         return 130
     return code
