@@ -386,7 +386,7 @@ def infer_sex(given: str | None, patronymic: str | None,
             said.add("male")
     if given:
         known = table.lookup(given.split()[0], "given")
-        if known is not None:
+        if known is not None and known.sex is not None:
             said.add(known.sex)
     return said.pop() if len(said) == 1 else None
 

@@ -2,29 +2,34 @@
 
 A :class:`NameTable` answers two questions for the corrector
 (``extractors.correction``): is this spelling a known given name or
-patronymic, and which known names does a misread spelling stand for. The
-corrector snaps a name only when the table leaves exactly one candidate,
-because a wrong name is worse than a misspelt one: a caseworker can still
-match ``Imanimna`` by eye, never an ``Ivanovna`` that was ``Ivanivna``.
+patronymic (and of which sex), and which known names a misread spelling
+may stand for. The corrector snaps a name only when the table leaves
+exactly one candidate, because a wrong name is worse than a misspelt one: a
+caseworker can still match ``Imanimna`` by eye, never an ``Ivanovna`` that
+was ``Ivanivna``.
 
-The table here (:data:`BUILTIN`) is small and deliberate: common Ukrainian
-and Russian given names and the patronymics formed from common fathers'
-names, in Cyrillic as written and in Latin as SPEC §4.1 spells them (KMU 2010
-for Ukrainian, ICAO 9303 for Russian), each with the sex it implies. It is
-general knowledge, not the generator's lists. The project's matching work is
-building fuller tables under ``gateway/protocol/names/``; any object with
-this interface can replace :data:`BUILTIN` (see :func:`set_table`).
+The table used (:func:`table`) is built from the project's shared name
+knowledge, reached through ``gateway.pluginspec.names`` (the tables the
+matching work keeps under ``gateway/protocol/names/``): every Ukrainian and
+Russian form of every given name, and the patronymics formed from the male
+ones in both languages, each in Cyrillic as written and in Latin as SPEC
+§4.1 spells it (KMU 2010 for Ukrainian, ICAO 9303 for Russian), with the
+sex it implies. Any object with this interface may replace it
+(:func:`set_table`), e.g. a partner's own list.
 
 Guarantees: lookups are case-insensitive, ``ё`` counts as ``е`` and
-apostrophes are ignored; nothing here logs.
+apostrophes are ignored; a spelling borne by names of both sexes is kept
+with no sex rather than a guessed one; nothing here logs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal, Protocol
 
+from gateway.pluginspec import names as shared
 from gateway.pluginspec import translit
 
 Kind = Literal["given", "patronymic"]
@@ -37,7 +42,7 @@ class KnownName:
 
     text: str  # as written: "Іванівна", "Ivanivna"
     kind: Kind
-    sex: Sex
+    sex: Sex | None  # None: a spelling names of both sexes share
 
 
 class NameTable(Protocol):
@@ -57,65 +62,29 @@ def key(text: str) -> str:
     return "".join(c for c in text.lower().replace("ё", "е") if c not in translit.APOSTROPHES)
 
 
-# Given names: (Ukrainian, Russian) forms per sex.
-_GIVEN_F_UK = (
-    "Олена", "Марія", "Софія", "Ганна", "Ірина", "Дарина", "Оксана", "Наталія", "Тетяна",
-    "Юлія", "Анастасія", "Катерина", "Вікторія", "Ольга", "Світлана", "Людмила", "Валентина",
-    "Надія", "Любов", "Галина", "Христина", "Соломія", "Мирослава", "Злата", "Єва", "Аліна",
-    "Діана", "Поліна", "Вероніка", "Яна", "Анна", "Олександра", "Василина", "Уляна", "Майя",
-)  # fmt: skip
-_GIVEN_M_UK = (
-    "Олексій", "Андрій", "Богдан", "Тарас", "Юрій", "Дмитро", "Іван", "Петро", "Микола",
-    "Олег", "Сергій", "Василь", "Михайло", "Олександр", "Володимир", "Максим", "Артем",
-    "Денис", "Євген", "Віктор", "Роман", "Ярослав", "Степан", "Григорій", "Павло", "Назар",
-    "Матвій", "Кирило", "Данило", "Остап", "Антон", "Ігор", "Віталій", "Владислав", "Марко",
-)  # fmt: skip
-_GIVEN_F_RU = (
-    "Анна", "Мария", "Ольга", "Екатерина", "Татьяна", "Полина", "Елена", "Ирина", "Наталья",
-    "Юлия", "Анастасия", "Дарья", "Виктория", "Светлана", "Людмила", "Валентина", "Надежда",
-    "Любовь", "Галина", "Ксения", "Алиса", "Софья", "София", "Вера", "Арина", "Алина",
-    "Елизавета", "Варвара", "Маргарита", "Кристина", "Евгения", "Александра", "Милана",
-)  # fmt: skip
-_GIVEN_M_RU = (
-    "Алексей", "Дмитрий", "Иван", "Михаил", "Никита", "Сергей", "Андрей", "Пётр", "Николай",
-    "Олег", "Владимир", "Александр", "Максим", "Артём", "Денис", "Евгений", "Виктор", "Роман",
-    "Ярослав", "Павел", "Кирилл", "Даниил", "Матвей", "Антон", "Игорь", "Илья", "Егор",
-    "Тимофей", "Фёдор", "Григорий", "Степан", "Василий", "Юрий", "Константин", "Глеб",
-)  # fmt: skip
-# Fathers' names and the patronymics they give: (male, female).
-_PATRONYMIC_UK = (
-    ("Іванович", "Іванівна"), ("Петрович", "Петрівна"), ("Миколайович", "Миколаївна"),
-    ("Олегович", "Олегівна"), ("Андрійович", "Андріївна"), ("Сергійович", "Сергіївна"),
-    ("Олександрович", "Олександрівна"), ("Володимирович", "Володимирівна"),
-    ("Васильович", "Василівна"), ("Михайлович", "Михайлівна"), ("Юрійович", "Юріївна"),
-    ("Богданович", "Богданівна"), ("Тарасович", "Тарасівна"), ("Вікторович", "Вікторівна"),
-    ("Романович", "Романівна"), ("Дмитрович", "Дмитрівна"), ("Олексійович", "Олексіївна"),
-    ("Степанович", "Степанівна"), ("Григорович", "Григорівна"), ("Павлович", "Павлівна"),
-    ("Ярославович", "Ярославівна"), ("Ігорович", "Ігорівна"), ("Євгенович", "Євгенівна"),
-)  # fmt: skip
-_PATRONYMIC_RU = (
-    ("Иванович", "Ивановна"), ("Петрович", "Петровна"), ("Сергеевич", "Сергеевна"),
-    ("Андреевич", "Андреевна"), ("Николаевич", "Николаевна"), ("Олегович", "Олеговна"),
-    ("Александрович", "Александровна"), ("Владимирович", "Владимировна"),
-    ("Алексеевич", "Алексеевна"), ("Дмитриевич", "Дмитриевна"), ("Михайлович", "Михайловна"),
-    ("Викторович", "Викторовна"), ("Юрьевич", "Юрьевна"), ("Васильевич", "Васильевна"),
-    ("Евгеньевич", "Евгеньевна"), ("Игоревич", "Игоревна"), ("Павлович", "Павловна"),
-    ("Романович", "Романовна"), ("Максимович", "Максимовна"), ("Денисович", "Денисовна"),
-)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
 class StaticNameTable:
-    """A :class:`NameTable` over a fixed list of entries."""
+    """A :class:`NameTable` over a fixed list of entries, indexed by spelling."""
 
-    known: tuple[KnownName, ...]
+    __slots__ = ("_by_key", "_by_kind")
+
+    def __init__(self, known: Iterable[KnownName]) -> None:
+        by_key: dict[tuple[str, Kind], KnownName] = {}
+        for entry in known:
+            k = (key(entry.text), entry.kind)
+            previous = by_key.setdefault(k, entry)
+            if previous.sex != entry.sex:
+                by_key[k] = KnownName(previous.text, entry.kind, None)
+        self._by_key = by_key
+        self._by_kind: dict[Kind, tuple[KnownName, ...]] = {
+            kind: tuple(n for n in by_key.values() if n.kind == kind)
+            for kind in ("given", "patronymic")
+        }
 
     def lookup(self, text: str, kind: Kind) -> KnownName | None:
-        wanted = key(text)
-        return next((n for n in self.known if n.kind == kind and key(n.text) == wanted), None)
+        return self._by_key.get((key(text), kind))
 
     def entries(self, kind: Kind) -> Iterator[KnownName]:
-        return (n for n in self.known if n.kind == kind)
+        return iter(self._by_kind[kind])
 
 
 def _spellings(text: str, language: translit.Language) -> list[str]:
@@ -124,37 +93,42 @@ def _spellings(text: str, language: translit.Language) -> list[str]:
 
 
 def _build() -> StaticNameTable:
-    found: dict[tuple[str, Kind], KnownName] = {}
-
-    def add(texts: Iterable[str], kind: Kind, sex: Sex, language: translit.Language) -> None:
-        for text in texts:
-            for spelling in _spellings(text, language):
-                # A spelling in both languages (Анна, Олег) is one entry; no
-                # name here is borne by both sexes.
-                found.setdefault((key(spelling), kind), KnownName(spelling, kind, sex))
-
-    add(_GIVEN_F_UK, "given", "female", "uk")
-    add(_GIVEN_M_UK, "given", "male", "uk")
-    add(_GIVEN_F_RU, "given", "female", "ru")
-    add(_GIVEN_M_RU, "given", "male", "ru")
-    add((m for m, _ in _PATRONYMIC_UK), "patronymic", "male", "uk")
-    add((f for _, f in _PATRONYMIC_UK), "patronymic", "female", "uk")
-    add((m for m, _ in _PATRONYMIC_RU), "patronymic", "male", "ru")
-    add((f for _, f in _PATRONYMIC_RU), "patronymic", "female", "ru")
-    return StaticNameTable(tuple(found.values()))
+    """The shared tables as entries: given names, and patronymics from the male ones."""
+    entries: list[KnownName] = []
+    for given in shared.given_names():
+        forms: list[tuple[str, translit.Language]] = [
+            *((f, "uk") for f in given.ukrainian), *((f, "ru") for f in given.russian)]
+        for form, language in forms:
+            entries += [KnownName(s, "given", given.sex) for s in _spellings(form, language)]
+            if given.sex != "male":
+                continue
+            male, female = shared.patronymics(form, language)
+            for patronymic, sex in ((male, "male"), (female, "female")):
+                if patronymic:
+                    entries += [KnownName(s, "patronymic", sex)  # type: ignore[arg-type]
+                                for s in _spellings(patronymic.capitalize(), language)]
+    return StaticNameTable(entries)
 
 
-BUILTIN: NameTable = _build()
-_table: NameTable = BUILTIN
+@cache
+def _shared_table() -> StaticNameTable:
+    return _build()
+
+
+_chosen: dict[str, NameTable] = {}  # "table": one set by set_table, else the shared one
 
 
 def table() -> NameTable:
-    """The table the corrector uses."""
-    return _table
+    """The table the corrector uses (built from the shared tables on first use)."""
+    return _chosen.get("table") or _shared_table()
 
 
-def set_table(new: NameTable) -> NameTable:
-    """Use ``new`` from now on; returns the table it replaces (for tests and fuller tables)."""
-    global _table
-    previous, _table = _table, new
+def set_table(new: NameTable | None) -> NameTable:
+    """Use ``new`` from now on (``None``: the shared tables again); returns the table it
+    replaces, for tests and for fuller tables."""
+    previous = table()
+    if new is None:
+        _chosen.pop("table", None)
+    else:
+        _chosen["table"] = new
     return previous
