@@ -17,6 +17,15 @@ In one run, on the same page images (synthetic 300-dpi scans, lossless):
 - engine: ``Ingestor.extract`` on that PDF (sandbox, page pool, the biography
   parser when installed, output validation).
 
+With ``--cli-pages N`` (issue 12): the whole ``gateway extract`` command on an
+N-page scanned PDF (JPEG pages, as scanners write them), start-up, sandbox,
+OCR, corrections and JSON output included, timed from outside, side by side
+with raw ``tesseract`` one thread per core (``cores`` processes at once) on
+the same pages as PNG files; runs alternate and the medians are compared.
+``--tree DIR`` runs the command from another checkout (e.g. the branch's
+base commit, unpacked with ``git archive``) for a before/after figure. Target
+(issue 12): command >= 0.9 x raw at 40 pages.
+
 Targets: reader >= 0.9 x cores x raw, and >= 2 x naive; born-digital pages
 >= 100 pages/s and never OCR'd. With ``--memory N``: the peak memory of the
 whole process tree (sandbox, page workers, Tesseract) while the engine
@@ -29,8 +38,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
+import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -259,6 +270,40 @@ def scanned_throughput(pages: int, cores: int, tmp: Path, *, naive: bool) -> Non
         print(f"  reader / naive         = {reader / naive_rate:.2f}   (target >= 2.00)")
 
 
+# -- the whole command (issue 12) -------------------------------------------------------------
+
+
+def cli_throughput(pages: int, cores: int, tmp: Path, *, tree: Path, repeat: int) -> None:
+    """``gateway extract`` on a scanned PDF vs raw tesseract, ``cores`` at a time."""
+    print(f"\ncommand: building {pages} scanned pages (300 dpi, JPEG in a PDF) ...", flush=True)
+    images = scanned_pages(pages, 11)
+    files = []
+    for i, img in enumerate(images):
+        files.append(tmp / f"cli-page-{i:03d}.png")
+        img.save(files[-1], dpi=(300, 300))
+    pdf = tmp / f"scanned-{pages}.pdf"
+    pdf.write_bytes(image_pdf(images, 300, lossless=False))
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    command = [sys.executable, "-m", "gateway", "extract", str(pdf), "--as-of", "2026-03-01"]
+    raw_times, cli_times = [], []
+    records = 0
+    for _ in range(repeat):
+        t_raw, _ = timed(lambda: raw_parallel(files, cores))
+        raw_times.append(t_raw)
+        t_cli, done = timed(lambda: subprocess.run(command, env=env, cwd=tmp, check=True,
+                                                   capture_output=True))
+        cli_times.append(t_cli)
+        records = len(json.loads(done.stdout)["records"])
+    raw_rate = pages / statistics.median(raw_times)
+    cli_rate = pages / statistics.median(cli_times)
+    print(f"command: tree {tree}; {repeat} alternating runs, medians; {records} records found")
+    print(f"raw tesseract, {cores} at a time:  {raw_rate:6.3f} pages/s  "
+          f"(runs {', '.join(f'{t:.1f}' for t in raw_times)} s)")
+    print(f"gateway extract (whole command): {cli_rate:6.3f} pages/s  "
+          f"(runs {', '.join(f'{t:.1f}' for t in cli_times)} s)")
+    print(f"  command / raw = {cli_rate / raw_rate:.2f}   (target >= 0.90 at 40 pages)")
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -270,6 +315,11 @@ def main() -> int:
     parser.add_argument("--memory", type=int, default=0, metavar="N",
                         help="also measure peak memory on an N-page scanned PDF")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--cli-pages", type=int, default=0, metavar="N",
+                        help="also time the whole `gateway extract` command on N scanned pages")
+    parser.add_argument("--cli-repeat", type=int, default=3, help="alternating runs (median)")
+    parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parent.parent,
+                        help="checkout the command runs from (default: this one)")
     args = parser.parse_args()
     cores = args.workers
     with tempfile.TemporaryDirectory(prefix="dxg-bench-") as tmpdir:
@@ -280,6 +330,9 @@ def main() -> int:
             digital_throughput(args.digital_pages, cores, tmp)
         if args.memory:
             memory_run(args.memory, cores, tmp)
+        if args.cli_pages:
+            cli_throughput(args.cli_pages, cores, tmp, tree=args.tree.resolve(),
+                           repeat=args.cli_repeat)
     return 0
 
 

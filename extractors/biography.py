@@ -46,18 +46,36 @@ How a form is read:
 
 What a record says:
 
-- Values are as written, whitespace collapsed, homoglyphs folded (a Latin
-  ``i`` typed inside a Cyrillic name becomes ``і``). Dashes and "unknown"
-  in any of the three languages are null. Dates and sex that cannot be read
-  with certainty are null, with a warning.
-- ``latin``: the language of a name is told by its own letters (і ї є ґ →
-  Ukrainian, ы э ъ ё → Russian), else by all the child's names together,
-  else by the labels (of the child's block, then of the document); with
-  none of these the spelling is kept only if KMU 2010 and ICAO agree.
+- Values are as written, whitespace collapsed, then repaired by what each
+  field can hold (``extractors.correction``): script per word (a Latin
+  ``i`` typed inside a Cyrillic name becomes ``і``; a name is put in the
+  script of the child's other names, else the form's), digits and ``№``
+  where a number stands, debris at the edges, a misread given name or
+  patronymic snapped to a known one only when unambiguous. Words OCR all
+  but rejects (specks) and doubtful words a cell gap after a value (a
+  stamp's ring, a pen stroke) are not part of it. Dashes and "unknown" in
+  any of the three languages are null. Dates and sex that cannot be read
+  with certainty are null, with a warning; sex not printed or not read is
+  told by the patronymic or a known given name when they agree.
+- ``latin``: built from the repaired names. The language of a name is told
+  by its own letters (і ї є ґ → Ukrainian, ы э ъ ё → Russian), else by all
+  the child's names together, else by the labels (of the child's block,
+  then of the document); with none of these the spelling is kept only if
+  KMU 2010 and ICAO agree.
 - ``provenance``: per member found, the page, the value's box, the page's
-  method, and a confidence: the lowest word confidence of label and value,
-  less 0.1 per edit the label needed. A photo's confidence falls from 1 to
-  0.5 with its distance from the block.
+  method, and a confidence: the lowest word confidence of the value, held
+  under its label's (half weight: a misread label says the row is hard to
+  read), less 0.1 per edit the label needed; times a factor per kind of
+  repair (:data:`CORRECTION_FACTOR`), for specks dropped beside the value
+  (:data:`NOISY_FACTOR`) and, on OCR pages, for a given name or patronymic
+  no name table knows (:data:`UNKNOWN_NAME_FACTOR`). A repaired value says
+  ``"corrected": true``; a sex told by the names says ``"inferred": true``
+  and carries that name's page and box. A photo's confidence falls from 1
+  to 0.5 with its distance from the block.
+- ``review``: the members a person should check: those under
+  :data:`REVIEW_THRESHOLD`, those whose label was found but whose value
+  could not be read, and the child's identity (family and given name, sex,
+  birth date) where it was not found. Born-digital values are 1.0 unless repaired.
 - ``confidence``: the lowest member confidence (the weakest reading is
   what a caseworker must check); 0 if nothing has provenance.
 - ``record_id``: SHA-256 of part name, first page and the record's ordinal
@@ -79,20 +97,38 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from extractors import dates
+from extractors import correction, dates
 from extractors.layout import ImageRegion, Line, PageText
 from gateway.pluginspec import BBox, translit
 
 LabelLanguage = Literal["uk", "ru", "en"]
 
 CELL_GAP_FACTOR = 0.8  # a gap this many line heights wide separates cells or columns
+WIDE_LABEL_GAP = 2.0  # up to this many cell gaps, words that make a label exactly are one
 BELOW_GAP_FACTOR = 1.6  # how far below its label (in label heights) a value may start
 CONTINUATION_GAP_FACTOR = 1.0  # the widest gap between the rows of one value
 ALIGN_TOLERANCE = 8.0  # points a continuation or below-value may stray from its column edge
 PHOTO_MAX_GAP = 216.0  # points (3 in) between a photo and its child's block, at most
+GARBLED_GAP_RATIO = 2.0  # a gap this many label spaces wide ends a garbled label half
+MAX_GARBLED_WORDS = 3  # words of a garbled first half before a bilingual label's "/"
 MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 LABEL_EDIT_PENALTY = 0.1  # confidence lost per edit a label needed to match
+LABEL_WEIGHT = 0.5  # a misread label shares half its doubt with the value beside it
+# A repaired value is less certain than a clean reading, by the kind of repair
+# (measured on the development seed, bench/extraction_accuracy.py).
+CORRECTION_FACTOR: dict[str, float] = {
+    "script": 0.9, "digit": 0.9, "sign": 0.95, "debris": 0.95, "name": 0.85,
+}  # fmt: skip
+UNKNOWN_NAME_FACTOR = 0.85  # an OCR'd given name or patronymic the name table lacks
+INFERRED_FACTOR = 0.9  # sex told by a name is a little less sure than sex printed
+TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
+INK_REACH = 2.0  # line heights past a value's end at which a stroke may still have hit it
+SPECK_CHARS = 2  # a word this short ...
+SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
+NOISY_FACTOR = 0.75  # a value with specks or strokes dropped beside it may have lost letters too
+DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
+REVIEW_THRESHOLD = 0.8  # a field under this confidence is listed in the record's "review"
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
 
 # member → language → label texts. Members with a dot are services; those
@@ -183,6 +219,7 @@ _SCALARS = (
 _NAMES = ("family_name", "given_name", "patronymic")
 _IDENTITY = ("family_name", "given_name", "patronymic", "birth_date")
 _NEW_CHILD_MEMBERS = frozenset({"family_name", "given_name"})
+_MUST_LOOK = ("family_name", "given_name", "sex", "birth_date")  # null: in review
 _SERVICES = ("medical", "psychological", "social", "education")
 
 _HEADING = re.compile(r"(дитина|ребенок|child)\s*(№|no\.?|#)?\s*\d{1,3}\s*[:.]?", re.IGNORECASE)
@@ -193,8 +230,14 @@ _NULL_VALUES = frozenset(
 _MALE = frozenset({"ч", "чол", "чоловіча", "чоловічий", "м", "муж", "мужской", "m", "male"})
 _FEMALE = frozenset({"ж", "жін", "жіноча", "жіночий", "жен", "женский", "f", "female"})
 _PHONE = re.compile(r"\+?\(?\d[\d ()\-]{5,24}\d")
+# A "+" read as "4" before a country code: "4380 ..." has one digit too many.
+_PLUS_AS_FOUR = re.compile(r"^4(?=380[\d ()-]{9,})")
+# ... or not read at all: twelve digits from 380 on are Ukraine's international form.
+_PLUS_LOST = re.compile(r"^(?=380(?:[ ()-]*\d){9}$)")
 _PHONE_WORDS = re.compile(r"(?<!\w)(тел|tel|phone|моб|mob)\.?:?(?!\w)", re.IGNORECASE)
 _VALUE_TRIM = " \t:;,-–—|"
+_SIGNS = "№#"  # signs that are values' own, not specks
+_EMPTY_MARKS = "-–—_"  # a value of only these says the field is empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +269,7 @@ class _Row:
     page: int
     tokens: tuple[_Token, ...]
     bbox: BBox
+    ink: bool = False  # a stroke or a stamp's ring read as text: no label, no value
 
     @property
     def height(self) -> float:
@@ -239,6 +283,7 @@ class _Segment:
     distance: int
     value_tokens: list[_Token] = field(default_factory=list)
     marked_empty: bool = False  # "—" after the label: the value is empty, not below
+    noisy: bool = False  # specks were dropped beside the value (a stamp, a stroke)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +294,7 @@ class _Field:
     label_tokens: tuple[_Token, ...]
     value_tokens: tuple[_Token, ...]
     page: int
+    noisy: bool = False  # ink that was not text lay on or beside the value
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,9 +378,15 @@ def _split_word(text: str, bbox: BBox, confidence: float) -> list[_Token]:
 def _rows(page: PageText) -> list[_Row]:
     """Lines of one page grouped into visual rows, top to bottom."""
     lines = sorted((ln for ln in page.lines if ln.words), key=lambda ln: (ln.bbox[1], ln.bbox[0]))
+    heights = sorted(ln.bbox[3] - ln.bbox[1] for ln in lines)
+    typical = heights[len(heights) // 2] if heights else 0.0
     groups: list[list[Line]] = []
+    tall: list[list[Line]] = []
     for line in lines:
         y0, y1 = line.bbox[1], line.bbox[3]
+        if y1 - y0 > TALL_LINE * typical:
+            tall.append([line])  # a stroke or a ring: it would bridge the rows it crosses
+            continue
         if groups:
             last = groups[-1]
             gy0 = min(ln.bbox[1] for ln in last)
@@ -345,11 +397,14 @@ def _rows(page: PageText) -> list[_Row]:
                 continue
         groups.append([line])
     rows = []
-    for group in groups:
+    for group in sorted(groups + tall, key=lambda g: min(ln.bbox[1] for ln in g)):
         words = sorted((w for ln in group for w in ln.words), key=lambda w: w.bbox[0])
         tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence))
         bbox = _union(t.bbox for t in tokens)
-        rows.append(_Row(page.page, tokens, bbox))
+        ink = any(group is g for g in tall) and all(
+            t.confidence < DOUBTFUL_WORD or sum(c.isalpha() for c in t.text) < 3
+            for t in tokens)
+        rows.append(_Row(page.page, tokens, bbox, ink))
     return rows
 
 
@@ -387,13 +442,21 @@ def _label_at(
 ) -> tuple[Label, int, int] | None:
     """The label starting at ``tokens[start]``: (label, end index, edits)."""
     best: tuple[Label, int, int] | None = None
+    wide = False
     for end in range(start + 1, min(len(tokens), start + MAX_LABEL_WORDS) + 1):
         words = tokens[start:end]
         if words[-1].text == "/" or not any(c.isalpha() for c in words[-1].text):
             break  # a separator or a number ("14.03.2012") is never part of a label
-        if end - start > 1 and words[-1].bbox[0] - words[-2].bbox[2] >= cell_gap:
+        gap = words[-1].bbox[0] - words[-2].bbox[2] if end - start > 1 else 0.0
+        if gap >= WIDE_LABEL_GAP * cell_gap:
             break  # the next cell begins: a label does not reach into it
+        # A gap of a cell's width is a cell's edge, unless the words beyond it
+        # complete a label exactly: a monospaced or spaced-out "LAST NAME"
+        # leaves a wide space between its words.
+        wide = wide or gap >= cell_gap
         found = _best_label(" ".join(t.text for t in words))
+        if found and wide and found[1] > 0:
+            found = None
         # Fewest edits wins, then the longer label ("Дата народження" over a
         # shorter fuzzy match); a colon closes the label.
         if found and (best is None or found[1] < best[2] or found[1] == best[2]):
@@ -403,12 +466,40 @@ def _label_at(
     return best
 
 
+def _garbled_first_half(tokens: Sequence[_Token], start: int,
+                        cell_gap: float) -> tuple[Label, int, int] | None:
+    """A bilingual label whose first half OCR garbled ("BABYLUKA / GRANDMOTHER:"):
+    up to :data:`MAX_GARBLED_WORDS` words of letters, "/", then a label."""
+    for slash in range(start + 1, min(len(tokens), start + MAX_GARBLED_WORDS + 1)):
+        if tokens[slash].text != "/":
+            if not any(c.isalpha() for c in tokens[slash].text):
+                return None
+            continue
+        if not all(any(c.isalpha() for c in t.text) for t in tokens[start:slash]):
+            return None
+        other = _label_at(tokens, slash + 1, cell_gap)
+        if other is None:
+            return None
+        label, end, distance = other
+        return label, end, distance + 1  # one half unread: a little less sure
+    return None
+
+
 def _garbled_label_end(tokens: Sequence[_Token], slash: int, cell_gap: float) -> int:
-    """Where the words after a bilingual label's "/" end: a colon, a cell gap, or a cap."""
+    """Where the words after a bilingual label's "/" end: a colon, a cell gap, or a cap.
+
+    A cell gap is a gap of at least ``cell_gap`` that is also clearly wider
+    than the spaces of the label itself (a monospaced face spaces widely).
+    """
+    spaces = [tokens[k].bbox[0] - tokens[k - 1].bbox[2]
+              for k in (slash, slash + 1) if 0 < k < len(tokens)]
+    space = max(spaces, default=0.0)
     end = slash + 1
     while end < len(tokens) and end - slash <= MAX_LABEL_WORDS:
-        if end > slash + 1 and tokens[end].bbox[0] - tokens[end - 1].bbox[2] >= cell_gap:
+        gap = tokens[end].bbox[0] - tokens[end - 1].bbox[2]
+        if end > slash + 1 and gap >= cell_gap and gap >= GARBLED_GAP_RATIO * space:
             break
+        space = max(space, gap)
         end += 1
         if tokens[end - 1].text.endswith(":"):
             break
@@ -424,6 +515,8 @@ def _segments(row: _Row) -> list[_Segment]:
     while i < len(tokens):
         cell_start = i == 0 or tokens[i].bbox[0] - tokens[i - 1].bbox[2] >= cell_gap
         found = _label_at(tokens, i, cell_gap) if cell_start else None
+        if found is None and cell_start:
+            found = _garbled_first_half(tokens, i, cell_gap)
         if found is None:
             if current is None:
                 current = _Segment(None, [], 0)
@@ -461,10 +554,34 @@ def _segments(row: _Row) -> list[_Segment]:
         segments.append(current)
         i = end
     for segment in segments:
-        kept = [t for t in segment.value_tokens if t.text.strip(_VALUE_TRIM)]
-        segment.marked_empty = bool(segment.value_tokens) and not kept
+        # A dash after a label says "empty"; a mark with no letter or digit
+        # in it ("~", "|", a speck) says nothing and is dropped.
+        kept = [t for t in segment.value_tokens if not _is_speck(t)]
+        segment.marked_empty = not kept and any(
+            t.text and not t.text.strip(_EMPTY_MARKS) and t.confidence >= DOUBTFUL_WORD
+            for t in segment.value_tokens)
+        segment.noisy = len(kept) < len(segment.value_tokens) and not segment.marked_empty
         segment.value_tokens = kept
     return segments
+
+
+def _is_speck(token: _Token, confidence: float = 0.0) -> bool:
+    """A mark that is no value: no letter or digit, or one or two characters OCR all but
+    rejects (a stamp's edge, a dot of dirt); ``confidence`` may raise the bar."""
+    if not any(c.isalnum() or c in _SIGNS for c in token.text):
+        return True
+    return len(token.text) <= SPECK_CHARS and token.confidence < max(SPECK_CONFIDENCE,
+                                                                     confidence)
+
+
+def _without_far_doubtful_tail(tokens: list[_Token], gap: float) -> list[_Token]:
+    """The value without trailing words OCR doubts that stand a cell gap apart from it:
+    a stamp's ring or a pen stroke beside the value, not the value."""
+    out = list(tokens)
+    while len(out) > 1 and out[-1].confidence < DOUBTFUL_WORD and (
+            out[-1].bbox[0] - out[-2].bbox[2] >= gap or out[-1].bbox[1] >= out[-2].bbox[3]):
+        out.pop()
+    return out
 
 
 def _is_heading(row: _Row) -> bool:
@@ -484,6 +601,8 @@ class _PageReader:
     def events(self) -> list[_Field | _Heading]:
         out: list[_Field | _Heading] = []
         for r, row in enumerate(self.rows):
+            if row.ink:
+                continue
             if _is_heading(row):
                 out.append(_Heading(row.page, row.bbox))
                 continue
@@ -493,6 +612,10 @@ class _PageReader:
                     continue
                 right = self._right_edge(segs, s)
                 value = list(segment.value_tokens)
+                noisy = segment.noisy
+                if segment.label.member != "sex" and len(value) == 1 and _is_speck(
+                        value[0], confidence=DOUBTFUL_WORD):
+                    value, noisy = [], True  # only sex is ever one doubtful letter
                 last_row = r
                 if not value and not segment.marked_empty:
                     below = self._below(r, segment, right)
@@ -500,6 +623,9 @@ class _PageReader:
                         last_row, value = below
                 if value:
                     value += self._continuation(last_row, value[0].bbox[0], right)
+                    trimmed = _without_far_doubtful_tail(value, CELL_GAP_FACTOR * row.height)
+                    noisy = noisy or len(trimmed) < len(value) or self._ink_near(trimmed)
+                    value = trimmed
                 label = segment.label
                 out.append(
                     _Field(
@@ -509,9 +635,20 @@ class _PageReader:
                         tuple(segment.label_tokens),
                         tuple(value),
                         row.page,
+                        noisy,
                     )
                 )
         return out
+
+    def _ink_near(self, value: list[_Token]) -> bool:
+        """Whether a stroke or a ring lies on or just beyond the value: it may have
+        taken letters with it."""
+        box = _union(t.bbox for t in value)
+        height = max(box[3] - box[1], 1.0)
+        return any(
+            row.ink and row.bbox[1] < box[3] and row.bbox[3] > box[1]
+            and row.bbox[0] < box[2] + INK_REACH * height and row.bbox[2] > box[0]
+            for row in self.rows)
 
     def _right_edge(self, segs: list[_Segment], index: int) -> float:
         for later in segs[index + 1 :]:
@@ -538,6 +675,8 @@ class _PageReader:
         left = label_box[0]
         for below in range(r + 1, len(self.rows)):
             row = self.rows[below]
+            if row.ink:
+                continue
             if row.bbox[1] - label_box[3] > BELOW_GAP_FACTOR * height:
                 return None
             if _is_heading(row):
@@ -547,7 +686,9 @@ class _PageReader:
                 continue
             if self._labelled_in(below, left, right):
                 return None
-            tokens = [tok for _, tok in column]
+            tokens = [tok for _, tok in column if not _is_speck(tok)]
+            if not tokens:
+                continue
             if _overlap(_union(t.bbox for t in tokens), label_box) <= 0 and (
                 tokens[0].bbox[0] > label_box[2] + ALIGN_TOLERANCE
             ):
@@ -561,6 +702,8 @@ class _PageReader:
         previous = self.rows[r]
         for below in range(r + 1, len(self.rows)):
             row = self.rows[below]
+            if row.ink:
+                continue
             if row.bbox[1] - previous.bbox[3] > CONTINUATION_GAP_FACTOR * previous.height:
                 break
             if _is_heading(row) or any(seg.label is not None for seg in self.segments[below]):
@@ -643,8 +786,9 @@ def _group(events: Sequence[_Field | _Heading]) -> list[_Child]:
     return children
 
 
-def _text(tokens: Sequence[_Token]) -> str | None:
-    text = translit.fold_text(" ".join(t.text for t in tokens)).strip(_VALUE_TRIM)
+def _text(tokens: Sequence[_Token], *, fold: bool = True) -> str | None:
+    joined = " ".join(t.text for t in tokens)
+    text = (translit.fold_text(joined) if fold else " ".join(joined.split())).strip(_VALUE_TRIM)
     if not text or text.lower() in _NULL_VALUES:
         return None
     return text[:MAX_VALUE_CHARS]
@@ -663,7 +807,7 @@ def parse_contact(relation: str, text: str) -> dict[str, str | None]:
     """A relative from ``name, place, phone`` (see the module docstring)."""
     phone: str | None = None
     for match in _PHONE.finditer(text):
-        candidate = match.group().strip()
+        candidate = _PLUS_LOST.sub("+", _PLUS_AS_FOUR.sub("+", match.group().strip()))
         digits = sum(c.isdigit() for c in candidate)
         if 9 <= digits <= 15 and candidate.count("(") == candidate.count(")"):
             phone = candidate
@@ -698,15 +842,53 @@ def _majority(votes: tuple[int, int]) -> translit.Language | None:
     return "uk" if uk > ru else "ru"
 
 
-def _provenance(f: _Field, method: str) -> dict[str, Any]:
-    tokens = (*f.label_tokens, *f.value_tokens)
-    confidence = min(t.confidence for t in tokens) * max(0.0, 1 - LABEL_EDIT_PENALTY * f.distance)
-    return {
+def _form_script(fields: Iterable[_Field]) -> correction.Script | None:
+    """Latin for a form labelled only in English, Cyrillic for one with uk/ru labels."""
+    languages = [f.label.languages for f in fields]
+    if not languages:
+        return None
+    if all(langs == {"en"} for langs in languages):
+        return "latin"
+    if any(langs - {"en"} for langs in languages):
+        return "cyrillic"
+    return None
+
+
+def _value_confidence(f: _Field, method: str, fixes: frozenset[correction.Fix],
+                      factor: float = 1.0) -> float:
+    """How far a value can be trusted (see the module docstring, "confidence")."""
+    if not f.value_tokens:
+        return 0.0
+    confidence = min(t.confidence for t in f.value_tokens)
+    if method == "ocr":
+        label = min(t.confidence for t in f.label_tokens) if f.label_tokens else 1.0
+        confidence = min(confidence, LABEL_WEIGHT * label + (1 - LABEL_WEIGHT))
+    confidence *= max(0.0, 1 - LABEL_EDIT_PENALTY * f.distance)
+    if f.noisy:
+        confidence *= NOISY_FACTOR
+    for fix in fixes:
+        confidence *= CORRECTION_FACTOR.get(fix, 1.0)
+    confidence *= factor
+    return round(max(0.0, min(1.0, confidence)), 4)
+
+
+def _provenance(f: _Field, method: str, fixes: frozenset[correction.Fix] = frozenset(),
+                factor: float = 1.0) -> dict[str, Any]:
+    entry: dict[str, Any] = {
         "page": f.page,
         "bbox": list(_union(t.bbox for t in f.value_tokens)),
         "method": method,
-        "confidence": round(max(0.0, min(1.0, confidence)), 4),
+        "confidence": _value_confidence(f, method, fixes, factor),
     }
+    if fixes:
+        entry["corrected"] = True
+    return entry
+
+
+_NAME_KINDS: dict[str, correction.NameKind] = {
+    "family_name": "family", "given_name": "given", "patronymic": "patronymic",
+}  # fmt: skip
+_TEXT_MEMBERS = ("birth_place", "displacement_place", "current_location", "guardian")
 
 
 @dataclass(slots=True)
@@ -723,21 +905,31 @@ class _Builder:
         contacts: list[dict[str, str | None]] = []
         other_names: list[str] = []
         provenance: dict[str, dict[str, Any]] = {}
+        unread: set[str] = set()  # labelled members whose value could not be read
+        found: dict[str, _Field] = {}
+        form_language = _majority(_language_votes(child.fields)) or self.document_language
         for f in child.fields:
-            text = _text(f.value_tokens) if f.value_tokens else None
+            # Values the corrector repairs come unfolded: it folds each word
+            # knowing the script the field should be in.
+            fold = f.member in ("sex", "birth_date", "displacement_date", "other_names")
+            text = _text(f.value_tokens, fold=fold) if f.value_tokens else None
             where = f"page {f.page}: {f.member}"
             if text is None:
                 continue
             method = self.methods[f.page]
             if f.member.startswith("contact:"):
-                provenance[f"family_contacts.{len(contacts)}"] = _provenance(f, method)
-                contacts.append(parse_contact(f.member.removeprefix("contact:"), text))
+                fixed = correction.correct_text(text, language=form_language)
+                key = f"family_contacts.{len(contacts)}"
+                provenance[key] = _provenance(f, method, fixed.fixes)
+                contacts.append(parse_contact(f.member.removeprefix("contact:"),
+                                              fixed.value or text))
                 continue
             if f.member.startswith("services."):
                 kind = f.member.removeprefix("services.")
                 if services[kind] is None:
-                    services[kind] = text
-                    provenance[f.member] = _provenance(f, method)
+                    fixed = correction.correct_text(text, language=form_language)
+                    services[kind] = fixed.value
+                    provenance[f.member] = _provenance(f, method, fixed.fixes)
                 continue
             if f.member == "other_names":
                 other_names.extend(n for n in (p.strip() for p in re.split(r"[,;]", text)) if n)
@@ -747,16 +939,30 @@ class _Builder:
                 self.warnings.append(f"{where} given twice; the first is kept")
                 continue
             value: str | None = text
+            fixes: frozenset[correction.Fix] = frozenset()
             if f.member == "sex":
                 value = parse_sex(text)
             elif f.member in ("birth_date", "displacement_date"):
                 parsed = dates.parse_date(text)
+                if parsed is None:
+                    words, number_fixes = correction.fix_numbers(text.split(), None)
+                    parsed = dates.parse_date(" ".join(words)) if number_fixes else None
+                    fixes = frozenset(number_fixes)
                 value = parsed.iso() if parsed else None
+            elif f.member in _TEXT_MEMBERS:
+                fixed = correction.correct_text(text, person=f.member == "guardian",
+                                                language=form_language)
+                value, fixes = fixed.value, fixed.fixes
             if value is None:
                 self.warnings.append(f"{where} not read with certainty; left null")
+                unread.add(f.member)
                 continue
             values[f.member] = value
-            provenance[f.member] = _provenance(f, method)
+            found[f.member] = f
+            provenance[f.member] = _provenance(f, self.methods[f.page], fixes)
+        self._correct_names(values, provenance, found, _form_script(child.fields))
+        if values["sex"] is None:
+            self._infer_sex(values, provenance)
         if all(values[m] is None for m in _IDENTITY):
             self.warnings.append(
                 f"page {child.first_page()}: a block without name or birth date is not a record"
@@ -801,7 +1007,48 @@ class _Builder:
             },
             "provenance": provenance,
             "confidence": 0.0,
+            # A child's identity not read is for a person to look for.
+            "review": sorted((unread | {m for m in _MUST_LOOK if values[m] is None})
+                             - set(provenance)),
         }
+
+    def _correct_names(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]],
+                       found: dict[str, _Field], form: correction.Script | None) -> None:
+        """Each name repaired in the script of the child's other names (else the form's)."""
+        raw = {m: values[m] for m in _NAMES}
+        for member, kind in _NAME_KINDS.items():
+            if raw[member] is None:
+                continue
+            others = [raw[m] for m in _NAMES if m != member]
+            expected = correction.expected_script(others, form)
+            fixed = correction.correct_name(raw[member], kind, expected)
+            values[member] = fixed.value
+            if fixed.value is None:
+                provenance.pop(member, None)
+                continue
+            f = found[member]
+            method = self.methods[f.page]
+            # A given name or patronymic no table knows, read by OCR, is a
+            # little less sure: a misread name is most often an unknown one.
+            known = kind == "family" or method != "ocr" or correction.is_known_name(
+                fixed.value, "given" if kind == "given" else "patronymic")
+            if fixed.corrected or not known:
+                provenance[member] = _provenance(f, method, fixed.fixes,
+                                                 1.0 if known else UNKNOWN_NAME_FACTOR)
+
+    def _infer_sex(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]]) -> None:
+        """Sex from the patronymic or given name, when the form did not give it."""
+        sex = correction.infer_sex(values["given_name"], values["patronymic"])
+        if sex is None:
+            return
+        source = "patronymic" if "patronymic" in provenance else "given_name"
+        if source not in provenance:
+            return
+        values["sex"] = sex
+        provenance["sex"] = {**provenance[source], "inferred": True,
+                             "confidence": round(provenance[source]["confidence"]
+                                                 * INFERRED_FACTOR, 4)}
+        provenance["sex"].pop("corrected", None)
 
 
 def _record_id(part: str, page: int, ordinal: int) -> str:
@@ -855,7 +1102,8 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
     events: list[_Field | _Heading] = []
     for page in sorted(pages, key=lambda p: p.page):
         rows = _rows(page)
-        reader = _PageReader(rows, [_segments(row) for row in rows], page.width)
+        reader = _PageReader(rows, [[] if row.ink else _segments(row) for row in rows],
+                             page.width)
         events.extend(reader.events())
     children = _group(events)
     all_fields = [f for child in children for f in child.fields]
@@ -879,6 +1127,8 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
     for _, record in found:
         confidences = [p["confidence"] for p in record["provenance"].values()]
         record["confidence"] = min(confidences) if confidences else 0.0
+        low = {k for k, p in record["provenance"].items() if p["confidence"] < REVIEW_THRESHOLD}
+        record["review"] = sorted(set(record["review"]) | low)
     return ParseResult([record for _, record in found], warnings)
 
 

@@ -106,6 +106,10 @@ OSD_MIN_CONFIDENCE = 1.5  # Tesseract's OSD confidence under which its answer is
 PHOTO_CELL_INK = 0.85  # share of non-white pixels that makes a grid cell "picture"
 PHOTO_MIN_FILL = 0.6  # share of picture cells in a candidate's bounding box
 WHITE = 235
+TALL_WORD = 1.8  # a word this many typical word heights tall is suspect of being a stroke
+OFF_LINE = 0.6  # a word whose middle strays this many word heights from its line's leaves it
+PAPER_LEVEL = 170  # a ~100-dpi cell brighter than this on average is paper, not a table
+PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
 
 
 class ParsePages(Protocol):
@@ -335,6 +339,8 @@ def _embedded_photos(doc: Any, page: Any, number: int,
             warns.append(f"page {number}: a picture could not be extracted ({type(exc).__name__})")
             continue
         photos.append(photo)
+        if page.rotation:  # placements are in the unrotated page; the words are upright
+            rects = [r * page.rotation_matrix for r in rects]
         regions += [ImageRegion((float(r.x0), float(r.y0), float(r.x1), float(r.y1)),
                                 photo.sha256) for r in rects]
     return photos, regions, warns
@@ -676,7 +682,8 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
     photos, regions = _scan_photos(source, gray_img, rotation=rotation, skew=skew, dpi=dpi,
                                     number=number)
     text = PageText(page=number, width=gray_img.width * scale, height=gray_img.height * scale,
-                    method="ocr", lines=_lines(items), images=tuple(regions), rotation=rotation)
+                    method="ocr", lines=_lines(_ink_not_text(items)), images=tuple(regions),
+                    rotation=rotation)
     return PageResult(text, tuple(photos), confidence)
 
 
@@ -732,13 +739,19 @@ def _layout_angle(gray_img: Image.Image) -> tuple[bool, float]:
     side.
     """
     factor = max(1, min(gray_img.size) // 800)
-    ink = np.asarray(_subsample(gray_img, factor)) < 128
+    small = np.asarray(_subsample(gray_img, factor))
+    ink = small < 128
     cell = 8
     rows, cols = ink.shape[0] // cell, ink.shape[1] // cell
     if rows and cols:
         dense = ink[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(
             axis=(1, 3)) > 0.5
-        ink[: rows * cell, : cols * cell] &= ~np.repeat(np.repeat(dense, cell, 0), cell, 1)
+        bright = small[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).mean(
+            axis=(1, 3)) > PAPER_LEVEL
+        ignore = dense | ~_on_paper(bright)
+        ink[: rows * cell, : cols * cell] &= ~np.repeat(np.repeat(ignore, cell, 0), cell, 1)
+        ink[rows * cell :, :] = False  # the strip past the last whole cell: unjudged, and
+        ink[:, cols * cell :] = False  # on a photo it is table, a perfectly level edge
     ys, xs = np.nonzero(ink)
     if ys.size < 500:
         return False, 0.0
@@ -764,14 +777,34 @@ def _layout_angle(gray_img: Image.Image) -> tuple[bool, float]:
     return v_edges > SIDEWAYS_RATIO * h_edges, h_angle
 
 
+def _on_paper(bright: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Cells inside the sheet of paper, away from its edges.
+
+    A photographed page lies on a table: the sheet's edges are long dark
+    lines at the angle of the photo, not of the text, and would outvote the
+    text lines. Per row and per column, the span from the first to the last
+    bright cell is the sheet; :data:`PAPER_EDGE_CELLS` cells at each end of
+    it are left out. On a scan the sheet is the whole image and its margins
+    are blank, so nothing of the text is lost.
+    """
+    by_row = np.zeros(bright.shape, dtype=np.bool_)
+    by_col = np.zeros(bright.shape, dtype=np.bool_)
+    for grid, out in ((bright, by_row), (bright.T, by_col.T)):
+        for i in range(grid.shape[0]):
+            where = np.flatnonzero(grid[i])
+            if where.size:
+                out[i, where[0] + PAPER_EDGE_CELLS : where[-1] - PAPER_EDGE_CELLS + 1] = True
+    return by_row & by_col
+
+
 def _scan_photos(source: _PageSource, gray: Image.Image, *, rotation: int, skew: float,
                  dpi: int, number: int) -> tuple[list[Photo], list[ImageRegion]]:
     """Crop large dense non-white rectangles (photos) found on the upright page.
 
     Found on a half-resolution copy of the upright page; cropped in colour
     from the page as it came (rendered again for PDFs, clipped to the photo),
-    then turned upright. A residual tilt of up to the skew limit stays in the
-    crop: it is the photo as scanned.
+    then turned upright and deskewed by the page's own skew, so the photo
+    stands as straight as the text was read.
     """
     arr = np.asarray(_subsample(gray, 2))
     cell = max(2, dpi // 40)  # ~1.3 mm at half resolution
@@ -791,8 +824,7 @@ def _scan_photos(source: _PageSource, gray: Image.Image, *, rotation: int, skew:
                 or area > MAX_PHOTO_PAGE_SHARE * rows * cols):
             continue
         box = (c0 * px, r0 * px, c1 * px, r1 * px)
-        crop = _turn(source.color(_to_source_box(box, gray.size, source.gray.size, rotation,
-                                                 skew)), rotation)
+        crop = _upright_crop(source, box, gray.size, rotation, skew)
         buf = io.BytesIO()
         # JPEG: the crop of a scan is photographic and was lossy already; as PNG a
         # 300-dpi crop weighs ~0.5 MB, ten times more, which a 300-page dossier
@@ -805,6 +837,29 @@ def _scan_photos(source: _PageSource, gray: Image.Image, *, rotation: int, skew:
         regions.append(ImageRegion((box[0] * scale, box[1] * scale, box[2] * scale,
                                     box[3] * scale), photo.sha256))
     return photos, regions
+
+
+def _upright_crop(source: _PageSource, box: tuple[int, int, int, int],
+                  upright_size: tuple[int, int], rotation: int, skew: float) -> Image.Image:
+    """The photo at ``box`` of the upright, deskewed page, in colour, turned and deskewed
+    as the page was: a crop of the page as it came, widened so that turning it by the
+    skew leaves no corner empty, turned upright, then cut to the box."""
+    width, height = box[2] - box[0], box[3] - box[1]
+    if not skew:
+        return _turn(source.color(_to_source_box(box, upright_size, source.gray.size,
+                                                 rotation, 0.0)), rotation)
+    a = math.radians(abs(skew))
+    # The box turned by the skew fits in a box this much larger.
+    grow_w = math.ceil((width * math.cos(a) + height * math.sin(a) - width) / 2) + 2
+    grow_h = math.ceil((width * math.sin(a) + height * math.cos(a) - height) / 2) + 2
+    wide = (box[0] - grow_w, box[1] - grow_h, box[2] + grow_w, box[3] + grow_h)
+    crop = _turn(source.color(_to_source_box(wide, upright_size, source.gray.size,
+                                             rotation, skew)), rotation)
+    crop = crop.rotate(-skew, resample=Image.Resampling.BICUBIC, expand=False,
+                       fillcolor="white")  # a gray scan's crop is mode L, a colour one RGB
+    left, top = (crop.width - width) // 2, (crop.height - height) // 2
+    return crop.crop((max(0, left), max(0, top), max(0, left) + min(width, crop.width),
+                      max(0, top) + min(height, crop.height)))
 
 
 def _to_source_box(box: tuple[int, int, int, int], upright_size: tuple[int, int],
@@ -859,6 +914,36 @@ def _components(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int, int, int, i
 
 
 # -- lines -------------------------------------------------------------------------------
+
+
+def _ink_not_text(items: Sequence[tuple[tuple[int, int], Word]]
+                  ) -> list[tuple[tuple[int, int], Word]]:
+    """OCR words on lines of text: a stamp's ring or a pen stroke read as a tall "word",
+    or a word sitting off its line's middle, becomes a line of its own.
+
+    Such a word would otherwise stretch its line's box over the rows above or
+    below and pull values into the wrong row. It is kept (the parser knows
+    ink from text, and that a value beside ink may have lost letters).
+    """
+    heights = sorted(w.bbox[3] - w.bbox[1] for _, w in items)
+    if not heights:
+        return list(items)
+    typical = heights[len(heights) // 2]
+    kept = list(items)
+    # A line's middle is its longest word's: text is long words, debris short.
+    anchors: dict[tuple[int, int], Word] = {}
+    for key, word in kept:
+        if key not in anchors or len(word.text) > len(anchors[key].text):
+            anchors[key] = word
+    out = []
+    for n, (key, word) in enumerate(kept):
+        anchor = anchors[key]
+        middle = (anchor.bbox[1] + anchor.bbox[3]) / 2
+        tall = word.bbox[3] - word.bbox[1] > TALL_WORD * typical
+        if tall or abs((word.bbox[1] + word.bbox[3]) / 2 - middle) > OFF_LINE * typical:
+            key = (-1, n)  # noqa: PLW2901  a line of its own
+        out.append((key, word))
+    return out
 
 
 def _lines(items: Sequence[tuple[tuple[int, int], Word]]) -> tuple[Line, ...]:

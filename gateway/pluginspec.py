@@ -24,9 +24,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-# Part of the contract: the project's transliteration (SPEC §4.1) and, as they
-# land, its knowledge of names across scripts, so that plugins spell the
-# ``latin`` member exactly as the gateway's other extractors do.
+# Part of the contract: the project's transliteration (SPEC §4.1) and its
+# knowledge of names across scripts (given names with their sex, patronymics),
+# so that plugins spell the ``latin`` member exactly as the gateway's other
+# extractors do and check names against the same tables the matching uses.
+from gateway.protocol import names
 from gateway.protocol.names import translit
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "PartInput",
     "Photo",
     "ProgressSink",
+    "names",
     "report_progress",
     "set_progress_sink",
     "translit",

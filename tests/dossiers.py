@@ -22,6 +22,7 @@ Ground truth per child is the SPEC §4.1 member values a parser should find
 from __future__ import annotations
 
 import io
+import math
 import random
 import zlib
 from collections.abc import Sequence
@@ -36,8 +37,19 @@ from PIL import Image, ImageDraw, ImageFilter
 
 pymupdf: Any = _pymupdf  # partially annotated; Any at this boundary
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+# Typefaces of the wider forms, all from fonts-dejavu-core (installed with
+# Tesseract's dependencies; no extra package). No handwriting font with
+# Cyrillic ships in that package: an oblique face stands in for forms filled
+# in by a slanted hand.
+FONTS: dict[str, str] = {
+    "sans": FONT,
+    "serif": "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+    "mono": "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+    "oblique": "/usr/share/fonts/truetype/dejavu/DejaVuSans-Oblique.ttf",
+    "bold": "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+}
 Language = Literal["uk", "ru", "en"]
-Layout = Literal["left", "above", "table"]
+Layout = Literal["left", "above", "table", "underline", "boxed"]
 
 LABELS: dict[str, dict[Language, str]] = {
     "family_name": {"uk": "Прізвище", "ru": "Фамилия", "en": "Surname"},
@@ -62,6 +74,17 @@ LABELS: dict[str, dict[Language, str]] = {
     "services.social": {
         "uk": "Соціальні послуги", "ru": "Социальные услуги", "en": "Social services"},
     "services.education": {"uk": "Освіта", "ru": "Образование", "en": "Education"},
+}
+# Other wordings partner forms use for the same member (SPEC §4.1 lists more
+# than one for some); a wide form picks one of these or the plain label.
+ALT_LABELS: dict[str, dict[Language, tuple[str, ...]]] = {
+    "family_name": {"en": ("Family name", "Last name")},
+    "given_name": {"en": ("First name", "Forename")},
+    "sex": {"en": ("Gender",)},
+    "birth_date": {"en": ("Birth date",)},
+    "birth_place": {"en": ("Birthplace",)},
+    "displacement_date": {"en": ("Displacement date",)},
+    "current_location": {"uk": ("Поточне місцеперебування",)},
 }
 RELATION_LABELS: dict[str, dict[Language, str]] = {
     "mother": {"uk": "Мати", "ru": "Мать", "en": "Mother"},
@@ -114,6 +137,28 @@ NAMES: dict[Language, dict[str, tuple[str, ...]]] = {
         "places": ("Kharkiv", "Mariupol", "Kherson", "Zaporizhzhia", "Sumy"),
         "now": ("Warsaw", "Krakow", "Berlin", "Prague"),
     },
+}
+# More names for the wide forms, some no name table knows.
+EXTRA_GIVEN: dict[Language, dict[str, tuple[str, ...]]] = {
+    "uk": {"given_f": ("Зоряна", "Юлія", "Ярина"), "given_m": ("Іван", "Левко", "Назар")},
+    "ru": {"given_f": ("Юлия", "София", "Василиса"), "given_m": ("Евгений", "Всеволод", "Илья")},
+    "en": {"given_f": ("Isla", "Ivy"), "given_m": ("Isaac", "Leo")},
+}
+# Ukrainian children on English forms: names as KMU 2010 spells them, with
+# the patronymic the partner prints.
+LATIN_UK: dict[str, tuple[str, ...]] = {
+    "family_m": ("Kovalenko", "Bondarenko", "Tkachenko", "Kravchuk", "Melnyk", "Shevchuk"),
+    "family_f": ("Kovalenko", "Bondarenko", "Tkachenko", "Kravchuk", "Melnyk", "Shevchuk"),
+    "given_m": ("Oleksii", "Andrii", "Bohdan", "Taras", "Yurii", "Dmytro", "Ivan"),
+    "given_f": ("Olena", "Mariia", "Sofiia", "Hanna", "Iryna", "Daryna", "Zoriana"),
+    "patr_m": ("Ivanovych", "Petrovych", "Mykolaiovych", "Olehovych"),
+    "patr_f": ("Ivanivna", "Petrivna", "Mykolaivna", "Olehivna"),
+}
+# Education written as schools do, with a number sign and a school year.
+EDUCATION: dict[Language, tuple[str, ...]] = {
+    "uk": ("школа № {n}, {g} клас", "ліцей № {n}"),
+    "ru": ("школа № {n}, {g} класс", "гимназия № {n}"),
+    "en": ("school No. {n}, grade {g}", "primary school"),
 }
 SERVICES: dict[Language, tuple[str, str, str, str]] = {
     "uk": ("вакцинація", "консультації", "соціальний супровід", "школа"),
@@ -583,3 +628,270 @@ def hostile_inputs(seed: int = 7) -> list[Hostile]:
                          warning=True))
     js.close()
     return cases
+
+
+# -- wider forms (issue 12) -----------------------------------------------------------------
+#
+# Forms in layouts, type and wording the parser was not written against, and
+# the conditions partner documents arrive in. Every choice is drawn from the
+# seed, so a development seed and a held-out test seed give different forms
+# from the same families (see bench/extraction_accuracy.py).
+
+Condition = Literal["born digital", "300 dpi", "degraded", "rotated", "phone photo"]
+CONDITIONS: tuple[Condition, ...] = ("born digital", "300 dpi", "degraded", "rotated",
+                                     "phone photo")
+STAMP_BLUE = (0.15, 0.25, 0.7)
+
+
+@dataclass(frozen=True, slots=True)
+class FormStyle:
+    """How one wide form is set: layout, type, wording, and what lies over it."""
+
+    layout: Layout
+    font: str  # a key of FONTS
+    size: float
+    bilingual: bool
+    upper: bool  # labels in capitals
+    colon: bool  # labels end in a colon
+    wording: int  # 0: the plain label; n: the n-th alternative wording, where there is one
+    frame: bool  # a framed photo set close right of the name values
+    stamp: bool  # a round stamp half over a value
+    signature: bool  # a pen stroke across the guardian's row
+    omit_sex: bool  # the form has no sex field (the names must tell it)
+
+
+def random_style(rng: random.Random, lang: Language) -> FormStyle:
+    """A form style drawn from ``rng``."""
+    return FormStyle(
+        layout=rng.choice(("left", "above", "table", "underline", "boxed")),
+        font=rng.choice(tuple(FONTS)),
+        size=rng.choice((10.0, 11.0, 12.0)),
+        bilingual=lang != "en" and rng.random() < 0.4,
+        upper=rng.random() < 0.25,
+        colon=rng.random() < 0.7,
+        wording=rng.randrange(3),
+        frame=rng.random() < 0.35,
+        stamp=rng.random() < 0.35,
+        signature=rng.random() < 0.35,
+        omit_sex=rng.random() < 0.2,
+    )
+
+
+def make_wide_child(rng: random.Random, lang: Language) -> Child:
+    """A child of :func:`make_child` with wider names and a numbered school.
+
+    On English forms one child in two is a Ukrainian child with Latin names
+    and a patronymic, as partners print them.
+    """
+    child = make_child(rng, lang)
+    sex = child.sex
+    s = "f" if sex == "female" else "m"
+    family, given, patronymic = child.family_name, child.given_name, child.patronymic
+    if lang == "en" and rng.random() < 0.5:
+        family = rng.choice(LATIN_UK[f"family_{s}"])
+        given = rng.choice(LATIN_UK[f"given_{s}"])
+        patronymic = rng.choice(LATIN_UK[f"patr_{s}"])
+    elif rng.random() < 0.4:
+        given = rng.choice(EXTRA_GIVEN[lang][f"given_{s}"])
+    template = rng.choice(EDUCATION[lang])
+    education = template.format(n=rng.randint(1, 120), g=rng.randint(1, 11))
+    services = (*child.services[:3], education)
+    return Child(family, given, patronymic, sex, child.sex_text, child.birth_date,
+                 child.birth_date_text, child.birth_place, child.displacement_date,
+                 child.displacement_date_text, child.displacement_place,
+                 child.current_location, child.guardian, child.contacts,
+                 services, child.photo)
+
+
+def _wide_label(member: str, lang: Language, style: FormStyle) -> str:
+    if member.startswith("contact."):
+        labels = RELATION_LABELS[member.split(".", 1)[1]]
+        text, english = labels[lang], labels["en"]
+    else:
+        text, english = LABELS[member][lang], LABELS[member]["en"]
+        alternatives = ALT_LABELS.get(member, {})
+        if style.wording and alternatives.get(lang):
+            options = alternatives[lang]
+            text = options[(style.wording - 1) % len(options)]
+    if style.bilingual and lang != "en":
+        text = f"{text} / {english}"
+    if style.upper:
+        text = text.upper()
+    return text + (":" if style.colon else "")
+
+
+def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
+               rng: random.Random) -> list[str]:
+    """Draw one child's form in ``style``; return the text lines drawn, top to bottom."""
+    fontfile = FONTS[style.font]
+    font = pymupdf.Font(fontfile=fontfile)
+
+    def text(point: tuple[float, float], value: str, size: float,
+             color: tuple[float, float, float] = (0, 0, 0)) -> None:
+        page.insert_text(point, value, fontsize=size, fontname="wf", fontfile=fontfile,
+                         color=color)
+
+    title = {"uk": "Картка дитини", "ru": "Карточка ребенка", "en": "Child record"}[lang]
+    text((56, 80), title, style.size + 4)
+    lines = [title]
+    fields = [(m, v) for m, v in child.fields() if not (style.omit_sex and m == "sex")]
+    size = style.size
+    while True:  # shrink the type until the longest label and value fit the page
+        widest = max(font.text_length(_wide_label(m, lang, style), fontsize=size)
+                     for m, _ in fields)
+        value_x = 56 + widest + 18.0
+        longest = max(font.text_length(v, fontsize=size) for _, v in fields)
+        if style.layout in ("above", "boxed") or value_x + longest <= 540 or size <= 7:
+            break
+        size -= 0.5
+    if style.layout in ("above", "boxed"):
+        value_x = 56.0
+    y = 230.0
+    rows: dict[str, float] = {}
+    for member, value in fields:
+        label = _wide_label(member, lang, style)
+        if style.layout in ("above", "boxed"):
+            if style.layout == "boxed":
+                page.draw_rect(pymupdf.Rect(50, y - size + 1, 400, y + size + 9),
+                               color=(0, 0, 0), width=0.6)
+            text((56, y), label, size - 2)
+            text((56, y + size + 3), value, size)
+            lines += [label, value]
+            rows[member] = y + size + 3
+            y += 2 * size + 16
+            continue
+        if style.layout == "table":
+            cell = pymupdf.Rect(50, y - size - 5, value_x - 6, y + 7)
+            page.draw_rect(cell, color=(0, 0, 0), width=0.6)
+            page.draw_rect(pymupdf.Rect(value_x - 6, cell.y0, 545, cell.y1), color=(0, 0, 0),
+                           width=0.6)
+        text((56, y), label, size)
+        text((value_x, y), value, size)
+        if style.layout == "underline":  # the value sits on the rule it was written on
+            page.draw_line((value_x - 2, y + 2.5), (545, y + 2.5), color=(0, 0, 0), width=0.5)
+        lines.append(f"{label} {value}")
+        rows[member] = y
+        y += size + 13
+    if style.frame:
+        # The photo, framed, set right after the longest name: the frame's edge
+        # stands a few points from the end of the values.
+        top = rows["family_name"] - size - 2
+        beside = [v for m, v in fields if top - size <= rows[m] <= top + 131 + size]
+        names_end = max(font.text_length(v, fontsize=size) for v in beside)
+        x0 = min(value_x + names_end + rng.uniform(5, 9), 440)
+        rect = pymupdf.Rect(x0, top, x0 + 96, top + 128)
+        page.insert_image(rect, stream=child.photo)
+        page.draw_rect(pymupdf.Rect(x0 - 3, top - 3, x0 + 99, top + 131), color=(0, 0, 0),
+                       width=2.0)
+    else:
+        page.insert_image(PHOTO_RECT, stream=child.photo)
+    if style.stamp:
+        member = rng.choice(("guardian", "current_location", "services.medical"))
+        cy = rows.get(member, y) - size / 2
+        value = dict(fields).get(member, "")
+        # The ring grazes the end of the value, as a stamp set beside it does.
+        cx = value_x + font.text_length(value, fontsize=size) + 30 + rng.uniform(-2, 8)
+        # Rings and a star, no lettering: a stamp's lettering runs round the
+        # ring, and no reader should take it for a value.
+        for radius, width in ((30, 1.8), (23, 0.7)):
+            page.draw_circle((cx, cy), radius, color=STAMP_BLUE, width=width,
+                             stroke_opacity=0.75)
+        star = [pymupdf.Point(cx + 12 * math.cos(math.radians(90 + 144 * k)),
+                              cy - 12 * math.sin(math.radians(90 + 144 * k))) for k in range(6)]
+        page.draw_polyline(star, color=STAMP_BLUE, width=0.8, stroke_opacity=0.75)
+    if style.signature:
+        member = rng.choice(("guardian", "displacement_place"))
+        base = rows.get(member, y) + 4
+        x = value_x + rng.uniform(20, 70)  # through the value's descenders
+        points = [pymupdf.Point(x + 8 * i, base - 3 * math.sin(i * 1.3))
+                  for i in range(16)]
+        page.draw_polyline(points, color=(0.05, 0.1, 0.45), width=1.0, stroke_opacity=0.8)
+    return lines
+
+
+def phone_photo(page: Any, rng: random.Random, *, dpi: int = 200) -> Image.Image:
+    """One page as a phone photographed it: perspective, uneven light, a table around it."""
+    pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
+    sheet = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    margin = int(0.04 * sheet.width)
+    w, h = sheet.width + 2 * margin, sheet.height + 2 * margin
+    table = (rng.randint(90, 140), rng.randint(70, 110), rng.randint(50, 80))
+    photo = Image.new("RGB", (w, h), table)
+    photo.paste(sheet, (margin, margin))
+    # Corners moved inwards by up to 2 % of the size: the phone was not square on.
+    jitter = [rng.uniform(0, 0.02) for _ in range(8)]
+    dst = [(jitter[0] * w, jitter[1] * h), (w - jitter[2] * w, jitter[3] * h),
+           (w - jitter[4] * w, h - jitter[5] * h), (jitter[6] * w, h - jitter[7] * h)]
+    src = [(0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h))]
+    photo = photo.transform((w, h), Image.Transform.PERSPECTIVE, _perspective(dst, src),
+                            resample=Image.Resampling.BILINEAR, fillcolor=table)
+    photo = photo.rotate(rng.uniform(-2.0, 2.0), resample=Image.Resampling.BILINEAR,
+                         fillcolor=table)
+    arr = np.asarray(photo, dtype=np.float32)
+    light = np.linspace(rng.uniform(0.78, 0.9), 1.0, w, dtype=np.float32)
+    if rng.random() < 0.5:
+        light = light[::-1]
+    arr *= light[None, :, None]
+    gen = np.random.default_rng(rng.randrange(2**32))
+    arr += gen.standard_normal(arr.shape, dtype=np.float32) * np.float32(5.0)
+    photo = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    photo = photo.filter(ImageFilter.GaussianBlur(0.6))
+    photo = Image.open(io.BytesIO(_jpeg(photo, 82))).convert("RGB")
+    photo.info["dpi"] = (dpi, dpi)
+    return photo
+
+
+def _perspective(dst: Sequence[tuple[float, float]],
+                 src: Sequence[tuple[float, float]]) -> tuple[float, ...]:
+    """PIL's 8 perspective coefficients mapping output points ``dst`` to input ``src``."""
+    rows = []
+    rhs = []
+    for (x, y), (u, v) in zip(dst, src, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs += [u, v]
+    solved = np.linalg.solve(np.array(rows, dtype=np.float64), np.array(rhs, dtype=np.float64))
+    return tuple(float(c) for c in solved)
+
+
+def wide_dossier(seed: int, lang: Language, condition: Condition) -> Dossier:
+    """One wide form (one child) in ``condition``, deterministic from ``seed``."""
+    rng = random.Random(seed)
+    child = make_wide_child(rng, lang)
+    style = random_style(rng, lang)
+    doc = pymupdf.open()
+    page = doc.new_page(width=PAGE_W, height=PAGE_H)
+    lines = _draw_wide(page, child, lang, style, rng)
+    pdf = doc.tobytes(garbage=3, deflate=True)
+    stem = f"wide-{seed}-{lang}-{style.layout}-{style.font}"
+    if condition == "born digital":
+        doc.close()
+        return Dossier(f"{stem}.pdf", "application/pdf", pdf, lang, "left", (child,),
+                       (tuple(lines),), scanned=False)
+    turn = 0
+    fmt: Literal["PDF", "PNG", "JPEG", "TIFF"] = "PDF"
+    if condition == "300 dpi":
+        img = scan_page(page, ScanStyle(dpi=300, noise=3.0, skew=rng.uniform(-1, 1),
+                                        jpeg_quality=90), rng)
+        dpi = 300
+    elif condition == "degraded":
+        img = scan_page(page, ScanStyle(dpi=200, skew=rng.uniform(-3, 3), noise=12.0, blur=0.6,
+                                        jpeg_quality=60), rng)
+        dpi, fmt = 200, rng.choice(("PDF", "PNG", "JPEG", "TIFF"))
+    elif condition == "rotated":
+        turn = rng.choice((90, 180, 270))
+        img = scan_page(page, ScanStyle(dpi=300, skew=rng.uniform(-2, 2), noise=6.0,
+                                        turn=turn, jpeg_quality=85), rng)
+        dpi = 300
+    else:
+        img = phone_photo(page, rng)
+        dpi, fmt = 200, rng.choice(("PNG", "JPEG"))
+    doc.close()
+    if fmt == "PDF":
+        data, media = image_pdf([img], dpi), "application/pdf"
+    else:
+        data = encode_image([img], fmt, dpi)
+        media = {"PNG": "image/png", "JPEG": "image/jpeg", "TIFF": "image/tiff"}[fmt]
+    ext = fmt.lower().replace("jpeg", "jpg").replace("tiff", "tif")
+    return Dossier(f"{stem}-{condition.replace(' ', '-')}.{ext}", media, data, lang, "left",
+                   (child,), (tuple(lines),), scanned=True, turned=(turn,))

@@ -382,11 +382,15 @@ def test_ocr_slips_in_labels_are_forgiven_and_cost_confidence() -> None:
     assert record["birth_date"] == "2011-09-01"
     assert record["birth_place"] == "Київ"
     assert record["source"]["method"] == "ocr"
-    assert record["provenance"]["family_name"]["confidence"] == 0.9
+    # The Latin i in the name is a repair: marked, and it costs a tenth.
+    assert record["provenance"]["family_name"]["confidence"] == pytest.approx(0.9 * 0.9)
+    assert record["provenance"]["family_name"]["corrected"] is True
+    assert "corrected" not in record["provenance"]["given_name"]
     assert record["provenance"]["birth_date"]["confidence"] == pytest.approx(0.8 * 0.8)
     assert record["provenance"]["birth_date"]["method"] == "ocr"
     assert record["provenance"]["birth_place"]["confidence"] == 0.85
     assert record["confidence"] == pytest.approx(0.64)  # the weakest member
+    assert record["review"] == ["birth_date"]  # the one under the review threshold
 
 
 def test_a_record_spanning_a_text_page_and_a_scanned_page() -> None:

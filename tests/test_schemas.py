@@ -168,6 +168,20 @@ def test_enums_and_ranges() -> None:
     }
 
 
+def test_review_and_the_correction_flags_are_optional_and_closed() -> None:
+    record = make_record()
+    record["review"] = ["given_name", "family_contacts.0", "services.education"]
+    record["provenance"]["family_name"]["corrected"] = True
+    record["provenance"]["family_name"]["inferred"] = True
+    schemas.validate_biography(record)
+    record["review"] = ["favourite_toy", "given_name", "given_name"]
+    record["provenance"]["family_name"]["corrected"] = False
+    found = violations(record)
+    assert ("/review/0", "pattern") in found
+    assert ("/review", "uniqueItems") in found
+    assert ("/provenance/family_name/corrected", "const") in found
+
+
 def test_provenance_keys_name_members() -> None:
     record = make_record()
     record["provenance"]["favourite_toy"] = dict(record["provenance"]["family_name"])

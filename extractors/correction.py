@@ -1,0 +1,396 @@
+"""Per-field correction of OCR readings: each field repaired by what it can hold.
+
+The biography parser reads a value as the words after its label; OCR slips
+inside those words are repaired here, knowing what the field can hold:
+
+- Script, per word. A name is in one script. A word mixing Cyrillic and
+  Latin look-alikes (``Iван``, ``Olенa``) is rewritten in its majority
+  script; a tie, or a word wholly in the other script than the child's
+  other names and the form (``Імапімпа`` among Latin names on an English
+  form), is rewritten in the script the record is in, provided every letter
+  has a twin there (:data:`CYRILLIC_TO_LATIN`, :data:`LATIN_TO_CYRILLIC`,
+  which add the shapes OCR confuses to the typographic homoglyphs). A Latin
+  name starting with ``l`` then lower case is an ``I`` (``lvanivna``).
+- Digits in names: ``1ван`` → ``Іван`` (0 1 3 6 read for О І З б and the
+  Latin O I S B). A number where one is expected: ``Ме``, ``Ne``, ``М»``
+  before a number are ``№`` (on a Cyrillic value; ``No`` on an English one
+  stays), and a letter before ``клас``/``класс``/``grade`` is the digit it
+  looks like (``З клас`` → ``3 клас``, ``б класс`` → ``6 класс``).
+- Debris at the edges of a value (a photo frame, a rule or a stray glyph
+  read as text): words without a letter or digit (``>``, ``|``), a dash or
+  quote glued to one or two letters (``-е``), and after a name a single
+  letter or a lower-case word of up to two letters (``Іван Я``, ``Юлия
+  же``). Never a word of the value itself: a name keeps at least one word.
+- Known names (``extractors.names``). A given name or patronymic that the
+  repairs above touched, or that starts in lower case, is snapped to a
+  known name only when exactly one is near enough: the first letter swapped
+  for one it is mistaken for (``trina`` → ``Irina``), or within one edit
+  (two, for a word rewritten from the other script). A name spelt as
+  written, even an unknown one, is never changed.
+- Sex, when the form does not print it: from the patronymic's ending
+  (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
+  ``-vych``/``-vich``/``-ich`` male), else from a known given name; a
+  patronymic and a given name that disagree give nothing.
+
+Guarantees: every function is pure; a correction never adds a word the
+reading did not have (it only rewrites letters and drops debris); the
+result says which classes of repair were made, never the values, so
+callers can mark provenance (``"corrected": true``) and log safely.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from extractors import names
+from gateway.pluginspec import translit
+
+Script = Literal["cyrillic", "latin"]
+Language = Literal["uk", "ru"]
+NameKind = Literal["family", "given", "patronymic"]
+Fix = Literal["script", "digit", "sign", "debris", "name"]
+
+MAX_DEBRIS_LETTERS = 2  # a trailing word this short after a name is debris, not a name part
+SNAP_EDITS = 1  # edits a misread name may be from the known one it is snapped to
+SNAP_EDITS_CONVERTED = 2  # the same, for a word rewritten from the other script
+MIN_SNAP_LETTERS = 4  # shorter names are too close to each other to snap safely
+
+# OCR and typography confusables, each way. Beyond the homoglyphs the
+# transliteration module folds, the pairs OCR mistakes on names in italic,
+# serif and low-resolution type (п/n, и/u, м/m, к/k, г/r).
+CYRILLIC_TO_LATIN = dict(zip("асеіорхуїАВСЕНІКМОРТХУпимкгЇ", "aceiopxyiABCEHIKMOPTXYnumkrI",
+                             strict=True))
+LATIN_TO_CYRILLIC = dict(zip("aceiopxyABCEHIKMOPTXYnumkrb", "асеіорхуАВСЕНІКМОРТХУпимкгь",
+                             strict=True))
+# Digits read for letters inside a word.
+_DIGIT_TO_CYRILLIC = {"0": "О", "1": "І", "3": "З", "6": "б"}
+_DIGIT_TO_LATIN = {"0": "O", "1": "I", "5": "S", "8": "B"}
+# Letters read for digits inside a number.
+_LETTER_TO_DIGIT = {"О": "0", "о": "0", "O": "0", "o": "0", "З": "3", "з": "3", "б": "6",
+                    "l": "1", "I": "1", "І": "1", "|": "1", "S": "5", "B": "8"}
+# What "№" comes out as; each must stand before a number to be taken for it.
+_NUMERO_MISREADS = frozenset({"ме", "мe", "me", "mе", "ne", "nе", "м»", "m»", "n»", "н»",
+                              "ns", "nº", "n°", "no", "№"})
+_NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі", "класса", "grade", "class",
+                           "form", "курс"})
+# First letters OCR reads for a capital (the one that was printed → what was read).
+_FIRST_LETTER_MISREADS = {
+    "I": frozenset("tlfi1|!"), "І": frozenset("tlfi1|!і"), "О": frozenset("0oо"),
+    "O": frozenset("0oо"), "З": frozenset("3з"), "С": frozenset("cс("), "C": frozenset("cс("),
+}
+_FEMALE_ENDINGS = ("вна", "ична", "инична", "vna", "ichna", "ivna", "ovna", "ievna")
+_MALE_ENDINGS = ("вич", "ич", "vych", "vich", "ych", "ich")
+_SPLIT = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class Corrected:
+    """A value after correction, and which classes of repair it took (no values)."""
+
+    value: str | None
+    fixes: frozenset[Fix] = frozenset()
+
+    @property
+    def corrected(self) -> bool:
+        """Whether any repair changed the reading."""
+        return bool(self.fixes)
+
+
+def script_of(text: str) -> Script | None:
+    """The script most letters of ``text`` are in; ``None`` for none or a tie."""
+    cyrillic = sum(1 for c in text if translit.is_cyrillic(c) and c.isalpha())
+    latin = sum(1 for c in text if c.isascii() and c.isalpha())
+    if cyrillic == latin:
+        return None
+    return "cyrillic" if cyrillic > latin else "latin"
+
+
+def _convert(word: str, target: Script) -> str | None:
+    """``word`` with every letter in ``target``'s script, or ``None`` if one has no twin."""
+    table = LATIN_TO_CYRILLIC if target == "cyrillic" else CYRILLIC_TO_LATIN
+    out = []
+    for c in word:
+        if not c.isalpha() or (target == "cyrillic") == translit.is_cyrillic(c):
+            out.append(c)
+        elif c in table:
+            out.append(table[c])
+        else:
+            return None
+    return "".join(out)
+
+
+def fix_script(word: str, expected: Script | None) -> tuple[str, bool]:
+    """One word in one script. Returns the word and whether it changed.
+
+    A word mixing scripts goes into ``expected`` if every letter has a twin
+    there, else into its own majority script; a word wholly in the other
+    script than ``expected`` goes into ``expected`` if every letter has a
+    twin there. Otherwise the word is left as read.
+    """
+    cyrillic = sum(1 for c in word if translit.is_cyrillic(c) and c.isalpha())
+    latin = sum(1 for c in word if c.isascii() and c.isalpha())
+    targets: list[Script | None]
+    if cyrillic and latin:
+        majority: Script | None = None if cyrillic == latin else (
+            "cyrillic" if cyrillic > latin else "latin")
+        targets = [expected, majority]
+    elif cyrillic or latin:
+        own: Script = "cyrillic" if cyrillic else "latin"
+        targets = [expected] if expected != own else []
+    else:
+        targets = []
+    for target in targets:
+        converted = _convert(word, target) if target is not None else None
+        if converted is not None:
+            return converted, converted != word
+    return word, False
+
+
+def fix_digits_in_word(word: str, script: Script | None) -> tuple[str, bool]:
+    """Digits inside a word of letters read as the letters they look like (``1ван``)."""
+    letters = sum(1 for c in word if c.isalpha())
+    if not letters or not any(c.isdigit() for c in word) or letters < len(word) / 2:
+        return word, False
+    if script is None:
+        script = script_of(word)
+    table = _DIGIT_TO_CYRILLIC if script == "cyrillic" else _DIGIT_TO_LATIN
+    out = []
+    for i, c in enumerate(word):
+        if c in table:
+            letter = table[c]
+            out.append(letter if i == 0 else letter.lower())
+        else:
+            out.append(c)
+    fixed = "".join(out)
+    if any(c.isdigit() for c in fixed):
+        return word, False  # a digit with no letter twin: not a misread word
+    return fixed, True
+
+
+def _capital_i(word: str) -> tuple[str, bool]:
+    # "lvanivna": a Latin name never starts with a lower-case l before lower case.
+    if len(word) >= 3 and word[0] == "l" and word[1:].isalpha() and word[1:].islower():
+        return "I" + word[1:], True
+    return word, False
+
+
+def _is_debris(word: str) -> bool:
+    """A word that is no part of any value: no letter or digit, or a mark glued to 1-2 letters."""
+    if not any(c.isalnum() for c in word):
+        return True
+    core = word.strip("-–—»«\"'|>()<.,;:_~*")
+    return word[0] in "-–—»«|>_~*" and len(core) <= MAX_DEBRIS_LETTERS
+
+
+def _is_name_tail_debris(word: str) -> bool:
+    letters = [c for c in word if c.isalpha()]
+    if _is_debris(word):
+        return True
+    if len(letters) == 1 and not any(c.isdigit() for c in word) and "." not in word:
+        return True  # a lone letter after a name ("Іван Я"); an initial "Я." is kept
+    return len(letters) <= MAX_DEBRIS_LETTERS and word.isalpha() and word.islower()
+
+
+def trim_debris(words: list[str], *, name: bool) -> tuple[list[str], bool]:
+    """Drop debris at both edges; a name also drops short trailing words. Keeps >= 1 word."""
+    out = list(words)
+    changed = False
+    while len(out) > 1 and _is_debris(out[0]):
+        out.pop(0)
+        changed = True
+    tail = _is_name_tail_debris if name else _is_debris
+    while len(out) > 1 and tail(out[-1]):
+        out.pop()
+        changed = True
+    return out, changed
+
+
+def fix_numbers(words: list[str], script: Script | None) -> tuple[list[str], set[Fix]]:
+    """``№`` and digits where a number must stand (before a number, before ``клас``)."""
+    out = list(words)
+    fixes: set[Fix] = set()
+    for i, word in enumerate(out):
+        nxt = out[i + 1] if i + 1 < len(out) else ""
+        nxt_key = nxt.lower().strip(".,;:")
+        if (script == "cyrillic" and word != "№" and word.lower() in _NUMERO_MISREADS
+                and nxt[:1].isdigit()):
+            out[i] = "№"
+            fixes.add("sign")
+        elif nxt_key in _NUMBER_WORDS and not word.isdigit() and word and all(
+                c in _LETTER_TO_DIGIT or c.isdigit() for c in word):
+            out[i] = "".join(_LETTER_TO_DIGIT.get(c, c) for c in word)
+            fixes.add("digit")
+        elif (any(c.isdigit() for c in word) and sum(c.isdigit() for c in word) >= 2
+              and all(c.isdigit() or c in _LETTER_TO_DIGIT or c in "./-" for c in word)
+              and any(c in _LETTER_TO_DIGIT for c in word)):
+            out[i] = "".join(_LETTER_TO_DIGIT.get(c, c) for c in word)  # "2О12"
+            fixes.add("digit")
+    return out, fixes
+
+
+def _distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def snap_name(word: str, kind: names.Kind, *, converted: bool,
+              table: names.NameTable | None = None) -> str | None:
+    """The one known name ``word`` is a misreading of, or ``None`` if none or several.
+
+    Candidates are names in the word's script of the same length whose first
+    letter OCR mistakes for the word's (``trina`` → ``Irina``), and names
+    within :data:`SNAP_EDITS` edits (:data:`SNAP_EDITS_CONVERTED` for a word
+    rewritten from the other script). Fewest edits wins; a tie is no answer.
+    """
+    table = table or names.table()
+    if len(word) < MIN_SNAP_LETTERS:
+        return None
+    known = table.lookup(word, kind)
+    if known is not None:  # known but for its case ("zoryana"): the table's spelling
+        return known.text if known.text != word else None
+    script = script_of(word)
+    low = names.key(word)
+    limit = SNAP_EDITS_CONVERTED if converted else SNAP_EDITS
+    best: dict[str, int] = {}
+    for entry in table.entries(kind):
+        if script_of(entry.text) != script:
+            continue
+        candidate = names.key(entry.text)
+        if (len(candidate) == len(low) and candidate[1:] == low[1:]
+                and word[0] in _FIRST_LETTER_MISREADS.get(entry.text[0], frozenset())):
+            best[entry.text] = 0  # the first letter misread: as good as exact
+            continue
+        d = _distance(low, candidate)
+        if d <= limit:
+            best[entry.text] = min(d, best.get(entry.text, d))
+    if not best:
+        return None
+    least = min(best.values())
+    winners = {names.key(t) for t, d in best.items() if d == least}
+    if len(winners) != 1:
+        return None
+    return next(t for t, d in best.items() if d == least)
+
+
+def correct_name(text: str | None, kind: NameKind, expected: Script | None) -> Corrected:
+    """A family name, given name or patronymic, repaired (see the module docstring).
+
+    Args:
+        text: the value as read (homoglyphs already folded per word), or ``None``.
+        kind: which name it is; given names and patronymics may be snapped to known ones.
+        expected: the script of the child's names and form, when known.
+    """
+    if text is None:
+        return Corrected(None)
+    fixes: set[Fix] = set()
+    words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=True)
+    if trimmed:
+        fixes.add("debris")
+    out: list[str] = []
+    for read in words:
+        suspicious = False
+        word, changed = fix_digits_in_word(read, expected)
+        if changed:
+            fixes.add("digit")
+            suspicious = True
+        word, changed = fix_script(word, expected)
+        converted = changed
+        if changed:
+            fixes.add("script")
+            suspicious = True
+        if script_of(word) == "latin":
+            word, changed = _capital_i(word)
+            if changed:
+                fixes.add("script")
+                suspicious = True
+        if kind != "family" and (suspicious or word[:1].islower()):
+            snapped = snap_name(word, "given" if kind == "given" else "patronymic",
+                                converted=converted)
+            if snapped is not None and snapped != word:
+                word = snapped
+                fixes.add("name")
+        out.append(word)
+    value = " ".join(out).strip()
+    return Corrected(value or None, frozenset(fixes))
+
+
+# Letters one of the two Cyrillic orthographies lacks, as OCR (reading both
+# at once) puts them into the other: the look-alike the language has.
+_NOT_RUSSIAN = str.maketrans("єЄ", "еЕ")
+
+
+def fix_language(word: str, language: Language | None) -> tuple[str, bool]:
+    """A Russian word with a Ukrainian-only look-alike (``сопровождениє``) repaired."""
+    if language != "ru":
+        return word, False
+    fixed = word.translate(_NOT_RUSSIAN)
+    return fixed, fixed != word
+
+
+def correct_text(text: str | None, *, person: bool = False,
+                 language: Language | None = None) -> Corrected:
+    """A place, a service, a guardian or a relative: script per word, numbers, debris.
+
+    Args:
+        text: the value as read, or ``None``.
+        person: the value is a person's name (a guardian): trailing debris is
+            trimmed as after a name.
+        language: the form's Cyrillic language, when its labels tell it.
+    """
+    if text is None:
+        return Corrected(None)
+    fixes: set[Fix] = set()
+    words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=person)
+    if trimmed:
+        fixes.add("debris")
+    script = script_of(" ".join(words))
+    fixed = []
+    for read in words:
+        word, changed = fix_script(read, script)
+        word, changed_language = fix_language(word, language)
+        if changed or changed_language:
+            fixes.add("script")
+        fixed.append(word)
+    fixed, number_fixes = fix_numbers(fixed, script)
+    fixes |= number_fixes
+    value = " ".join(fixed).strip()
+    return Corrected(value or None, frozenset(fixes))
+
+
+def is_known_name(text: str, kind: names.Kind, table: names.NameTable | None = None) -> bool:
+    """Whether every word of ``text`` is a known name of ``kind``."""
+    table = table or names.table()
+    return all(table.lookup(word, kind) is not None for word in text.split())
+
+
+def infer_sex(given: str | None, patronymic: str | None,
+              table: names.NameTable | None = None) -> names.Sex | None:
+    """The sex a patronymic's ending or a known given name says.
+
+    ``None`` when neither says, or they disagree.
+    """
+    table = table or names.table()
+    said: set[names.Sex] = set()
+    if patronymic:
+        last = names.key(patronymic.split()[-1])
+        if last.endswith(_FEMALE_ENDINGS):
+            said.add("female")
+        elif last.endswith(_MALE_ENDINGS):
+            said.add("male")
+    if given:
+        known = table.lookup(given.split()[0], "given")
+        if known is not None and known.sex is not None:
+            said.add(known.sex)
+    return said.pop() if len(said) == 1 else None
+
+
+def expected_script(values: list[str | None], form: Script | None) -> Script | None:
+    """The script a child's names are in: most of their letters, else the form's."""
+    return script_of(" ".join(v for v in values if v)) or form
