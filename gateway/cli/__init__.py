@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from gateway.cli.console import add_command as add_console_command
 from gateway.cli.monitor import add_command as add_monitor_command
 from gateway.party import log as log_reader
 from gateway.party.client import SUFFIX_BY_MEDIA_TYPE, Client, Identity, media_type_of
@@ -412,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     add_monitor_command(sub)
+    add_console_command(sub)
 
     p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
     p.add_argument("--dir", help="work here instead of a temporary directory")

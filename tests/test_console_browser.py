@@ -1,0 +1,192 @@
+"""The officials' console end to end, in a real browser (issue 13).
+
+A real gateway process with parties ``ua`` (holder) and ``ru`` (home), a
+real console process for ``ru`` started with ``gateway console``, officials
+added with ``gateway console user add``, and Debian's Chromium driven by
+Playwright. The dossier is generated (tests/dossiers.py) so the children's
+names are known.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Exchange, running_exchange
+from tests.console_harness import PASSWORDS, ConsoleProcess, browser, running_console
+from tests.dossiers import Dossier, make_dossier
+from tests.harness import make_packet, post_packet, wait_ready
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PAGE_TIMEOUT_MS = 60_000  # the console pulls every few seconds; extraction is real
+
+
+@dataclass
+class World:
+    ex: Exchange
+    console: ConsoleProcess
+    dossier: Dossier
+    packet_id: str
+    chromium: Any
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("console")
+    with running_exchange(tmp) as ex, browser() as chromium:
+        dossier = make_dossier(1301, lang="uk", children=2)
+        packet = make_packet(ex.ua, "ru", [(dossier.filename, dossier.media_type, dossier.data)])
+        assert post_packet(ex.gw, ex.ua, packet).status == 202
+        wait_ready(ex.gw, ex.ua, packet.packet_id)
+        with running_console(tmp / "console", ex.gw, ex.ru) as console:
+            yield World(ex, console, dossier, packet.packet_id, chromium)
+
+
+def _name(world: World, index: int) -> str:
+    child = world.dossier.children[index]
+    return " ".join(p for p in (child.family_name, child.given_name, child.patronymic) if p)
+
+
+def _login(world: World, name: str) -> Any:
+    page = world.chromium.new_page(locale="en-GB")
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    page.goto(world.console.url + "/")
+    assert page.url.startswith(world.console.url + "/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORDS[name])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    return page
+
+
+def _open_first_child(world: World, page: Any) -> None:
+    link = page.get_by_role("link", name=_name(world, 0))
+    deadline_ms = PAGE_TIMEOUT_MS
+    while not link.count() and deadline_ms > 0:  # the console pulls on its own
+        page.wait_for_timeout(500)
+        deadline_ms -= 500
+        page.reload()
+    link.click()
+    page.wait_for_load_state()
+
+
+def test_login_lands_on_the_inbox_listing_each_child_by_name(world: World) -> None:
+    page = _login(world, "olena")
+    assert page.url == world.console.url + "/"
+    page.get_by_role("link", name=_name(world, 0)).wait_for()
+    for index in range(len(world.dossier.children)):
+        link = page.get_by_role("link", name=_name(world, index))
+        assert re.fullmatch(rf"/record/{world.packet_id}/[0-9a-f]+", link.get_attribute("href"))
+    page.close()
+
+
+def test_record_view_shows_the_page_and_highlights_the_fields_box(world: World) -> None:
+    page = _login(world, "olena")
+    _open_first_child(world, page)
+    assert page.get_by_role("heading", level=1).inner_text() == _name(world, 0)
+    # The page image: rendered by the console from the pulled PDF.
+    image = page.locator("svg.page image").first
+    src = image.get_attribute("href")
+    answer = page.request.get(world.console.url + src)
+    assert answer.status == 200 and answer.headers["content-type"] == "image/png"
+    assert answer.body()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The family name's box lies on the page and lights up when its row has focus.
+    box = page.locator("#box-family_name")
+    assert "on" not in (box.get_attribute("class") or "")
+    page.locator("#f-family_name").focus()
+    assert "on" in (box.get_attribute("class") or "").split()
+    width = float(page.locator("svg.page").first.get_attribute("viewBox").split()[2])
+    assert 0 <= float(box.get_attribute("x")) < width
+    # The row shows the value as extracted, and the child's photo is there.
+    assert world.dossier.children[0].family_name in page.locator("#f-family_name").inner_text()
+    photo = page.get_by_role("img", name="The child's photo from the dossier")
+    assert photo.evaluate("img => img.naturalWidth") > 0
+    DOCS.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=str(DOCS / "console-record.png"))
+    page.close()
+
+
+def test_opening_a_record_is_in_the_local_access_log_and_no_name_in_the_server_log(
+    world: World,
+) -> None:
+    page = _login(world, "taras")
+    _open_first_child(world, page)
+    record_id = page.url.rsplit("/", 1)[1]
+    page.close()
+    entries = [json.loads(line) for line in
+               (world.console.directory / "access.log").read_text().splitlines()]
+    assert {"official": "taras", "packet_id": world.packet_id, "record_id": record_id} in [
+        {k: e[k] for k in ("official", "packet_id", "record_id")} for e in entries]
+    server_log = world.console.log_path.read_text(encoding="utf-8")
+    assert f"/record/{world.packet_id}/{record_id}" in server_log  # the log is there...
+    for child in world.dossier.children:  # ...and holds no name, date or place
+        for value in (child.family_name, child.given_name, child.birth_place,
+                      child.birth_date.isoformat()):
+            assert value not in server_log
+
+
+def test_a_wrong_password_is_throttled_with_retry_after(world: World) -> None:
+    page = world.chromium.new_page(locale="en-GB")
+    page.goto(world.console.url + "/login")
+    statuses = []
+    for _ in range(6):
+        page.get_by_label("User name").fill("iryna")
+        page.get_by_label("Password").fill("not-her-password")
+        with page.expect_navigation() as navigation:
+            page.get_by_role("button", name="Sign in").click()
+        statuses.append(navigation.value.status)
+    assert statuses[:4] == [401] * 4
+    assert statuses[4:] == [429, 429]
+    retry_after = int(navigation.value.headers["retry-after"])
+    assert 0 < retry_after <= 60
+    assert page.get_by_role("alert").inner_text().startswith("Too many failed attempts")
+    # Even the right password waits while the name is locked.
+    page.get_by_label("User name").fill("iryna")
+    page.get_by_label("Password").fill(PASSWORDS["iryna"])
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Sign in").click()
+    assert navigation.value.status == 429
+    page.close()
+
+
+def test_a_form_without_its_csrf_token_is_refused(world: World) -> None:
+    page = _login(world, "olena")
+    _open_first_child(world, page)
+    page.locator("form[action$='/decide'] input[name=csrf]").evaluate("e => e.remove()")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Propose the decision").click()
+    assert navigation.value.status == 403
+    assert "security token" in page.get_by_role("alert").inner_text()
+    page.close()
+
+
+def test_every_page_has_a_strict_csp_and_the_session_cookie_is_httponly_strict(
+    world: World,
+) -> None:
+    page = world.chromium.new_page()
+    response = page.goto(world.console.url + "/login")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    (cookie,) = page.context.cookies()
+    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (
+        "dxg_console", True, "Strict")
+    page.close()
+
+
+def test_the_interface_speaks_the_browsers_language_and_can_switch(world: World) -> None:
+    page = world.chromium.new_page(locale="uk-UA")
+    page.goto(world.console.url + "/login")
+    assert page.get_by_role("heading", level=1).inner_text() == "Вхід"
+    page.get_by_role("link", name="Русский").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text() == "Вход"
+    assert page.locator("html").get_attribute("lang") == "ru"
+    page.close()
