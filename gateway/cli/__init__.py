@@ -27,6 +27,7 @@ from tqdm import tqdm
 from gateway.cli.console import add_command as add_console_command
 from gateway.cli.monitor import add_command as add_monitor_command
 from gateway.party import log as log_reader
+from gateway.party import match
 from gateway.party.client import SUFFIX_BY_MEDIA_TYPE, Client, Identity, media_type_of
 from gateway.party.pull import Puller
 from gateway.pluginspec import Limits, PartInput
@@ -319,6 +320,22 @@ def _client_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_match(sub: Any) -> None:
+    """``gateway match`` (SPEC §11): the work is gateway.party.match.run."""
+    def cmd_match(args: argparse.Namespace) -> int:
+        result = match.run(Path(args.registry), [Path(f) for f in args.records],
+                           threshold=args.threshold, top=args.top)  # fmt: skip
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+
+    p = sub.add_parser("match", help="find registry reports for each record (no server)")
+    p.add_argument("--registry", required=True, help="the registry CSV (SPEC §11)")
+    p.add_argument("--threshold", type=float, default=match.DEFAULT_THRESHOLD)
+    p.add_argument("--top", type=int, default=match.DEFAULT_TOP)
+    p.add_argument("records", nargs="+", help="extraction documents or records.json files")
+    p.set_defaults(func=cmd_match)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway",
@@ -414,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_monitor_command(sub)
     add_console_command(sub)
+    _add_match(sub)
 
     p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
     p.add_argument("--dir", help="work here instead of a temporary directory")

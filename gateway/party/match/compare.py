@@ -1,0 +1,193 @@
+"""Field-by-field comparison of two profiles and the Fellegi–Sunter score.
+
+Each member of SPEC §11's ``fields`` gets a level: ``agree`` (same key),
+``close`` (a near spelling, or a date off by a day, with day and month
+swapped, or known to fewer parts), ``differ``, or ``missing`` (unknown on
+either side). Each level carries a weight log2(m/u): m is how often the
+level occurs when the two are the same child, u how often when they are
+not. The weights were set from the error rates families' and officials'
+documents show (docs/matching.md), then checked on the development seed
+of ``bench/match_corpus.py``; the held-out seed never tuned them.
+
+The score is the posterior probability of "same child" from the summed
+weights and a prior (:data:`PRIOR_LOG2_ODDS`), with one rule outside
+Fellegi–Sunter, because its independence assumption fails exactly on the
+cases that hurt most: a given name, a birth date or the sex that *differs*
+(siblings, twins, namesakes born years apart) caps the score at
+:data:`VETO_CAP`, below any threshold the tool offers. A wrong match sends
+a child to the wrong family; a missed one waits for an official's search.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Literal
+
+from rapidfuzz.distance import JaroWinkler
+
+from gateway.party.match.profile import PartialDate, Profile
+
+Level = Literal["agree", "close", "differ", "missing"]
+FIELDS = (
+    "family_name", "given_name", "patronymic", "sex", "birth_date", "birth_place",
+    "displacement_date", "displacement_place",
+)  # fmt: skip
+
+CLOSE_NAME = 0.88  # Jaro–Winkler of folds at or above this is a near spelling (OCR, typos)
+PRIOR_LOG2_ODDS = -14.0  # ~1 in 16,000: a report drawn at random from a blocked candidate set
+VETO_CAP = 0.05  # the highest score of a pair whose given name, birth date or sex differs
+
+# log2(m/u) per field and kind of evidence; the kind before "_" is the level
+# SPEC §11 shows ("close_year" is shown as "close"); missing is no evidence.
+WEIGHTS: dict[str, dict[str, float]] = {
+    "family_name": {"agree": 9.0, "close": 4.0, "differ": -10.0},
+    "given_name": {"agree": 5.5, "close": 2.5, "differ": -6.0},
+    "patronymic": {"agree": 4.5, "close": 2.0, "differ": -4.0},
+    "sex": {"agree": 0.9, "differ": -4.0},
+    "birth_date": {"agree": 11.5, "close_near": 6.5, "close_month": 5.0, "close_year": 2.5,
+                   "differ": -6.0},
+    "birth_place": {"agree": 4.0, "close": 1.5, "differ": -2.0},
+    "displacement_date": {"agree": 3.0, "close_near": 1.5, "close_month": 1.5,
+                          "close_year": 0.5, "differ": -0.5},
+    "displacement_place": {"agree": 2.0, "close": 1.0, "differ": -0.5},
+}  # fmt: skip
+VETO_FIELDS = ("given_name", "birth_date", "sex")
+TABLED = ("g:", "p:")  # key prefixes of names the tables know (gateway.protocol.names.keys)
+
+
+def _name(key_a: str | None, key_b: str | None, fold_a: str, fold_b: str) -> Level:
+    """Keys equal: agree. Two names both in the tables but different: differ,
+    however alike they look (Олександр and Олександра are twins, not a typo).
+    Otherwise a near fold is close."""
+    if key_a is None or key_b is None:
+        return "missing"
+    if key_a == key_b:
+        return "agree"
+    if key_a.startswith(TABLED) and key_b.startswith(TABLED):
+        return "differ"
+    if fold_a and fold_b and JaroWinkler.normalized_similarity(fold_a, fold_b) >= CLOSE_NAME:
+        return "close"
+    return "differ"
+
+
+def _span(d: PartialDate) -> tuple[date, date] | None:
+    """The first and last day a partial date can be."""
+    try:
+        if d.month is None:
+            return date(d.year, 1, 1), date(d.year, 12, 31)
+        if d.day is None:
+            after = date(d.year + 1, 1, 1) if d.month == 12 else date(d.year, d.month + 1, 1)
+            return date(d.year, d.month, 1), after - timedelta(days=1)
+        day = date(d.year, d.month, d.day)
+    except ValueError:
+        return None
+    return day, day
+
+
+def date_evidence(a: PartialDate | None, b: PartialDate | None) -> str:
+    """The kind of evidence two dates give (a key of :data:`WEIGHTS`).
+
+    ``agree``: equal and full. ``close_near``: one is a misreading of the
+    other (a day apart, day and month swapped, the year off by one).
+    ``close_month`` / ``close_year``: consistent, but one is known only to
+    the month or the year (the less is known, the less it weighs).
+    """
+    if a is None or b is None:
+        return "missing"
+    if a == b and a.full:
+        return "agree"
+    span_a, span_b = _span(a), _span(b)
+    if span_a is None or span_b is None:
+        return "differ"
+    gap = (max(span_a[0], span_b[0]) - min(span_a[1], span_b[1])).days
+    if gap <= 0:  # consistent: one lies within the other
+        widest = max(span_a[1] - span_a[0], span_b[1] - span_b[0]).days
+        return "close_month" if widest < 31 else "close_year"
+    if gap == 1:
+        return "close_near"
+    if a.full and b.full:
+        if a.year == b.year and (a.month, a.day) == (b.day, b.month):
+            return "close_near"
+        if (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) == 1:
+            return "close_near"
+    return "differ"
+
+
+def compare_dates(a: PartialDate | None, b: PartialDate | None) -> Level:
+    """The SPEC §11 level of two dates (see :func:`date_evidence`)."""
+    return _level(date_evidence(a, b))
+
+
+def _level(evidence: str) -> Level:
+    level = evidence.split("_", 1)[0]
+    assert level in ("agree", "close", "differ", "missing")
+    return level  # type: ignore[return-value]
+
+
+def _equal(a: str | None, b: str | None) -> Level:
+    if a is None or b is None:
+        return "missing"
+    return "agree" if a == b else "differ"
+
+
+def _bare(key: str) -> str:
+    """A place key without its table or unknown prefix, for a similarity."""
+    return key.removeprefix("l:").removeprefix("~")
+
+
+def _place(a: str | None, b: str | None) -> Level:
+    if a is None or b is None:
+        return "missing"
+    if a == b:
+        return "agree"
+    if JaroWinkler.normalized_similarity(_bare(a), _bare(b)) >= CLOSE_NAME:
+        return "close"
+    return "differ"
+
+
+_COMPARATORS: dict[str, Callable[[Profile, Profile], str]] = {
+    "family_name": lambda r, q: _name(r.family_key, q.family_key, r.family_fold, q.family_fold),
+    "given_name": lambda r, q: _name(r.given_key, q.given_key, r.given_fold, q.given_fold),
+    "patronymic": lambda r, q: _name(
+        r.patronymic_key, q.patronymic_key, r.patronymic_fold, q.patronymic_fold
+    ),
+    "sex": lambda r, q: _equal(r.sex, q.sex),
+    "birth_date": lambda r, q: date_evidence(r.birth_date, q.birth_date),
+    "birth_place": lambda r, q: _place(r.birth_place, q.birth_place),
+    "displacement_date": lambda r, q: date_evidence(r.displacement_date, q.displacement_date),
+    "displacement_place": lambda r, q: _place(r.displacement_place, q.displacement_place),
+}
+
+
+def compare(record: Profile, report: Profile) -> dict[str, str]:
+    """The evidence of every field of SPEC §11, in :data:`FIELDS` order.
+
+    Values are keys of :data:`WEIGHTS` (or ``missing``); :func:`levels`
+    turns them into the four levels SPEC §11 shows.
+    """
+    return {name: _COMPARATORS[name](record, report) for name in FIELDS}
+
+
+def vetoed(record: Profile, report: Profile) -> bool:
+    """Whether a veto field differs, so that :func:`score` is at most :data:`VETO_CAP`.
+
+    Cheaper than :func:`compare`; the linker skips such pairs whenever the
+    threshold is above the cap.
+    """
+    return any(_COMPARATORS[name](record, report) == "differ" for name in VETO_FIELDS)
+
+
+def levels(evidence: dict[str, str]) -> dict[str, Level]:
+    """The SPEC §11 level (agree/close/differ/missing) of each field."""
+    return {name: _level(kind) for name, kind in evidence.items()}
+
+
+def score(evidence: dict[str, str]) -> float:
+    """The probability that two profiles with this evidence are the same child."""
+    total = PRIOR_LOG2_ODDS + sum(WEIGHTS[f].get(kind, 0.0) for f, kind in evidence.items())
+    probability = 1.0 / (1.0 + math.pow(2.0, -total))
+    if any(evidence[f] == "differ" for f in VETO_FIELDS):
+        probability = min(probability, VETO_CAP)
+    return probability

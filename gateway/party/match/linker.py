@@ -1,0 +1,131 @@
+"""Finding a record's candidate reports without comparing it to every report.
+
+Blocking: each report is filed under a few compound keys (surname and given
+name; given name and full birth date; surname and full birth date; given
+name, patronymic and birth year; surname and patronymic; surname and birth
+year; given name and birth year; patronymic and full birth date; the first
+four letters of the surname's fold and the given name). A record is
+compared only with the reports that share at least one key with it, or
+with its family/given-swapped self. Each key tolerates a
+different error: a misread surname still meets its report through the
+given name and date, a wrong date through the three names, and so on; a
+child whose surname *and* date are both wrong may be missed (measured per
+error class by ``bench/match.py``).
+
+Guarantees: candidates are scored by :func:`gateway.party.match.compare.score`,
+best first, ties broken by report order; the result does not depend on the
+order in which blocks were visited.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+from gateway.party.match.compare import VETO_CAP, Level, compare, levels, score, vetoed
+from gateway.party.match.profile import Profile, swapped
+from gateway.party.match.profile import build as build_profile
+from gateway.party.match.registry import Report
+
+MAX_BLOCK = 5000  # a key shared by more reports than this identifies no one; others still do
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One report that may be the record's child, with its explanation."""
+
+    report_id: str
+    score: float
+    fields: dict[str, Level]
+    index: int
+
+
+def block_keys(p: Profile) -> list[Hashable]:
+    """The blocking keys of a profile (those with an unknown part are left out)."""
+    fam, giv, pat = p.family_key, p.given_key, p.patronymic_key
+    dob, year = p.full_birth_date, p.birth_year
+    keys: list[Hashable] = []
+    if fam and giv:
+        keys.append(("fg", fam, giv))
+    if giv and dob:
+        keys.append(("gd", giv, dob))
+    if fam and dob:
+        keys.append(("fd", fam, dob))
+    if giv and pat and year:
+        keys.append(("gpy", giv, pat, year))
+    if fam and pat:
+        keys.append(("fp", fam, pat))
+    if fam and year:
+        keys.append(("fy", fam, year))
+    if giv and year:
+        keys.append(("gy", giv, year))
+    if pat and dob:
+        keys.append(("pd", pat, dob))
+    if giv and len(p.family_fold) >= 4:
+        keys.append(("f4g", p.family_fold[:4], giv))
+    return keys
+
+
+def report_profile(report: Report) -> Profile:
+    """The profile of a registry row."""
+    return build_profile(
+        family_name=report.family_name,
+        given_name=report.given_name,
+        patronymic=report.patronymic,
+        sex=report.sex,
+        birth_date=report.birth_date,
+        birth_place=report.birth_place,
+        displacement_date=report.displacement_date,
+        displacement_place=report.displacement_place,
+    )
+
+
+class Linker:
+    """The registry, indexed for blocking; answers one record at a time."""
+
+    def __init__(self, reports: Iterable[Report]) -> None:
+        self.report_ids: list[str] = []
+        self.profiles: list[Profile] = []
+        self._blocks: dict[Hashable, list[int]] = defaultdict(list)
+        for report in reports:
+            index = len(self.report_ids)
+            profile = report_profile(report)
+            self.report_ids.append(report.report_id)
+            self.profiles.append(profile)
+            for key in block_keys(profile):
+                self._blocks[key].append(index)
+
+    @property
+    def rows(self) -> int:
+        return len(self.report_ids)
+
+    def candidates(self, record: Profile) -> set[int]:
+        """Indexes of the reports sharing a blocking key with the record or its swap."""
+        found: set[int] = set()
+        for profile in (record, swapped(record)):
+            for key in block_keys(profile):
+                block = self._blocks.get(key)
+                if block and len(block) <= MAX_BLOCK:
+                    found.update(block)
+        return found
+
+    def match(self, record: Profile, *, threshold: float, top: int) -> list[Candidate]:
+        """The best ``top`` reports scoring at least ``threshold``, best first."""
+        alternative = swapped(record)
+        scored: list[Candidate] = []
+        for index in self.candidates(record):
+            report = self.profiles[index]
+            best: tuple[float, dict[str, str]] | None = None
+            for profile in (record, alternative):
+                if threshold > VETO_CAP and vetoed(profile, report):
+                    continue  # its score could not reach the threshold
+                evidence = compare(profile, report)
+                value = score(evidence)
+                if best is None or value > best[0]:
+                    best = (value, evidence)
+            if best is not None and best[0] >= threshold:
+                fields = levels(best[1])
+                scored.append(Candidate(self.report_ids[index], best[0], fields, index))
+        scored.sort(key=lambda c: (-c.score, c.index))
+        return scored[:top]
