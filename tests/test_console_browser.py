@@ -9,6 +9,7 @@ names are known.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Iterator
@@ -44,8 +45,33 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         packet = make_packet(ex.ua, "ru", [(dossier.filename, dossier.media_type, dossier.data)])
         assert post_packet(ex.gw, ex.ua, packet).status == 202
         wait_ready(ex.gw, ex.ua, packet.packet_id)
-        with running_console(tmp / "console", ex.gw, ex.ru) as console:
+        registry = _registry(tmp / "registry.csv", dossier)
+        with running_console(tmp / "console", ex.gw, ex.ru, registry=registry) as console:
             yield World(ex, console, dossier, packet.packet_id, chromium)
+
+
+REGISTRY_COLUMNS = (
+    "report_id", "family_name", "given_name", "patronymic", "sex", "birth_date", "birth_place",
+    "displacement_date", "displacement_place", "reporter_relation", "reporter_name",
+    "reporter_phone",
+)
+
+
+def _registry(path: Path, dossier: Dossier) -> Path:
+    """A registry with the first child's report, a sibling's, and someone else's."""
+    child = dossier.children[0].truth()
+    own = {k: child[k] for k in REGISTRY_COLUMNS[1:9]} | {"report_id": "R-0001"}
+    sibling = own | {"report_id": "R-0002", "given_name": "Соломія", "sex": "female",
+                     "birth_date": "2015-02-01"}
+    other = {"report_id": "R-0003", "family_name": "Шевчук", "given_name": "Марко",
+             "patronymic": "Олегович", "sex": "male", "birth_date": "2011-09-30",
+             "birth_place": "Одеса"}
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, REGISTRY_COLUMNS)
+        writer.writeheader()
+        for row in (other, sibling, own):
+            writer.writerow({k: row.get(k) or "" for k in REGISTRY_COLUMNS})
+    return path
 
 
 def _name(world: World, index: int) -> str:
@@ -110,6 +136,21 @@ def test_record_view_shows_the_page_and_highlights_the_fields_box(world: World) 
     DOCS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.screenshot(path=str(DOCS / "console-record.png"))
+    page.close()
+
+
+def test_the_matching_panel_shows_the_report_side_by_side_and_links_it(world: World) -> None:
+    page = _login(world, "olena")
+    _open_first_child(world, page)
+    panel = page.locator("#match")
+    headers = panel.locator("thead th").all_inner_texts()
+    assert headers[2].startswith("Report R-0001")  # the child's own report first
+    assert not any("R-0003" in h for h in headers)  # someone else is not proposed
+    surname_row = panel.locator("tbody tr").first
+    assert "agrees" in surname_row.locator("td").nth(1).inner_text()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Choose report R-0001").click()
+    assert "Linked to report R-0001 (olena)" in page.locator("#match").inner_text()
     page.close()
 
 

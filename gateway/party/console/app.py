@@ -35,7 +35,7 @@ from gateway.party.console.access import AccessLog
 from gateway.party.console.casework import CaseWork
 from gateway.party.console.decisions import Decisions
 from gateway.party.console.inbox import Inbox
-from gateway.party.console.matching import Matcher
+from gateway.party.console.matching import Matcher, RegistryMatcher
 from gateway.party.console.office import PULL_INTERVAL_S, Office
 from gateway.party.console.security import (
     SESSION_COOKIE,
@@ -278,6 +278,7 @@ def build_app(
         access=AccessLog(config.directory),
         templates=make_templates(),
         office=office,
+        matcher=RegistryMatcher(config.registry) if config.registry is not None else None,
     )
     routes.add_routes(app)
     app.router.add_static("/static/", STATIC, append_version=False)
