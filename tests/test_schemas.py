@@ -16,6 +16,7 @@ from gateway.protocol.errors import Invalid
 
 SHA_A = "a" * 64
 SHA_B = "0123456789abcdef" * 4
+CASE_ID = "5f1c2d3e-4a5b-5c6d-8e7f-0a1b2c3d4e5f"
 
 
 def make_record(**changes: Any) -> dict[str, Any]:
@@ -78,7 +79,7 @@ def make_extraction(**changes: Any) -> dict[str, Any]:
         "envelope_sha256": SHA_B,
         "extracted_at": "2026-03-01T10:00:00Z",
         "extractors": {"dxg-text": "0.1.0"},
-        "records": [make_record()],
+        "records": [make_record(case_id=CASE_ID)],
         "photos": [
             {
                 "sha256": SHA_A,
@@ -213,12 +214,24 @@ def test_a_complete_extraction_document_is_valid() -> None:
 
 
 def test_records_inside_an_extraction_are_checked_against_the_biography_schema() -> None:
-    bad = make_record(sex="unknown")
-    document = make_extraction(records=[make_record(), bad])
+    bad = make_record(sex="unknown", case_id=CASE_ID)
+    document = make_extraction(records=[make_record(case_id=CASE_ID), bad])
     result = schemas.check_extraction(document)
     assert [(v.pointer, v.rule) for v in result.violations] == [("/records/1/sex", "enum")]
     with pytest.raises(Invalid, match=r"extraction\.v1\.json at /records/1/sex \(enum\)"):
         schemas.validate_extraction(document)
+
+
+def test_every_record_of_an_extraction_carries_a_case_id() -> None:
+    """SPEC §10: case ids on every extracted record, as UUIDs."""
+    document = make_extraction(records=[make_record()])
+    assert [(v.pointer, v.rule) for v in schemas.check_extraction(document).violations] == [
+        ("/records/0", "required")
+    ]
+    document = make_extraction(records=[make_record(case_id="not-a-uuid")])
+    assert [(v.pointer, v.rule) for v in schemas.check_extraction(document).violations] == [
+        ("/records/0/case_id", "pattern")
+    ]
 
 
 def test_extraction_top_level_rules() -> None:
@@ -260,7 +273,7 @@ def test_schemas_resolve_without_the_network(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(socket, "socket", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     try:
-        schemas.validate_extraction(make_extraction(records=[make_record(), make_record()]))
+        schemas.validate_extraction(make_extraction(records=[make_record(case_id=CASE_ID)] * 2))
     finally:
         schemas._registry.cache_clear()
         schemas._validator.cache_clear()

@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from gateway.cli.cases import add_commands as add_case_commands
 from gateway.cli.console import add_command as add_console_command
 from gateway.cli.monitor import add_command as add_monitor_command
 from gateway.party import log as log_reader
@@ -429,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("packet_id")
     p.set_defaults(func=cmd_status)
 
+    add_case_commands(sub)
     add_monitor_command(sub)
     add_console_command(sub)
     _add_match(sub)

@@ -13,7 +13,8 @@ the log's entries and proofs, the receipts, and public keys
    independently of the gateway's tree code) and compares it with the
    checkpoint's; if they differ, it verifies each entry's inclusion proof to
    name exactly which entry is **missing** or **altered**;
-4. checks that ``GET /v1/receipts`` lists exactly the log's entries;
+4. checks that ``GET /v1/receipts`` lists exactly the log's receipts (case
+   events are not receipts and are not listed there);
 5. verifies every receipt's signature: gateway receipts with the gateway's
    published keys, party receipts with the issuer's registered ``sig`` key,
    which must have been valid (not before ``not_before``, not after
@@ -23,6 +24,11 @@ the log's entries and proofs, the receipts, and public keys
    in an order the protocol allows (SPEC §3, §6), every receipt naming the
    same sender, recipient, ``envelope_sha256`` and parts, and DELIVERED and
    PROCESSED the same ``extraction_sha256``.
+
+7. checks every case event (SPEC §10) and recomputes ``GET /v1/stats`` from
+   the log alone: see :mod:`gateway.monitor.cases`. The figures are asked for
+   before the checkpoint is fetched, so the size they were computed from is
+   one this pass holds.
 
 It reports, per sender → recipient pair: packets, delivered, processed,
 rejected, expired, pending, overdue (not rejected, and no DELIVERED within
@@ -57,9 +63,11 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.monitor import cases
 from gateway.monitor.report import PacketChain, PairStats, pair_stats
 from gateway.monitor.state import MonitorState, load_state, save_state
 from gateway.party.client import Client
@@ -81,6 +89,7 @@ from gateway.protocol.errors import (
 from gateway.protocol.ids import ID_PATTERN
 from gateway.protocol.merkle import EMPTY_ROOT, b64std, leaf_hash, node_hash
 from gateway.protocol.receipt import ReceiptClaims, claimed_issuer, verify_receipt
+from gateway.protocol.stats import Policy
 from gateway.protocol.trust import RegisteredKey
 
 EXIT_CLEAN = EXIT_OK
@@ -103,7 +112,8 @@ class Finding:
 
     ``kind`` is one of: ``checkpoint-signature``, ``origin``, ``rollback``,
     ``fork``, ``missing-entry``, ``altered-entry``, ``receipts-listing``,
-    ``receipt-format``, ``receipt-signature``, ``receipt-key``, ``chain``.
+    ``receipt-format``, ``receipt-signature``, ``receipt-key``, ``chain``,
+    ``case-format``, ``case-signature``, ``case-key``, ``case-chain``, ``case-stats``.
     """
 
     kind: str
@@ -175,6 +185,8 @@ class ReceiptFacts(ReceiptClaims):
 
 def issuer_of(entry: bytes) -> str | None:
     """The issuer a log entry claims, unverified (to know whose keys to fetch)."""
+    if cases.is_case_event(entry):
+        return cases.issuer_of(entry)
     try:
         return claimed_issuer(entry)[1]
     except DXGError:
@@ -304,6 +316,8 @@ class PassResult:
     findings: list[Finding] = field(default_factory=list)
     pairs: list[PairStats] = field(default_factory=list)
     receipts: int = 0
+    case_events: int = 0
+    cases: dict[str, Any] | None = None  # the case figures recomputed from the log
     cosigned: bool = False
 
     @property
@@ -318,8 +332,10 @@ class PassResult:
             if state is None
             else {"size": state.verified.size, "root": b64std(state.verified.root)},
             "receipts": self.receipts,
+            "case_events": self.case_events,
             "findings": [f.to_json() for f in self.findings],
             "pairs": [p.to_json() for p in self.pairs],
+            "cases": self.cases,
             "cosigned": self.cosigned,
         }
 
@@ -363,6 +379,8 @@ class Monitor:
             else [NoteKey(name=origin, public=k) for k in published if k.use == "sig"]
         )
         reader = LogReader(self.client, log_keys=log_keys)
+        as_of = now()
+        served = await self.client.get_json(f"/v1/stats?as_of={format_time(as_of)}")
         head = await self._checkpoint(reader, result)
         if head is None:
             return result
@@ -397,6 +415,8 @@ class Monitor:
         keys = await self._keys(gateway_id, published, entries)
         facts: list[ReceiptFacts] = []
         for index, entry in enumerate(entries):
+            if cases.is_case_event(entry):
+                continue
             checked = check_receipt(index, entry, keys)
             if isinstance(checked, Finding):
                 result.findings.append(checked)
@@ -406,10 +426,43 @@ class Monitor:
         chain_findings, chains = check_chains(facts, gateway_id)
         result.findings.extend(chain_findings)
         result.pairs = pair_stats(chains, at=now(), overdue_after_s=self.overdue_after_s)
+        self._audit_cases(entries, keys, info, served, as_of, result)
         if self.cosign and result.clean:
             await self._cosign(head)
             result.cosigned = True
         return result
+
+    def _audit_cases(
+        self,
+        entries: list[bytes],
+        keys: KeyDirectory,
+        info: dict[str, Any],
+        served: dict[str, Any],
+        as_of: datetime,
+        result: PassResult,
+    ) -> None:
+        """Check the case events and recompute the gateway's figures from them."""
+        try:
+            policy = Policy.from_json(info.get("policy", Policy().to_json()))
+        except ValueError as exc:
+            result.findings.append(Finding("case-stats", f"the gateway's policy: {exc}"))
+            return
+        audit = cases.audit_cases(entries, keys.parties, policy)
+        result.findings.extend(Finding(f.kind, f.message, f.log_index) for f in audit.findings)
+        result.case_events = audit.events
+        size = served.get("log_size")
+        if not isinstance(size, int) or not 0 <= size <= len(entries):
+            result.findings.append(
+                Finding(
+                    "case-stats",
+                    f"GET /v1/stats names log size {size!r}, not a size of the log this pass"
+                    f" verified ({len(entries)})",
+                )
+            )
+            size = len(entries)
+        result.cases = audit.stats.figures(as_of=as_of, log_size=size)
+        for finding in cases.compare_stats(served, result.cases):
+            result.findings.append(Finding(finding.kind, finding.message))
 
     async def _checkpoint(self, reader: LogReader, result: PassResult) -> SignedTreeHead | None:
         try:
@@ -544,6 +597,17 @@ class Monitor:
             cursor = int(page["next"])
         for index, entry in enumerate(entries):
             receipt = listed.get(index)
+            if cases.is_case_event(entry):
+                if receipt is not None:
+                    result.findings.append(
+                        Finding(
+                            "receipts-listing",
+                            f"GET /v1/receipts lists a receipt at log index {index}, where the"
+                            " log holds a case event",
+                            index,
+                        )
+                    )
+                continue
             if receipt is None:
                 result.findings.append(
                     Finding(
@@ -610,4 +674,3 @@ def _packet_of(entries: Sequence[bytes], index: int) -> str | None:
         return str(claims["packet_id"])
     except (DXGError, ValueError, KeyError, TypeError):
         return None
-

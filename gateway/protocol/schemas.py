@@ -2,14 +2,14 @@
 
 The schemas are data in the project's top-level ``schemas/`` directory
 (``biography.v1.json``, ``extraction.v1.json``, ``manifest.v1.json``,
-``receipt.v1.json``; JSON Schema 2020-12), shipped as package data of
+``receipt.v1.json``, ``case-event.v1.json``; JSON Schema 2020-12), shipped as package data of
 ``gateway.protocol`` (``schema_files`` links to that directory, and a wheel
 carries its files). This module is the one place that loads them and checks
 documents with them.
 
 Guarantees:
 - Nothing is fetched from the network: every ``$id`` is a name, and the
-  cross-file ``$ref``s (extraction → biography, receipt → manifest) resolve through a
+  cross-file ``$ref``s (extraction → biography, receipt and case event → manifest) resolve through a
   ``referencing.Registry`` built from the local files only. An unknown
   reference fails instead of being retrieved.
 - The schemas themselves are checked against the 2020-12 meta-schema when
@@ -39,11 +39,13 @@ BIOGRAPHY_V1 = "https://dxg.local/schemas/biography.v1.json"
 EXTRACTION_V1 = "https://dxg.local/schemas/extraction.v1.json"
 MANIFEST_V1 = "https://dxg.local/schemas/manifest.v1.json"
 RECEIPT_V1 = "https://dxg.local/schemas/receipt.v1.json"
+CASE_EVENT_V1 = "https://dxg.local/schemas/case-event.v1.json"
 _FILES = {
     BIOGRAPHY_V1: "biography.v1.json",
     EXTRACTION_V1: "extraction.v1.json",
     MANIFEST_V1: "manifest.v1.json",
     RECEIPT_V1: "receipt.v1.json",
+    CASE_EVENT_V1: "case-event.v1.json",
 }
 
 # Package data: a link to the top-level schemas/ in the source tree, the files

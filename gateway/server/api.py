@@ -129,6 +129,7 @@ async def gateway_info(request: web.Request) -> web.Response:
             "id": gw.config.id,
             "origin": gw.config.origin,
             "keys": [gw.signing_key.public.to_jwk(with_meta=True)],
+            "policy": gw.config.policy.to_json(),
         }
     )
 

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway.protocol.errors import ERRORS_BY_STATUS, BadRequest, DXGError
-from gateway.server import api, log_api
+from gateway.server import api, cases, cases_api, log_api
 from gateway.server.auth import REPLAY, ReplayCache, authenticate, load_jti, prune_jti
 from gateway.server.delivery import Expirer, Notifier
 from gateway.server.extraction import Engine, ExtractionWorker
@@ -142,6 +142,7 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     app[WORKERS] = []
     app.add_routes(api.routes)
     app.add_routes(log_api.routes)
+    app.add_routes(cases_api.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
@@ -149,6 +150,7 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         gw = await asyncio.to_thread(Gateway, root)
         app[api.GATEWAY] = gw
+        app[cases_api.FIGURES] = cases.RunningFigures(gw.config.policy)
         app[REPLAY] = replay = ReplayCache()
         replay.load(await gw.db.read(load_jti))
         workers = app[WORKERS]

@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.protocol.errors import BadRequest
 from gateway.protocol.ids import check_id
+from gateway.protocol.stats import Policy
 
 MiB = 1024 * 1024
 
@@ -56,6 +57,8 @@ class Config:
     # How often deadlines are checked.
     sweep_interval_s: float = 5.0
     extractors: tuple[str, ...] = ("documents",)
+    # The promise periods of SPEC §10 (days), shown in GET /v1/gateway.
+    policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
         check_id(self.id, what="the gateway id")
@@ -76,6 +79,11 @@ class Config:
             values["limits"] = Limits(**values["limits"])
         if "extractors" in values:
             values["extractors"] = tuple(values["extractors"])
+        if "policy" in values:
+            try:
+                values["policy"] = Policy.from_json(values["policy"])
+            except ValueError as exc:
+                raise BadRequest(f"configuration policy: {exc}") from exc
         return cls(**values)
 
 

@@ -35,13 +35,14 @@ from typing import Any, Protocol
 
 from gateway.pluginspec import PartInput
 from gateway.protocol import status
+from gateway.protocol.case import CaseName
 from gateway.protocol.clock import format_time, now
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.digest import sha256_hex
 from gateway.protocol.crypto.keys import SigningKey
 from gateway.protocol.media import DOCUMENT_TYPES
 from gateway.protocol.schemas import validate_extraction
-from gateway.server import timeline
+from gateway.server import cases, timeline
 from gateway.server.ingestion import IngestionResult
 from gateway.server.service import Gateway, idle
 
@@ -63,19 +64,32 @@ def _nothing(*, warnings: Sequence[str] = (), errors: Sequence[str] = ()) -> Ing
 
 
 def document(
-    *, packet_id: str, envelope_sha256: str, findings: IngestionResult, at: str
+    *,
+    packet_id: str,
+    envelope_sha256: str,
+    findings: IngestionResult,
+    at: str,
+    case_names: Sequence[CaseName] = (),
 ) -> dict[str, Any]:
     """The SPEC §4 extraction document, validated against its schema.
+
+    Every record carries its ``case_id`` (SPEC §10): the one the dossier's
+    ``body.cases`` names, or the one derived from its ``record_id``; a name
+    that finds no record is said in ``warnings``.
 
     Raises:
         Invalid: the document breaks ``schemas/extraction.v1.json`` (a bug).
     """
+    found = findings.document()
+    records, warnings = cases.with_case_ids(packet_id, case_names, found["records"])
     doc = {
         "v": 1,
         "packet_id": packet_id,
         "envelope_sha256": envelope_sha256,
         "extracted_at": at,
-        **findings.document(),
+        **found,
+        "records": records,
+        "warnings": [*found["warnings"], *warnings],
     }
     validate_extraction(doc)
     return doc
@@ -93,12 +107,13 @@ class _Job:
     envelope_sha256: str
     blob_dir: str
     parts: list[tuple[str, str, str, bytes | None]]  # (part name, blob name, type, inline)
+    case_names: tuple[CaseName, ...]  # a dossier's body.cases (SPEC §10)
 
 
 def _next_jobs(conn: sqlite3.Connection, skip: set[str], limit: int) -> list[_Job]:
     """Up to ``limit`` packets waiting for extraction, oldest first, not in ``skip``."""
     rows = conn.execute(
-        "SELECT packet_id, kind, created, envelope_sha256, blob_dir FROM packets"
+        "SELECT packet_id, kind, created, envelope_sha256, blob_dir, envelope FROM packets"
         " WHERE status IN ('ACCEPTED', 'EXTRACTING') ORDER BY accepted_at LIMIT ?",
         (limit + len(skip),),
     ).fetchall()
@@ -110,7 +125,10 @@ def _next_jobs(conn: sqlite3.Connection, skip: set[str], limit: int) -> list[_Jo
             " WHERE packet_id = ? AND role = 'part' ORDER BY position",
             (row[0],),
         ).fetchall()
-        jobs.append(_Job(row[0], row[1], row[2], row[3], row[4], [tuple(p) for p in parts]))
+        names = cases.case_names(row[5]) if row[1] == "dossier" else ()
+        jobs.append(
+            _Job(row[0], row[1], row[2], row[3], row[4], [tuple(p) for p in parts], names)
+        )
     return jobs
 
 
@@ -181,6 +199,7 @@ class ExtractionWorker:
             envelope_sha256=job.envelope_sha256,
             findings=findings,
             at=format_time(at),
+            case_names=job.case_names,
         )
         signed = sign_document(doc, gw.signing_key)
         loop = asyncio.get_running_loop()
@@ -230,6 +249,7 @@ class ExtractionWorker:
                     for i, f in enumerate(findings.photos)
                 ],
             )
+            cases.store_records(conn, job.packet_id, doc["records"])
             timeline.record(conn, job.packet_id, status.READY, at)
 
         await gw.db.write(ready)

@@ -1,7 +1,8 @@
-"""Packets: a signed manifest (the envelope) and the parts it lists (SPEC §3).
+"""Intake of packets (SPEC §3): verify the envelope, stream the parts, commit.
 
-The envelope is a JWS over the manifest bytes exactly as sent; the manifest
-is parsed only from the bytes the signature verified. Intake checks run in
+The envelope is a JWS over the manifest bytes exactly as sent
+(``gateway.protocol.manifest``); the manifest is parsed only from the bytes
+the signature verified. Intake checks run in
 the order SPEC §3 fixes and stop at the first failure: signature and signer
 (401/403), schema (422), recipient (422), age (422), limits (413), then each
 part while it streams to disk: size and SHA-256 (422 ``digest-mismatch``),
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Protocol
 
+from gateway.protocol import case
 from gateway.protocol.clock import format_time, now
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.digest import sha256_hex
@@ -44,7 +46,7 @@ from gateway.protocol.errors import (
 from gateway.protocol.manifest import Manifest, PartSpec
 from gateway.protocol.media import Sniffer
 from gateway.protocol.receipt import sign_receipt
-from gateway.server import receipts, registry, timeline
+from gateway.server import cases, receipts, registry, timeline
 from gateway.server.config import Config
 from gateway.server.service import Gateway
 from gateway.server.store import INLINE_MAX
@@ -104,6 +106,8 @@ def check_envelope(
     if claimed is not None and claimed != caller:
         raise Forbidden("the manifest names another sender than the caller")
     manifest = Manifest.from_bytes(payload)
+    if manifest.kind == "dossier":  # SPEC §10: a case named for a part the packet lacks is 422
+        case.parse_case_names(manifest.body, [p.name for p in manifest.parts])
     if manifest.recipient == manifest.sender:
         raise Invalid("a packet is addressed to another party than its sender")
     recipient = registry.get_party(conn, manifest.recipient)
@@ -327,14 +331,15 @@ def packet_view(conn: sqlite3.Connection, packet_id: str, caller: str) -> dict[s
         Forbidden: the caller is neither its sender nor its recipient.
     """
     row = conn.execute(
-        "SELECT sender, recipient, status, deadline FROM packets WHERE packet_id = ?",
+        "SELECT sender, recipient, status, deadline, kind, extraction IS NOT NULL FROM packets"
+        " WHERE packet_id = ?",
         (packet_id,),
     ).fetchone()
     if row is None:
         raise NotFound(f"no packet {packet_id}")
     if caller not in (row[0], row[1]):
         raise Forbidden(f"{caller!r} is neither the sender nor the recipient of {packet_id}")
-    return {
+    view: dict[str, Any] = {
         "packet_id": packet_id,
         "sender": row[0],
         "recipient": row[1],
@@ -343,3 +348,6 @@ def packet_view(conn: sqlite3.Connection, packet_id: str, caller: str) -> dict[s
         "timeline": timeline.timeline(conn, packet_id),
         "receipts": receipts.of_packet(conn, packet_id),
     }
+    if row[4] == "dossier" and row[5]:  # SPEC §10: once READY, its records' case ids
+        view["records"] = cases.packet_records(conn, packet_id)
+    return view

@@ -159,6 +159,14 @@ class LogService:
     async def _on_reader(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, fn)
 
+    def signed_size(self) -> int:
+        """The tree size of the latest signed checkpoint (0 before the first).
+
+        ``GET /v1/stats`` computes from exactly these entries (SPEC §10), so
+        a monitor holding the same checkpoint recomputes the same figures.
+        """
+        return 0 if self._latest is None else self._latest.size
+
     async def checkpoint_note(self, size: int | None = None) -> str:
         """The signed checkpoint (latest, or of ``size``) with its cosignatures.
 

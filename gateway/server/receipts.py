@@ -1,10 +1,10 @@
-"""Receipts (SPEC §6): signed statements of what happened to a packet.
+"""Receipts as the gateway keeps them (SPEC §6): recorded, logged, listed, accepted.
 
-The gateway issues ACCEPTED (at intake) and EXPIRED (past the deadline); the
-recipient issues DELIVERED, REJECTED and PROCESSED. A recipient's receipt is
-accepted only when it is signed by a valid key of the packet's recipient and
-names exactly what was delivered: the envelope's SHA-256, every part's name
-and SHA-256 in manifest order, and the extraction document's SHA-256.
+The receipt itself — its bytes, signature and rules — is
+``gateway.protocol.receipt``. A recipient's receipt is accepted only when it
+is signed by a key of the packet's recipient valid now and names exactly what
+was delivered (``receipt.check_against``), and only in a status that allows
+it (``gateway.protocol.status``).
 
 Every receipt the gateway issues or accepts is appended, as its exact JWS
 bytes, to the receipt log (SPEC §7) in the same transaction that records it;

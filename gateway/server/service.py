@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gateway.protocol.crypto.keys import SigningKey, load_signing_key
 from gateway.protocol.crypto.seal import StorageKey
+from gateway.server import cases
 from gateway.server.config import Config, DataDir
 from gateway.server.store import BlobStore, Database
 
@@ -32,6 +33,7 @@ class Gateway:
         self.signing_key: SigningKey = load_signing_key(self.data.signing_key_path)
         storage_key = StorageKey.load(self.data.storage_key_path)
         self.db = Database(self.data.database)
+        self.db.write_sync(cases.create_tables)
         self.blobs = BlobStore(self.data.blobs, storage_key)
         referenced = self.db.read_sync(
             lambda c: {r[0] for r in c.execute("SELECT blob_dir FROM packets")}

@@ -5,7 +5,7 @@ them (:func:`verify`). Verification works on the bytes received: the payload
 handed back is exactly the signed octets, never a re-serialised object.
 
 The ``typ`` header separates tokens, packets, receipts, extraction
-documents and notifications (SPEC §2–§6), so that none can be replayed as
+documents, notifications and case events (SPEC §2–§6, §10), so that none can be replayed as
 another: :func:`parse` refuses a token whose ``typ`` is not the one expected.
 ``alg`` must be ``Ed25519`` (RFC 9864) or ``EdDSA`` (RFC 8037); everything
 else, ``none`` first of all, is refused before any key is looked at.
@@ -32,6 +32,7 @@ TYP_PACKET = "dxg-packet+jws"
 TYP_RECEIPT = "dxg-receipt+jws"
 TYP_EXTRACTION = "dxg-extraction+jws"
 TYP_NOTIFY = "dxg-notify+jws"
+TYP_CASE = "dxg-case+jws"
 
 
 @dataclass(frozen=True, slots=True)
