@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ class World:
     dossier: Dossier
     packet_id: str
     chromium: Any
+    holder: ConsoleProcess
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         assert post_packet(ex.gw, ex.ua, packet).status == 202
         wait_ready(ex.gw, ex.ua, packet.packet_id)
         registry = _registry(tmp / "registry.csv", dossier)
-        with running_console(tmp / "console", ex.gw, ex.ru, registry=registry) as console:
-            yield World(ex, console, dossier, packet.packet_id, chromium)
+        with (
+            running_console(tmp / "console", ex.gw, ex.ru, registry=registry) as console,
+            running_console(tmp / "holder", ex.gw, ex.ua, users={"olena": "reviewer"}) as holder,
+        ):
+            yield World(ex, console, dossier, packet.packet_id, chromium, holder)
 
 
 REGISTRY_COLUMNS = (
@@ -79,11 +84,12 @@ def _name(world: World, index: int) -> str:
     return " ".join(p for p in (child.family_name, child.given_name, child.patronymic) if p)
 
 
-def _login(world: World, name: str) -> Any:
+def _login(world: World, name: str, console: ConsoleProcess | None = None) -> Any:
+    base = (console or world.console).url
     page = world.chromium.new_page(locale="en-GB")
     page.set_default_timeout(PAGE_TIMEOUT_MS)
-    page.goto(world.console.url + "/")
-    assert page.url.startswith(world.console.url + "/login")
+    page.goto(base + "/")
+    assert page.url.startswith(base + "/login")
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(PASSWORDS[name])
     with page.expect_navigation():
@@ -92,6 +98,8 @@ def _login(world: World, name: str) -> Any:
 
 
 def _open_first_child(world: World, page: Any) -> None:
+    if page.url != world.console.url + "/":
+        page.goto(world.console.url + "/")
     link = page.get_by_role("link", name=_name(world, 0))
     deadline_ms = PAGE_TIMEOUT_MS
     while not link.count() and deadline_ms > 0:  # the console pulls on its own
@@ -206,6 +214,83 @@ def test_a_form_without_its_csrf_token_is_refused(world: World) -> None:
     assert navigation.value.status == 403
     assert "security token" in page.get_by_role("alert").inner_text()
     page.close()
+
+
+def _report_as_holder(world: World) -> Any:
+    """The holder's official reports the dossier's children from the holder's console."""
+    page = _login(world, "olena", world.holder)
+    page.goto(world.holder.url + "/cases")
+    page.get_by_label("Dossier sent").select_option(world.packet_id)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Report", exact=True).click()
+    assert page.get_by_role("status").inner_text() == (
+        f"Cases reported: {len(world.dossier.children)}.")
+    return page
+
+
+def _act(page: Any, button: str, *, due: str | None = None) -> None:
+    """Press ``button`` on the first case row that offers it (filling its date first)."""
+    row = page.locator("tr.case", has=page.get_by_role("button", name=button)).first
+    if due is not None:
+        row.get_by_label("Return date").fill(due)
+    with page.expect_navigation():
+        row.get_by_role("button", name=button).click()
+    assert page.get_by_role("status").inner_text().startswith(f"Sent “{button}”")
+
+
+def _count(page: Any, state: str) -> int:
+    return int(page.locator(f"#count-{state} b").inner_text())
+
+
+def test_a_verification_is_sent_only_when_a_supervisor_confirms_and_the_case_moves(
+    world: World,
+) -> None:
+    holder = _report_as_holder(world)
+    reviewer = _login(world, "olena")
+    reviewer.goto(world.console.url + "/cases")
+    assert _count(reviewer, "REPORTED") == len(world.dossier.children)
+    assert _count(reviewer, "VERIFIED") == 0
+    _open_first_child(world, reviewer)
+    reviewer.get_by_label("verified").check()
+    reviewer.get_by_label("Surname", exact=True).last.select_option("confirmed")
+    reviewer.get_by_label("Note to the other side").fill("Confirmed against report R-0001.")
+    with reviewer.expect_navigation():
+        reviewer.get_by_role("button", name="Propose the decision").click()
+    assert reviewer.url.startswith(world.console.url + "/decisions")
+    row = reviewer.locator("tr.decision").first
+    assert "awaiting a supervisor" in row.inner_text()
+    assert row.get_by_role("button", name="Confirm and sign").count() == 0  # not hers to confirm
+    reviewer.goto(world.console.url + "/cases")
+    assert _count(reviewer, "VERIFIED") == 0  # nothing was signed yet
+    reviewer.close()
+
+    supervisor = _login(world, "taras")
+    supervisor.goto(world.console.url + "/decisions")
+    with supervisor.expect_navigation():
+        supervisor.locator("tr.decision").first.get_by_role(
+            "button", name="Confirm and sign").click()
+    assert "The decision is signed and sent." in supervisor.get_by_role("status").inner_text()
+    assert "sent" in supervisor.locator("tr.decision").first.inner_text()
+    supervisor.goto(world.console.url + "/cases")
+    assert _count(supervisor, "VERIFIED") == 1
+    assert _count(supervisor, "REPORTED") == len(world.dossier.children) - 1
+    # The home side finds the family; the holder schedules the return and logs a
+    # contact; the home side reports the child reunited.
+    _act(supervisor, "Family found")
+    holder.goto(world.holder.url + "/cases")
+    assert _count(holder, "FAMILY_FOUND") == 1
+    _act(holder, "Schedule the return", due=(date.today() + timedelta(days=10)).isoformat())
+    _act(holder, "Log a family contact")
+    assert _count(holder, "RETURN_SCHEDULED") == 1
+    holder.close()
+    supervisor.goto(world.console.url + "/cases")
+    _act(supervisor, "Reunited")
+    assert _count(supervisor, "REUNITED") == 1
+    reunions = supervisor.locator("svg.chart").first.locator("rect.bar").last
+    assert reunions.locator("title").inner_html().endswith(": 1")
+    supervisor.set_viewport_size({"width": 1280, "height": 1000})
+    supervisor.screenshot(path=str(DOCS / "console-board.png"), full_page=True)
+    supervisor.close()
 
 
 def test_every_page_has_a_strict_csp_and_the_session_cookie_is_httponly_strict(

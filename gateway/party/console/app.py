@@ -32,7 +32,7 @@ from aiohttp.abc import AbstractAccessLogger
 from gateway.party.client import Client, Identity
 from gateway.party.console import i18n
 from gateway.party.console.access import AccessLog
-from gateway.party.console.casework import CaseWork
+from gateway.party.console.casework import CaseWork, GatewayCases
 from gateway.party.console.decisions import Decisions
 from gateway.party.console.inbox import Inbox
 from gateway.party.console.matching import Matcher, RegistryMatcher
@@ -293,6 +293,8 @@ async def _gateway_link(app: web.Application) -> AsyncIterator[None]:
         client = Client(config.gateway, Identity.load(config.party_id, config.keys))
         console.office = Office(client, config.directory / "inbox",
                                 interval_s=config.pull_interval_s)
+    if console.cases is None and console.office is not None:
+        console.cases = GatewayCases(console.office.client)
     task = None
     if console.office is not None:
         task = asyncio.create_task(console.office.run(), name="console-pull")

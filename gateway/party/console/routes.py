@@ -8,12 +8,14 @@ throttling and tokens in :mod:`.security`, what a pulled dossier holds in
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Any
 
 from aiohttp import web
 
-from gateway.party.console import i18n
+from gateway.party.console import charts, i18n
 from gateway.party.console.app import SESSION, console_of, render, safe_next, session_of
+from gateway.party.console.casework import GatewayCases
 from gateway.party.console.decisions import (
     FIELD_VERDICTS,
     REASONS,
@@ -27,6 +29,8 @@ from gateway.party.console.decisions import (
 from gateway.party.console.inbox import FIELDS, display_name, record_fields
 from gateway.party.console.render import page_size, render_page
 from gateway.party.console.users import normalize_name
+from gateway.protocol.case import EVENTS as CASE_EVENTS
+from gateway.protocol.case import STATES
 from gateway.protocol.clock import format_time, now
 from gateway.protocol.errors import BadRequest, DXGError, Forbidden, Invalid, NotFound
 
@@ -340,3 +344,73 @@ def _forbid_reviewer(request: web.Request) -> None:
     official = session_of(request).official
     if official is None or not official.supervisor:
         raise Forbidden("only a supervisor may do this")
+
+
+# -- cases: the board and the holder's and home side's events ---------------------------------
+
+
+def _casework(request: web.Request) -> GatewayCases:
+    cases = console_of(request).cases
+    if not isinstance(cases, GatewayCases):
+        raise Invalid("this console has no gateway to read cases from")
+    return cases
+
+
+@routes.get("/cases")
+async def board(request: web.Request) -> web.Response:
+    state = request.query.get("state") or None
+    only_overdue = request.query.get("overdue") == "1"
+    only_aged = request.query.get("aged_out") == "1"
+    casework = _casework(request)
+    result = await casework.board(state=state)
+    rows = [
+        c for c in result.cases
+        if (not only_overdue or c.response_overdue or c.return_overdue or c.contact_overdue)
+        and (not only_aged or c.aged_out)
+    ]
+    t = i18n.catalogue(_lang(request))
+    labels = {s: t("casestate." + s) for s in STATES}
+    sent = await casework.sent_dossiers()
+    return render(
+        request, "cases.html", board=result, rows=rows, states=STATES, state=state or "",
+        only_overdue=only_overdue, only_aged=only_aged, sent=sent, reasons=REASONS,
+        today=now().date().isoformat(),
+        reunions_chart=charts.bars(t("board.chart_reunited"), result.days,
+                                   result.reunited_per_day),
+        states_chart=charts.stacked(t("board.chart_states"), result.days,
+                                    result.states_per_day, STATES, labels),
+    )
+
+
+@routes.post("/cases/report")
+async def report_cases(request: web.Request) -> web.Response:
+    form = await request.post()
+    packet_id = str(form.get("packet_id", ""))
+    results = await _casework(request).report(packet_id)
+    t = i18n.catalogue(_lang(request))
+    done = sum(1 for r in results if "error" not in r)
+    errors = [str(r["error"]) for r in results if "error" in r]
+    _flash(request, t("board.reported", count=done)
+           + ("" if not errors else " " + t("board.errors", errors="; ".join(errors))))
+    raise _redirect("/cases")
+
+
+@routes.post("/cases/{case_id}/event")
+async def case_event(request: web.Request) -> web.Response:
+    form = await request.post()
+    event = str(form.get("event", ""))
+    if event not in CASE_EVENTS:
+        raise Invalid("unknown case event")
+    due = None
+    if form.get("due"):
+        try:
+            due = date.fromisoformat(str(form["due"]))
+        except ValueError:
+            raise Invalid("the return date is a date like 2026-03-01") from None
+    reason = str(form.get("reason") or "") or None
+    answer = await _casework(request).event(request.match_info["case_id"], event, due=due,
+                                            reason=reason)
+    t = i18n.catalogue(_lang(request))
+    _flash(request, t("board.event_sent", event=t("caseevent." + event),
+                      state=t("casestate." + str(answer.get("state")))))
+    raise _redirect("/cases")
