@@ -127,3 +127,63 @@ def browser() -> Iterator[Any]:
 
 def cli(*args: str) -> str:
     return run_cli(*args).stdout
+
+
+@dataclass
+class MonitorView:
+    """``gateway monitor ... --serve`` as a separate process."""
+
+    gw: GatewayProcess
+    monitor: Party
+    state: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.state.parent / "monitor-view.log"
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "gateway", "monitor", "--gateway", self.gw.url,
+                "--id", self.monitor.id, "--keys", str(self.monitor.prefix),
+                "--state", str(self.state), "--serve", "--port", str(self.port),
+                "--interval", "1", "--cosign"]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                     env=os.environ | {"PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"monitor exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        raise AssertionError("monitor view did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+
+@contextmanager
+def running_monitor_view(gw: GatewayProcess, monitor: Party, state: Path) -> Iterator[MonitorView]:
+    view = MonitorView(gw, monitor, state)
+    view.start()
+    try:
+        yield view
+    finally:
+        view.stop()

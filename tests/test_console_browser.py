@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,7 +21,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import Exchange, running_exchange
-from tests.console_harness import PASSWORDS, ConsoleProcess, browser, running_console
+from tests.console_harness import (
+    PASSWORDS,
+    ConsoleProcess,
+    MonitorView,
+    browser,
+    running_console,
+    running_monitor_view,
+)
 from tests.dossiers import Dossier, make_dossier
 from tests.harness import make_packet, post_packet, wait_ready
 
@@ -37,6 +44,7 @@ class World:
     packet_id: str
     chromium: Any
     holder: ConsoleProcess
+    monitor: MonitorView
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +59,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         with (
             running_console(tmp / "console", ex.gw, ex.ru, registry=registry) as console,
             running_console(tmp / "holder", ex.gw, ex.ua, users={"olena": "reviewer"}) as holder,
+            running_monitor_view(ex.gw, ex.mon, tmp / "monitor.state") as monitor,
         ):
-            yield World(ex, console, dossier, packet.packet_id, chromium, holder)
+            yield World(ex, console, dossier, packet.packet_id, chromium, holder, monitor)
 
 
 REGISTRY_COLUMNS = (
@@ -283,14 +292,52 @@ def test_a_verification_is_sent_only_when_a_supervisor_confirms_and_the_case_mov
     _act(holder, "Log a family contact")
     assert _count(holder, "RETURN_SCHEDULED") == 1
     holder.close()
+    monitor = world.chromium.new_page(locale="en-GB")
+    assert _monitor_reunited(world, monitor, lambda n: n == 0) == 0
     supervisor.goto(world.console.url + "/cases")
     _act(supervisor, "Reunited")
     assert _count(supervisor, "REUNITED") == 1
+    # The monitor, from the log alone, counts the reunion.
+    assert _monitor_reunited(world, monitor, lambda n: n == 1) == 1
+    monitor.close()
     reunions = supervisor.locator("svg.chart").first.locator("rect.bar").last
     assert reunions.locator("title").inner_html().endswith(": 1")
     supervisor.set_viewport_size({"width": 1280, "height": 1000})
     supervisor.screenshot(path=str(DOCS / "console-board.png"), full_page=True)
     supervisor.close()
+
+
+def _monitor_reunited(world: World, page: Any, wanted: Callable[[int], bool]) -> int:
+    """The monitor view's "reunited, last 24 h" for the pair, once a pass shows ``wanted``."""
+    for _ in range(PAGE_TIMEOUT_MS // 500):
+        page.goto(world.monitor.url + "/")
+        cell = page.locator("#case-table td.reunited-24h")
+        if cell.count() and wanted(value := int(cell.first.inner_text())):
+            return value
+        page.wait_for_timeout(500)  # the monitor passes every second
+    raise AssertionError("the monitor view did not show it")
+
+
+def test_the_monitor_view_shows_the_audit_and_no_name(world: World) -> None:
+    page = world.chromium.new_page(locale="en-GB")
+    page.goto(world.monitor.url + "/")
+    assert page.locator("#verdict").inner_text().startswith("The log verified")
+    assert int(page.locator("#log-size").inner_text()) > 0
+    assert page.locator("#case-table").count() == 1
+    assert "cosigned by this monitor" in page.locator(".checkpoint").inner_text()
+    assert page.locator("svg.chart").count() == 2
+    text = page.content()
+    for child in world.dossier.children:
+        for value in (child.family_name, child.given_name, child.patronymic or child.given_name,
+                      child.birth_place, child.displacement_place, child.guardian,
+                      child.birth_date.isoformat(), child.birth_date.strftime("%d.%m.%Y")):
+            assert value not in text
+    assert "R-0001" not in text  # nor the home side's registry
+    csp = page.request.get(world.monitor.url + "/").headers["content-security-policy"]
+    assert "unsafe-inline" not in csp and "script-src 'self'" in csp
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.screenshot(path=str(DOCS / "monitor-view.png"), full_page=True)
+    page.close()
 
 
 def test_every_page_has_a_strict_csp_and_the_session_cookie_is_httponly_strict(
