@@ -290,7 +290,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # pay for at start-up.
     from gateway.cli.demo import run_demo  # noqa: PLC0415
 
-    return run_demo(Path(args.dir) if args.dir else None, keep=args.keep)
+    return run_demo(Path(args.dir) if args.dir else None, keep=args.keep, console=args.console)
 
 
 def _party_id(value: str) -> str:
@@ -438,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
     p.add_argument("--dir", help="work here instead of a temporary directory")
     p.add_argument("--keep", action="store_true", help="keep the demo's files")
+    p.add_argument("--console", action="store_true",
+                   help="then leave the officials' console and the monitor view running")
     p.set_defaults(func=cmd_demo)
     return parser
 
