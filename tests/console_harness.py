@@ -187,3 +187,13 @@ def running_monitor_view(gw: GatewayProcess, monitor: Party, state: Path) -> Ite
         yield view
     finally:
         view.stop()
+
+
+def save_screenshot(page: Any, path: Path, *, full_page: bool = False) -> None:
+    """A screenshot for docs/, as a 128-colour PNG: small enough to commit."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    image = Image.open(io.BytesIO(page.screenshot(full_page=full_page))).convert("RGB")
+    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)

@@ -28,6 +28,7 @@ from tests.console_harness import (
     browser,
     running_console,
     running_monitor_view,
+    save_screenshot,
 )
 from tests.dossiers import Dossier, make_dossier
 from tests.harness import make_packet, post_packet, wait_ready
@@ -152,7 +153,7 @@ def test_record_view_shows_the_page_and_highlights_the_fields_box(world: World) 
     assert photo.evaluate("img => img.naturalWidth") > 0
     DOCS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.screenshot(path=str(DOCS / "console-record.png"))
+    save_screenshot(page, DOCS / "console-record.png")
     page.close()
 
 
@@ -303,7 +304,7 @@ def test_a_verification_is_sent_only_when_a_supervisor_confirms_and_the_case_mov
     reunions = supervisor.locator("svg.chart").first.locator("rect.bar").last
     assert reunions.locator("title").inner_html().endswith(": 1")
     supervisor.set_viewport_size({"width": 1280, "height": 1000})
-    supervisor.screenshot(path=str(DOCS / "console-board.png"), full_page=True)
+    save_screenshot(supervisor, DOCS / "console-board.png", full_page=True)
     supervisor.close()
 
 
@@ -336,7 +337,7 @@ def test_the_monitor_view_shows_the_audit_and_no_name(world: World) -> None:
     csp = page.request.get(world.monitor.url + "/").headers["content-security-policy"]
     assert "unsafe-inline" not in csp and "script-src 'self'" in csp
     page.set_viewport_size({"width": 1280, "height": 1000})
-    page.screenshot(path=str(DOCS / "monitor-view.png"), full_page=True)
+    save_screenshot(page, DOCS / "monitor-view.png", full_page=True)
     page.close()
 
 

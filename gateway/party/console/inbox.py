@@ -26,6 +26,7 @@ FIELDS = (
     "services.medical", "services.psychological", "services.social", "services.education",
 )
 NAME_FIELDS = ("family_name", "given_name", "patronymic")
+RELATIONS = ("mother", "father", "sibling", "grandparent", "other")  # SPEC §4.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,11 @@ class Field:
     low: bool
     inferred: bool
     corrected: bool
+    label: str = ""  # the message key of its label; "field.<member>" unless set
+
+    @property
+    def label_key(self) -> str:
+        return self.label or f"field.{self.member}"
 
 
 def display_name(record: dict[str, Any]) -> str:
@@ -81,11 +87,23 @@ def _value(record: dict[str, Any], member: str) -> Any:
 
 
 def record_fields(record: dict[str, Any]) -> list[Field]:
-    """The fields of a record in display order, with provenance and marks."""
+    """The fields of a record in display order, with provenance and marks.
+
+    Family contacts follow the fixed members, one row each, labelled by
+    relation, with the provenance the extractor gives ``family_contacts.<i>``.
+    """
     provenance = record.get("provenance") or {}
     out = []
-    for member in FIELDS:
-        value = _value(record, member)
+    members: list[tuple[str, Any, str]] = [(m, _value(record, m), "") for m in FIELDS]
+    contacts = record.get("family_contacts")
+    for i, contact in enumerate(contacts if isinstance(contacts, list) else []):
+        if not isinstance(contact, dict):
+            continue
+        text = ", ".join(str(contact[k]) for k in ("name", "place", "phone") if contact.get(k))
+        relation = contact.get("relation")
+        label = f"relation.{relation}" if relation in RELATIONS else "relation.other"
+        members.append((f"family_contacts.{i}", text or None, label))
+    for member, value, label in members:
         prov = provenance.get(member) or {}
         bbox = prov.get("bbox")
         confidence = prov.get("confidence")
@@ -100,6 +118,7 @@ def record_fields(record: dict[str, Any]) -> list[Field]:
                 low=isinstance(confidence, int | float) and confidence < LOW_CONFIDENCE,
                 inferred=bool(prov.get("inferred")),
                 corrected=bool(prov.get("corrected")),
+                label=label,
             )
         )
     return out
