@@ -34,6 +34,7 @@ from tests.dossiers import Dossier, make_dossier
 from tests.harness import make_packet, post_packet, wait_ready
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+NOTE = "Photo and birth date match the family's report."
 PAGE_TIMEOUT_MS = 60_000  # the console pulls every few seconds; extraction is real
 
 
@@ -263,7 +264,7 @@ def test_a_verification_is_sent_only_when_a_supervisor_confirms_and_the_case_mov
     _open_first_child(world, reviewer)
     reviewer.get_by_label("verified").check()
     reviewer.get_by_label("Surname", exact=True).last.select_option("confirmed")
-    reviewer.get_by_label("Note to the other side").fill("Confirmed against report R-0001.")
+    reviewer.get_by_label("Note to the other side").fill(NOTE)
     with reviewer.expect_navigation():
         reviewer.get_by_role("button", name="Propose the decision").click()
     assert reviewer.url.startswith(world.console.url + "/decisions")
@@ -287,6 +288,15 @@ def test_a_verification_is_sent_only_when_a_supervisor_confirms_and_the_case_mov
     # The home side finds the family; the holder schedules the return and logs a
     # contact; the home side reports the child reunited.
     _act(supervisor, "Family found")
+    # The holder's console pulls the sealed verification and shows its answer.
+    answer = f"Answer to dossier {world.packet_id}: verified"
+    for _ in range(PAGE_TIMEOUT_MS // 500):
+        holder.goto(world.holder.url + "/")
+        if holder.get_by_text(answer).count():
+            break
+        holder.wait_for_timeout(500)  # the console pulls every few seconds
+    assert NOTE in holder.locator("main").inner_text()
+    assert "Surname: confirmed" in holder.locator(".verification").inner_text()
     holder.goto(world.holder.url + "/cases")
     assert _count(holder, "FAMILY_FOUND") == 1
     _act(holder, "Schedule the return", due=(date.today() + timedelta(days=10)).isoformat())

@@ -50,6 +50,8 @@ class Dossier:
     kind: str
     created: str
     children: tuple[Child, ...]
+    in_reply_to: str | None = None
+    verification: dict[str, Any] | None = None  # a verification packet's body (SPEC §10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,9 @@ class Inbox:
                     kind=str(manifest.get("kind")),
                     created=str(manifest.get("created")),
                     children=children,
+                    in_reply_to=manifest.get("in_reply_to"),
+                    verification=manifest.get("body") if manifest.get("kind") == "verification"
+                    and isinstance(manifest.get("body"), dict) else None,
                 )
             )
         out.sort(key=lambda d: d.created, reverse=True)

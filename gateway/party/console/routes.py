@@ -132,7 +132,9 @@ async def inbox(request: web.Request) -> web.Response:
     console = console_of(request)
     dossiers = await asyncio.to_thread(console.inbox.dossiers)
     pending = [d for d in console.decisions.all() if d.state not in (SENT, REJECTED)]
-    return render(request, "inbox.html", dossiers=dossiers, pending=pending)
+    known = set(i18n.catalogue(_lang(request)).messages)
+    return render(request, "inbox.html", dossiers=dossiers, pending=pending, reasons=REASONS,
+                  known=known)
 
 
 @routes.post("/pull")
@@ -212,10 +214,13 @@ async def record_view(request: web.Request) -> web.Response:
     # Logged before the page leaves: who opened which child's record (kept locally only).
     await asyncio.to_thread(console.access.opened, official.name, packet_id, record_id,
                             context["case_id"])
-    matches = None
+    matches, match_error = None, None
     if console.matcher is not None:
-        matches = await asyncio.to_thread(console.matcher.candidates, context["record"])
-    return render(request, "record.html", matches=matches,
+        try:
+            matches = await asyncio.to_thread(console.matcher.candidates, context["record"])
+        except DXGError as err:  # a broken registry must not hide the record
+            match_error = err.detail
+    return render(request, "record.html", matches=matches, match_error=match_error,
                   registry=console.config.registry is not None, **context)
 
 
