@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from gateway.party.match import DEFAULT_THRESHOLD, run
-from gateway.party.match.compare import compare_dates
+from gateway.party.match import linker as linker_module
+from gateway.party.match.compare import (
+    VETO_CAP,
+    VETO_FIELDS,
+    compare,
+    compare_dates,
+    score,
+    vetoed,
+)
 from gateway.party.match.linker import Linker
 from gateway.party.match.profile import from_record, parse_date
 from gateway.party.match.registry import COLUMNS, Report
@@ -227,3 +235,58 @@ def test_run_refuses_a_records_file_of_the_wrong_shape(tmp_path: Path) -> None:
     bad.write_text('{"packet_id": "x"}', encoding="utf-8")
     with pytest.raises(Exception, match="neither an extraction document"):
         run(registry, [bad])
+
+
+def test_twins_whose_names_fold_alike_do_not_match() -> None:
+    """Regression: Діана and Дана once shared a key, so twin sisters agreed on everything."""
+    sister = {**FAMILY, "family_name": "Ковальова", "patronymic": "Дмитрівна", "sex": "female"}
+    linker = Linker([report("DANA", **{**sister, "given_name": "Дана"})])
+    rec = record(**{**sister, "given_name": "Диана", "family_name": "Ковалёва"})
+    assert best(linker, rec) is None
+    assert best(linker, {**rec, "given_name": "Дана"}) == "DANA"
+
+
+@pytest.mark.parametrize(
+    ("misread", "registered"),
+    [("Ирииа", "Ірина"), ("Юрнй", "Юрій"), ("Фдор", "Федір"), ("Викторня", "Вікторія")],
+)
+def test_a_given_name_misread_by_one_letter_is_close(misread: str, registered: str) -> None:
+    """OCR reads и as н or drops a letter; the name is no longer in the tables."""
+    linker = Linker([report("R1", **{**FAMILY, "given_name": registered, "sex": None})])
+    found = linker.match(from_record({**RUSSIAN_RECORD, "given_name": misread, "sex": None}),
+                         threshold=0.0, top=1)  # fmt: skip
+    assert found and found[0].fields["given_name"] == "close"
+
+
+def test_one_edit_is_not_close_for_short_names() -> None:
+    """Яи is one edit from Ян, and from Яна too: a short misreading proves nothing."""
+    linker = Linker([report("R1", **{**FAMILY, "given_name": "Ян", "sex": None})])
+    found = linker.match(from_record({**RUSSIAN_RECORD, "given_name": "Яи", "sex": None}),
+                         threshold=0.0, top=1)  # fmt: skip
+    assert found and found[0].fields["given_name"] == "differ"
+
+
+def test_a_block_larger_than_max_block_is_skipped_and_others_still_find_the_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MAX_BLOCK: a key shared by too many reports is ignored; the child's other keys remain."""
+    monkeypatch.setattr(linker_module, "MAX_BLOCK", 50)
+    crowd = [report(f"C{i}", **{**FAMILY, "birth_date": f"{2000 + i % 20}-01-{1 + i % 28:02d}",
+                                "given_name": "Андрій"}) for i in range(60)]  # fmt: skip
+    linker = Linker([*crowd, report("R1", **FAMILY)])
+    candidates = linker.candidates(from_record(RUSSIAN_RECORD))
+    assert linker.report_ids.index("R1") in candidates
+    assert len(candidates) < 60  # the surname+patronymic block (61 reports) was skipped
+    assert best(linker, RUSSIAN_RECORD) == "R1"
+
+
+def test_the_fast_veto_check_agrees_with_the_score() -> None:
+    """vetoed() lets the linker skip pairs; it must say yes exactly when score() caps."""
+    base = from_record(RUSSIAN_RECORD)
+    for variant in ({"sex": "female"}, {"birth_date": "2014-01-01"}, {"given_name": "Андрій"},
+                    {"given_name": "Олексій"}, {"birth_date": None, "sex": None}):  # fmt: skip
+        other = from_record({**RUSSIAN_RECORD, **variant})
+        evidence = compare(base, other)
+        capped = any(evidence[f] == "differ" for f in VETO_FIELDS)
+        assert vetoed(base, other) == capped, variant
+        assert not capped or score(evidence) <= VETO_CAP

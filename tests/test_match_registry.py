@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.party.match.registry import COLUMNS, RegistryError, read_registry
+from gateway.party.match.registry import COLUMNS, MAX_FIELD_CHARS, RegistryError, read_registry
 
 HEADER = ",".join(COLUMNS)
 ROW = (
@@ -111,3 +111,11 @@ def test_a_million_rows_stream_without_loading_the_file(tmp_path: Path) -> None:
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
     assert count == 1_000_000 and last == "r999999"
     assert size_mb > 80 and grown < size_mb / 4, (size_mb, grown)
+
+
+def test_a_cell_longer_than_the_limit_is_refused_with_its_line(tmp_path: Path) -> None:
+    """MAX_FIELD_CHARS: an unbalanced quote swallows the file into one cell."""
+    long_row = "r2," + "x" * (MAX_FIELD_CHARS + 1) + ",,,,,,,,,,"
+    path = write(tmp_path, f"{HEADER}\n{ROW}\n{long_row}\n")
+    with pytest.raises(RegistryError, match=r"line 3 has a cell longer than 4096"):
+        list(read_registry(path))

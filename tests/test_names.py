@@ -178,3 +178,11 @@ def test_an_alternative_spelling_never_takes_an_official_one() -> None:
     """French Жанна is "Janna", which folds like KMU "Yana" (Яна): Яна keeps it."""
     assert names.given_name_key("Yana") == names.given_name_key("Яна")
     assert names.given_name_key("Yana") != names.given_name_key("Жанна")
+
+
+def test_names_that_only_fold_alike_stay_different_names() -> None:
+    """Regression: merging by fold made Діана and Дана one name (twins would agree)."""
+    assert len({n.key for n in GIVEN}) == len(GIVEN)
+    assert names.given_name_key("Діана") != names.given_name_key("Дана")
+    assert names.given_name_key("Ліана") != names.given_name_key("Лана")
+    assert names.given_name_key("Віолетта") == names.given_name_key("Виолета")

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import date, timedelta
+from functools import lru_cache
 from typing import Literal
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from gateway.party.match.profile import PartialDate, Profile
+from gateway.protocol.names import given_name_folds
+from gateway.protocol.names.keys import UNKNOWN_PREFIX
 
 Level = Literal["agree", "close", "differ", "missing"]
 FIELDS = (
@@ -36,6 +38,7 @@ FIELDS = (
 )  # fmt: skip
 
 CLOSE_NAME = 0.88  # Jaro–Winkler of folds at or above this is a near spelling (OCR, typos)
+MIN_EDIT_LENGTH = 4  # one edit in a shorter unknown name is too much of it (Ян, Яна, Анна)
 PRIOR_LOG2_ODDS = -14.0  # ~1 in 16,000: a report drawn at random from a blocked candidate set
 VETO_CAP = 0.05  # the highest score of a pair whose given name, birth date or sex differs
 
@@ -53,7 +56,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
                           "close_year": 0.5, "differ": -0.5},
     "displacement_place": {"agree": 2.0, "close": 1.0, "differ": -0.5},
 }  # fmt: skip
-VETO_FIELDS = ("given_name", "birth_date", "sex")
+VETO_FIELDS = ("sex", "birth_date", "given_name")  # cheapest check first
 TABLED = ("g:", "p:")  # key prefixes of names the tables know (gateway.protocol.names.keys)
 
 
@@ -72,18 +75,26 @@ def _name(key_a: str | None, key_b: str | None, fold_a: str, fold_b: str) -> Lev
     return "differ"
 
 
-def _span(d: PartialDate) -> tuple[date, date] | None:
-    """The first and last day a partial date can be."""
-    try:
-        if d.month is None:
-            return date(d.year, 1, 1), date(d.year, 12, 31)
-        if d.day is None:
-            after = date(d.year + 1, 1, 1) if d.month == 12 else date(d.year, d.month + 1, 1)
-            return date(d.year, d.month, 1), after - timedelta(days=1)
-        day = date(d.year, d.month, d.day)
-    except ValueError:
-        return None
-    return day, day
+def _given(key_a: str | None, key_b: str | None, fold_a: str, fold_b: str) -> str:
+    """As :func:`_name`, and an unknown spelling one edit away from any form
+    of a known name is close: OCR reads и as н or drops a letter (Ирииа,
+    Юрнй, Фдор for Ирина, Юрій, Федор)."""
+    level = _name(key_a, key_b, fold_a, fold_b)
+    if level != "differ" or key_a is None or key_b is None:
+        return level
+    for known, other, fold in ((key_a, key_b, fold_b), (key_b, key_a, fold_a)):
+        if (known.startswith(TABLED) and other.startswith(UNKNOWN_PREFIX)
+                and len(fold) >= MIN_EDIT_LENGTH and _one_edit(known, fold)):  # fmt: skip
+            return "close"
+    return level
+
+
+@lru_cache(maxsize=1 << 16)
+def _one_edit(key: str, fold: str) -> bool:
+    """Whether ``fold`` is at most one edit from a form of the known name ``key``."""
+    return any(
+        Levenshtein.distance(fold, known, score_cutoff=1) <= 1 for known in given_name_folds(key)
+    )
 
 
 def date_evidence(a: PartialDate | None, b: PartialDate | None) -> str:
@@ -96,15 +107,11 @@ def date_evidence(a: PartialDate | None, b: PartialDate | None) -> str:
     """
     if a is None or b is None:
         return "missing"
-    if a == b and a.full:
-        return "agree"
-    span_a, span_b = _span(a), _span(b)
-    if span_a is None or span_b is None:
-        return "differ"
-    gap = (max(span_a[0], span_b[0]) - min(span_a[1], span_b[1])).days
+    if a.first == b.first and a.last == b.last:
+        return "agree" if a.full else "close_month" if a.month else "close_year"
+    gap = max(a.first, b.first) - min(a.last, b.last)
     if gap <= 0:  # consistent: one lies within the other
-        widest = max(span_a[1] - span_a[0], span_b[1] - span_b[0]).days
-        return "close_month" if widest < 31 else "close_year"
+        return "close_month" if max(a.last - a.first, b.last - b.first) < 31 else "close_year"
     if gap == 1:
         return "close_near"
     if a.full and b.full:
@@ -149,7 +156,7 @@ def _place(a: str | None, b: str | None) -> Level:
 
 _COMPARATORS: dict[str, Callable[[Profile, Profile], str]] = {
     "family_name": lambda r, q: _name(r.family_key, q.family_key, r.family_fold, q.family_fold),
-    "given_name": lambda r, q: _name(r.given_key, q.given_key, r.given_fold, q.given_fold),
+    "given_name": lambda r, q: _given(r.given_key, q.given_key, r.given_fold, q.given_fold),
     "patronymic": lambda r, q: _name(
         r.patronymic_key, q.patronymic_key, r.patronymic_fold, q.patronymic_fold
     ),
@@ -176,7 +183,12 @@ def vetoed(record: Profile, report: Profile) -> bool:
     Cheaper than :func:`compare`; the linker skips such pairs whenever the
     threshold is above the cap.
     """
-    return any(_COMPARATORS[name](record, report) == "differ" for name in VETO_FIELDS)
+    if record.sex and report.sex and record.sex != report.sex:
+        return True
+    if date_evidence(record.birth_date, report.birth_date) == "differ":
+        return True
+    given = _given(record.given_key, report.given_key, record.given_fold, report.given_fold)
+    return given == "differ"
 
 
 def levels(evidence: dict[str, str]) -> dict[str, Level]:

@@ -4,7 +4,8 @@ Blocking: each report is filed under a few compound keys (surname and given
 name; given name and full birth date; surname and full birth date; given
 name, patronymic and birth year; surname and patronymic; surname and birth
 year; given name and birth year; patronymic and full birth date; the first
-four letters of the surname's fold and the given name). A record is
+four letters of the surname's fold with the given name, and with the birth
+year). A record is
 compared only with the reports that share at least one key with it, or
 with its family/given-swapped self. Each key tolerates a
 different error: a misread surname still meets its report through the
@@ -62,8 +63,11 @@ def block_keys(p: Profile) -> list[Hashable]:
         keys.append(("gy", giv, year))
     if pat and dob:
         keys.append(("pd", pat, dob))
-    if giv and len(p.family_fold) >= 4:
-        keys.append(("f4g", p.family_fold[:4], giv))
+    if len(p.family_fold) >= 4:
+        if giv:
+            keys.append(("f4g", p.family_fold[:4], giv))
+        if year:
+            keys.append(("f4y", p.family_fold[:4], year))
     return keys
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from gateway.protocol.names import (
@@ -31,22 +32,41 @@ _DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
 
 @dataclass(frozen=True, slots=True)
 class PartialDate:
-    """A date known to the year, the month or the day."""
+    """A date known to the year, the month or the day.
+
+    ``first`` and ``last`` are the ordinals (``date.toordinal``) of the
+    first and last day it can be, so comparisons need no calendar work.
+    """
 
     year: int
     month: int | None
     day: int | None
+    first: int
+    last: int
 
     @property
     def full(self) -> bool:
         return self.day is not None
 
 
+def _span(year: int, month: int | None, day: int | None) -> tuple[int, int] | None:
+    try:
+        if month is None:
+            return date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()
+        if day is None:
+            after = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+            return date(year, month, 1).toordinal(), after.toordinal() - 1
+        ordinal = date(year, month, day).toordinal()
+    except ValueError:  # 31 February, year 0
+        return None
+    return ordinal, ordinal
+
+
 def parse_date(text: str | None) -> PartialDate | None:
     """An ISO 8601 date, full or partial (``2012-03-14``, ``2012-03``, ``2012``).
 
-    ``14.03.2012`` is accepted too. Anything else, or an impossible month
-    or day, is unknown (``None``).
+    ``14.03.2012`` is accepted too. Anything else, or a day that does not
+    exist (2012-02-30), is unknown (``None``).
     """
     if not text:
         return None
@@ -61,7 +81,10 @@ def parse_date(text: str | None) -> PartialDate | None:
     d = int(day) if day else None
     if (mo is not None and not 1 <= mo <= 12) or (d is not None and not 1 <= d <= 31):
         return None
-    return PartialDate(year, mo, d)
+    span = _span(year, mo, d)
+    if span is None:
+        return None
+    return PartialDate(year, mo, d, *span)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from gateway.protocol.names.fold import clean, fold_latin, fold_name
 from gateway.protocol.names.keys import (
     GivenName,
     equivalents,
+    given_name_folds,
     given_name_key,
     given_name_sex,
     given_names,
@@ -26,6 +27,7 @@ __all__ = [
     "equivalents",
     "fold_latin",
     "fold_name",
+    "given_name_folds",
     "given_name_key",
     "given_name_sex",
     "given_names",

@@ -49,10 +49,11 @@ _DIGRAPHS = (
 _DIGRAPH_RE = re.compile("|".join(re.escape(a) for a, _ in _DIGRAPHS))
 _DIGRAPH_MAP = dict(_DIGRAPHS)
 _DOUBLE_RE = re.compile(r"([a-z])\1+")
-# i + vowel is how the iotated vowels є я ю ё are spelled (ie/ye/je, ...);
-# inside a word they fold onto the plain vowel; at the start only "ie" does
-# (Євген / Евгений), so that Яна and Анна keep apart.
-_IOTATED_RE = re.compile(r"(?<=[a-z])i([aeou])")
+# "ie" is how KMU spells є (Сергієнко → Serhiienko) where Russian has е
+# (Сергеенко → Sergeenko): it folds onto "e". Other i + vowel pairs are
+# spelled alike by every system (Mariia, Mariya, Marija all fold to
+# "maria") and stay, so that Діана and Дана keep apart.
+_IOTATED_RE = re.compile(r"(?<=[a-z])ie")
 _INITIAL_IE_RE = re.compile(r"\bie")
 
 
@@ -91,15 +92,15 @@ def fold_latin(text: str) -> str:
     Diacritics are dropped (Ševčenko → sevcenko), the multi-letter spellings
     of one sound are merged (shch, sch, tsch, zh, kh, ch, ts → s, c, z, h, c),
     y and j become i, g becomes h (Ukrainian г is h, Russian г is g), z
-    becomes s (German writes з as s), doubled
-    letters collapse and i before a vowel inside a word is dropped.
+    becomes s (German writes з as s), doubled letters collapse and "ie"
+    becomes "e".
     """
     decomposed = unicodedata.normalize("NFKD", text.lower())
     ascii_only = "".join(c for c in decomposed if ("a" <= c <= "z") or c in " -")
     folded = _DIGRAPH_RE.sub(lambda m: _DIGRAPH_MAP[m.group(0)], ascii_only)
     folded = _DOUBLE_RE.sub(r"\1", folded)
     folded = _INITIAL_IE_RE.sub("e", folded)
-    folded = _IOTATED_RE.sub(r"\1", folded)
+    folded = _IOTATED_RE.sub("e", folded)
     folded = _DOUBLE_RE.sub(r"\1", folded)
     return " ".join(folded.split())
 

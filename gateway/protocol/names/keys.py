@@ -142,7 +142,8 @@ def given_names() -> tuple[GivenName, ...]:
             groups[target][1].append(row["uk"])
         if i_ru is None:
             groups[target][2].append(row["ru"])
-    # Union the rows that share a form (Панас and Опанас both → Афанасий).
+    # Union the rows that share a written form (Панас and Опанас both →
+    # Афанасий); never by fold, which would merge Діана with Дана.
     parent = list(range(len(groups)))
 
     def find(i: int) -> int:
@@ -154,7 +155,7 @@ def given_names() -> tuple[GivenName, ...]:
     owner: dict[tuple[str, str], int] = {}
     for i, (sex, uk, ru) in enumerate(groups):
         for form in uk + ru:
-            j = owner.setdefault((sex, fold_name(form)), i)
+            j = owner.setdefault((sex, _norm(form)), i)
             parent[find(i)] = find(j)
     merged: dict[int, tuple[Sex, list[str], list[str]]] = {}
     for i, (sex, uk, ru) in enumerate(groups):
@@ -162,7 +163,7 @@ def given_names() -> tuple[GivenName, ...]:
         root[1].extend(f for f in uk if f not in root[1])
         root[2].extend(f for f in ru if f not in root[2])
     return tuple(
-        GivenName(key="g:" + fold_name(uk[0]) + ":" + sex[0], sex=sex,
+        GivenName(key="g:" + _norm(uk[0]) + ":" + sex[0], sex=sex,
                   ukrainian=tuple(uk), russian=tuple(ru))
         for sex, uk, ru in merged.values()
     )  # fmt: skip
@@ -207,6 +208,26 @@ def equivalents(text: str) -> frozenset[str]:
     """Every Cyrillic form the table holds for the name ``text`` (empty if unknown)."""
     name = _given_by_key().get(given_name_key(text) or "")
     return frozenset((*name.ukrainian, *name.russian)) if name else frozenset()
+
+
+@cache
+def _folds_by_key() -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for name in given_names():
+        folds: set[str] = set()
+        for form in (*name.ukrainian, *name.russian):
+            folds |= _official_forms(form) | _other_forms(form)
+        out[name.key] = frozenset(folds)
+    return out
+
+
+def given_name_folds(key: str) -> frozenset[str]:
+    """The Latin folds of every form of the given name with this key (empty if none).
+
+    For telling whether an unknown spelling is a misreading of a known name:
+    compare its :func:`~gateway.protocol.names.fold.fold_name` with these.
+    """
+    return _folds_by_key().get(key, frozenset())
 
 
 # -- patronymics -------------------------------------------------------------
@@ -306,6 +327,8 @@ def patronymic_key(text: str) -> str | None:
 # Applied to each folded word in order; masculine and feminine meet, and so
 # do the Ukrainian and Russian adjective endings.
 _SURNAME_RULES = (
+    (re.compile(r"aia$"), "a"),  # Russian feminine -ая (Сосницкая, Ратушная)
+    (re.compile(r"io(va?)$"), r"o\1"),  # ё spelled yo/jo (Kovalyova)
     (re.compile(r"sk(?:a|i|oi)$"), "sk"),
     (re.compile(r"ck(?:a|i|oi)$"), "ck"),
     (re.compile(r"(?<=[oe]v)a$"), ""),
