@@ -22,6 +22,7 @@ import pytest
 
 from gateway.protocol import case as cases
 from gateway.protocol import receipt as receipts
+from gateway.protocol import schemas
 from gateway.protocol import token as tokens
 from gateway.protocol.case import (
     CLOSED,
@@ -324,6 +325,33 @@ def test_a_payload_that_is_not_an_object_is_refused(key: SigningKey) -> None:
 def test_sign_refuses_an_event_of_the_wrong_shape(key: SigningKey) -> None:
     with pytest.raises(Invalid, match="event_id"):
         cases.sign(make_event(event_id="not-a-uuid"), key)
+
+
+def test_the_fast_shape_check_never_accepts_what_the_schema_refuses() -> None:
+    """``plainly_valid`` may only say yes where ``case-event.v1.json`` does.
+
+    Every member of valid payloads of every event is replaced by values of
+    every kind (including near misses of each pattern), removed, and joined
+    by an extra member; the schema is the judge.
+    """
+    odd: list[Any] = [
+        None, True, False, 0, 1, 1.0, 2, "", " ", "x", [], {}, "REPORTED", "other",
+        CASE, CASE_UPPER, CASE + "\n", CASE[:-1], "ua", "Ua", "u", "ua\n", "a" * 33,
+        "2026-03-01T10:00:00Z", "2026-03-01T10:00:00.5Z", "2026-03-01T10:00:00Z\n",
+        "2026-03-01", "2026-03-01\n", "01.03.2026", "rec-1", "rec 1", "r" * 129,
+    ]  # fmt: skip
+    schema_ok = 0
+    for name in EVENTS:
+        base = valid_claims(name)
+        assert cases.plainly_valid(base)
+        variants = [base | {member: value} for member in base for value in odd]
+        variants += [{k: v for k, v in base.items() if k != member} for member in base]
+        variants += [base | {"family_name": "x"}]
+        for claims in variants:
+            if cases.plainly_valid(claims):
+                assert schemas.check(schemas.CASE_EVENT_V1, claims).ok, claims
+                schema_ok += 1
+    assert schema_ok > 100  # the fast path does decide the common cases
 
 
 # --- the member rules ------------------------------------------------------------------

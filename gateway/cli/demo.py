@@ -5,8 +5,12 @@ monitor (``mon``), starts ``gateway serve`` as its own process on a free
 loopback port, and lets each party listen for push notifications. Each party
 then sends the other a dossier of generated sample PDFs about fictitious
 children; each pulls, verifies everything end to end, and acknowledges with
-DELIVERED. The monitor reads the receipts (ids and hashes only). Finally the
-gateway is stopped with SIGTERM, and the demo prints each packet's timeline.
+DELIVERED. Then the case story of SPEC §10 (``gateway.cli.story``): eight
+children reported, verified (one disputed, then answered), their families
+found, contacts logged, returns scheduled, all reunited. The monitor reads
+the receipts and case events (ids, hashes, times; no names) and recomputes
+the case figures from the log alone. Finally the gateway is stopped with
+SIGTERM, and the demo prints each packet's timeline.
 
 Every child in the sample documents is invented.
 """
@@ -32,6 +36,7 @@ from typing import Any
 import pymupdf
 from aiohttp import ClientSession, web
 
+from gateway.cli.story import run_story
 from gateway.party.client import Client, Identity
 from gateway.party.pull import Puller
 from gateway.protocol.crypto import jws
@@ -261,24 +266,31 @@ async def _exchange(work: Path, url: str, ports: dict[str, int]) -> int:
             )
             say()
 
-        audit = await clients["mon"].receipts()
-        # The log signs a checkpoint within a second of new receipts: let it
+        say("The case story (SPEC §10), between ru (where the children are) and ua (their"
+            " families):")  # fmt: skip
+        story = await run_story(clients, work, sample_pdf, lambda line: say(f"  {line}"))
+        say()
+
+        audit = await clients["mon"].receipts(limit=1000)
+        # The log signs a checkpoint within a second of new entries: let it
         # cover all of them before the monitor audits.
+        logged = max(len(audit["items"]), story.last_log_index + 1)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             _, checkpoint = await clients["mon"].request("GET", "/v1/log/checkpoint")
-            if int(checkpoint.decode().splitlines()[1]) >= len(audit["items"]):
+            if int(checkpoint.decode().splitlines()[1]) >= logged:
                 break
             await asyncio.sleep(0.2)
         levels = [
             json.loads(jws.parse(i["receipt"], typ=jws.TYP_RECEIPT).payload)["level"]
             for i in audit["items"]
         ]
+        counts = {level: levels.count(level) for level in dict.fromkeys(levels)}
         say(
             f"The monitor 'mon' reads {len(levels)} receipts"
             " (ids, digests, part names and times; no dossier content): "
-            + ", ".join(levels)
-            + "."
+            + ", ".join(f"{n} {level}" for level, n in counts.items())
+            + f", and {story.events} case events."
         )
         return failures
 
@@ -286,12 +298,31 @@ async def _exchange(work: Path, url: str, ports: dict[str, int]) -> int:
 def _audit(work: Path, url: str) -> int:
     """Run ``gateway monitor`` once as the monitor would; 1 if it found anything."""
     say()
-    say("The monitor audits the receipt log (signatures, consistency, inclusion, chains):")
+    say(
+        "The monitor audits the receipt log (signatures, consistency, inclusion, chains,"
+        " case events) and recomputes the case figures from it alone:"
+    )
     audit = subprocess.run(
-        [sys.executable, "-m", "gateway", "monitor", "--gateway", url, "--id", "mon",
-         "--keys", str(work / "keys" / "mon"), "--state", str(work / "mon-state.json"),
-         "--once", "--cosign"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "monitor",
+            "--gateway",
+            url,
+            "--id",
+            "mon",
+            "--keys",
+            str(work / "keys" / "mon"),
+            "--state",
+            str(work / "mon-state.json"),
+            "--once",
+            "--cosign",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     for line in (audit.stdout + audit.stderr).splitlines():
         say(f"  {line}")

@@ -18,7 +18,7 @@ from gateway.monitor.audit import (
     Monitor,
     PassResult,
 )
-from gateway.monitor.cases import render_case_table
+from gateway.monitor.cases import render_case_summary, render_case_table
 from gateway.monitor.report import render_table
 from gateway.monitor.state import MonitorState
 from gateway.party.client import Client, Identity
@@ -122,15 +122,13 @@ def _print(result: PassResult, previous: MonitorState | None, *, as_json: bool) 
             f"checkpoint {result.head.verified.origin} size {result.head.size}"
             f" root {b64std(result.head.root)}: {verdict}"
             f"{', cosigned' if result.cosigned else ''}"
-            + (
-                f"; {result.receipts} receipts and {result.case_events} case events verified"
-                if result.tree_verified
-                else ""
-            )
+            + (f"; {result.receipts} receipts verified" if result.tree_verified else "")
+            + (f", {result.case_events} case events verified" if result.case_events else "")
         )
     if result.pairs:
         print(render_table(result.pairs))
     if result.cases is not None and result.cases["pairs"]:
         print(f"cases as of {result.cases['as_of']}, recomputed from the log:")
         print(render_case_table(result.cases["pairs"]))
+        print(render_case_summary(result.cases["pairs"]))
     sys.stdout.flush()

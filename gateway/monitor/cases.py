@@ -202,6 +202,20 @@ def compare_stats(served: Mapping[str, Any], recomputed: Mapping[str, Any]) -> l
     return shown
 
 
+def render_case_summary(pairs: Sequence[Mapping[str, Any]]) -> str:
+    """The case figures in words, one sentence per pair (what officials report)."""
+    lines = []
+    for p in pairs:
+        aged = p["aged_out"]
+        lines.append(
+            f"{p['holder']} -> {p['home']}: {p['reunited_last_24h']} reunited in the last 24 h"
+            f" ({p['reunited_last_7d']} in 7 d); aged out: {aged['open']} open,"
+            f" {aged['reunited']} reunited, {aged['return_overdue']} return overdue;"
+            f" overdue: {p['response_overdue']} response, {p['contact_overdue']} contact"
+        )
+    return "\n".join(lines)
+
+
 def render_case_table(pairs: Sequence[Mapping[str, Any]]) -> str:
     """The per-pair case figures, one line per holder → home pair."""
     short = {"REPORTED": "rep", "VERIFIED": "ver", "DISPUTED": "disp",
