@@ -27,7 +27,7 @@ def test_demo_with_console_serves_the_console_and_the_monitor_view_until_interru
             if line.startswith("Press Ctrl-C"):
                 break
         text = "".join(lines)
-        console = re.search(r"console \(ru\): (http://127\.0\.0\.1:\d+/)", text)
+        console = re.search(r"console \(ua\): (http://127\.0\.0\.1:\d+/)", text)
         view = re.search(r"monitor view: (http://127\.0\.0\.1:\d+/)", text)
         assert console and view, text[-2000:]
         with urllib.request.urlopen(console.group(1) + "login", timeout=10) as answer:

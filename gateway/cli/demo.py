@@ -349,11 +349,11 @@ def _consoles(work: Path, url: str) -> None:
     The console's inbox is the folder the demo pulled into, so nothing is
     pulled twice; its officials get random passwords, printed here (a demo).
     """
-    directory = work / "console-ru"
+    directory = work / "console-ua"
     directory.mkdir(exist_ok=True)
     inbox = directory / "inbox"
     if not inbox.exists():
-        inbox.symlink_to(work / "inbox" / "ru", target_is_directory=True)
+        inbox.symlink_to(work / "inbox" / "ua", target_is_directory=True)
     passwords = {}
     for name, role in (("reviewer", "reviewer"), ("supervisor", "supervisor")):
         passwords[name] = secrets.token_urlsafe(12)
@@ -366,7 +366,7 @@ def _consoles(work: Path, url: str) -> None:
     keys = work / "keys"
     commands = [
         [sys.executable, "-m", "gateway", "console", str(directory), "--gateway", url,
-         "--id", "ru", "--keys", str(keys / "ru"), "--port", str(console_port)],
+         "--id", "ua", "--keys", str(keys / "ua"), "--port", str(console_port)],
         [sys.executable, "-m", "gateway", "monitor", "--gateway", url, "--id", "mon",
          "--keys", str(keys / "mon"), "--state", str(work / "mon-state.json"), "--serve",
          "--port", str(view_port), "--interval", "5"],
@@ -376,7 +376,7 @@ def _consoles(work: Path, url: str) -> None:
     for port_ in (console_port, view_port):
         asyncio.run(_wait_healthy(f"http://127.0.0.1:{port_}/healthz"))
     say()
-    say(f"The home side's console (ru): http://127.0.0.1:{console_port}/")
+    say(f"The home side's console (ua): http://127.0.0.1:{console_port}/")
     for name, password in passwords.items():
         say(f"  sign in as {name!r} with password {password!r}")
     say(f"The monitor view: http://127.0.0.1:{view_port}/")
