@@ -21,7 +21,7 @@ from aiohttp import ClientSession, CookieJar
 from aiohttp.test_utils import TestServer
 
 from gateway.party.console import i18n
-from gateway.party.console.app import CSP, ConsoleConfig, build_app, safe_next
+from gateway.party.console.app import CSP, ConsoleConfig, build_app, loopback_host, safe_next
 from gateway.party.console.decisions import AWAITING, SENDING, Decisions
 from gateway.party.console.security import (
     LOCKOUT_S,
@@ -266,3 +266,26 @@ def test_a_dispute_needs_a_reason_and_a_verdict_is_one_of_three(tmp_path: Path) 
     with pytest.raises(Invalid, match="each field"):
         _propose(decisions, fields={"family_name": "maybe"})
     assert _propose(decisions, result="disputed", reason="photo_mismatch").state == AWAITING
+
+
+def test_a_loopback_console_refuses_other_host_names_against_dns_rebinding(
+    tmp_path: Path,
+) -> None:
+    async def body(http: ClientSession, base: str, clock: FakeClock) -> None:
+        port = base.rsplit(":", 1)[1].rstrip("/")
+        async with http.get(base + "/login", headers={"Host": f"evil.example:{port}"}) as answer:
+            assert answer.status == 421
+            assert answer.headers["Content-Security-Policy"] == CSP
+        for name in ("127.0.0.1", "localhost"):
+            async with http.get(base + "/login", headers={"Host": f"{name}:{port}"}) as answer:
+                assert answer.status == 200
+
+    _with_app(tmp_path, body)
+
+
+def test_loopback_host_names() -> None:
+    assert loopback_host("127.0.0.1:8600") and loopback_host("localhost") and loopback_host("[::1]")
+    assert loopback_host("[::1]:8600") and loopback_host("LOCALHOST:80")
+    assert not loopback_host("[::2]:8600") and not loopback_host("evil.example")
+    assert not loopback_host("127.0.0.1.evil.example:8600")
+    assert not loopback_host(None) and not loopback_host("")

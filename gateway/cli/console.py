@@ -57,6 +57,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     config = ConsoleConfig(
         directory=Path(words[0]), gateway=args.gateway, party_id=args.id, keys=args.keys,
         registry=registry,
+        loopback_only=args.host in ("127.0.0.1", "localhost", "::1"),
     )
     serve_console(config, host=args.host, port=args.port)
     return 0

@@ -3,7 +3,9 @@
 Middlewares, outermost first, and why in this order:
 
 1. ``security_headers``: every answer, errors included, carries the CSP and
-   the other headers, so no path escapes them;
+   the other headers, so no path escapes them; a console bound to loopback
+   also refuses a ``Host`` that is not a loopback name (421), so a web page
+   elsewhere cannot reach it by DNS rebinding;
 2. ``errors``: a :class:`DXGError` raised by a handler becomes a page with
    its status and its detail (details never hold personal data);
 3. ``sessions``: every request has a session (a new anonymous one if the
@@ -72,6 +74,7 @@ class ConsoleConfig:
     registry: Path | None = None
     pull_interval_s: float = PULL_INTERVAL_S
     secure_cookies: bool = False  # set when served behind HTTPS
+    loopback_only: bool = True  # bound to a loopback address: refuse other Host names
 
 
 @dataclass(slots=True)
@@ -149,8 +152,25 @@ def render(
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def loopback_host(host: str | None) -> bool:
+    """Whether a ``Host`` header names this machine (with or without a port)."""
+    if not host:
+        return False
+    # An IPv6 literal is bracketed ("[::1]:8600"); any other name ends at its port.
+    name = host[: host.find("]") + 1] if host.startswith("[") else host.rsplit(":", 1)[0]
+    return name.lower() in LOOPBACK_NAMES
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    config = request.app[CONSOLE].config if CONSOLE in request.app else None
+    if config is not None and config.loopback_only and not loopback_host(request.host):
+        refused = web.Response(status=421, text="this console answers on 127.0.0.1 only\n")
+        _secure(refused)
+        return refused
     try:
         response = await handler(request)
     except web.HTTPException as exc:

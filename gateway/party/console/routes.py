@@ -231,18 +231,14 @@ async def page_image(request: web.Request) -> web.Response:
     path = console.inbox.part_path(packet_id, request.query.get("part", ""))
     data = await asyncio.to_thread(render_page, path, int(request.match_info["page"]),
                                    console.config.directory / "cache" / packet_id)
-    response = web.Response(body=data, content_type="image/png")
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
+    return web.Response(body=data, content_type="image/png")  # no-store, as every page
 
 
 @routes.get("/photo/{packet_id}/{sha256}")
 async def photo(request: web.Request) -> web.FileResponse:
     console = console_of(request)
     path = console.inbox.photo_path(request.match_info["packet_id"], request.match_info["sha256"])
-    response = web.FileResponse(path)
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
+    return web.FileResponse(path)  # no-store: a child's photo stays out of the disk cache
 
 
 # -- matching ----------------------------------------------------------------------
