@@ -173,6 +173,23 @@ def test_the_matching_panel_shows_the_report_side_by_side_and_links_it(world: Wo
     page.close()
 
 
+def test_the_record_view_is_usable_with_the_keyboard_alone(world: World) -> None:
+    page = _login(world, "olena")
+    _open_first_child(world, page)
+    for _ in range(60):  # Tab from the top of the page to the surname's row
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "f-family_name":
+            break
+    else:
+        raise AssertionError("the surname's row cannot be reached with Tab")
+    assert "on" in (page.locator("#box-family_name").get_attribute("class") or "").split()
+    page.keyboard.press("Tab")  # the next row takes the light
+    assert page.evaluate("document.activeElement.id") == "f-given_name"
+    assert "on" not in (page.locator("#box-family_name").get_attribute("class") or "").split()
+    assert "on" in (page.locator("#box-given_name").get_attribute("class") or "").split()
+    page.close()
+
+
 def test_opening_a_record_is_in_the_local_access_log_and_no_name_in_the_server_log(
     world: World,
 ) -> None:
