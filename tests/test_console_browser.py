@@ -335,6 +335,31 @@ def test_a_verification_is_sent_only_when_a_supervisor_confirms_and_the_case_mov
     supervisor.close()
 
 
+def test_the_board_filters_by_state_and_by_flag(world: World) -> None:
+    page = _login(world, "taras")
+    page.goto(world.console.url + "/cases")
+    rows = page.locator("tr.case")
+    total = rows.count()
+    aged = rows.filter(has_text="turned 18").count()
+    assert total == len(world.dossier.children)
+    page.get_by_label("State", exact=True).select_option("REUNITED")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    assert [r.locator("td.state").inner_text() for r in rows.all()] == ["reunited"]
+    page.get_by_label("State", exact=True).select_option("")
+    page.get_by_label("aged out only").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    assert rows.count() == aged
+    assert all("turned 18" in r.inner_text() for r in rows.all())
+    page.get_by_label("aged out only").uncheck()
+    page.get_by_label("overdue only").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    assert rows.count() == 0  # every promise is still within its period
+    page.close()
+
+
 def _monitor_reunited(world: World, page: Any, wanted: Callable[[int], bool]) -> int:
     """The monitor view's "reunited, last 24 h" for the pair, once a pass shows ``wanted``."""
     for _ in range(PAGE_TIMEOUT_MS // 500):
