@@ -289,3 +289,44 @@ def test_loopback_host_names() -> None:
     assert not loopback_host("[::2]:8600") and not loopback_host("evil.example")
     assert not loopback_host("127.0.0.1.evil.example:8600")
     assert not loopback_host(None) and not loopback_host("")
+
+
+async def _sign_in(http: ClientSession, base: str, name: str, password: str) -> str:
+    """Sign in; the new session's CSRF token (read from a page after sign-in)."""
+    token = await _csrf(http, base)
+    form = {"name": name, "password": password, "csrf": token}
+    async with http.post(base + "/login", data=form, allow_redirects=False) as answer:
+        assert answer.status == 303
+    async with http.get(base + "/decisions") as answer:
+        match = re.search(r'name="csrf" value="([^"]+)"', await answer.text())
+    assert match is not None and match.group(1) != token  # a new session, a new token
+    return match.group(1)
+
+
+def test_a_reviewer_posting_a_confirmation_directly_is_refused_and_nothing_is_sent(
+    tmp_path: Path,
+) -> None:
+    decision = _propose(Decisions(tmp_path), official="taras")
+
+    async def body(http: ClientSession, base: str, clock: FakeClock) -> None:
+        token = await _sign_in(http, base, "olena", "a long enough password")
+        async with http.post(base + f"/decisions/{decision.decision_id}/confirm",
+                             data={"csrf": token}, allow_redirects=False) as answer:
+            assert answer.status == 403
+        assert Decisions(tmp_path).get(decision.decision_id).state == AWAITING
+
+    _with_app(tmp_path, body)
+
+
+def test_after_logout_the_session_no_longer_opens_a_page(tmp_path: Path) -> None:
+    async def body(http: ClientSession, base: str, clock: FakeClock) -> None:
+        token = await _sign_in(http, base, "olena", "a long enough password")
+        async with http.get(base + "/", allow_redirects=False) as answer:
+            assert answer.status == 200
+        async with http.post(base + "/logout", data={"csrf": token},
+                             allow_redirects=False) as answer:
+            assert answer.status == 303
+        async with http.get(base + "/", allow_redirects=False) as answer:
+            assert answer.status == 303 and answer.headers["Location"].startswith("/login")
+
+    _with_app(tmp_path, body)
