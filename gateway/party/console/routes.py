@@ -14,7 +14,14 @@ from typing import Any
 from aiohttp import web
 
 from gateway.party.console import charts, i18n
-from gateway.party.console.app import SESSION, console_of, render, safe_next, session_of
+from gateway.party.console.app import (
+    SESSION,
+    console_of,
+    language_of,
+    render,
+    safe_next,
+    session_of,
+)
 from gateway.party.console.casework import GatewayCases
 from gateway.party.console.decisions import (
     FIELD_VERDICTS,
@@ -32,7 +39,7 @@ from gateway.party.console.users import normalize_name
 from gateway.protocol.case import EVENTS as CASE_EVENTS
 from gateway.protocol.case import STATES
 from gateway.protocol.clock import format_time, now
-from gateway.protocol.errors import BadRequest, DXGError, Forbidden, Invalid, NotFound
+from gateway.protocol.errors import BadRequest, DXGError, Invalid, NotFound
 
 routes = web.RouteTableDef()
 
@@ -103,8 +110,6 @@ async def login(request: web.Request) -> web.Response:
 
 
 def _lang(request: web.Request) -> str:
-    from gateway.party.console.app import language_of  # noqa: PLC0415
-
     return language_of(request)
 
 
@@ -339,12 +344,6 @@ async def reject(request: web.Request) -> web.Response:
     )
     _flash(request, i18n.catalogue(_lang(request))("decision.rejected"))
     raise _redirect("/decisions")
-
-
-def _forbid_reviewer(request: web.Request) -> None:
-    official = session_of(request).official
-    if official is None or not official.supervisor:
-        raise Forbidden("only a supervisor may do this")
 
 
 # -- cases: the board and the holder's and home side's events ---------------------------------
