@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -458,9 +457,3 @@ def generate(
     corpus.records = [corpus.records[i] for i in order]
     return corpus
 
-
-def iter_registry(seed: int, rows: int) -> Iterator[dict[str, str]]:
-    """Registry rows only, for the speed benchmark (no records kept)."""
-    maker = _Maker(seed)
-    for i in range(rows):
-        yield maker.report(f"R{i:07d}", maker.child())

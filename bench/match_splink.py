@@ -7,7 +7,7 @@ Not a dependency of DXG: run it in a separate environment with
 
 It gives Splink every advantage it can take: the name keys of
 ``gateway.protocol.names`` (computed by our code, timed separately), the
-same nine blocking rules as ``gateway.party.match.linker``, per-field
+same ten blocking rules as ``gateway.party.match.linker``, per-field
 levels null / key equal / Jaro–Winkler ≥ 0.88 / else, u estimated by
 random sampling and m by expectation maximisation (Splink's usual
 unsupervised training; there are no labels in a real registry). It prints
@@ -94,7 +94,7 @@ def main() -> None:
             block_on("fam_key", "dob"), block_on("giv_key", "pat_key", "dob_year"),
             block_on("fam_key", "pat_key"), block_on("fam_key", "dob_year"),
             block_on("giv_key", "dob_year"), block_on("pat_key", "dob"),
-            block_on("fam4", "giv_key"),
+            block_on("fam4", "giv_key"), block_on("fam4", "dob_year"),
         ],
     )
     linker = Linker(

@@ -290,3 +290,28 @@ def test_the_fast_veto_check_agrees_with_the_score() -> None:
         capped = any(evidence[f] == "differ" for f in VETO_FIELDS)
         assert vetoed(base, other) == capped, variant
         assert not capped or score(evidence) <= VETO_CAP
+
+
+def test_scoring_in_forked_workers_gives_the_sequential_answer() -> None:
+    """WORKERS / PARALLEL_MIN_RECORDS: the parallel path changes speed only, not results."""
+    def born(i: int) -> str:
+        return f"201{i % 10}-0{1 + i % 9}-1{i % 10}"
+
+    reports = [report(f"R{i}", **{**FAMILY, "given_name": g, "birth_date": born(i)})
+               for i, g in enumerate(["Олексій", "Андрій", "Марія", "Олена"] * 50)]  # fmt: skip
+    linker = Linker(reports)
+    records = [from_record({**RUSSIAN_RECORD, "birth_date": born(i),
+                            "given_name": ["Алексей", "Андрей", "Мария", "Елена"][i % 4]})
+               for i in range(linker_module.PARALLEL_MIN_RECORDS)]  # fmt: skip
+    sequential = linker.match_all(records, threshold=0.5, top=3, workers=1)
+    parallel = linker.match_all(records, threshold=0.5, top=3, workers=2)
+    assert parallel == sequential
+    assert sum(1 for found in sequential if found) > len(records) // 2
+
+
+def test_day_and_month_swapped_against_a_date_known_to_the_month() -> None:
+    """2016-01-11 written for 1 November 2016, which the family knew as 2016-11."""
+    assert compare_dates(parse_date("2016-01-11"), parse_date("2016-11")) == "close"
+    assert compare_dates(parse_date("2016-11"), parse_date("2016-01-11")) == "close"
+    assert compare_dates(parse_date("2016-01-11"), parse_date("2016-12")) == "differ"
+    assert compare_dates(parse_date("2016-01-13"), parse_date("2016-11")) == "differ"

@@ -186,3 +186,19 @@ def test_names_that_only_fold_alike_stay_different_names() -> None:
     assert names.given_name_key("Діана") != names.given_name_key("Дана")
     assert names.given_name_key("Ліана") != names.given_name_key("Лана")
     assert names.given_name_key("Віолетта") == names.given_name_key("Виолета")
+
+
+@pytest.mark.parametrize(
+    ("misread", "meant"),
+    [("Катерииа", "Катерина"), ("Юрнй", "Юрій"), ("Фдор", "Федір"), ("Викторня", "Вікторія"),
+     ("Oleksandr", "Олександр"), ("Олексій", "Алексей")],
+)  # fmt: skip
+def test_nearest_given_name_recovers_one_misread_letter(misread: str, meant: str) -> None:
+    found = names.nearest_given_name(misread)
+    assert found is not None and found.key == names.given_name_key(meant)
+
+
+@pytest.mark.parametrize("text", ["Яи", "Зореслав", "Qwxyz", "", "Ирииа"])
+def test_nearest_given_name_does_not_guess(text: str) -> None:
+    """Too short, unknown and near no name, nothing at all, or near two (Ирина, Илья)."""
+    assert names.nearest_given_name(text) is None

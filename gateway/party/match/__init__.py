@@ -77,9 +77,11 @@ def run(
         raise BadRequest("--top is at least 1")
     records = [r for path in record_files for r in load_records(path)]
     linker = Linker(read_registry(registry))
+    profiles = [from_record(record) for record in records]
     matches = []
-    for record in records:
-        found = linker.match(from_record(record), threshold=threshold, top=top)
+    for record, found in zip(
+        records, linker.match_all(profiles, threshold=threshold, top=top), strict=True
+    ):
         matches.append(
             {
                 "record_id": record.get("record_id"),

@@ -20,8 +20,9 @@ order in which blocks were visited.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.party.match.compare import VETO_CAP, Level, compare, levels, score, vetoed
@@ -30,6 +31,12 @@ from gateway.party.match.profile import build as build_profile
 from gateway.party.match.registry import Report
 
 MAX_BLOCK = 5000  # a key shared by more reports than this identifies no one; others still do
+WORKERS = 2  # processes scoring records: the two cores of the machines DXG runs on
+PARALLEL_MIN_RECORDS = 1000  # below this, starting processes costs more than it saves
+
+# The linker and records a forked worker scores: set before the pool forks,
+# inherited by the workers, never sent through a pipe.
+_SHARED: tuple[Linker, Sequence[Profile], float, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +140,34 @@ class Linker:
                 scored.append(Candidate(self.report_ids[index], best[0], fields, index))
         scored.sort(key=lambda c: (-c.score, c.index))
         return scored[:top]
+
+    def match_all(
+        self, records: Sequence[Profile], *, threshold: float, top: int, workers: int = WORKERS
+    ) -> list[list[Candidate]]:
+        """:meth:`match` for every record, in order; in ``workers`` forked processes.
+
+        The result is the same as the sequential one (a test holds it).
+        Where ``fork`` is unavailable, or for few records, it runs here.
+        """
+        global _SHARED  # noqa: PLW0603 - handed to forked workers, see _SHARED
+        if (
+            workers <= 1
+            or len(records) < PARALLEL_MIN_RECORDS
+            or "fork" not in multiprocessing.get_all_start_methods()
+        ):
+            return [self.match(r, threshold=threshold, top=top) for r in records]
+        step = -(-len(records) // (workers * 4))  # a few chunks per worker evens out the load
+        chunks = [(i, min(i + step, len(records))) for i in range(0, len(records), step)]
+        _SHARED = (self, records, threshold, top)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                parts = pool.map(_match_chunk, chunks)
+        finally:
+            _SHARED = None
+        return [found for part in parts for found in part]
+
+
+def _match_chunk(bounds: tuple[int, int]) -> list[list[Candidate]]:
+    assert _SHARED is not None
+    linker, records, threshold, top = _SHARED
+    return [linker.match(r, threshold=threshold, top=top) for r in records[bounds[0]:bounds[1]]]

@@ -41,7 +41,7 @@ OCR_DIGITS_LATIN = {"0": "o", "1": "l", "3": "e", "5": "s", "6": "b", "8": "b"}
 # Multi-letter spellings of one sound in KMU, ICAO, BGN/PCGN, German and
 # French, longest first so "shch" wins over "sh".
 _DIGRAPHS = (
-    ("schtsch", "s"), ("shch", "s"), ("sch", "s"), ("tsch", "c"), ("tch", "c"),
+    ("schtsch", "s"), ("chtch", "s"), ("shch", "s"), ("sch", "s"), ("tsch", "c"), ("tch", "c"),
     ("zh", "z"), ("kh", "h"), ("ch", "c"), ("sh", "s"), ("ts", "c"), ("tz", "c"),
     ("ck", "k"), ("ph", "f"), ("x", "ks"), ("w", "v"), ("q", "k"), ("ou", "u"),
     ("gue", "he"), ("gui", "hi"), ("dj", "z"), ("j", "i"), ("y", "i"), ("g", "h"), ("z", "s"),

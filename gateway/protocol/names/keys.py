@@ -38,6 +38,8 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
+from rapidfuzz.distance import Levenshtein
+
 from gateway.protocol.names.fold import clean, fold_latin, fold_name
 from gateway.protocol.names.systems import spellings
 from gateway.protocol.names.translit import Untransliterable, is_cyrillic, russian, ukrainian
@@ -228,6 +230,36 @@ def given_name_folds(key: str) -> frozenset[str]:
     compare its :func:`~gateway.protocol.names.fold.fold_name` with these.
     """
     return _folds_by_key().get(key, frozenset())
+
+
+NEAR_MIN_LETTERS = 4  # one edit in a shorter name is too much of it (Ян, Яна, Яи)
+
+
+def nearest_given_name(text: str) -> GivenName | None:
+    """The known given name ``text`` is, or is one misread letter away from.
+
+    For an extractor checking a near-miss (OCR's Ирииа for Ирина, Юрнй for
+    Юрій) and for the matcher. A name in the tables is returned as is; an
+    unknown spelling of at least :data:`NEAR_MIN_LETTERS` folded letters is
+    returned as the one known name within one edit of it, and ``None`` when
+    none or several are (a guess between two names is no answer).
+    """
+    known = _given_by_key().get(given_name_key(text) or "")
+    if known:
+        return known
+    folded = fold_name(text)
+    if len(folded) < NEAR_MIN_LETTERS:
+        return None
+    keys = {key for key in _folds_by_key() if one_edit_from(key, folded)}
+    return _given_by_key()[keys.pop()] if len(keys) == 1 else None
+
+
+@lru_cache(maxsize=1 << 16)
+def one_edit_from(key: str, folded: str) -> bool:
+    """Whether the fold ``folded`` is within one edit of a spelling of the name ``key``."""
+    return any(
+        Levenshtein.distance(folded, known, score_cutoff=1) <= 1 for known in given_name_folds(key)
+    )
 
 
 # -- patronymics -------------------------------------------------------------
