@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sqlite3
 import statistics
 import sys
@@ -59,7 +58,7 @@ from gateway.protocol.stats import CaseStats, Policy
 from gateway.protocol.trust import RegisteredKey
 from gateway.server import cases
 from gateway.server.store import Database
-from tests.harness import Party, bearer, get, start_gateway, wait_for
+from tests.harness import GatewayProcess, Party, bearer, get, start_gateway, wait_for
 
 RECORDS_PER_DOSSIER = 1000
 SEED_BATCH = 2000  # events per durable transaction while seeding
@@ -74,6 +73,11 @@ STEPS = (
 STEP_DAYS = (0, 1, 2, 5, 6, 9)  # issued_at of each step after the case's first report
 STATS_CALLS = 200
 TARGET_STATS_MS = 50.0
+
+
+def signed(gw: GatewayProcess, mon: Party) -> int:
+    """The size of the latest signed checkpoint (read without touching /v1/stats)."""
+    return int(get(gw, mon, "/v1/log/checkpoint").body.decode().splitlines()[1])
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -332,6 +336,9 @@ def main() -> int:
     gw.start()
     try:
         url = gw.url
+        # The log service folds the seeded entries into the tree first; the HTTP
+        # phase must not compete with that (nor the first /v1/stats catch up).
+        wait_for(lambda: signed(gw, mon) >= len(seeded) * 6, timeout=3600, interval=1.0)
         http = asyncio.run(http_phase(url, ua, ru, plans[len(seeded) :], args.concurrency))
         ratio = http["events_per_s"] / http["floor_per_s"]
         print(
@@ -342,11 +349,7 @@ def main() -> int:
             flush=True,
         )  # fmt: skip
         total = args.cases * 6
-        wait_for(
-            lambda: json.loads(get(gw, mon, "/v1/stats").body)["log_size"] >= total,
-            timeout=1800,
-            interval=1.0,
-        )
+        wait_for(lambda: signed(gw, mon) >= total, timeout=1800, interval=1.0)
         first = stats_latency(url, mon, "", 1)[0]
         now_ms = stats_latency(url, mon, "", STATS_CALLS)
         past = format_time(now() - timedelta(days=30))
@@ -357,7 +360,8 @@ def main() -> int:
         slower = statistics.median(base) / statistics.median(now_ms)
         print(
             f"3. GET /v1/stats at {args.cases:,} cases ({total:,} events): first call"
-            f" {first:.0f} ms (catch-up); as of now p50 {statistics.median(now_ms):.1f} ms,"
+            f" {first:.0f} ms (the running fold catches up from the table);"
+            f" as of now p50 {statistics.median(now_ms):.1f} ms,"
             f" p99 {pct(now_ms, 0.99):.1f} ms; 8 days ahead p50"
             f" {statistics.median(ahead_ms):.1f} ms, p99 {pct(ahead_ms, 0.99):.1f} ms;"
             f" 30 days ago p50 {statistics.median(past_ms):.0f} ms; baseline (refold per"
