@@ -25,6 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from gateway.cli.cases import add_commands as add_case_commands
+from gateway.cli.console import add_command as add_console_command
 from gateway.cli.match import add_command as add_match_command
 from gateway.cli.monitor import add_command as add_monitor_command
 from gateway.party import log as log_reader
@@ -316,7 +317,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # pay for at start-up.
     from gateway.cli.demo import run_demo  # noqa: PLC0415
 
-    return run_demo(Path(args.dir) if args.dir else None, keep=args.keep)
+    return run_demo(Path(args.dir) if args.dir else None, keep=args.keep, console=args.console)
 
 
 def _party_id(value: str) -> str:
@@ -454,10 +455,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_case_commands(sub)
     add_monitor_command(sub)
     add_match_command(sub)
+    add_console_command(sub)
 
     p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
     p.add_argument("--dir", help="work here instead of a temporary directory")
     p.add_argument("--keep", action="store_true", help="keep the demo's files")
+    p.add_argument("--console", action="store_true",
+                   help="then leave the officials' console and the monitor view running")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -328,8 +329,77 @@ def _audit(work: Path, url: str) -> int:
     return 0 if audit.returncode == 0 else 1
 
 
-def run_demo(directory: Path | None, *, keep: bool = False) -> int:
-    """Run the demo; 0 if every packet was delivered and verified."""
+async def _wait_healthy(url: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    async with ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {READY_TIMEOUT_S} s")
+
+
+def _consoles(work: Path, url: str) -> None:
+    """Leave the home side's console and the monitor view running until Ctrl-C.
+
+    The console's inbox is the folder the demo pulled into, so nothing is
+    pulled twice; its officials get random passwords, printed here (a demo).
+    """
+    directory = work / "console-ua"
+    directory.mkdir(exist_ok=True)
+    inbox = directory / "inbox"
+    if not inbox.exists():
+        inbox.symlink_to(work / "inbox" / "ua", target_is_directory=True)
+    passwords = {}
+    for name, role in (("reviewer", "reviewer"), ("supervisor", "supervisor")):
+        passwords[name] = secrets.token_urlsafe(12)
+        subprocess.run(
+            [sys.executable, "-m", "gateway", "console", "user", "add", str(directory), name,
+             "--role", role],
+            input=passwords[name] + "\n", capture_output=True, text=True, timeout=60, check=True,
+        )
+    console_port, view_port = _free_port(), _free_port()
+    keys = work / "keys"
+    commands = [
+        [sys.executable, "-m", "gateway", "console", str(directory), "--gateway", url,
+         "--id", "ua", "--keys", str(keys / "ua"), "--port", str(console_port)],
+        [sys.executable, "-m", "gateway", "monitor", "--gateway", url, "--id", "mon",
+         "--keys", str(keys / "mon"), "--state", str(work / "mon-state.json"), "--serve",
+         "--port", str(view_port), "--interval", "5"],
+    ]
+    log = (work / "consoles.log").open("ab")
+    procs = [subprocess.Popen(c, stdout=log, stderr=subprocess.STDOUT) for c in commands]
+    for port_ in (console_port, view_port):
+        asyncio.run(_wait_healthy(f"http://127.0.0.1:{port_}/healthz"))
+    say()
+    say(f"The home side's console (ua): http://127.0.0.1:{console_port}/")
+    for name, password in passwords.items():
+        say(f"  sign in as {name!r} with password {password!r}")
+    say(f"The monitor view: http://127.0.0.1:{view_port}/")
+    say("Press Ctrl-C to stop them and the gateway.")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+        log.close()
+
+
+def run_demo(directory: Path | None, *, keep: bool = False, console: bool = False) -> int:
+    """Run the demo; 0 if every packet was delivered and verified.
+
+    With ``console``, leave the officials' console and the monitor view
+    running on the demo's gateway until Ctrl-C.
+    """
     work = directory or Path(tempfile.mkdtemp(prefix="dxg-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     root = work / "gateway"
@@ -369,6 +439,8 @@ def run_demo(directory: Path | None, *, keep: bool = False) -> int:
             asyncio.run(_wait_ready(url))
             failures = asyncio.run(_exchange(work, url, ports))
             failures += _audit(work, url)
+            if console:
+                _consoles(work, url)
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(60)
             say(f"Gateway stopped on SIGTERM after draining, exit code {code}.")

@@ -53,6 +53,10 @@ def add_command(sub: Any) -> None:
     p.add_argument(
         "--interval", type=float, default=DEFAULT_INTERVAL_S, help="seconds between passes"
     )
+    p.add_argument("--serve", action="store_true",
+                   help="serve a read-only web view of the audit (nothing personal)")
+    p.add_argument("--host", default="127.0.0.1", help="--serve: address (default this machine)")
+    p.add_argument("--port", type=int, default=8601, help="--serve: port (default 8601)")
     p.set_defaults(func=cmd_monitor)
 
 
@@ -60,7 +64,24 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """Run ``gateway monitor``; 0 if everything verified, 3 if anything failed."""
     if not args.gateway or not args.id or not args.keys:
         raise UsageError("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
+    if args.serve:
+        return _serve(args)
     return asyncio.run(_follow(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``--serve``: passes every ``--interval`` behind a read-only web view."""
+    from gateway.monitor.view import serve_view  # noqa: PLC0415  (web stack only when asked)
+
+    state_path = Path(args.state) if args.state else None
+    identity = Identity.load(args.id, args.keys)
+
+    def make_monitor() -> Monitor:
+        return Monitor(Client(args.gateway, identity), state_path=state_path,
+                       overdue_after_s=args.overdue_after, cosign=args.cosign)
+
+    serve_view(make_monitor, host=args.host, port=args.port, interval_s=args.interval)
+    return EXIT_CLEAN
 
 
 async def _follow(args: argparse.Namespace) -> int:

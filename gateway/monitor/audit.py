@@ -89,7 +89,7 @@ from gateway.protocol.errors import (
 from gateway.protocol.ids import ID_PATTERN
 from gateway.protocol.merkle import EMPTY_ROOT, b64std, leaf_hash, node_hash
 from gateway.protocol.receipt import ReceiptClaims, claimed_issuer, verify_receipt
-from gateway.protocol.stats import Policy
+from gateway.protocol.stats import CaseStats, Policy
 from gateway.protocol.trust import RegisteredKey
 
 EXIT_CLEAN = EXIT_OK
@@ -318,6 +318,10 @@ class PassResult:
     receipts: int = 0
     case_events: int = 0
     cases: dict[str, Any] | None = None  # the case figures recomputed from the log
+    # The fold behind ``cases``, and the log size it was asked at: the monitor
+    # view asks it for the figures of earlier days too (its charts).
+    case_stats: CaseStats | None = None
+    case_log_size: int = 0
     cosigned: bool = False
 
     @property
@@ -461,6 +465,7 @@ class Monitor:
             )
             size = len(entries)
         result.cases = audit.stats.figures(as_of=as_of, log_size=size)
+        result.case_stats, result.case_log_size = audit.stats, size
         for finding in cases.compare_stats(served, result.cases):
             result.findings.append(Finding(finding.kind, finding.message))
 

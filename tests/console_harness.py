@@ -1,0 +1,199 @@
+"""Factories for the console's tests: a real console process, and a real browser.
+
+The browser is Debian's Chromium (``apt-get install chromium``) driven by
+Playwright for Python; no browser is ever downloaded. Tests that need it
+are skipped, saying why, when ``/usr/bin/chromium`` is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import GatewayProcess, Party, free_port, run_cli
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+STARTUP_TIMEOUT_S = 30.0
+PASSWORDS = {
+    "olena": "reviewer-pass-1234",
+    "taras": "supervisor-pass-5678",
+    "iryna": "supervisor-pass-9012",
+}
+ROLES = {"olena": "reviewer", "taras": "supervisor", "iryna": "supervisor"}
+
+
+def add_user(directory: Path, name: str, password: str, role: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway", "console", "user", "add", str(directory), name,
+         "--role", role],
+        input=password + "\n", capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@dataclass
+class ConsoleProcess:
+    directory: Path
+    gw: GatewayProcess
+    party: Party
+    registry: Path | None = None
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    extra: Sequence[str] = ()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory.parent / f"{self.directory.name}.log"
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "gateway", "console", str(self.directory),
+                "--gateway", self.gw.url, "--id", self.party.id, "--keys", str(self.party.prefix),
+                "--port", str(self.port), *self.extra]
+        if self.registry is not None:
+            args += ["--registry", str(self.registry)]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                     env=os.environ | {"PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"console exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        raise AssertionError("console did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+
+@contextmanager
+def running_console(
+    directory: Path, gw: GatewayProcess, party: Party, *, registry: Path | None = None,
+    users: dict[str, str] | None = None,
+) -> Iterator[ConsoleProcess]:
+    for name, role in (users or ROLES).items():
+        add_user(directory, name, PASSWORDS[name], role)
+    console = ConsoleProcess(directory, gw, party, registry)
+    console.start()
+    try:
+        yield console
+    finally:
+        console.stop()
+
+
+@contextmanager
+def browser() -> Iterator[Any]:
+    """A headless Chromium (Debian's), or the test is skipped saying what to install."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs Debian's Chromium: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def cli(*args: str) -> str:
+    return run_cli(*args).stdout
+
+
+@dataclass
+class MonitorView:
+    """``gateway monitor ... --serve`` as a separate process."""
+
+    gw: GatewayProcess
+    monitor: Party
+    state: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.state.parent / "monitor-view.log"
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "gateway", "monitor", "--gateway", self.gw.url,
+                "--id", self.monitor.id, "--keys", str(self.monitor.prefix),
+                "--state", str(self.state), "--serve", "--port", str(self.port),
+                "--interval", "1", "--cosign"]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                     env=os.environ | {"PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"monitor exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        raise AssertionError("monitor view did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+
+@contextmanager
+def running_monitor_view(gw: GatewayProcess, monitor: Party, state: Path) -> Iterator[MonitorView]:
+    view = MonitorView(gw, monitor, state)
+    view.start()
+    try:
+        yield view
+    finally:
+        view.stop()
+
+
+def save_screenshot(page: Any, path: Path, *, full_page: bool = False) -> None:
+    """A screenshot for docs/, as a 128-colour PNG: small enough to commit."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    image = Image.open(io.BytesIO(page.screenshot(full_page=full_page))).convert("RGB")
+    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
