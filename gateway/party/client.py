@@ -256,6 +256,8 @@ class Client:
         Parts are named ``part-1.pdf``, ``part-2.txt``… and the file names go
         to the recipient in the manifest body (:data:`FILES_MEMBER`), never
         into a receipt; ``keep_names`` names each part after its file instead.
+        A packet without files (a verification, SPEC §10) gets no such member:
+        kinds with a closed body stay exactly as their SPEC section defines them.
 
         Raises:
             Invalid: a file is of an unsupported type.
@@ -264,6 +266,7 @@ class Client:
             names = [f.name for f in files]
         else:
             names = [neutral_name(i, f) for i, f in enumerate(files, start=1)]
+        if names and not keep_names:  # a packet of no files (a verification) maps no names
             body = dict(body or {})
             pairs = zip(names, files, strict=True)
             body.setdefault(FILES_MEMBER, [{"part": n, "name": f.name} for n, f in pairs])
