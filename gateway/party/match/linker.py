@@ -61,7 +61,8 @@ class Candidate:
 def block_keys(p: Profile) -> list[Hashable]:
     """The blocking keys of a profile (those with an unknown part are left out)."""
     fam, giv, pat = p.family_key, p.given_key, p.patronymic_key
-    dob, year = p.full_birth_date, p.birth_year
+    full, year = p.full_birth_date, p.birth_year
+    dob = full.first if full else None  # the ordinal hashes faster than the date object
     keys: list[Hashable] = []
     if fam and giv:
         keys.append(("fg", fam, giv))
