@@ -26,7 +26,9 @@ from gateway.protocol.case import CaseEvent
 from gateway.protocol.clock import format_time
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import SigningKey
+from gateway.protocol.manifest import PartSpec, build_manifest, sign_envelope
 from gateway.protocol.receipt import sign_receipt
+from gateway.server import cases as server_cases
 from tests.dossiers import make_dossier
 from tests.harness import (
     Answer,
@@ -625,3 +627,18 @@ def test_stats_count_from_the_signed_log_per_pair(world: World) -> None:
     checkpoint = get(world.gw, world.mon, "/v1/log/checkpoint").body.decode().split("\n")
     assert int(checkpoint[1]) >= doc["log_size"]
     assert_problem(get(world.gw, world.by, "/v1/stats?as_of=yesterday"), 400, "bad-request")
+
+
+def test_regression_a_stored_dossier_with_bad_body_cases_gets_derived_ids() -> None:
+    """A dossier accepted before intake checked body.cases must not fail extraction forever."""
+    body = {"cases": [{"case_id": str(uuid.uuid4()), "part": "gone.pdf", "index": 0}]}
+    manifest = build_manifest(sender="ua", recipient="ru", parts=[], body=body)
+    envelope = sign_envelope(manifest, SigningKey.generate())
+    assert server_cases.case_names(envelope) == ()
+    good = {"cases": [{"case_id": str(uuid.uuid4()), "part": "a.pdf", "index": 0}]}
+    manifest = build_manifest(
+        sender="ua", recipient="ru", parts=[PartSpec("a.pdf", "application/pdf", 1, "0" * 64)],
+        body=good,
+    )  # fmt: skip
+    (name,) = server_cases.case_names(sign_envelope(manifest, SigningKey.generate()))
+    assert (name.part, name.index) == ("a.pdf", 0)
