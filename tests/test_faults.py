@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import io
 import json
+import logging
 import os
 import signal
 import socket
@@ -38,6 +39,7 @@ from gateway.protocol.crypto.keys import (
 )
 from gateway.protocol.errors import Invalid, Temporary
 from gateway.protocol.manifest import Manifest, is_safe_part_name, sign_envelope
+from gateway.server.logflood import FloodFilter
 from tests.conftest import Exchange
 from tests.harness import (
     Answer,
@@ -730,3 +732,14 @@ def test_fault_04_the_deadline_kills_the_sandboxes_before_the_scratch_files_go(
     assert time.monotonic() - started < 4 + 10  # the packet's deadline, not the part's 16 s
     errors = json.loads((result.folder / "extraction.json").read_text())["errors"]
     assert any("deadline" in e for e in errors), errors
+
+
+def test_fault_15_the_same_log_message_is_rate_limited() -> None:
+    flood = FloodFilter(burst=10, window_s=60.0)
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, None, None)
+
+    passed = [flood.filter(record("socket.accept() out of system resource")) for _ in range(1000)]
+    assert sum(passed) == 10
+    assert flood.filter(record("another message"))  # each message has its own budget
