@@ -14,6 +14,7 @@ import resource
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -28,10 +29,12 @@ from typing import Any
 import pymupdf
 
 from gateway.party.client import Identity
+from gateway.protocol.clock import now
 from gateway.protocol.crypto.digest import sha256_hex
-from gateway.protocol.crypto.keys import SigningKey, b64url
+from gateway.protocol.crypto.keys import EncryptionKey, SigningKey, b64url, save_private_key
 from gateway.protocol.manifest import PartSpec, build_manifest, sign_envelope
 from gateway.protocol.token import sign_token
+from gateway.server import registry
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -163,6 +166,30 @@ class GatewayProcess:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.terminate()
+
+
+def quick_party(
+    gw: GatewayProcess, party_id: str, *, endpoint: str | None = None, role: str = "party"
+) -> Party:
+    """Keys and a registration as ``gateway keygen`` and ``party add`` make them, in-process.
+
+    The same files and the same registry call as the CLI (tests/test_exchange.py
+    covers the CLI), without two interpreter start-ups per party.
+    """
+    prefix = gw.root.parent / "keys" / party_id
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    sig, enc = SigningKey.generate(), EncryptionKey.generate()
+    save_private_key(Path(f"{prefix}.sig.jwk"), sig)
+    save_private_key(Path(f"{prefix}.enc.jwk"), enc)
+    database = sqlite3.connect(gw.root / "dxg.sqlite3", timeout=30, isolation_level=None)
+    try:
+        database.execute("BEGIN IMMEDIATE")
+        registry.add_party(database, party_id, roles=[role], keys=[sig.public, enc.public],
+                           endpoint=endpoint, at=now(), gateway_id="gw")
+        database.execute("COMMIT")
+    finally:
+        database.close()
+    return Party(party_id, prefix, Identity.load(party_id, prefix))
 
 
 def start_gateway(tmp: Path, config: Mapping[str, Any] | None = None) -> GatewayProcess:

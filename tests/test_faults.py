@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import io
 import json
+import logging
 import os
 import signal
 import socket
@@ -32,10 +33,14 @@ from gateway.party.pull import Puller, PullResult, safe_file_name
 from gateway.protocol import checkpoint, jsontext
 from gateway.protocol.checkpoint import NoteKey
 from gateway.protocol.crypto import jws
-from gateway.protocol.crypto.keys import PublicKey, b64url
+from gateway.protocol.crypto.keys import (
+    PublicKey,
+    b64url,
+)
 from gateway.protocol.errors import Invalid, Temporary
 from gateway.protocol.manifest import Manifest, is_safe_part_name, sign_envelope
-from tests.conftest import Exchange, running_exchange
+from gateway.server.logflood import FloodFilter
+from tests.conftest import Exchange
 from tests.harness import (
     Answer,
     GatewayProcess,
@@ -55,10 +60,13 @@ from tests.harness import (
     post_packet,
     post_raw,
     post_receipt,
+    quick_party,
     run_cli,
     send_ready_packet,
+    start_gateway,
     tiny_pdf,
     wait_for,
+    wait_ready,
 )
 
 # -- a proxy that injects the gateway's temporary failures ---------------------
@@ -147,15 +155,28 @@ CONFIG = {
 EXPIRING = {**SLOW_TIFF, "delivery_ttl_s": 1, "sweep_interval_s": 0.2}
 
 
+@contextlib.contextmanager
+def running(tmp: Path, config: dict[str, object]) -> Iterator[Exchange]:
+    """A gateway process with parties ``ua``, ``ru`` and monitor ``mon``."""
+    gw = start_gateway(tmp, config)
+    ex = Exchange(gw, quick_party(gw, "ua"), quick_party(gw, "ru"),
+                  quick_party(gw, "mon", role="monitor"))
+    gw.start()
+    try:
+        yield ex
+    finally:
+        gw.stop()
+
+
 @pytest.fixture(scope="module")
 def shared_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    with running_exchange(tmp_path_factory.mktemp("faults"), CONFIG) as ex:
+    with running(tmp_path_factory.mktemp("faults"), CONFIG) as ex:
         yield ex
 
 
 @pytest.fixture(scope="module")
 def expiring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    with running_exchange(tmp_path_factory.mktemp("expiring"), EXPIRING) as ex:
+    with running(tmp_path_factory.mktemp("expiring"), EXPIRING) as ex:
         yield ex
 
 
@@ -177,7 +198,7 @@ def exchange(shared_exchange: Exchange) -> Exchange:
     """
     n = next(_fresh)
     gw = shared_exchange.gw
-    return Exchange(gw, gw.add_party(f"ua-{n}"), gw.add_party(f"ru-{n}"), shared_exchange.mon)
+    return Exchange(gw, quick_party(gw, f"ua-{n}"), quick_party(gw, f"ru-{n}"), shared_exchange.mon)
 
 
 @pytest.fixture
@@ -313,8 +334,8 @@ def test_fault_03_notifications_stop_once_the_packet_is_delivered(
     gw = shared_exchange.gw
     n = next(_fresh)
     # The endpoint refuses connections: the gateway retries every ~0.1 s.
-    ex = Exchange(gw, gw.add_party(f"ua-{n}"),
-                  gw.add_party(f"ru-{n}", endpoint=f"http://127.0.0.1:{free_port()}/notify"),
+    ex = Exchange(gw, quick_party(gw, f"ua-{n}"),
+                  quick_party(gw, f"ru-{n}", endpoint=f"http://127.0.0.1:{free_port()}/notify"),
                   shared_exchange.mon)
 
     def attempts(packet_id: str) -> int:
@@ -705,8 +726,20 @@ def test_fault_04_the_deadline_kills_the_sandboxes_before_the_scratch_files_go(
     grandchild = int(pid_file.read_text())
     wait_for(lambda: not pid_file.parent.exists(), timeout=30)
     assert not _alive(grandchild)  # nothing reads the plaintext once it is removed
+    wait_ready(exchange.gw, exchange.ua, pid_file.parent.name[:36])  # <packet id>-<random>
     (result,) = _pull(exchange.gw.url, exchange, tmp_path)
     assert result.level == "DELIVERED" and result.folder is not None
     assert time.monotonic() - started < 4 + 10  # the packet's deadline, not the part's 16 s
     errors = json.loads((result.folder / "extraction.json").read_text())["errors"]
     assert any("deadline" in e for e in errors), errors
+
+
+def test_fault_15_the_same_log_message_is_rate_limited() -> None:
+    flood = FloodFilter(burst=10, window_s=60.0)
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, None, None)
+
+    passed = [flood.filter(record("socket.accept() out of system resource")) for _ in range(1000)]
+    assert sum(passed) == 10
+    assert flood.filter(record("another message"))  # each message has its own budget
