@@ -177,18 +177,26 @@ def compare(record: Profile, report: Profile) -> dict[str, str]:
     return {name: _COMPARATORS[name](record, report) for name in FIELDS}
 
 
+def vetoed_either_way(record: Profile, report: Profile) -> bool:
+    """Whether sex or birth date differs: vetoed whichever way the names are read."""
+    if record.sex and report.sex and record.sex != report.sex:
+        return True
+    return date_evidence(record.birth_date, report.birth_date) == "differ"
+
+
+def given_vetoed(record: Profile, report: Profile) -> bool:
+    """Whether the given name differs (vetoed as the names are read here)."""
+    given = _given(record.given_key, report.given_key, record.given_fold, report.given_fold)
+    return given == "differ"
+
+
 def vetoed(record: Profile, report: Profile) -> bool:
     """Whether a veto field differs, so that :func:`score` is at most :data:`VETO_CAP`.
 
     Cheaper than :func:`compare`; the linker skips such pairs whenever the
     threshold is above the cap.
     """
-    if record.sex and report.sex and record.sex != report.sex:
-        return True
-    if date_evidence(record.birth_date, report.birth_date) == "differ":
-        return True
-    given = _given(record.given_key, report.given_key, record.given_fold, report.given_fold)
-    return given == "differ"
+    return vetoed_either_way(record, report) or given_vetoed(record, report)
 
 
 def levels(evidence: dict[str, str]) -> dict[str, Level]:

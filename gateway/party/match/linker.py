@@ -25,12 +25,21 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
-from gateway.party.match.compare import VETO_CAP, Level, compare, levels, score, vetoed
+from gateway.party.match.compare import (
+    VETO_CAP,
+    Level,
+    compare,
+    given_vetoed,
+    levels,
+    score,
+    vetoed_either_way,
+)
 from gateway.party.match.profile import Profile, swapped
 from gateway.party.match.profile import build as build_profile
 from gateway.party.match.registry import Report
 
 MAX_BLOCK = 5000  # a key shared by more reports than this identifies no one; others still do
+SWAPPED_KEYS = frozenset({"fg", "fd", "fp", "gd", "gpy", "f4g"})  # not the broad per-year keys
 WORKERS = 2  # processes scoring records: the two cores of the machines DXG runs on
 PARALLEL_MIN_RECORDS = 1000  # below this, starting processes costs more than it saves
 
@@ -52,7 +61,8 @@ class Candidate:
 def block_keys(p: Profile) -> list[Hashable]:
     """The blocking keys of a profile (those with an unknown part are left out)."""
     fam, giv, pat = p.family_key, p.given_key, p.patronymic_key
-    dob, year = p.full_birth_date, p.birth_year
+    full, year = p.full_birth_date, p.birth_year
+    dob = full.first if full else None  # the ordinal hashes faster than the date object
     keys: list[Hashable] = []
     if fam and giv:
         keys.append(("fg", fam, giv))
@@ -111,26 +121,47 @@ class Linker:
     def rows(self) -> int:
         return len(self.report_ids)
 
-    def candidates(self, record: Profile) -> set[int]:
-        """Indexes of the reports sharing a blocking key with the record or its swap."""
+    def _found(self, profile: Profile) -> set[int]:
         found: set[int] = set()
-        for profile in (record, swapped(record)):
-            for key in block_keys(profile):
+        for key in block_keys(profile):
+            block = self._blocks.get(key)
+            if block and len(block) <= MAX_BLOCK:
+                found.update(block)
+        return found
+
+    def _found_exchanged(self, alternative: Profile) -> set[int]:
+        """Reports found by the surname-bearing keys of the swapped profile only:
+        the other keys would find the given name's crowd (every Олександр born
+        that year), not the child whose names were put in the wrong columns."""
+        found: set[int] = set()
+        for key in block_keys(alternative):
+            if key[0] in SWAPPED_KEYS:  # type: ignore[index]
                 block = self._blocks.get(key)
                 if block and len(block) <= MAX_BLOCK:
                     found.update(block)
         return found
 
+    def candidates(self, record: Profile) -> set[int]:
+        """Indexes of the reports sharing a blocking key with the record or its swap."""
+        return self._found(record) | self._found_exchanged(swapped(record))
+
     def match(self, record: Profile, *, threshold: float, top: int) -> list[Candidate]:
-        """The best ``top`` reports scoring at least ``threshold``, best first."""
+        """The best ``top`` reports scoring at least ``threshold``, best first.
+
+        Each candidate is compared as written and with family and given name
+        exchanged; the better comparison counts.
+        """
         alternative = swapped(record)
+        skip_vetoed = threshold > VETO_CAP  # a vetoed pair could not reach the threshold
         scored: list[Candidate] = []
         for index in self.candidates(record):
             report = self.profiles[index]
+            if skip_vetoed and vetoed_either_way(record, report):
+                continue
             best: tuple[float, dict[str, str]] | None = None
             for profile in (record, alternative):
-                if threshold > VETO_CAP and vetoed(profile, report):
-                    continue  # its score could not reach the threshold
+                if skip_vetoed and given_vetoed(profile, report):
+                    continue
                 evidence = compare(profile, report)
                 value = score(evidence)
                 if best is None or value > best[0]:
