@@ -359,3 +359,20 @@ def test_every_message_built_from_a_value_exists_in_every_language() -> None:
                    for value in values if f"{family}.{value}" not in messages]
         assert not missing, (lang, missing)
     assert set(REASONS) == set(case.REASONS)  # the console offers exactly the §10 codes
+
+
+def test_a_decision_left_sending_by_a_stopped_console_is_failed_at_start_not_lost(
+    tmp_path: Path,
+) -> None:
+    decisions = Decisions(tmp_path)
+    decision = _propose(decisions, official="taras")
+    decisions.confirm(decision.decision_id, official="iryna", supervisor=True)  # then: crash
+    build_app(ConsoleConfig(tmp_path, gateway="", party_id="ru", keys=""))
+    recovered = decisions.get(decision.decision_id)
+    assert recovered.state == FAILED and recovered.error is not None
+    assert "check the case" in recovered.error
+    # A supervisor may confirm it again; the proposer still may not.
+    with pytest.raises(Forbidden):
+        decisions.confirm(decision.decision_id, official="taras", supervisor=True)
+    assert decisions.confirm(decision.decision_id, official="iryna",
+                             supervisor=True).state == SENDING
