@@ -7,7 +7,7 @@ year; given name and birth year; patronymic and full birth date; the first
 four letters of the surname's fold with the given name, and with the birth
 year). A record is
 compared only with the reports that share at least one key with it, or
-with its family/given-swapped self. Each key tolerates a
+one of :data:`SWAPPED_KEYS` with its family and given name exchanged. Each key tolerates a
 different error: a misread surname still meets its report through the
 given name and date, a wrong date through the three names, and so on; a
 child whose surname *and* date are both wrong may be missed (measured per

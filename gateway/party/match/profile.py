@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from gateway.protocol.names import (
@@ -62,6 +63,7 @@ def _span(year: int, month: int | None, day: int | None) -> tuple[int, int] | No
     return ordinal, ordinal
 
 
+@lru_cache(maxsize=1 << 15)
 def parse_date(text: str | None) -> PartialDate | None:
     """An ISO 8601 date, full or partial (``2012-03-14``, ``2012-03``, ``2012``).
 
