@@ -150,7 +150,10 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         gw = await asyncio.to_thread(Gateway, root)
         app[api.GATEWAY] = gw
-        app[cases_api.FIGURES] = cases.RunningFigures(gw.config.policy)
+        app[cases_api.FIGURES] = figures = cases.RunningFigures(gw.config.policy)
+        # Fold the case events already on disk in the background: serving starts
+        # at once, and the first GET /v1/stats waits only for what is left.
+        warming = asyncio.create_task(gw.db.read(figures.catch_up), name="case-figures")
         app[REPLAY] = replay = ReplayCache()
         replay.load(await gw.db.read(load_jti))
         workers = app[WORKERS]
@@ -163,9 +166,9 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
         try:
             yield
         finally:
-            for task in workers:
+            for task in [*workers, warming]:
                 task.cancel()
-            for task in workers:
+            for task in [*workers, warming]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await asyncio.to_thread(gw.close)
