@@ -330,8 +330,6 @@ def test_a_verification_is_sent_only_when_a_supervisor_confirms_and_the_case_mov
     monitor.close()
     reunions = supervisor.locator("svg.chart").first.locator("rect.bar").last
     assert reunions.locator("title").inner_html().endswith(": 1")
-    supervisor.set_viewport_size({"width": 1280, "height": 1000})
-    save_screenshot(supervisor, DOCS / "console-board.png", full_page=True)
     supervisor.close()
 
 
@@ -388,8 +386,6 @@ def test_the_monitor_view_shows_the_audit_and_no_name(world: World) -> None:
     assert "R-0001" not in text  # nor the home side's registry
     csp = page.request.get(world.monitor.url + "/").headers["content-security-policy"]
     assert "unsafe-inline" not in csp and "script-src 'self'" in csp
-    page.set_viewport_size({"width": 1280, "height": 1000})
-    save_screenshot(page, DOCS / "monitor-view.png", full_page=True)
     page.close()
 
 

@@ -4,18 +4,25 @@ keep the CSP (no inline script, style or handler anywhere)."""
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from PIL import Image
+
 from gateway.monitor.view import history
 from gateway.party.console import charts, i18n
 from gateway.party.console.casework import _flags, _history, actions_for
 from gateway.party.console.inbox import LOW_CONFIDENCE, record_fields
+from gateway.party.console.render import ZOOM, page_size, render_page
 from gateway.protocol.case import STATES, CaseEvent
+from gateway.protocol.errors import NotFound
 from gateway.protocol.stats import CaseStats, Policy
+from tests.harness import tiny_pdf
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "gateway/party/console/templates"
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -173,3 +180,32 @@ def test_family_contacts_are_rows_labelled_by_relation_with_their_boxes() -> Non
     assert contacts[0].bbox == (5, 6, 7, 8) and contacts[0].low and contacts[1].bbox is None
     for f in contacts:
         assert f.label_key in i18n.catalogue("uk").messages
+
+
+# -- page images -----------------------------------------------------------------------
+
+
+def test_a_page_renders_at_the_zoom_of_its_size_in_points_and_is_cached(tmp_path: Path) -> None:
+    part = tmp_path / "dossier.pdf"
+    part.write_bytes(tiny_pdf("page one"))
+    size = page_size(part, 1)
+    png = render_page(part, 1, tmp_path / "cache")
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.size == (round(size.width * ZOOM), round(size.height * ZOOM))
+    assert list((tmp_path / "cache").glob("*.png"))  # the second view reads the cache
+    assert render_page(part, 1, tmp_path / "cache") == png
+
+
+def test_a_scan_pages_points_are_its_pixels_at_its_own_dpi(tmp_path: Path) -> None:
+    part = tmp_path / "scan.png"
+    Image.new("RGB", (1653, 2339), "white").save(part, dpi=(200, 200))
+    size = page_size(part, 1)  # what the extractor's boxes are measured in (72 / dpi)
+    assert (round(size.width, 1), round(size.height, 1)) == (595.1, 842.0)
+
+
+def test_a_page_beyond_the_part_is_not_found(tmp_path: Path) -> None:
+    part = tmp_path / "dossier.pdf"
+    part.write_bytes(tiny_pdf())
+    for page in (0, 2):
+        with pytest.raises(NotFound):
+            render_page(part, page, tmp_path / "cache")

@@ -22,7 +22,18 @@ from aiohttp.test_utils import TestServer
 
 from gateway.party.console import i18n
 from gateway.party.console.app import CSP, ConsoleConfig, build_app, loopback_host, safe_next
-from gateway.party.console.decisions import AWAITING, SENDING, Decisions
+from gateway.party.console.decisions import (
+    AWAITING,
+    FAILED,
+    FIELD_VERDICTS,
+    REASONS,
+    REJECTED,
+    RESULTS,
+    SENDING,
+    SENT,
+    Decisions,
+)
+from gateway.party.console.inbox import FIELDS, RELATIONS
 from gateway.party.console.security import (
     LOCKOUT_S,
     MAX_FAILURES,
@@ -30,7 +41,8 @@ from gateway.party.console.security import (
     Sessions,
     csrf_ok,
 )
-from gateway.party.console.users import Official, Users
+from gateway.party.console.users import ROLES, Official, Users
+from gateway.protocol import case
 from gateway.protocol.errors import BadRequest, Forbidden, Invalid
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "gateway/party/console/templates"
@@ -330,3 +342,37 @@ def test_after_logout_the_session_no_longer_opens_a_page(tmp_path: Path) -> None
             assert answer.status == 303 and answer.headers["Location"].startswith("/login")
 
     _with_app(tmp_path, body)
+
+
+def test_every_message_built_from_a_value_exists_in_every_language() -> None:
+    families = {
+        "kind": ("dossier", "verification", "status", "message"),
+        "result": RESULTS, "reason": case.REASONS, "verdict": FIELD_VERDICTS,
+        "state": (AWAITING, SENDING, SENT, FAILED, REJECTED),
+        "casestate": case.STATES, "caseevent": case.EVENTS, "field": FIELDS,
+        "relation": RELATIONS, "agree": ("agree", "close", "differ", "missing"),
+        "role": ROLES,
+    }
+    for lang in i18n.LANGUAGES:
+        messages = i18n.catalogue(lang).messages
+        missing = [f"{family}.{value}" for family, values in families.items()
+                   for value in values if f"{family}.{value}" not in messages]
+        assert not missing, (lang, missing)
+    assert set(REASONS) == set(case.REASONS)  # the console offers exactly the §10 codes
+
+
+def test_a_decision_left_sending_by_a_stopped_console_is_failed_at_start_not_lost(
+    tmp_path: Path,
+) -> None:
+    decisions = Decisions(tmp_path)
+    decision = _propose(decisions, official="taras")
+    decisions.confirm(decision.decision_id, official="iryna", supervisor=True)  # then: crash
+    build_app(ConsoleConfig(tmp_path, gateway="", party_id="ru", keys=""))
+    recovered = decisions.get(decision.decision_id)
+    assert recovered.state == FAILED and recovered.error is not None
+    assert "check the case" in recovered.error
+    # A supervisor may confirm it again; the proposer still may not.
+    with pytest.raises(Forbidden):
+        decisions.confirm(decision.decision_id, official="taras", supervisor=True)
+    assert decisions.confirm(decision.decision_id, official="iryna",
+                             supervisor=True).state == SENDING

@@ -300,6 +300,10 @@ def build_app(
         office=office,
         matcher=RegistryMatcher(config.registry) if config.registry is not None else None,
     )
+    interrupted = app[CONSOLE].decisions.recover_interrupted()
+    if interrupted:
+        log.warning("%d decision(s) were being sent when the console stopped; marked failed",
+                    interrupted)
     routes.add_routes(app)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.cleanup_ctx.append(_gateway_link)

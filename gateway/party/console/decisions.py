@@ -34,6 +34,10 @@ REASONS = (
     "identity_mismatch", "photo_mismatch", "insufficient_information", "duplicate",
     "not_found", "transferred", "other",
 )
+INTERRUPTED = (
+    "the console stopped while sending this decision; check the case on the board"
+    " (it may already be verified) before confirming it again"
+)
 NOTE_MAX_CHARS = 4000  # a note travels sealed to the holder; longer belongs in a document
 
 AWAITING = "awaiting_supervisor"
@@ -222,6 +226,18 @@ class Decisions:
         ]
         self._save(data)
         return decision
+
+    def recover_interrupted(self) -> int:
+        """At start-up: decisions left *sending* by a console that stopped become *failed*.
+
+        Whether their packet or event reached the gateway is unknown, so a
+        supervisor checks the case on the board before confirming again.
+        Returns how many there were.
+        """
+        stuck = [d for d in self.all() if d.state == SENDING]
+        for decision in stuck:
+            self.update(replace(decision, state=FAILED, error=INTERRUPTED))
+        return len(stuck)
 
     def link(self, link: Link) -> Link:
         """Choose a registry report for a record (replacing an earlier choice)."""
