@@ -128,7 +128,7 @@ SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
 NOISY_FACTOR = 0.75  # a value with specks or strokes dropped beside it may have lost letters too
 DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
-REVIEW_THRESHOLD = 0.8  # a field under this confidence is listed in the record's "review"
+REVIEW_THRESHOLD = 0.9  # under this, a field is listed in "review" (chosen on the dev split)
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
 
 # member → language → label texts. Members with a dot are services; those
