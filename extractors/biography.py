@@ -128,7 +128,7 @@ SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
 NOISY_FACTOR = 0.75  # a value with specks or strokes dropped beside it may have lost letters too
 DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
-REVIEW_THRESHOLD = 0.8  # a field under this confidence is listed in the record's "review"
+REVIEW_THRESHOLD = 0.9  # under this, a field is listed in "review" (chosen on the dev split)
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
 
 # member → language → label texts. Members with a dot are services; those
@@ -237,6 +237,7 @@ _PLUS_LOST = re.compile(r"^(?=380(?:[ ()-]*\d){9}$)")
 _PHONE_WORDS = re.compile(r"(?<!\w)(тел|tel|phone|моб|mob)\.?:?(?!\w)", re.IGNORECASE)
 _VALUE_TRIM = " \t:;,-–—|"
 _SIGNS = "№#"  # signs that are values' own, not specks
+_VALUE_PUNCT = ",.;:()"  # punctuation values hold between their words
 _EMPTY_MARKS = "-–—_"  # a value of only these says the field is empty
 
 
@@ -569,7 +570,8 @@ def _is_speck(token: _Token, confidence: float = 0.0) -> bool:
     """A mark that is no value: no letter or digit, or one or two characters OCR all but
     rejects (a stamp's edge, a dot of dirt); ``confidence`` may raise the bar."""
     if not any(c.isalnum() or c in _SIGNS for c in token.text):
-        return True
+        # Punctuation a reader split off ("27 ," "No .") is the value's own.
+        return not all(c in _VALUE_PUNCT for c in token.text)
     return len(token.text) <= SPECK_CHARS and token.confidence < max(SPECK_CONFIDENCE,
                                                                      confidence)
 

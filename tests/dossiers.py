@@ -673,7 +673,7 @@ def random_style(rng: random.Random, lang: Language) -> FormStyle:
         frame=rng.random() < 0.35,
         stamp=rng.random() < 0.35,
         signature=rng.random() < 0.35,
-        omit_sex=rng.random() < 0.2,
+        omit_sex=rng.random() < 0.2,  # honoured only where a patronymic tells the sex
     )
 
 
@@ -734,7 +734,10 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
     title = {"uk": "Картка дитини", "ru": "Карточка ребенка", "en": "Child record"}[lang]
     text((56, 80), title, style.size + 4)
     lines = [title]
-    fields = [(m, v) for m, v in child.fields() if not (style.omit_sex and m == "sex")]
+    # A form without a sex field comes from a registry that prints patronymics;
+    # without one, nobody could tell the sex from the form.
+    omit_sex = style.omit_sex and child.patronymic is not None
+    fields = [(m, v) for m, v in child.fields() if not (omit_sex and m == "sex")]
     size = style.size
     while True:  # shrink the type until the longest label and value fit the page
         widest = max(font.text_length(_wide_label(m, lang, style), fontsize=size)
@@ -746,6 +749,9 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
         size -= 0.5
     if style.layout in ("above", "boxed"):
         value_x = 56.0
+    # Rows closer together when a tall form would run off the page (A4 ends at 842).
+    pitch = min(2 * size + 16, (PAGE_H - 60 - 230) / len(fields)) if style.layout in (
+        "above", "boxed") else min(size + 13, (PAGE_H - 60 - 230) / len(fields))
     y = 230.0
     rows: dict[str, float] = {}
     for member, value in fields:
@@ -758,7 +764,7 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
             text((56, y + size + 3), value, size)
             lines += [label, value]
             rows[member] = y + size + 3
-            y += 2 * size + 16
+            y += pitch
             continue
         if style.layout == "table":
             cell = pymupdf.Rect(50, y - size - 5, value_x - 6, y + 7)
@@ -771,7 +777,7 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
             page.draw_line((value_x - 2, y + 2.5), (545, y + 2.5), color=(0, 0, 0), width=0.5)
         lines.append(f"{label} {value}")
         rows[member] = y
-        y += size + 13
+        y += pitch
     if style.frame:
         # The photo, framed, set right after the longest name: the frame's edge
         # stands a few points from the end of the values.
