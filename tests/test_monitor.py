@@ -101,7 +101,7 @@ async def receive(
     processed: int,
 ) -> None:
     """Pull everything but ``pending`` packets; reject some, process some."""
-    async with Client(gw.url, party.identity) as client:
+    async with gw.client(party) as client:
 
         async def ready() -> set[str]:
             items: list[dict[str, Any]] = []
