@@ -1,7 +1,8 @@
 """Benchmark of one monitor pass: the full audit against the incremental one.
 
-Run ``python bench/monitor.py`` (10^5 and 10^6 leaves; the 10^6 build and
-full audit take minutes) or ``python bench/monitor.py --sizes 100000``.
+Run ``python bench/monitor.py --sizes 100000,1000000 --rerun-full-up-to 100000``
+(the 10^6 build and its full audit take tens of minutes on a loaded 2-core
+machine) or ``python bench/monitor.py --sizes 10000 --new 500`` (a minute).
 
 For each size N it builds a real gateway data directory whose log holds N
 signed receipts, written straight into the gateway's SQLite database with
@@ -306,7 +307,7 @@ def main() -> int:
         " the first pass (a full audit of N leaves) stands for it (marked *)",
     )
     args = parser.parse_args()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in (int(s) for s in args.sizes.split(",")):
         work = Path(tempfile.mkdtemp(prefix=f"dxg-monitor-bench-{n}-", dir=args.dir))
         print(f"{n:,} leaves, then {args.new:,} new (in {work})", flush=True)
@@ -316,8 +317,13 @@ def main() -> int:
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        print_table(rows, args.new, args.repeat)  # after each size: a long run keeps its rows
+    return 0
+
+
+def print_table(rows: list[dict[str, Any]], new: int, repeat: int) -> None:
     print()
-    print(f"One monitor pass after {args.new:,} new entries; median of {args.repeat} run(s)")
+    print(f"One monitor pass after {new:,} new entries; median of {repeat} run(s)")
     print("(* full = the first pass, a full audit of the N leaves before the new ones)")
     print(f"{'leaves':>9} {'full s':>8} {'incr s':>7} {'speedup':>8} {'full MB':>8}"
           f" {'incr MB':>8} {'bytes ratio':>11} {'full req':>8} {'incr req':>8}"
@@ -329,7 +335,7 @@ def main() -> int:
               f" {r['incr_bytes'] / 1e6:>8.2f} {r['full_bytes'] / r['incr_bytes']:>10.0f}x"
               f" {r['full_requests']:>8.0f} {r['incr_requests']:>8.0f}"
               f" {r['state_bytes'] / 1e6:>8.1f} {r['open_chains']:>7,}")
-    return 0
+    print(flush=True)
 
 
 if __name__ == "__main__":
