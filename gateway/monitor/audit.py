@@ -378,6 +378,23 @@ class Monitor:
         result.pairs = pair_stats(book, at=now(), overdue_after_s=self.overdue_after_s)
         if not result.clean:
             return result  # the state never advances past a finding: the next pass repeats it
+        unchanged = incremental and state is not None and state.verified.size == head.size
+        if not unchanged:  # nothing new: the saved state is still exact, keep its file as is
+            self._advance(gateway_id, log_keys, head, new_tree, book)
+        if self.cosign:
+            await self._cosign(head)
+            result.cosigned = True
+        return result
+
+    def _advance(
+        self,
+        gateway_id: str,
+        log_keys: list[NoteKey],
+        head: SignedTreeHead,
+        new_tree: CompactRange,
+        book: ChainBook,
+    ) -> None:
+        """Remember a checkpoint that verified, with its range and book, on disk."""
         signer = next(k for k in log_keys if checkpoint_signed_by(head.note, k))
         self.state = MonitorState(
             gateway_id=gateway_id,
@@ -390,10 +407,6 @@ class Monitor:
         )
         if self.state_path is not None:
             save_state(self.state_path, self.state, self.client.identity.signing)
-        if self.cosign:
-            await self._cosign(head)
-            result.cosigned = True
-        return result
 
     async def _checkpoint(self, reader: LogReader, result: PassResult) -> SignedTreeHead | None:
         try:
