@@ -269,7 +269,8 @@ def bench_size(work: Path, n: int, new: int, repeat: int, rerun_full: bool) -> d
             if full_pairs != incr_pairs:
                 raise SystemExit("the incremental report differs from the full audit's")
         state_bytes = (work / "state-incremental.json").stat().st_size
-        open_chains = len(json.loads((work / "state-incremental.json").read_text())["book"]["open"])
+        saved = json.loads((work / "state-incremental.json").read_text())["body"]
+        open_chains = len(saved["book"]["open"])
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(120)

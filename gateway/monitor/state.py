@@ -15,8 +15,15 @@ Guarantees:
   must be the file's, and the compact range must hash to that root: the
   tree state cannot be edited into trusting something the log never signed;
 * the book cannot be checked against the log without reading it all, so the
-  whole file is signed with the monitor's own Ed25519 key and the signature
-  verified on load: an edited book is refused, not trusted.
+  file is signed with the monitor's own Ed25519 key, over the exact bytes
+  of its body, and the signature is verified before anything is parsed: an
+  edited book is refused, not trusted.
+
+Layout (version 2): one line of JSON,
+``{"v":2,"signed_by":<kid>,"signature":<b64url>,"body":<body>}``, where the
+signature is over ``STATE_SIGNING_PREFIX || SHA-256(<body bytes>)`` and the
+body is written and read as exact bytes (no re-serialisation: the book of a
+10^6-leaf log is tens of megabytes).
 
 A version 1 file (before incremental passes) is read without range or book:
 the next pass checks consistency with its checkpoint and audits the whole
@@ -25,8 +32,10 @@ log once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,10 +69,10 @@ class MonitorState:
         """Whether a pass may start from here rather than from the first entry."""
         return self.tree is not None and self.book is not None
 
-    def _body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, Any]:
+        """What the version 2 file signs: everything but the signature."""
         assert self.tree is not None and self.book is not None
         return {
-            "v": STATE_VERSION,
             "gateway_id": self.gateway_id,
             "origin": self.log_key.name,
             "log_key": self.log_key.public.to_jwk(with_meta=True),
@@ -75,55 +84,74 @@ class MonitorState:
             "book": self.book,
         }
 
-    def to_json(self, owner: SigningKey) -> dict[str, Any]:
-        """The file's JSON, signed by ``owner`` (the monitor's own key)."""
-        body = self._body()
-        return body | {"signed_by": owner.kid, "signature": b64url(owner.sign(_canonical(body)))}
+    def to_bytes(self, owner: SigningKey) -> bytes:
+        """The file's bytes, signed by ``owner`` (the monitor's own key)."""
+        body = json.dumps(self.body(), separators=(",", ":")).encode("utf-8")
+        signature = b64url(owner.sign(_signed_message(body)))
+        head = f'{{"v":{STATE_VERSION},"signed_by":"{owner.kid}","signature":"{signature}","body":'
+        return head.encode("ascii") + body + b"}\n"
 
     @classmethod
-    def from_json(cls, obj: Any, owner: PublicKey) -> MonitorState:
-        """Read a state file's JSON and verify it again.
+    def from_bytes(cls, data: bytes, owner: PublicKey) -> MonitorState:
+        """Verify a state file's bytes, then read them.
 
         Raises:
-            LocalError: not a state file, its checkpoint or compact range does
-                not verify, or it is not signed by ``owner``.
+            LocalError: not a state file, not signed by ``owner``, or its
+                checkpoint or compact range does not verify.
         """
         try:
-            version = obj.get("v")
-            if version not in (STATE_VERSION, OLD_STATE_VERSION):
-                raise LocalError("unknown state file version")
-            key = NoteKey(name=str(obj["origin"]), public=PublicKey.from_jwk(obj["log_key"]))
-            note = str(obj["checkpoint"])
-            verified = checkpoint.verify_checkpoint(note, log_key=key)
-            if verified.size != obj["size"] or verified.root != b64std_decode(obj["root"]):
-                raise LocalError("its size or root is not its checkpoint's")
-            tree: CompactRange | None = None
-            book: dict[str, Any] | None = None
-            if version == STATE_VERSION:
-                body = {k: v for k, v in obj.items() if k not in ("signed_by", "signature")}
-                if obj["signed_by"] != owner.kid:
+            signed = _SIGNED_STATE.match(data)
+            if signed is not None:
+                kid, signature = (g.decode("ascii") for g in signed.groups())
+                body = data[signed.end() :].rstrip(b"\n")
+                if not body.endswith(b"}"):
+                    raise LocalError("it is cut short")
+                body = body[:-1]
+                if kid != owner.kid:
                     raise LocalError("it is signed by another key than this monitor's")
-                owner.check_signature(_canonical(body), b64url_decode(str(obj["signature"])))
-                tree = CompactRange.from_json(verified.size, obj["range"])
-                if tree.root() != verified.root:
-                    raise LocalError("its compact range does not hash to its checkpoint's root")
-                book = dict(obj["book"])
-            return cls(
-                gateway_id=str(obj["gateway_id"]),
-                log_key=key,
-                note=note,
-                verified=verified,
-                verified_at=str(obj["verified_at"]),
-                tree=tree,
-                book=book,
-            )
+                owner.check_signature(_signed_message(body), b64url_decode(signature))
+                return cls._read(json.loads(body), version=STATE_VERSION)
+            obj = json.loads(data)
+            if not isinstance(obj, dict) or obj.get("v") != OLD_STATE_VERSION:
+                raise LocalError("unknown state file version, or not signed")
+            return cls._read(obj, version=OLD_STATE_VERSION)
         except (DXGError, KeyError, TypeError, ValueError, AttributeError) as exc:
             detail = exc.detail if isinstance(exc, DXGError) else type(exc).__name__
             raise LocalError(f"the monitor's state file does not verify: {detail}") from exc
 
+    @classmethod
+    def _read(cls, obj: dict[str, Any], *, version: int) -> MonitorState:
+        key = NoteKey(name=str(obj["origin"]), public=PublicKey.from_jwk(obj["log_key"]))
+        note = str(obj["checkpoint"])
+        verified = checkpoint.verify_checkpoint(note, log_key=key)
+        if verified.size != obj["size"] or verified.root != b64std_decode(obj["root"]):
+            raise LocalError("its size or root is not its checkpoint's")
+        tree: CompactRange | None = None
+        book: dict[str, Any] | None = None
+        if version == STATE_VERSION:
+            tree = CompactRange.from_json(verified.size, obj["range"])
+            if tree.root() != verified.root:
+                raise LocalError("its compact range does not hash to its checkpoint's root")
+            book = dict(obj["book"])
+        return cls(
+            gateway_id=str(obj["gateway_id"]),
+            log_key=key,
+            note=note,
+            verified=verified,
+            verified_at=str(obj["verified_at"]),
+            tree=tree,
+            book=book,
+        )
 
-def _canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+STATE_SIGNING_PREFIX = b"dxg-monitor-state/v2\n"  # the signature means nothing else
+_SIGNED_STATE = re.compile(
+    rb'\A\{"v":2,"signed_by":"([A-Za-z0-9_-]{1,64})","signature":"([A-Za-z0-9_-]{1,128})","body":'
+)
+
+
+def _signed_message(body: bytes) -> bytes:
+    return STATE_SIGNING_PREFIX + hashlib.sha256(body).digest()
 
 
 def load_state(path: Path, owner: PublicKey) -> MonitorState | None:
@@ -133,20 +161,16 @@ def load_state(path: Path, owner: PublicKey) -> MonitorState | None:
         LocalError: the file exists but is not a valid state of this monitor.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    try:
-        obj = json.loads(text)
-    except ValueError as exc:
-        raise LocalError(f"the monitor's state file {path.name} is not JSON") from exc
-    return MonitorState.from_json(obj, owner)
+    return MonitorState.from_bytes(data, owner)
 
 
 def save_state(path: Path, state: MonitorState, owner: SigningKey) -> None:
     """Write the state atomically: a crash leaves the old or the new file, whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = (json.dumps(state.to_json(owner), separators=(",", ":")) + "\n").encode("utf-8")
+    data = state.to_bytes(owner)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
