@@ -28,13 +28,22 @@ from typing import Any
 
 import pymupdf
 
-from gateway.party.client import Identity
+from gateway.party.client import Client, Identity
+from gateway.party.trust import PinnedGateway, TrustStore, party_keys_from_file
 from gateway.protocol.clock import now
 from gateway.protocol.crypto.digest import sha256_hex
-from gateway.protocol.crypto.keys import EncryptionKey, SigningKey, b64url, save_private_key
+from gateway.protocol.crypto.keys import (
+    EncryptionKey,
+    SigningKey,
+    b64url,
+    load_signing_key,
+    save_private_key,
+)
 from gateway.protocol.manifest import PartSpec, build_manifest, sign_envelope
 from gateway.protocol.token import sign_token
+from gateway.protocol.trust import RegisteredKey
 from gateway.server import registry
+from gateway.server.config import DataDir
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -82,6 +91,8 @@ class GatewayProcess:
     config: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)  # extra environment of the server
     nofile: int | None = None  # the server's descriptor limit (soft and hard), if set
+    parties: dict[str, Party] = field(default_factory=dict)  # added by add_party, in order
+    kid: str = ""  # the gateway's signing key id, as `gateway init` printed it
 
     @property
     def url(self) -> str:
@@ -92,7 +103,7 @@ class GatewayProcess:
         return self.root.parent / f"{self.root.name}.log"
 
     def init(self) -> None:
-        run_cli("init", str(self.root))
+        self.kid = json.loads(run_cli("init", str(self.root)).stdout)["kid"]
         if self.config:
             path = self.root / "config.json"
             current = json.loads(path.read_text())
@@ -117,7 +128,37 @@ class GatewayProcess:
         if endpoint:
             args += ["--endpoint", endpoint]
         run_cli(*args)
-        return Party(party_id, prefix, Identity.load(party_id, prefix))
+        party = Party(party_id, prefix, Identity.load(party_id, prefix))
+        self.parties[party_id] = party
+        return party
+
+    def trust_file(self, party: Party, *, partners: Sequence[Party] | None = None) -> Path:
+        """``party``'s trust store, pinned as a real deployment would, out of band:
+
+        the gateway's id, origin and public key as its operator hands them
+        over (read from its data directory), and each partner's
+        ``PREFIX.pub.json`` (default: every other party added so far).
+        """
+        data = DataDir(self.root)
+        config = data.load_config()
+        gateway_key = load_signing_key(data.signing_key_path).public
+        store = TrustStore().with_gateway(
+            PinnedGateway(config.id, config.origin, (RegisteredKey(gateway_key),))
+        )
+        others = partners if partners is not None else [
+            p for p in self.parties.values() if p.id != party.id
+        ]
+        for other in others:
+            store = store.with_party_keys(
+                other.id, party_keys_from_file(Path(f"{other.prefix}.pub.json"))
+            )
+        path = self.root.parent / "trust" / f"{party.id}.json"
+        store.save(path)
+        return path
+
+    def client(self, party: Party, **kw: Any) -> Client:
+        """A client of ``party`` that verifies with its pinned trust store."""
+        return Client(self.url, party.identity, trust=TrustStore.load(self.trust_file(party)), **kw)
 
     def start(self, *, ready_path: str = "/readyz") -> None:
         """Start ``gateway serve`` and wait until ``ready_path`` answers 200.

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.party.client import Client
 from gateway.party.pull import Puller
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import PublicKey
@@ -49,7 +48,7 @@ def test_sigkill_right_after_202_loses_nothing_and_delivers_once(tmp_path: Path)
         assert retry.json() == first.json()
 
         async def pull() -> list[str]:
-            async with Client(gw.url, ru.identity) as client:
+            async with gw.client(ru) as client:
                 results = await Puller(client).pull(tmp_path / "inbox")
                 again = await Puller(client).pull(tmp_path / "inbox", after=0)
             assert again == []  # DELIVERED already: nothing is delivered twice

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pymupdf
 
-from gateway.party.client import Client
 from gateway.party.pull import Puller
 from tests.harness import get, make_packet, post_packet, start_gateway, wait_for
 
@@ -63,7 +62,7 @@ def test_the_example_plugin_runs_through_the_gateway(tmp_path: Path) -> None:
                  == "READY", timeout=120)
 
         async def pull() -> Path:
-            async with Client(gw.url, ru.identity) as client:
+            async with gw.client(ru) as client:
                 (result,) = await Puller(client).pull(tmp_path / "inbox")
             assert result.level == "DELIVERED", result.reason
             assert result.folder is not None

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway.party.client import Client
 from gateway.party.pull import Puller
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.digest import sha256_hex
@@ -49,7 +48,7 @@ def _ready(gw: GatewayProcess, party: Party, packet_id: str) -> None:
 
 def _pull(gw: GatewayProcess, party: Party, out: Path) -> list[dict[str, object]]:
     async def run() -> list[dict[str, object]]:
-        async with Client(gw.url, party.identity) as client:
+        async with gw.client(party) as client:
             results = await Puller(client).pull(out)
         return [{"packet_id": r.packet_id, "level": r.level, "folder": r.folder,
                  "records": r.records, "photos": r.photos, "reason": r.reason}

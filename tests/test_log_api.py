@@ -292,7 +292,7 @@ def test_nothing_a_monitor_can_fetch_carries_a_childs_data(
     async def exchange_dossiers() -> str:
         async with Client(gw.url, ua.identity) as sender:
             sent = await sender.send([first, second], recipient="ru", kind="dossier")
-        async with Client(gw.url, ru.identity) as recipient:
+        async with gw.client(ru) as recipient:
             for _ in range(100):
                 results = await Puller(recipient).pull(delivered)
                 if results:
@@ -332,7 +332,7 @@ def test_nothing_a_monitor_can_fetch_after_the_synthetic_corpus(
     async def run() -> tuple[str, int]:
         async with Client(gw.url, ua.identity) as sender:
             sent = await sender.send(files, recipient="ru", kind="dossier")
-        async with Client(gw.url, ru.identity) as recipient:
+        async with gw.client(ru) as recipient:
             for _ in range(600):
                 results = await Puller(recipient).pull(delivered)
                 if results:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from gateway.monitor.audit import tree_root
+from gateway.monitor.tree import tree_root
 from gateway.party.client import Client
 from gateway.party.pull import Puller
 from gateway.protocol.crypto import jws
@@ -101,7 +102,7 @@ async def receive(
     processed: int,
 ) -> None:
     """Pull everything but ``pending`` packets; reject some, process some."""
-    async with Client(gw.url, party.identity) as client:
+    async with gw.client(party) as client:
 
         async def ready() -> set[str]:
             items: list[dict[str, Any]] = []
@@ -207,24 +208,54 @@ def roll_back(conn: sqlite3.Connection) -> None:
     rebuild_tree(conn)
 
 
+def remove_new_entry(conn: sqlite3.Connection) -> None:
+    """Remove an entry the early monitor state has not audited yet."""
+    conn.execute("DELETE FROM log_entries WHERE idx = ?", (NEW_INDEX,))
+    conn.execute("DELETE FROM receipts WHERE log_index = ?", (NEW_INDEX,))
+
+
+def alter_new_receipt(conn: sqlite3.Connection) -> None:
+    alter_entry(conn, NEW_INDEX)
+
+
 @dataclass(frozen=True)
 class Tampering:
     name: str
     tamper: Callable[[sqlite3.Connection], None]
     expected: tuple[str, ...]  # what the monitor's stderr must say
-    with_state: bool = True  # the monitor remembers the clean run's checkpoint
+    # Which saved state the monitor starts from: "clean" (the whole log audited),
+    # "early" (only the ACCEPTED receipts audited: the pass is incremental over
+    # the rest) or None (a fresh monitor).
+    state: str | None = "clean"
+    flags: tuple[str, ...] = ()
 
+
+NEW_INDEX = UA_TO_RU + RU_TO_UA + 30  # past the early state's size: new to an incremental pass
 
 TAMPERING = [
     Tampering(
         "entry removed",
         remove_entry,
         ("MISSING-ENTRY [log index 17]", "log entry 17 is missing", "checkpoint has at 18"),
+        flags=("--full",),
     ),
     Tampering(
         "receipt altered",
         alter_receipt,
         ("ALTERED-ENTRY [log index 42]", "log entry 42 was altered"),
+        flags=("--full",),
+    ),
+    Tampering(
+        "new entry removed, incremental",
+        remove_new_entry,
+        (f"MISSING-ENTRY [log index {NEW_INDEX}]", f"log entry {NEW_INDEX} is missing"),
+        state="early",
+    ),
+    Tampering(
+        "new receipt altered, incremental",
+        alter_new_receipt,
+        (f"ALTERED-ENTRY [log index {NEW_INDEX}]", f"log entry {NEW_INDEX} was altered"),
+        state="early",
     ),
     Tampering("history rewritten", rewrite_history, ("FORK", "two different trees of size")),
     Tampering(
@@ -233,10 +264,16 @@ TAMPERING = [
         ("FORK", "not consistent with the one verified before"),
     ),
     Tampering(
+        "history rewritten, incremental",
+        rewrite_history,
+        ("FORK", "not consistent with the one verified before"),
+        state="early",
+    ),
+    Tampering(
         "forged receipt, fresh monitor",
         rewrite_history,
         ("RECEIPT-SIGNATURE [log index 42]", "bad signature"),
-        with_state=False,
+        state=None,
     ),
     Tampering("checkpoint rolled back", roll_back, ("ROLLBACK", "the log was rolled back")),
 ]
@@ -247,11 +284,20 @@ def test_monitor_audits_200_exchanges_and_names_every_tampering(
 ) -> None:
     gw, ua, ru, mon = exchange.gw, exchange.ua, exchange.ru, exchange.mon
 
+    early_state = tmp_path / "mon.early.json"
+
     async def run() -> tuple[list[str], list[str]]:
         to_ru, to_ua = await asyncio.gather(
             send_many(gw, ua, "ru", UA_TO_RU, tmp_path / "ua"),
             send_many(gw, ru, "ua", RU_TO_UA, tmp_path / "ru"),
         )
+        # A monitor audits the ACCEPTED receipts alone; its next pass will read
+        # only what the exchanges add after them.
+        await asyncio.to_thread(
+            wait_for, lambda: checkpoint_size(gw, mon) == UA_TO_RU + RU_TO_UA, timeout=10
+        )
+        early = await asyncio.to_thread(monitor, gw, mon, state=early_state)
+        assert early.returncode == 0, early.stderr
         await asyncio.gather(
             receive(
                 gw,
@@ -306,12 +352,26 @@ def test_monitor_audits_200_exchanges_and_names_every_tampering(
     assert pairs[("ru", "ua")]["delivered"] == RU_TO_UA
     assert pairs[("ua", "ru")]["accepted_to_delivered_s"]["median"] is not None
     saved = json.loads(state.read_text())
-    assert saved["size"] == total_receipts
+    assert saved["body"]["size"] == total_receipts
 
     # The readable table, from a second pass that is consistent with the first.
     table = monitor(gw, mon, state=state)
     assert table.returncode == 0, table.stderr
     assert "ua -> ru" in table.stdout and "verified" in table.stdout
+
+    # The early monitor's pass reads only the new entries and reports what the
+    # full audit reported.
+    pristine_early = tmp_path / "pristine.early.json"
+    shutil.copy(early_state, pristine_early)
+    incremental = monitor(gw, mon, "--json", state=early_state)
+    assert incremental.returncode == 0, incremental.stderr
+    again = json.loads(incremental.stdout)
+    assert again["audited"] == {
+        "mode": "incremental", "from": UA_TO_RU + RU_TO_UA, "to": total_receipts
+    }
+    assert again["receipts"] == total_receipts - UA_TO_RU - RU_TO_UA
+    assert again["pairs"] == report["pairs"]
+    assert report["audited"] == {"mode": "full", "from": 0, "to": total_receipts}
 
     gw.stop()
     pristine, pristine_state = tmp_path / "pristine", tmp_path / "pristine.state.json"
@@ -322,8 +382,9 @@ def test_monitor_audits_200_exchanges_and_names_every_tampering(
         shutil.rmtree(gw.root)
         shutil.copytree(pristine, gw.root)
         run_state = tmp_path / f"state-{name.replace(' ', '-').replace(',', '')}.json"
-        if case.with_state:
-            shutil.copy(pristine_state, run_state)
+        saved = {"clean": pristine_state, "early": pristine_early}.get(case.state or "")
+        if saved is not None:
+            shutil.copy(saved, run_state)
         conn = open_db(gw)
         try:
             case.tamper(conn)
@@ -331,20 +392,34 @@ def test_monitor_audits_200_exchanges_and_names_every_tampering(
             conn.close()
         gw.start()
         try:
-            caught = monitor(gw, mon, state=run_state)
+            caught = monitor(gw, mon, *case.flags, state=run_state)
         finally:
             gw.stop()
         assert caught.returncode == MONITOR_EXIT_FAILED, (name, caught.stdout, caught.stderr)
         for text in case.expected:
             assert text in caught.stderr, (name, caught.stderr)
-        if case.with_state:  # a failed pass never advances the state
-            assert json.loads(run_state.read_text()) == json.loads(pristine_state.read_text())
+        if saved is not None:  # a failed pass never advances the state
+            assert json.loads(run_state.read_text()) == json.loads(saved.read_text())
 
-    # An edited state file is refused, not trusted.
-    edited = json.loads(pristine_state.read_text())
-    edited["size"] -= 1
+    # An edited state file is refused, not trusted: its tree (the checkpoint
+    # covers that), and its chain book (which only the monitor's own
+    # signature covers), edited in place or rewritten as other JSON.
     bad_state = tmp_path / "edited.state.json"
-    bad_state.write_text(json.dumps(edited))
+    early_size = UA_TO_RU + RU_TO_UA
+    text = pristine_early.read_text()
+    edits = {
+        "size": text.replace(f'"size":{early_size},', f'"size":{early_size - 1},'),
+        "packets": text.replace(f'"packets":{UA_TO_RU},', f'"packets":{UA_TO_RU - 1},'),
+        "open chain": re.sub(r'"open":\{"[0-9a-f-]{36}":\{[^{}]*\},', '"open":{', text, count=1),
+    }
+    for edit, changed in edits.items():
+        assert changed != text, edit
+        bad_state.write_text(changed)
+        refused = monitor(gw, mon, state=bad_state)
+        assert refused.returncode == EXIT_LOCAL, edit
+        assert "state file does not verify: bad signature" in refused.stderr, edit
+    reformatted = json.loads(text)
+    bad_state.write_text(json.dumps(reformatted, indent=2))
     refused = monitor(gw, mon, state=bad_state)
     assert refused.returncode == EXIT_LOCAL
     assert "state file does not verify" in refused.stderr

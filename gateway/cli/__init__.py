@@ -28,6 +28,8 @@ from gateway.cli.cases import add_commands as add_case_commands
 from gateway.cli.console import add_command as add_console_command
 from gateway.cli.match import add_command as add_match_command
 from gateway.cli.monitor import add_command as add_monitor_command
+from gateway.cli.trust import add_command as add_trust_command
+from gateway.cli.trust import load_trust, trust_flag
 from gateway.party import log as log_reader
 from gateway.party.client import SUFFIX_BY_MEDIA_TYPE, Client, Identity, media_type_of
 from gateway.party.pull import Puller
@@ -236,10 +238,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if result.errors else EXIT_OK
 
 
-def _client(args: argparse.Namespace) -> Client:
+def _client(args: argparse.Namespace, *, trust_required: bool = False) -> Client:
     if not args.gateway or not args.id or not args.keys:
         raise UsageError("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
-    return Client(args.gateway, Identity.load(args.id, args.keys))
+    trust = load_trust(getattr(args, "trust", None), required=trust_required)
+    return Client(args.gateway, Identity.load(args.id, args.keys), trust=trust)
 
 
 async def _send(args: argparse.Namespace) -> dict[str, Any]:
@@ -274,7 +277,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 async def _pull(args: argparse.Namespace) -> list[dict[str, Any]]:
-    async with _client(args) as client:
+    async with _client(args, trust_required=True) as client:
         results = await Puller(client).pull(Path(args.out))
     return [
         {
@@ -445,10 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pull", help="fetch, verify, store and acknowledge deliveries")
     _client_flags(p)
     p.add_argument("--out", required=True, help="folder that receives one folder per packet")
+    trust_flag(p)
     p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("status", help="a packet's status, timeline and receipts")
     _client_flags(p)
+    trust_flag(p)
     p.add_argument("packet_id")
     p.set_defaults(func=cmd_status)
 
@@ -456,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_monitor_command(sub)
     add_match_command(sub)
     add_console_command(sub)
+    add_trust_command(sub)
 
     p = sub.add_parser("demo", help="run a whole exchange on this machine and explain it")
     p.add_argument("--dir", help="work here instead of a temporary directory")

@@ -39,6 +39,7 @@ from aiohttp import ClientSession, web
 from gateway.cli.story import run_story
 from gateway.party.client import Client, Identity
 from gateway.party.pull import Puller
+from gateway.party.trust import TrustStore
 from gateway.protocol.crypto import jws
 
 FONT_CANDIDATES = (
@@ -187,7 +188,23 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-async def _exchange(work: Path, url: str, ports: dict[str, int]) -> int:
+def _pin(work: Path, url: str, gateway_kid: str) -> dict[str, TrustStore]:
+    """Each party's trust store, made as partners would out of band: the
+    gateway's key checked against the kid its operator announced, and the
+    partner's ``.pub.json`` handed over (never fetched from the gateway)."""
+    stores = {}
+    for party, partner in (("ua", "ru"), ("ru", "ua")):
+        path = work / "trust" / f"{party}.json"
+        _gateway_cli("trust", "gateway", str(path), "--gateway", url, "--expect-kid", gateway_kid)
+        _gateway_cli("trust", "add", str(path), partner, "--keys",
+                     str(work / "keys" / f"{partner}.pub.json"))
+        stores[party] = TrustStore.load(path)
+    return stores
+
+
+async def _exchange(
+    work: Path, url: str, ports: dict[str, int], trust: dict[str, TrustStore]
+) -> int:
     keys = work / "keys"
     identities = {p: Identity.load(p, keys / p) for p in ("ua", "ru", "mon")}
     seen: dict[str, list[dict[str, Any]]] = {"ua": [], "ru": []}
@@ -195,7 +212,8 @@ async def _exchange(work: Path, url: str, ports: dict[str, int]) -> int:
         for party in ("ua", "ru"):
             await stack.enter_async_context(_listener(ports[party], seen[party]))
         clients = {
-            p: await stack.enter_async_context(Client(url, identities[p])) for p in identities
+            p: await stack.enter_async_context(Client(url, identities[p], trust=trust.get(p)))
+            for p in identities
         }
         info = await clients["ua"].gateway_info()
         say(f"Gateway {info['id']!r} is up at {url}; its log origin is {info['origin']!r}.")
@@ -406,7 +424,7 @@ def run_demo(directory: Path | None, *, keep: bool = False, console: bool = Fals
     port = _free_port()
     ports = {"ua": _free_port(), "ru": _free_port()}
     say(f"DXG demo in {work}")
-    _gateway_cli("init", str(root))
+    gateway_kid = str(_gateway_cli("init", str(root))["kid"])
     for party in ("ua", "ru", "mon"):
         _gateway_cli("keygen", str(work / "keys" / party))
     for party in ("ua", "ru"):
@@ -437,7 +455,10 @@ def run_demo(directory: Path | None, *, keep: bool = False, console: bool = Fals
     try:
         with _serving(root, port, work / "gateway.protocol.merkle") as proc:
             asyncio.run(_wait_ready(url))
-            failures = asyncio.run(_exchange(work, url, ports))
+            trust = _pin(work, url, gateway_kid)
+            say("ua and ru pinned the gateway's key and each other's (trust stores in"
+                f" {work / 'trust'}).")
+            failures = asyncio.run(_exchange(work, url, ports, trust))
             failures += _audit(work, url)
             if console:
                 _consoles(work, url)

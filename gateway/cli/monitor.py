@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.cli.trust import load_trust, trust_flag
 from gateway.monitor.audit import (
     DEFAULT_INTERVAL_S,
     DEFAULT_OVERDUE_S,
@@ -51,6 +52,12 @@ def add_command(sub: Any) -> None:
     p.add_argument("--cosign", action="store_true", help="cosign checkpoints that verified")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument(
+        "--full",
+        action="store_true",
+        help="re-read and re-verify the whole log each pass, not only what is new",
+    )
+    trust_flag(p)
+    p.add_argument(
         "--interval", type=float, default=DEFAULT_INTERVAL_S, help="seconds between passes"
     )
     p.add_argument("--serve", action="store_true",
@@ -75,10 +82,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     state_path = Path(args.state) if args.state else None
     identity = Identity.load(args.id, args.keys)
+    trust = load_trust(args.trust, required=False)
 
     def make_monitor() -> Monitor:
-        return Monitor(Client(args.gateway, identity), state_path=state_path,
-                       overdue_after_s=args.overdue_after, cosign=args.cosign)
+        return Monitor(Client(args.gateway, identity, trust=trust), state_path=state_path,
+                       overdue_after_s=args.overdue_after, cosign=args.cosign, full=args.full)
 
     serve_view(make_monitor, host=args.host, port=args.port, interval_s=args.interval)
     return EXIT_CLEAN
@@ -91,9 +99,14 @@ async def _follow(args: argparse.Namespace) -> int:
             "gateway monitor: no --state: rollbacks and forks are caught within this run only",
             file=sys.stderr,
         )
-    async with Client(args.gateway, Identity.load(args.id, args.keys)) as client:
+    trust = load_trust(args.trust, required=False)
+    async with Client(args.gateway, Identity.load(args.id, args.keys), trust=trust) as client:
         monitor = Monitor(
-            client, state_path=state_path, overdue_after_s=args.overdue_after, cosign=args.cosign
+            client,
+            state_path=state_path,
+            overdue_after_s=args.overdue_after,
+            cosign=args.cosign,
+            full=args.full,
         )
         last_size: int | None = None
         while True:
@@ -122,8 +135,13 @@ def _print(result: PassResult, previous: MonitorState | None, *, as_json: bool) 
             f"checkpoint {result.head.verified.origin} size {result.head.size}"
             f" root {b64std(result.head.root)}: {verdict}"
             f"{', cosigned' if result.cosigned else ''}"
-            + (f"; {result.receipts} receipts verified" if result.tree_verified else "")
-            + (f", {result.case_events} case events verified" if result.case_events else "")
+            + (
+                f"; {result.receipts} receipts verified"
+                + (f", {result.case_events} case events verified" if result.case_events else "")
+                + f" ({'whole log' if result.full else f'new since {result.audited_from}'})"
+                if result.tree_verified
+                else ""
+            )
         )
     if result.pairs:
         print(render_table(result.pairs))

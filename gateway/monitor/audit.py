@@ -1,56 +1,63 @@
 """``gateway monitor``: audit a gateway's receipt log without seeing personal data.
 
 A monitor reads only what SPEC §7 and §6 give it: the signed checkpoint,
-the log's entries and proofs, the receipts, and public keys
-(``GET /v1/gateway``, ``GET /v1/parties/{id}``). Each pass:
+the log's entries and proofs, the receipts, and public keys (pinned in its
+trust store with ``--trust``, else ``GET /v1/gateway`` and
+``GET /v1/parties/{id}``). A pass reads only what is new since the state it
+saved (O(new entries), not the whole log):
 
 1. verifies the checkpoint's signature with the log's key (pinned in the
    state file from the first verified pass on; the origin must not change);
 2. checks it against the last checkpoint it verified (state file): a smaller
    size is a **rollback**, the same size with another root or a failing
    consistency proof (RFC 9162 §2.1.4.2) is a **fork** — history rewritten;
-3. fetches every entry, recomputes the root (RFC 9162 §2.1.1, written here
-   independently of the gateway's tree code) and compares it with the
-   checkpoint's; if they differ, it verifies each entry's inclusion proof to
-   name exactly which entry is **missing** or **altered**;
-4. checks that ``GET /v1/receipts`` lists exactly the log's receipts (case
-   events are not receipts and are not listed there);
-5. verifies every receipt's signature: gateway receipts with the gateway's
-   published keys, party receipts with the issuer's registered ``sig`` key,
-   which must have been valid (not before ``not_before``, not after
-   ``not_after``, not revoked) at the receipt's ``issued_at``;
-6. checks each packet's chain: one ACCEPTED first, by the gateway; then
+3. fetches the entries after the saved size, appends them to the saved
+   compact range (:mod:`gateway.monitor.tree`, written independently of the
+   gateway's tree code) and compares the root with the checkpoint's; if
+   they differ, it verifies each new entry's inclusion proof to name exactly
+   which entry is **missing** or **altered**;
+4. checks that ``GET /v1/receipts`` lists exactly the receipts among
+   those entries (case events are not receipts and are not listed there);
+5. verifies every new receipt's signature: gateway receipts with the
+   gateway's keys, party receipts with the issuer's ``sig`` key, which must
+   have been valid (not before ``not_before``, not after ``not_after``, not
+   revoked) at the receipt's ``issued_at``;
+6. continues each packet's chain from the saved chain book
+   (:mod:`gateway.monitor.chains`): one ACCEPTED first, by the gateway; then
    DELIVERED, REJECTED or PROCESSED by the recipient, EXPIRED by the gateway,
    in an order the protocol allows (SPEC §3, §6), every receipt naming the
-   same sender, recipient, ``envelope_sha256`` and parts, and DELIVERED and
-   PROCESSED the same ``extraction_sha256``.
+   same sender, recipient, ``envelope_sha256`` and parts, and PROCESSED the
+   ``extraction_sha256`` of DELIVERED;
+7. checks every new case event (SPEC §10) and folds it into the case book
+   and figures carried from the saved state, then recomputes
+   ``GET /v1/stats`` from them: see :mod:`gateway.monitor.cases`. The
+   figures are asked for before the checkpoint is fetched, so the size they
+   were computed from is one this pass holds.
 
-7. checks every case event (SPEC §10) and recomputes ``GET /v1/stats`` from
-   the log alone: see :mod:`gateway.monitor.cases`. The figures are asked for
-   before the checkpoint is fetched, so the size they were computed from is
-   one this pass holds.
+The first pass (no state), a pass from a version 1 state file, and every
+pass with ``--full`` read the whole log from index 0 (still checking
+consistency with the saved checkpoint first): ``--full`` re-reads entries
+already audited, which an incremental pass trusts from its earlier audit
+(the signed tree still commits to them; an entry edited in the gateway's
+database without re-signing fails the inclusion proof of whoever reads it).
 
 It reports, per sender → recipient pair: packets, delivered, processed,
 rejected, expired, pending, overdue (not rejected, and no DELIVERED within
 ``--overdue-after`` of ACCEPTED, counted once that time has passed) and the
 median and 95th percentile (nearest rank) of ACCEPTED → DELIVERED, from the
-receipts' ``issued_at``.
+receipts' ``issued_at``; an incremental pass reports what a full audit would.
 
-Exit codes (besides the CLI's 1 for an error talking to the gateway and 2
-for usage): 0 = everything verified; 3 = verification failed: fork,
-rollback, a bad checkpoint or receipt signature, a missing or altered entry,
-receipts the log does not hold, or an incoherent packet chain. Each finding
-is printed with its kind, log index and packet id where it has them.
+Exit codes (besides the CLI's own): 0 = everything verified; 3 =
+verification failed: fork, rollback, a bad checkpoint or receipt signature,
+a missing or altered entry, receipts the log does not hold, or an
+incoherent packet chain. Each finding is printed with its kind, log index
+and packet id where it has them. The state advances only after a pass that
+found nothing, so a finding is reported again on every pass.
 
-The state file (``--state``) is JSON, written atomically (temporary file,
-fsync, rename, directory fsync) and only after a pass whose tree verified::
-
-    {"v": 1, "gateway_id": ..., "origin": ..., "log_key": <public JWK>,
-     "checkpoint": <the last verified signed note, verbatim>,
-     "size": N, "root": <base64>, "verified_at": <time>}
-
-On load the stored note is verified again with the pinned key, so the state
-cannot be edited into trusting something the log never signed.
+The state file (``--state``, :mod:`gateway.monitor.state`) holds the last
+verified checkpoint, its compact range, the chain book and the case audit
+(each case's state, the event ids seen, the figures' fold), signed with the
+monitor's own key; an edited one is refused.
 
 With ``--cosign``, a pass that found nothing posts a cosignature/v1 line
 (key name = the monitor's id, key = its registered Ed25519 key) of the
@@ -68,11 +75,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway.monitor import cases
-from gateway.monitor.report import PacketChain, PairStats, pair_stats
+from gateway.monitor.chains import ChainBook
+from gateway.monitor.report import PairStats, pair_stats
 from gateway.monitor.state import MonitorState, load_state, save_state
+from gateway.monitor.tree import CompactRange
 from gateway.party.client import Client
 from gateway.party.log import LogReader, SignedTreeHead, verify_note
-from gateway.protocol import checkpoint, status
+from gateway.protocol import checkpoint
 from gateway.protocol.checkpoint import NoteKey
 from gateway.protocol.clock import format_time, now, parse_time
 from gateway.protocol.crypto import jws
@@ -83,11 +92,12 @@ from gateway.protocol.errors import (
     BadRequest,
     DXGError,
     Invalid,
+    LocalError,
     NotFound,
     Unauthenticated,
 )
 from gateway.protocol.ids import ID_PATTERN
-from gateway.protocol.merkle import EMPTY_ROOT, b64std, leaf_hash, node_hash
+from gateway.protocol.merkle import b64std
 from gateway.protocol.receipt import ReceiptClaims, claimed_issuer, verify_receipt
 from gateway.protocol.stats import CaseStats, Policy
 from gateway.protocol.trust import RegisteredKey
@@ -100,7 +110,6 @@ PROOF_CONCURRENCY = 32  # inclusion proofs in flight while locating a bad entry
 MAX_FINDINGS_SHOWN = 20  # per kind; the rest is counted
 RECEIPT_PAGE = 1000
 
-GATEWAY_LEVELS = frozenset({"ACCEPTED", "EXPIRED"})  # issued by the gateway, not a party
 
 
 # --- Findings -------------------------------------------------------------------------
@@ -132,32 +141,6 @@ class Finding:
     def __str__(self) -> str:
         where = "" if self.log_index is None else f" [log index {self.log_index}]"
         return f"{self.kind.upper()}{where}: {self.message}"
-
-
-# --- The tree, recomputed independently (RFC 9162 §2.1.1) ----------------------------
-
-
-def tree_root(entries: Sequence[bytes]) -> bytes:
-    """``MTH(entries)``: RFC 9162 §2.1.1, by a stack of perfect subtrees.
-
-    After leaf ``i`` the stack holds the perfect subtrees that make up the
-    tree of ``i + 1`` leaves, largest first; MTH splits at the largest power
-    of two, so the root is their right fold.
-    """
-    if not entries:
-        return EMPTY_ROOT
-    stack: list[bytes] = []
-    for i, entry in enumerate(entries):
-        stack.append(leaf_hash(entry))
-        count = i + 1
-        while count % 2 == 0:  # two equal perfect subtrees on top: merge them
-            right = stack.pop()
-            stack.append(node_hash(stack.pop(), right))
-            count //= 2
-    root = stack[-1]
-    for left in reversed(stack[:-1]):
-        root = node_hash(left, root)
-    return root
 
 
 # --- Keys as the registry publishes them ---------------------------------------------
@@ -240,68 +223,21 @@ def check_receipt(index: int, entry: bytes, keys: KeyDirectory) -> ReceiptFacts 
 
 
 def check_chains(
-    facts: Sequence[ReceiptFacts], gateway_id: str
-) -> tuple[list[Finding], dict[str, PacketChain]]:
-    """Check each packet's receipts form a chain the protocol allows (SPEC §3, §6)."""
+    facts: Sequence[ReceiptFacts], gateway_id: str, book: ChainBook | None = None
+) -> tuple[list[Finding], ChainBook]:
+    """Check each packet's receipts form a chain the protocol allows (SPEC §3, §6).
+
+    Continues ``book`` (an incremental pass) or starts a strict one (a full
+    audit, which remembers closed chains too); see :mod:`gateway.monitor.chains`.
+    """
+    book = book if book is not None else ChainBook(gateway_id, strict=True)
     findings: list[Finding] = []
-    chains: dict[str, PacketChain] = {}
-    first: dict[str, ReceiptFacts] = {}
-    seen_ids: dict[str, int] = {}
     for r in facts:
-        c = r.claims
-        pid = r.packet_id
-
-        def bad(message: str, r: ReceiptFacts = r, pid: str = pid) -> None:
-            findings.append(Finding("chain", f"packet {pid}: {message}", r.log_index, pid))
-
-        earlier = seen_ids.get(str(c["receipt_id"]))
-        if earlier is not None:
-            bad(f"receipt_id {c['receipt_id']} appears again (first at log index {earlier})")
-            continue
-        seen_ids[str(c["receipt_id"])] = r.log_index
-        chain = chains.get(pid)
-        if chain is None:
-            if r.level != "ACCEPTED":
-                bad(f"its first verified receipt is {r.level}, not ACCEPTED")
-                continue
-            if r.issuer != gateway_id:
-                bad(f"ACCEPTED is issued by {r.issuer!r}, not the gateway {gateway_id!r}")
-                continue
-            chains[pid] = PacketChain(
-                pid, str(c["sender"]), str(c["recipient"]), accepted_at=r.issued_at
-            )
-            chains[pid].levels.append("ACCEPTED")
-            first[pid] = r
-            continue
-        accepted = first[pid].claims
-        if r.level == "ACCEPTED":
-            bad("a second ACCEPTED receipt")
-            continue
-        expected_issuer = gateway_id if r.level in GATEWAY_LEVELS else chain.recipient
-        if r.issuer != expected_issuer:
-            bad(f"{r.level} is issued by {r.issuer!r}, not by {expected_issuer!r}")
-            continue
-        if (c["sender"], c["recipient"]) != (chain.sender, chain.recipient):
-            bad(f"{r.level} names other parties than its ACCEPTED receipt")
-            continue
-        if c["envelope_sha256"] != accepted["envelope_sha256"]:
-            bad(f"{r.level} names another envelope_sha256 than ACCEPTED")
-            continue
-        if c["parts"] != accepted["parts"]:
-            bad(f"{r.level} names other parts (names or digests) than ACCEPTED")
-            continue
-        previous = chain.levels[-1]
-        if not status.receipt_may_follow(previous, r.level) or r.level in chain.levels:
-            bad(f"{r.level} cannot follow {' -> '.join(chain.levels)}")
-            continue
-        if r.level == "PROCESSED" and c["extraction_sha256"] != chain.extraction_sha256:
-            bad("PROCESSED names another extraction_sha256 than DELIVERED")
-            continue
-        chain.levels.append(r.level)
-        if r.level == "DELIVERED":
-            chain.delivered_at = r.issued_at
-            chain.extraction_sha256 = c["extraction_sha256"]
-    return findings, chains
+        problem = book.add(r, r.log_index)
+        if problem is not None:
+            pid = r.packet_id
+            findings.append(Finding("chain", f"packet {pid}: {problem}", r.log_index, pid))
+    return findings, book
 
 
 # --- One pass ----------------------------------------------------------------------------
@@ -315,9 +251,13 @@ class PassResult:
     tree_verified: bool = False
     findings: list[Finding] = field(default_factory=list)
     pairs: list[PairStats] = field(default_factory=list)
-    receipts: int = 0
-    case_events: int = 0
-    cases: dict[str, Any] | None = None  # the case figures recomputed from the log
+    receipts: int = 0  # receipts verified in this pass (the new ones, unless full)
+    case_events: int = 0  # case events verified in this pass (the new ones, unless full)
+    audited_from: int = 0  # the first log index this pass read
+    full: bool = True
+    # The case figures recomputed from the log (every case event ever
+    # audited, carried in the state file, not only this pass's).
+    cases: dict[str, Any] | None = None
     # The fold behind ``cases``, and the log size it was asked at: the monitor
     # view asks it for the figures of earlier days too (its charts).
     case_stats: CaseStats | None = None
@@ -335,6 +275,11 @@ class PassResult:
             "previous": None
             if state is None
             else {"size": state.verified.size, "root": b64std(state.verified.root)},
+            "audited": {
+                "mode": "full" if self.full else "incremental",
+                "from": self.audited_from,
+                "to": None if self.head is None else self.head.size,
+            },
             "receipts": self.receipts,
             "case_events": self.case_events,
             "findings": [f.to_json() for f in self.findings],
@@ -354,15 +299,36 @@ class Monitor:
         state_path: Path | None,
         overdue_after_s: float = DEFAULT_OVERDUE_S,
         cosign: bool = False,
+        full: bool = False,
     ) -> None:
+        """Audit the log through ``client``.
+
+        Args:
+            client: the monitor's signed client; its trust store, if it has
+                one, pins the gateway's key and the parties' keys (else they
+                are read from the gateway's registry).
+            state_path: the state file (None: nothing is remembered).
+            overdue_after_s: see the report.
+            cosign: cosign checkpoints after a pass that found nothing.
+            full: read and re-verify the whole log every pass (still checking
+                consistency with the saved checkpoint), not only what is new.
+
+        Raises:
+            LocalError: the state file exists but does not verify.
+        """
         self.client = client
         self.state_path = state_path
         self.overdue_after_s = overdue_after_s
         self.cosign = cosign
-        self.state: MonitorState | None = load_state(state_path) if state_path is not None else None
+        self.full = full
+        self.state: MonitorState | None = (
+            load_state(state_path, client.identity.signing.public)
+            if state_path is not None
+            else None
+        )
 
     async def run_pass(self) -> PassResult:
-        """Verify the log once; advance the state if the tree verified.
+        """Verify what is new in the log once; advance the state if nothing was found.
 
         Raises:
             DXGError: the gateway answered an error to a request it must serve.
@@ -370,18 +336,25 @@ class Monitor:
         result = PassResult()
         info = await self.client.gateway_info()
         gateway_id, origin = str(info["id"]), str(info["origin"])
-        published = [PublicKey.from_jwk(k) for k in info["keys"]]
+        trust = self.client.trust
+        if trust is not None:
+            trust.require()
+            assert trust.gateway is not None
+            gateway_keys = [k.key for k in trust.gateway.keys if k.use == "sig"]
+        else:
+            gateway_keys = [PublicKey.from_jwk(k) for k in info["keys"]]
         state = self.state
         if state is not None and origin != state.log_key.name:
             result.findings.append(
                 Finding("origin", f"the gateway's origin changed from {state.log_key.name!r}")
             )
             return result
-        log_keys = (
-            [state.log_key]
-            if state is not None
-            else [NoteKey(name=origin, public=k) for k in published if k.use == "sig"]
-        )
+        if state is not None:
+            log_keys = [state.log_key]
+        elif trust is not None:
+            log_keys = await LogReader(self.client).log_keys()
+        else:
+            log_keys = [NoteKey(name=origin, public=k) for k in gateway_keys if k.use == "sig"]
         reader = LogReader(self.client, log_keys=log_keys)
         as_of = now()
         served = await self.client.get_json(f"/v1/stats?as_of={format_time(as_of)}")
@@ -391,8 +364,30 @@ class Monitor:
         result.head = head
         if state is not None and not await self._consistent(reader, state, head, result):
             return result
+        incremental = not self.full and state is not None and state.incremental
         try:
-            entries = await reader.entries(0, head.size)
+            policy = Policy.from_json(info.get("policy", Policy().to_json()))
+        except ValueError as exc:
+            result.findings.append(Finding("case-stats", f"the gateway's policy: {exc}"))
+            return result
+        if incremental:
+            assert state is not None and state.tree is not None and state.book is not None
+            assert state.cases is not None
+            start, tree = state.verified.size, state.tree
+            book = ChainBook.from_json(gateway_id, state.book)
+            try:
+                case_book = cases.CaseBook.from_json(state.cases, policy)
+            except ValueError as exc:  # signed by this monitor yet unreadable: a bug, no attack
+                raise LocalError(
+                    f"the monitor's state file holds a case book this version cannot read ({exc});"
+                    " run one pass with --full to rebuild it"
+                ) from exc
+        else:
+            start, tree, book = 0, CompactRange(), ChainBook(gateway_id, strict=True)
+            case_book = cases.CaseBook(stats=CaseStats(policy))
+        result.full, result.audited_from = not incremental, start
+        try:
+            entries = await reader.entries(start, head.size) if head.size > start else []
         except NotFound as exc:  # below its own signed size: the log lost entries
             result.findings.append(
                 Finding(
@@ -401,10 +396,49 @@ class Monitor:
                 )
             )
             return result
-        if len(entries) != head.size or tree_root(entries) != head.root:
-            await self._locate(reader, entries, head, result)
+        # The consistency proof tied the saved range's tree to this checkpoint:
+        # the new entries, appended to it, must give the signed root.
+        new_tree = tree.append(entries)
+        if len(entries) != head.size - start or new_tree.root() != head.root:
+            await self._locate(reader, entries, start, head, result)
             return result
         result.tree_verified = True
+        await self._check_listing(entries, start, result)
+        keys = await self._keys(gateway_id, gateway_keys, entries)
+        facts: list[ReceiptFacts] = []
+        for offset, entry in enumerate(entries):
+            if cases.is_case_event(entry):
+                continue
+            checked = check_receipt(start + offset, entry, keys)
+            if isinstance(checked, Finding):
+                result.findings.append(checked)
+            else:
+                facts.append(checked)
+        result.receipts = len(facts)
+        chain_findings, book = check_chains(facts, gateway_id, book)
+        result.findings.extend(chain_findings)
+        result.pairs = pair_stats(book, at=now(), overdue_after_s=self.overdue_after_s)
+        self._audit_cases(entries, start, head.size, keys, case_book, served, as_of, result)
+        if not result.clean:
+            return result  # the state never advances past a finding: the next pass repeats it
+        unchanged = incremental and state is not None and state.verified.size == head.size
+        if not unchanged:  # nothing new: the saved state is still exact, keep its file as is
+            self._advance(gateway_id, log_keys, head, new_tree, book, case_book)
+        if self.cosign:
+            await self._cosign(head)
+            result.cosigned = True
+        return result
+
+    def _advance(
+        self,
+        gateway_id: str,
+        log_keys: list[NoteKey],
+        head: SignedTreeHead,
+        new_tree: CompactRange,
+        book: ChainBook,
+        case_book: cases.CaseBook,
+    ) -> None:
+        """Remember a checkpoint that verified, with its range and books, on disk."""
         signer = next(k for k in log_keys if checkpoint_signed_by(head.note, k))
         self.state = MonitorState(
             gateway_id=gateway_id,
@@ -412,60 +446,42 @@ class Monitor:
             note=head.note,
             verified=head.verified,
             verified_at=format_time(now()),
+            tree=new_tree,
+            book=book.to_json(),
+            cases=case_book.to_json(),
         )
         if self.state_path is not None:
-            save_state(self.state_path, self.state)
-        await self._check_listing(entries, result)
-        keys = await self._keys(gateway_id, published, entries)
-        facts: list[ReceiptFacts] = []
-        for index, entry in enumerate(entries):
-            if cases.is_case_event(entry):
-                continue
-            checked = check_receipt(index, entry, keys)
-            if isinstance(checked, Finding):
-                result.findings.append(checked)
-            else:
-                facts.append(checked)
-        result.receipts = len(facts)
-        chain_findings, chains = check_chains(facts, gateway_id)
-        result.findings.extend(chain_findings)
-        result.pairs = pair_stats(chains, at=now(), overdue_after_s=self.overdue_after_s)
-        self._audit_cases(entries, keys, info, served, as_of, result)
-        if self.cosign and result.clean:
-            await self._cosign(head)
-            result.cosigned = True
-        return result
+            save_state(self.state_path, self.state, self.client.identity.signing)
 
     def _audit_cases(
         self,
         entries: list[bytes],
+        start: int,
+        size: int,
         keys: KeyDirectory,
-        info: dict[str, Any],
+        book: cases.CaseBook,
         served: dict[str, Any],
         as_of: datetime,
         result: PassResult,
     ) -> None:
-        """Check the case events and recompute the gateway's figures from them."""
-        try:
-            policy = Policy.from_json(info.get("policy", Policy().to_json()))
-        except ValueError as exc:
-            result.findings.append(Finding("case-stats", f"the gateway's policy: {exc}"))
-            return
-        audit = cases.audit_cases(entries, keys.parties, policy)
+        """Check the new case events, continuing ``book``, and recompute the
+        gateway's figures from everything the book holds (``entries`` are the
+        log's ``[start, size)``)."""
+        audit = cases.audit_cases(entries, keys.parties, book.stats.policy, start=start, book=book)
         result.findings.extend(Finding(f.kind, f.message, f.log_index) for f in audit.findings)
         result.case_events = audit.events
-        size = served.get("log_size")
-        if not isinstance(size, int) or not 0 <= size <= len(entries):
+        log_size = served.get("log_size")
+        if not isinstance(log_size, int) or not 0 <= log_size <= size:
             result.findings.append(
                 Finding(
                     "case-stats",
-                    f"GET /v1/stats names log size {size!r}, not a size of the log this pass"
-                    f" verified ({len(entries)})",
+                    f"GET /v1/stats names log size {log_size!r}, not a size of the log this pass"
+                    f" verified ({size})",
                 )
             )
-            size = len(entries)
-        result.cases = audit.stats.figures(as_of=as_of, log_size=size)
-        result.case_stats, result.case_log_size = audit.stats, size
+            log_size = size
+        result.cases = audit.stats.figures(as_of=as_of, log_size=log_size)
+        result.case_stats, result.case_log_size = audit.stats, log_size
         for finding in cases.compare_stats(served, result.cases):
             result.findings.append(Finding(finding.kind, finding.message))
 
@@ -516,9 +532,15 @@ class Monitor:
         return True
 
     async def _locate(
-        self, reader: LogReader, entries: list[bytes], head: SignedTreeHead, result: PassResult
+        self,
+        reader: LogReader,
+        entries: list[bytes],
+        start: int,
+        head: SignedTreeHead,
+        result: PassResult,
     ) -> None:
-        """Name each entry that is not the leaf the checkpoint commits to."""
+        """Name each entry of ``[start, head.size)`` that is not the leaf the
+        checkpoint commits to (``entries[i]`` was served as index ``start + i``)."""
         semaphore = asyncio.Semaphore(PROOF_CONCURRENCY)
 
         async def bad_at(position: int, index: int) -> bool:
@@ -532,9 +554,11 @@ class Monitor:
             return False
 
         async def bad(index: int) -> bool:
-            return await bad_at(index, index)
+            return await bad_at(index - start, index)
 
-        failing = [i for i, b in enumerate(await asyncio.gather(*map(bad, range(head.size)))) if b]
+        indices = range(start, head.size)
+        verdicts = await asyncio.gather(*map(bad, indices))
+        failing = [i for i, b in zip(indices, verdicts, strict=True) if b]
         if not failing:
             result.findings.append(
                 Finding(
@@ -543,16 +567,17 @@ class Monitor:
                 )
             )
             return
-        if len(entries) < head.size:
+        if len(entries) < head.size - start:
             # Entries missing: everything after the first gap is served one
             # place early. Say where the gap is, not every shifted entry.
             first = failing[0]
-            shifted = first < len(entries) and not await bad_at(first, first + 1)
+            position = first - start
+            shifted = position < len(entries) and not await bad_at(position, first + 1)
             result.findings.append(
                 Finding(
                     "missing-entry",
-                    f"log entry {first} is missing: the log serves {len(entries)} entries for"
-                    f" its checkpoint of size {head.size}"
+                    f"log entry {first} is missing: the log serves {start + len(entries)}"
+                    f" entries for its checkpoint of size {head.size}"
                     + (
                         f", and the entry it serves at {first} is the one the checkpoint"
                         f" has at {first + 1}"
@@ -578,7 +603,7 @@ class Monitor:
                     f"log entry {index} was altered: it is not the leaf checkpoint {head.size}"
                     " commits to (its inclusion proof fails)",
                     index,
-                    _packet_of(entries, index),
+                    _packet_of(entries, index - start),
                 )
             )
         if len(failing) > MAX_FINDINGS_SHOWN:
@@ -589,18 +614,23 @@ class Monitor:
                 )
             )
 
-    async def _check_listing(self, entries: list[bytes], result: PassResult) -> None:
-        """``GET /v1/receipts`` must list exactly the log's entries, at their indices."""
+    async def _check_listing(self, entries: list[bytes], start: int, result: PassResult) -> None:
+        """``GET /v1/receipts`` must list exactly the log's entries ``[start, start + n)``,
+        at their indices; read from ``start`` on, so a pass reads only the new ones."""
+        end = start + len(entries)
         listed: dict[int, str] = {}
-        cursor = 0
-        while True:
+        cursor = start
+        while cursor < end:
             page = await self.client.receipts(after=cursor, limit=RECEIPT_PAGE)
             for item in page["items"]:
-                listed[int(item["log_index"])] = str(item["receipt"])
-            if int(page["next"]) == cursor:
+                index = int(item["log_index"])
+                if start <= index < end:
+                    listed[index] = str(item["receipt"])
+            if int(page["next"]) <= cursor:
                 break
             cursor = int(page["next"])
-        for index, entry in enumerate(entries):
+        for offset, entry in enumerate(entries):
+            index = start + offset
             receipt = listed.get(index)
             if cases.is_case_event(entry):
                 if receipt is not None:
@@ -619,7 +649,7 @@ class Monitor:
                         "receipts-listing",
                         f"log entry {index} is not listed by GET /v1/receipts",
                         index,
-                        _packet_of(entries, index),
+                        _packet_of(entries, offset),
                     )
                 )
             elif receipt.encode("ascii") != entry:
@@ -629,16 +659,23 @@ class Monitor:
                         f"GET /v1/receipts serves another receipt at log index {index}"
                         " than the log holds",
                         index,
-                        _packet_of(entries, index),
+                        _packet_of(entries, offset),
                     )
                 )
 
     async def _keys(
-        self, gateway_id: str, published: list[PublicKey], entries: list[bytes]
+        self, gateway_id: str, gateway_keys: list[PublicKey], entries: list[bytes]
     ) -> KeyDirectory:
-        directory = KeyDirectory(gateway_id=gateway_id, gateway_keys=published)
+        """Who may sign the receipts in ``entries``: pinned keys if the monitor
+        has a trust store, else the keys the gateway's registry lists."""
+        directory = KeyDirectory(gateway_id=gateway_id, gateway_keys=gateway_keys)
         issuers = {issuer_of(e) for e in entries} - {None, gateway_id}
+        trust = self.client.trust
         for issuer in sorted(i for i in issuers if i is not None):
+            if trust is not None:
+                pinned = trust.parties.get(issuer)
+                directory.parties[issuer] = None if pinned is None else list(pinned)
+                continue
             if not ID_PATTERN.fullmatch(issuer):  # unverified text: never put it in a URL
                 directory.parties[issuer] = None
                 continue

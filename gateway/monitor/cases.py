@@ -15,6 +15,11 @@ and folds every event that passed into :class:`~gateway.protocol.stats.CaseStats
 the same fold the gateway keeps, so the figures of ``GET /v1/stats`` can be
 recomputed exactly and any difference reported — **case-stats**. What the
 monitor cannot see (which dossier holds which record) it does not judge.
+
+What it learns is a :class:`CaseBook` (each case's state, every
+``event_id`` seen, the fold), which an incremental monitor carries in its
+signed state file: a pass audits only the new events, continuing the book,
+and its figures are those of a pass over the whole log.
 """
 
 from __future__ import annotations
@@ -69,12 +74,61 @@ def issuer_of(entry: bytes) -> str | None:
 
 
 @dataclass(slots=True)
+class CaseBook:
+    """What the case events audited so far established, to continue from.
+
+    ``cases``: each case's sides, state and aged-out flag (for
+    :func:`gateway.protocol.case.apply`); ``seen``: every ``event_id`` that
+    passed, with its first log index; ``stats``: the fold of those events.
+    """
+
+    stats: CaseStats
+    cases: dict[str, Case] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cases": {
+                c.case_id: [c.holder, c.home, c.state, c.aged_out] for c in self.cases.values()
+            },
+            "seen": self.seen,
+            "stats": self.stats.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any, policy: Policy) -> CaseBook:
+        """Raises: ValueError if ``obj`` is not a book :meth:`to_json` wrote."""
+        try:
+            cases = {
+                str(case_id): Case(
+                    case_id=str(case_id),
+                    holder=str(holder),
+                    home=str(home),
+                    state=str(state),
+                    aged_out=bool(aged_out),
+                )
+                for case_id, (holder, home, state, aged_out) in obj["cases"].items()
+            }
+            seen = {str(k): int(v) for k, v in obj["seen"].items()}
+            stats = CaseStats.from_json(obj["stats"], policy)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"the case book does not read: {type(exc).__name__}") from exc
+        if set(cases) != set(stats.case_ids()) or len(seen) < len(stats):
+            raise ValueError("the case book's cases or events are not its fold's")
+        return cls(stats=stats, cases=cases, seen=seen)
+
+
+@dataclass(slots=True)
 class CaseAudit:
     """What the case events of one log say, checked."""
 
-    stats: CaseStats
+    book: CaseBook
     findings: list[CaseFinding] = field(default_factory=list)
-    events: int = 0  # events that verified and were legal steps
+    events: int = 0  # events that verified and were legal steps (in this call)
+
+    @property
+    def stats(self) -> CaseStats:
+        return self.book.stats
 
 
 def _verified(
@@ -117,18 +171,27 @@ def audit_cases(
     entries: Sequence[bytes],
     parties: Mapping[str, list[RegisteredKey] | None],
     policy: Policy,
+    *,
+    start: int = 0,
+    book: CaseBook | None = None,
 ) -> CaseAudit:
-    """Check every case event of the log, in order, and fold the legal ones.
+    """Check every case event of ``entries``, in order, and fold the legal ones.
 
     Args:
-        entries: the log's entries from index 0; receipts among them are skipped.
+        entries: the log's entries from index ``start``; receipts among them
+            are skipped.
         parties: each issuer's registered keys (None: not registered).
         policy: the gateway's published promise periods (for the figures).
+        start: the log index of ``entries[0]``.
+        book: what the events before ``start`` established (None: nothing,
+            ``start`` must be 0). It is continued in place.
     """
-    audit = CaseAudit(stats=CaseStats(policy))
-    book: dict[str, Case] = {}
-    first_seen: dict[str, int] = {}
-    for index, entry in enumerate(entries):
+    if book is None:
+        book = CaseBook(stats=CaseStats(policy))
+    book.stats.policy = policy
+    audit = CaseAudit(book=book)
+    cases, first_seen = book.cases, book.seen
+    for index, entry in enumerate(entries, start):
         if not is_case_event(entry):
             continue
         checked = _verified(index, entry, parties)
@@ -148,7 +211,7 @@ def audit_cases(
             continue
         first_seen[event.event_id] = index
         try:
-            book[event.case_id] = case.apply(book.get(event.case_id), event)
+            updated = case.apply(cases.get(event.case_id), event)
         except DXGError as err:
             audit.findings.append(
                 CaseFinding(
@@ -158,6 +221,7 @@ def audit_cases(
                 )
             )
             continue
+        cases[event.case_id] = updated
         audit.stats.feed(event, index)
         audit.events += 1
     return audit

@@ -1,35 +1,21 @@
 """The monitor's report: per pair of parties, what the receipts say happened.
 
-Computed from verified receipts only (ids, levels and times); nothing personal.
+Computed from verified receipts only (ids, levels and times); nothing personal:
+from a :class:`~gateway.monitor.chains.ChainBook`'s per-pair tallies and
+open chains, so an incremental pass reports exactly what a full audit does.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-
-@dataclass(slots=True)
-class PacketChain:
-    """What the log says happened to one packet, in log order."""
-
-    packet_id: str
-    sender: str
-    recipient: str
-    accepted_at: datetime | None = None
-    delivered_at: datetime | None = None
-    extraction_sha256: str | None = None
-    levels: list[str] = field(default_factory=list)
-
-    @property
-    def pair(self) -> tuple[str, str]:
-        return (self.sender, self.recipient)
-
+from gateway.monitor.chains import ChainBook, PacketChain
+from gateway.protocol.clock import parse_time
 
 # --- The report ----------------------------------------------------------------------
 
@@ -69,21 +55,49 @@ def nearest_rank(samples: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def pair_stats(
-    chains: dict[str, PacketChain], *, at: datetime, overdue_after_s: float
-) -> list[PairStats]:
-    """Counts and ACCEPTED → DELIVERED times per sender → recipient pair."""
-    by_pair: dict[tuple[str, str], list[PacketChain]] = defaultdict(list)
-    for chain in chains.values():
-        by_pair[chain.pair].append(chain)
+def nth_smallest(histogram: Counter[float], k: int) -> float:
+    """The ``k``-th smallest sample (0-based) of a histogram ``{value: count}``."""
+    for value in sorted(histogram):
+        k -= histogram[value]
+        if k < 0:
+            return value
+    raise IndexError(k)
+
+
+def histogram_median(histogram: Counter[float]) -> float | None:
+    """What :func:`statistics.median` gives over the samples, or None."""
+    n = histogram.total()
+    if n == 0:
+        return None
+    if n % 2:
+        return nth_smallest(histogram, n // 2)
+    return (nth_smallest(histogram, n // 2 - 1) + nth_smallest(histogram, n // 2)) / 2
+
+
+def histogram_rank(histogram: Counter[float], q: float) -> float | None:
+    """What :func:`nearest_rank` gives over the samples, or None."""
+    n = histogram.total()
+    return None if n == 0 else nth_smallest(histogram, max(0, math.ceil(q * n) - 1))
+
+
+def pair_stats(book: ChainBook, *, at: datetime, overdue_after_s: float) -> list[PairStats]:
+    """Counts and ACCEPTED → DELIVERED times per sender → recipient pair.
+
+    From the book's tallies (closed chains) and its open chains, so a monitor
+    that carries the book from pass to pass reports what a full audit would.
+    """
+    open_by_pair: dict[tuple[str, str], list[PacketChain]] = defaultdict(list)
+    for chain in book.open_chains.values():
+        open_by_pair[chain.pair].append(chain)
     out = []
-    for (sender, recipient), group in sorted(by_pair.items()):
-        waits = [
-            (c.delivered_at - c.accepted_at).total_seconds()
-            for c in group
-            if c.delivered_at is not None and c.accepted_at is not None
-        ]
-        overdue = 0
+    for (sender, recipient), tally in sorted(book.tallies.items()):
+        group = open_by_pair[(sender, recipient)]
+        overdue = sum(n for wait, n in tally.closed_waits.items() if wait > overdue_after_s)
+        overdue += sum(
+            n
+            for accepted, n in tally.expired_accepted.items()
+            if (at - parse_time(accepted)).total_seconds() > overdue_after_s
+        )
         for c in group:
             if "REJECTED" in c.levels or c.accepted_at is None:
                 continue
@@ -94,15 +108,15 @@ def pair_stats(
             PairStats(
                 sender=sender,
                 recipient=recipient,
-                packets=len(group),
-                delivered=sum("DELIVERED" in c.levels for c in group),
-                processed=sum("PROCESSED" in c.levels for c in group),
-                rejected=sum("REJECTED" in c.levels for c in group),
-                expired=sum("EXPIRED" in c.levels for c in group),
+                packets=tally.packets,
+                delivered=tally.delivered,
+                processed=tally.processed,
+                rejected=tally.rejected,
+                expired=tally.expired,
                 pending=sum(c.levels == ["ACCEPTED"] for c in group),
                 overdue=overdue,
-                median_s=statistics.median(waits) if waits else None,
-                p95_s=nearest_rank(waits, 0.95) if waits else None,
+                median_s=histogram_median(tally.waits),
+                p95_s=histogram_rank(tally.waits, 0.95),
             )
         )
     return out

@@ -5,9 +5,11 @@ files with optional progress, reads statuses, inboxes and receipts, and
 fetches sealed deliveries (SPEC §5); ``gateway.party.pull`` verifies and
 acknowledges them.
 
-Trust: the gateway's own key is taken from ``GET /v1/gateway`` unless a
-pinned key is given (``gateway_key=``); parties that want the sender's key
-pinned too pass ``trusted_keys``.
+Trust: keys come from the party's own :class:`~gateway.party.trust.TrustStore`
+(``trust=``), pinned out of band, never from the gateway being checked.
+``gateway pull`` refuses to run without one. Without a store (``gateway
+status`` or a monitor run without ``--trust``) the gateway's key is taken
+from ``GET /v1/gateway``, and only for its checkpoints.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from gateway.party.trust import TrustStore
 from gateway.protocol.clock import now
 from gateway.protocol.crypto.keys import (
     EncryptionKey,
@@ -34,9 +38,10 @@ from gateway.protocol.crypto.keys import (
 from gateway.protocol.crypto.seal import open_sealed
 from gateway.protocol.errors import (
     Invalid,
+    LocalError,
     NetworkError,
     ServerError,
-    Unauthenticated,
+    VerificationFailed,
     from_problem,
 )
 from gateway.protocol.manifest import PartSpec, build_manifest, sign_envelope
@@ -127,15 +132,13 @@ class Client:
         base_url: str,
         identity: Identity,
         *,
-        gateway_key: PublicKey | None = None,
-        trusted_keys: Mapping[str, Sequence[PublicKey]] | None = None,
+        trust: TrustStore | None = None,
         timeout_s: float = 300.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.identity = identity
-        self._gateway_key = gateway_key
+        self.trust = trust
         self._gateway_id: str | None = None
-        self._trusted = dict(trusted_keys or {})
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
 
     async def __aenter__(self) -> Client:
@@ -336,42 +339,50 @@ class Client:
         info = await self.get_json(f"/v1/parties/{party_id}")
         return [RegisteredKey.from_json(k) for k in info["keys"]]
 
-    async def gateway_key(self, kid: str) -> PublicKey:
-        """The gateway's signing key ``kid`` (pinned, or as it publishes it).
+    def pinned(self) -> TrustStore:
+        """The trust store, which verifying anything a party pulls requires.
 
         Raises:
-            Unauthenticated: the gateway publishes no such key.
+            LocalError: this client was made without one; says how to make it.
         """
-        if self._gateway_key is not None:
-            if self._gateway_key.kid != kid:
-                raise Unauthenticated("signed by a gateway key other than the pinned one")
-            return self._gateway_key
+        if self.trust is None:
+            raise LocalError(
+                "no trust store: give --trust FILE (or DXG_TRUST), made with gateway trust"
+                " gateway FILE --gateway URL and gateway trust add FILE PARTY --keys"
+                " PARTY.pub.json"
+            )
+        return self.trust
+
+    async def gateway_key(self, kid: str, at: datetime | None = None) -> PublicKey:
+        """The gateway's signing key ``kid``, valid at ``at`` (default now).
+
+        Pinned in the trust store when there is one; otherwise (``status`` or
+        a monitor without ``--trust``) as the gateway publishes it.
+
+        Raises:
+            VerificationFailed: not a pinned key of the gateway's, not valid at
+                ``at``, or (unpinned) not published.
+            LocalError: the trust store pins no gateway.
+        """
+        if self.trust is not None:
+            self.trust.require()
+            assert self.trust.gateway is not None
+            return self.trust.signing_key(self.trust.gateway.id, kid, at or now())
         for jwk in (await self.gateway_info())["keys"]:
             key = PublicKey.from_jwk(jwk)
             if key.kid == kid:
                 return key
-        raise Unauthenticated("signed by a key the gateway does not publish")
+        raise VerificationFailed("signed by a key the gateway does not publish")
 
-    async def sender_key(self, sender: str, kid: str) -> PublicKey:
-        """The sender's signing key ``kid``, valid now.
+    def sender_key(self, sender: str, kid: str, at: datetime) -> PublicKey:
+        """The sender's pinned signing key ``kid``, valid at ``at`` (the manifest's ``created``).
 
         Raises:
-            Unauthenticated: unknown, revoked, expired or not yet valid.
+            VerificationFailed: not pinned for ``sender``, or not valid at ``at``.
+            LocalError: no trust store.
         """
-        if sender in self._trusted:
-            for key in self._trusted[sender]:
-                if key.kid == kid:
-                    return key
-            raise Unauthenticated(f"the envelope is not signed by a trusted key of {sender}")
-        at = now()
-        for record in await self.party_keys(sender):
-            if record.kid != kid or record.use != "sig":
-                continue
-            problem = record.problem_at(at)
-            if problem is not None:
-                raise Unauthenticated(f"the envelope's key of {sender} is {problem}")
-            return record.key
-        raise Unauthenticated(f"the envelope is not signed by a registered key of {sender}")
+        return self.pinned().signing_key(sender, kid, at)
+
 
 async def _read_file(path: Path, progress: Progress | None) -> AsyncIterator[bytes]:
     with path.open("rb") as source:

@@ -7,7 +7,8 @@ until it is verified:
 
 * a checkpoint only once the log's Ed25519 signature over the exact note
   text verified, with the note key named after the log's origin (SPEC §7);
-  the key is the gateway's published ``sig`` key unless one is pinned;
+  the key is the one pinned in the party's trust store, else the gateway's
+  published ``sig`` key;
 * an inclusion or consistency proof only once it leads to the root of such a
   checkpoint (RFC 9162 §2.1.3.2, §2.1.4.2, via :mod:`gateway.protocol.merkle`), and only
   for the index and sizes that were asked for;
@@ -30,9 +31,10 @@ from typing import Any
 from gateway.party.client import Client
 from gateway.protocol import checkpoint
 from gateway.protocol.checkpoint import CosignerKey, NoteKey, VerifiedCheckpoint
+from gateway.protocol.clock import now
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import PublicKey
-from gateway.protocol.errors import DXGError, Invalid, Unauthenticated
+from gateway.protocol.errors import DXGError, Invalid
 from gateway.protocol.merkle import (
     MAX_ENTRIES_PER_READ,
     ConsistencyProof,
@@ -95,21 +97,29 @@ class LogReader:
         self._cosigners = list(cosigners)
 
     async def log_keys(self) -> list[NoteKey]:
-        """The note keys a checkpoint must be signed with."""
+        """The note keys a checkpoint must be signed with.
+
+        The gateway's keys pinned in the client's trust store (named after
+        the pinned origin) when it has one; otherwise the gateway's published
+        ``sig`` keys, named after its published origin.
+        """
         if self._log_keys is None:
+            trust = self.client.trust
+            if trust is not None:
+                trust.require()
+                assert trust.gateway is not None
+                origin = trust.gateway.origin
+                self._log_keys = [
+                    NoteKey(name=origin, public=k) for k in trust.gateway_keys(now())
+                ]
+                return self._log_keys
             info = await self.client.gateway_info()
             origin = str(info["origin"])
-            keys: list[NoteKey] = []
-            for jwk in info["keys"]:
-                published = PublicKey.from_jwk(jwk)
-                if published.use != "sig":
-                    continue
-                try:  # honours a key the client pinned: other keys are refused
-                    key = await self.client.gateway_key(published.kid)
-                except Unauthenticated:
-                    continue
-                keys.append(NoteKey(name=origin, public=key))
-            self._log_keys = keys
+            self._log_keys = [
+                NoteKey(name=origin, public=PublicKey.from_jwk(jwk))
+                for jwk in info["keys"]
+                if PublicKey.from_jwk(jwk).use == "sig"
+            ]
         return self._log_keys
 
     async def checkpoint(self, size: int | None = None) -> SignedTreeHead:

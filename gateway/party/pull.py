@@ -1,8 +1,10 @@
 """Pulling deliveries (SPEC §5): fetch, verify end to end, store, acknowledge.
 
 Before it acknowledges, a party verifies everything: the sender's signature
-on the manifest, every part against the manifest's size and SHA-256, the
-gateway's signature on the extraction document and its binding to the
+on the manifest (with the sender's key pinned in the party's trust store,
+valid at the manifest's ``created``), every part against the manifest's
+size and SHA-256, the gateway's signature on the extraction document (its
+pinned key, valid at the document's ``extracted_at``) and its binding to the
 envelope, and every photo against the document. Only then does it write the
 files and send a DELIVERED receipt; when a signature or digest does not
 verify, it writes nothing and sends REJECTED with the reason.
@@ -36,14 +38,16 @@ import random
 import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.party.client import FILES_MEMBER, SUFFIX_BY_MEDIA_TYPE, Client
+from gateway.protocol.clock import parse_time
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.digest import sha256_hex
-from gateway.protocol.errors import DXGError, Temporary, VerificationFailed
+from gateway.protocol.errors import DXGError, LocalError, Temporary, VerificationFailed
 from gateway.protocol.manifest import Manifest, is_safe_part_name
 from gateway.protocol.receipt import sign_receipt
 
@@ -121,10 +125,15 @@ class Puller:
         reason.
 
         Raises:
+            LocalError: no trust store, or it pins no gateway or not the
+                sender: a missing pin is this party's to fix, never a reason
+                to reject the packet.
             Temporary: the gateway stayed unreachable or failing; nothing was
                 decided, no receipt sent, the packet stays READY.
             DXGError: the gateway refused a request; likewise nothing decided.
         """
+        trust = self.client.pinned()
+        trust.require()
         raw_index = await self._fetch(f"/v1/deliveries/{packet_id}")
         staging = out / f".{packet_id}.partial"
         shutil.rmtree(staging, ignore_errors=True)
@@ -133,6 +142,7 @@ class Puller:
         try:
             with _verifying():
                 index = _parse_index(raw_index)
+                trust.require(str(index["sender"]))
                 opened = _Opened(
                     envelope=str(index["envelope"]),
                     envelope_sha256=sha256_hex(str(index["envelope"])),
@@ -190,7 +200,11 @@ class Puller:
         with _verifying():
             sender = str(index["sender"])
             parsed = jws.parse(opened.envelope, typ=jws.TYP_PACKET)
-            key = await self.client.sender_key(sender, parsed.kid)
+            # The reference time is the one the signature covers: the key is
+            # judged at the manifest's created, read here before verification
+            # and bound by it (a changed created breaks the signature).
+            created = Manifest.from_bytes(parsed.payload).created
+            key = self.client.sender_key(sender, parsed.kid, created)
             manifest = Manifest.from_bytes(jws.verify(parsed, key).payload)
             if (manifest.packet_id, manifest.sender, manifest.recipient) != (
                 packet_id,
@@ -202,7 +216,9 @@ class Puller:
 
             extraction = str(index["extraction"])
             parsed_doc = jws.parse(extraction, typ=jws.TYP_EXTRACTION)
-            gateway_key = await self.client.gateway_key(parsed_doc.kid)
+            gateway_key = await self.client.gateway_key(
+                parsed_doc.kid, _signed_at(parsed_doc.payload, "extracted_at") or manifest.created
+            )
             doc = json.loads(jws.verify(parsed_doc, gateway_key).payload)
             if not isinstance(doc, dict) or (
                 doc.get("packet_id") != packet_id
@@ -252,16 +268,35 @@ class Puller:
         )
 
     async def pull(self, out: Path, *, after: int | None = None) -> list[PullResult]:
-        """Pull every READY packet in the inbox after the saved cursor."""
+        """Pull every READY packet in the inbox after the saved cursor.
+
+        Raises:
+            LocalError: no trust store, it pins no gateway or another one than
+                this, or not the sender of a READY packet: nothing of that
+                packet is fetched or answered until its keys are pinned.
+        """
+        trust = self.client.pinned()
+        trust.require()
+        assert trust.gateway is not None
+        serving = str((await self.client.gateway_info())["id"])
+        if serving != trust.gateway.id:
+            raise LocalError(
+                f"the gateway at {self.client.base_url} is {serving!r}, but the trust store"
+                f" pins {trust.gateway.id!r}; pin this one with gateway trust gateway FILE"
+                " --gateway URL --expect-kid KID"
+            )
         out.mkdir(parents=True, exist_ok=True)
         cursor_file = out / ".inbox-cursor"
         cursor = after if after is not None else _read_cursor(cursor_file)
         results = []
         while True:
             page = await self._retrying("inbox", partial(self.client.inbox, cursor))
-            for item in page["items"]:
-                if item["status"] == "READY":
-                    results.append(await self.pull_one(item["packet_id"], out))
+            ready = [item for item in page["items"] if item["status"] == "READY"]
+            # Every sender of the page is checked before anything is pulled, so
+            # a missing pin stops the run at a page boundary (the cursor).
+            trust.require(*{str(item["sender"]) for item in ready})
+            for item in ready:
+                results.append(await self.pull_one(item["packet_id"], out))
             if page["next"] == cursor:
                 break
             cursor = int(page["next"])
@@ -314,12 +349,13 @@ def original_names(manifest: Manifest) -> dict[str, str]:
 def _verifying() -> Iterator[None]:
     """Turn what this party concluded about served content into :class:`VerificationFailed`.
 
-    A temporary failure, or any problem the gateway itself answered (a key
-    look-up it refused), passes through unchanged: it is no verdict.
+    A temporary failure, a local problem (no trust store, a partner not
+    pinned) or any problem the gateway itself answered passes through
+    unchanged: it is no verdict.
     """
     try:
         yield
-    except VerificationFailed:
+    except (VerificationFailed, LocalError):  # a missing pin is this party's to fix
         raise
     except DXGError as err:
         if err.retryable or err.answered_by_peer:
@@ -354,6 +390,15 @@ def _unverified_parts(envelope: str) -> list[tuple[str, str]]:
         return [(str(p["name"]), str(p["sha256"])) for p in doc["parts"]]
     except (DXGError, ValueError, KeyError, TypeError, RecursionError):
         return []
+
+
+def _signed_at(payload: bytes, member: str) -> datetime | None:
+    """A signed document's own time ``member``, read before verification (it is
+    covered by the signature about to be checked); None if absent or malformed."""
+    try:
+        return parse_time(str(json.loads(payload)[member]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _read_cursor(path: Path) -> int:

@@ -31,6 +31,7 @@ in days, rounded half up to two places.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -65,6 +66,7 @@ _CONTACT = len(STATES)
 _EVENT_CODE = {**_CODE, CONTACT: _CONTACT}
 assert set(_EVENT_CODE) == set(EVENTS)
 _INITIAL_CAPACITY = 1024  # rows grow by doubling from here
+STATS_FORMAT = 1  # the version of CaseStats.to_json's layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,37 @@ class _Rows:
 
     def view(self) -> dict[str, npt.NDArray[Any]]:
         return {name: col[: self.size] for name, col in self.cols.items()}
+
+
+_EVENT_COLUMNS: dict[str, type[np.generic]] = {
+    "row": np.int32,
+    "code": np.int8,
+    "t": _I64,
+    "due": np.int32,
+    "index": _I64,
+}
+
+
+def _column_to_text(col: npt.NDArray[Any]) -> str:
+    """A column's values as base64 of their little-endian bytes (exact, compact)."""
+    return base64.b64encode(col.astype(col.dtype.newbyteorder("<"), copy=False).tobytes()).decode(
+        "ascii"
+    )
+
+
+def _column_from_text(
+    text: Any, dtype: type[np.generic], size: int, capacity: int, empty: Any
+) -> npt.NDArray[Any]:
+    """Raises: ValueError if ``text`` is not ``size`` values of ``dtype``."""
+    if not isinstance(text, str):
+        raise ValueError("a column is base64 text")
+    raw = base64.b64decode(text.encode("ascii"), validate=True)
+    values = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
+    if values.size != size:
+        raise ValueError(f"a column holds {values.size} values, not {size}")
+    col = np.full(max(capacity, size, 1), empty, dtype=dtype)
+    col[:size] = values
+    return col
 
 
 class _Events:
@@ -436,3 +469,78 @@ class CaseStats:
     def case_ids(self) -> Iterator[str]:
         """The ids of every case fed, in the order first seen."""
         return iter(self._case_rows)
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything fed, exactly, to carry the fold across processes (a
+        monitor's state file): rows and events as base64 columns. The policy
+        is not part of it: it only shapes the questions, not the fold.
+        """
+        rows, ev = self._rows, self._events
+        return {
+            "format": STATS_FORMAT,
+            "pairs": [list(p) for p in self._pair_names],
+            "cases": list(self._case_rows),
+            "last_index": self._last_index,
+            "rows": {name: _column_to_text(rows.cols[name][: rows.size]) for name in _COLUMNS},
+            "events": {
+                name: _column_to_text(getattr(ev, name)[: ev.size]) for name in _EVENT_COLUMNS
+            },
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any, policy: Policy | None = None) -> CaseStats:
+        """The fold :meth:`to_json` wrote, answering as it did.
+
+        Raises:
+            ValueError: not a fold this code wrote, or one that contradicts
+                itself (a row or pair out of range, events out of log order).
+        """
+        try:
+            if not isinstance(obj, dict) or obj.get("format") != STATS_FORMAT:
+                raise ValueError(f"not a case fold of format {STATS_FORMAT}")
+            pair_names = [(str(h), str(m)) for h, m in obj["pairs"]]
+            case_ids = [str(c) for c in obj["cases"]]
+            last_index = int(obj["last_index"])
+            stats = cls(policy)
+            n_rows, n_events = len(case_ids), _column_size(obj["events"]["row"], np.int32)
+            stats._rows.size = n_rows
+            stats._rows.cols = {
+                name: _column_from_text(obj["rows"][name], dtype, n_rows, _INITIAL_CAPACITY, empty)
+                for name, (dtype, empty) in _COLUMNS.items()
+            }
+            stats._events.size = n_events
+            for name, dtype in _EVENT_COLUMNS.items():
+                col = _column_from_text(obj["events"][name], dtype, n_events, _INITIAL_CAPACITY, 0)
+                setattr(stats._events, name, col)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"the case fold does not read: {exc}") from exc
+        rows, ev = stats._rows.view(), stats._events
+        if len(set(case_ids)) != n_rows or len(set(pair_names)) != len(pair_names):
+            raise ValueError("the case fold names a case or pair twice")
+        pair_col = rows["pair"]
+        if n_rows and (int(pair_col.min()) < 0 or int(pair_col.max()) >= len(pair_names)):
+            raise ValueError("the case fold has a row of no pair")
+        if n_events:
+            rows_fed, index = ev.row[:n_events], ev.index[:n_events]
+            if int(rows_fed.min()) < 0 or int(rows_fed.max()) >= n_rows:
+                raise ValueError("the case fold has an event of no row")
+            if np.any(np.diff(index) <= 0) or int(index[-1]) != last_index:
+                raise ValueError("the case fold's events are not in log order")
+        elif last_index != -1:
+            raise ValueError("the case fold has no events but a last index")
+        stats._pair_names = pair_names
+        stats._pairs = {p: i for i, p in enumerate(pair_names)}
+        stats._case_rows = {c: i for i, c in enumerate(case_ids)}
+        stats._last_index = last_index
+        return stats
+
+
+def _column_size(text: Any, dtype: type[np.generic]) -> int:
+    """How many values of ``dtype`` a base64 column holds."""
+    if not isinstance(text, str):
+        raise ValueError("a column is base64 text")
+    raw = base64.b64decode(text.encode("ascii"), validate=True)
+    width = np.dtype(dtype).itemsize
+    if len(raw) % width:
+        raise ValueError("a column's bytes are not whole values")
+    return len(raw) // width

@@ -1,0 +1,83 @@
+"""``gateway trust``: pinning the gateway's and partners' keys by hand (issue 8, deliver 2)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from gateway.party.trust import TrustStore
+from gateway.protocol.clock import parse_time
+from gateway.protocol.crypto.keys import load_signing_key
+from gateway.protocol.errors import EXIT_LOCAL, EXIT_VERIFICATION
+from gateway.protocol.trust import RegisteredKey
+from tests.conftest import Exchange
+from tests.harness import run_cli
+
+
+def test_trust_commands_pin_show_and_revoke(shared_exchange: Exchange, tmp_path: Path) -> None:
+    ex = shared_exchange
+    store = tmp_path / "ru.trust.json"
+    keys = ex.gw.root.parent / "keys"
+
+    wrong = run_cli("trust", "gateway", str(store), "--gateway", ex.gw.url,
+                    "--expect-kid", "not-the-gateways-kid", check=False)
+    assert wrong.returncode == EXIT_VERIFICATION
+    assert "does not publish key not-the-gateways-kid" in wrong.stderr
+    assert not store.exists()
+
+    first_use = run_cli("trust", "gateway", str(store), "--gateway", ex.gw.url)
+    assert json.loads(first_use.stdout)["kids"] == [ex.gw.kid]
+    assert "pinned on first use" in first_use.stderr and ex.gw.kid in first_use.stderr
+
+    added = run_cli("trust", "add", str(store), "ua", "--keys", str(keys / "ua.pub.json"),
+                    "--not-before", "2026-01-01T00:00:00Z")
+    (pinned,) = json.loads(added.stdout)["pinned"]
+    assert pinned["kid"] == ex.ua.identity.signing.kid and pinned["use"] == "sig"
+
+    revoked = run_cli("trust", "revoke", str(store), "ua", pinned["kid"],
+                      "--at", "2026-06-01T00:00:00Z")
+    assert json.loads(revoked.stdout)["at"] == "2026-06-01T00:00:00Z"
+
+    shown = json.loads(run_cli("trust", "show", str(store)).stdout)
+    assert shown["gateway"]["id"] == "gw" and shown["gateway"]["origin"] == "dxg.local/receipts"
+    assert [k["kid"] for k in shown["gateway"]["keys"]] == [ex.gw.kid]
+    (ua,) = shown["parties"]["ua"]
+    assert (ua["not_before"], ua["revoked_at"]) == ("2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z")
+
+    loaded = TrustStore.load(store)
+    key = loaded.signing_key("ua", pinned["kid"], parse_time("2026-03-01T00:00:00Z"))
+    assert key.kid == pinned["kid"]
+
+    unknown = run_cli("trust", "revoke", str(store), "ua", "no-such-kid", check=False)
+    assert unknown.returncode == EXIT_LOCAL and "pins no key no-such-kid" in unknown.stderr
+    missing = run_cli("trust", "show", str(tmp_path / "none.json"), check=False)
+    assert missing.returncode == EXIT_LOCAL and "gateway trust gateway" in missing.stderr
+
+
+def test_status_with_a_trust_store_verifies_the_log_with_the_pinned_key(
+    shared_exchange: Exchange, tmp_path: Path
+) -> None:
+    ex = shared_exchange
+    args = ["--gateway", ex.gw.url, "--id", "ua", "--keys", str(ex.ua.prefix)]
+    note = tmp_path / "note.txt"
+    note.write_text("hello\n", encoding="utf-8")
+    sent = json.loads(run_cli("send", *args, "--to", "ru", "--kind", "message", str(note)).stdout)
+    good = ex.gw.trust_file(ex.ua)
+    status = json.loads(run_cli("status", *args, sent["packet_id"], "--trust", str(good)).stdout)
+    assert status["log"]["verified"] is True
+
+    # A store that pins another key for the gateway: the checkpoint does not verify.
+    other = tmp_path / "other.json"
+    run_cli("init", str(tmp_path / "other-gw"))
+    impostor = load_signing_key(tmp_path / "other-gw" / "keys" / "gateway.sig.jwk").public
+    pinned = TrustStore.load(good)
+    assert pinned.gateway is not None
+    pinned.with_gateway(
+        replace(pinned.gateway, keys=(RegisteredKey(impostor),))
+    ).save(other)
+    refused = run_cli("status", *args, sent["packet_id"], "--trust", str(other), check=False)
+    assert refused.returncode == EXIT_VERIFICATION
+    assert json.loads(refused.stdout)["log"]["verified"] is False
+
+
