@@ -20,7 +20,6 @@ from typing import Any
 
 from gateway.cli.demo import sample_pdf
 from gateway.cli.story import CHILDREN, StoryResult, run_story
-from gateway.party.client import Client
 from tests.conftest import Exchange
 from tests.harness import get, http, run_cli, wait_for
 from tests.test_log_api import assert_no_secrets, decoded_jws, signed_size
@@ -36,8 +35,8 @@ def story(exchange: Exchange, work: Path) -> StoryResult:
 
     async def run() -> StoryResult:
         async with (
-            Client(gw.url, exchange.ua.identity) as ua,
-            Client(gw.url, exchange.ru.identity) as ru,
+            gw.client(exchange.ua) as ua,
+            gw.client(exchange.ru) as ru,
         ):
             return await run_story({"ua": ua, "ru": ru}, work, sample_pdf, lambda _: None)
 

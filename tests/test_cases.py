@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from gateway.party.client import Client
 from gateway.party.pull import Puller
 from gateway.protocol import case
 from gateway.protocol.case import CaseEvent
@@ -246,7 +245,7 @@ def pulled(w: World, packet_id: str, out: Path) -> Path:
     """The home side pulls the dossier as ``gateway pull`` does; its folder."""
 
     async def run() -> Path:
-        async with Client(w.gw.url, w.ru.identity) as client:
+        async with w.gw.client(w.ru) as client:
             result = await Puller(client).pull_one(packet_id, out)
         assert result.level == "DELIVERED", result.reason
         assert result.folder is not None

@@ -30,6 +30,7 @@ from PIL import Image
 
 from gateway.party.client import Client
 from gateway.party.pull import Puller, PullResult, safe_file_name
+from gateway.party.trust import TrustStore
 from gateway.protocol import checkpoint, jsontext
 from gateway.protocol.checkpoint import NoteKey
 from gateway.protocol.crypto import jws
@@ -217,7 +218,8 @@ def proxied(exchange: Exchange) -> Iterator[Callable[[Policy], FaultProxy]]:
 
 def _pull(url: str, ex: Exchange, out: Path, *, attempts: int = 6) -> list[PullResult]:
     async def run() -> list[PullResult]:
-        async with Client(url, ex.ru.identity) as client:
+        trust = TrustStore.load(ex.gw.trust_file(ex.ru))
+        async with Client(url, ex.ru.identity, trust=trust) as client:
             return await Puller(client, retry_attempts=attempts, retry_base_s=0.01).pull(out)
 
     return asyncio.run(run())
