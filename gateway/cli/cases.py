@@ -18,6 +18,7 @@ import os
 from datetime import date, datetime
 from typing import Any
 
+from gateway.cli.trust import load_trust, trust_flag
 from gateway.party import cases
 from gateway.party.client import Client, Identity
 from gateway.protocol import case
@@ -28,13 +29,17 @@ from gateway.protocol.errors import EXIT_OK, EXIT_REFUSED, UsageError
 def _client(args: argparse.Namespace) -> Client:
     if not args.gateway or not args.id or not args.keys:
         raise UsageError("give --gateway, --id and --keys (or DXG_GATEWAY, DXG_ID, DXG_KEYS)")
-    return Client(args.gateway, Identity.load(args.id, args.keys))
+    # With a trust store, case show verifies events with pinned keys valid
+    # when each was issued; without one, with the registry's keys valid now.
+    trust = load_trust(args.trust, required=False)
+    return Client(args.gateway, Identity.load(args.id, args.keys), trust=trust)
 
 
 def _flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gateway", default=os.environ.get("DXG_GATEWAY"), help="gateway URL")
     parser.add_argument("--id", default=os.environ.get("DXG_ID"), help="your party id")
     parser.add_argument("--keys", default=os.environ.get("DXG_KEYS"), help="your key PREFIX")
+    trust_flag(parser)
 
 
 def _day(value: str) -> date:

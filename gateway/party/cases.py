@@ -17,7 +17,8 @@ from typing import Any
 from gateway.party.client import Client
 from gateway.protocol import case
 from gateway.protocol.case import CaseEvent
-from gateway.protocol.clock import format_time, now
+from gateway.protocol.clock import format_time, now, parse_time
+from gateway.protocol.crypto import jws
 from gateway.protocol.errors import DXGError, Invalid, NotFound
 
 EVENT_OF_RESULT = {result: event for event, result in case.RESULT_OF.items()}
@@ -207,19 +208,34 @@ async def verify(
 
 async def show(client: Client, case_id: str) -> tuple[dict[str, Any], list[CaseEvent]]:
     """A case as the gateway answers it, and its events verified one by one
-    with their issuers' keys.
+    with their issuers' keys: pinned ones valid at each event's ``issued_at``
+    when the client has a trust store, else the registry's, valid now.
 
     Raises:
-        Unauthenticated, Invalid: an event does not verify (the gateway
-            served something its issuer did not sign).
+        Unauthenticated, Invalid, VerificationFailed: an event does not
+            verify (the gateway served something its issuer did not sign,
+            or with a key not pinned or not valid when the event was issued).
     """
     answer = await get_case(client, case_id)
     events = []
     for item in answer["events"]:
         parsed, issuer = case.claimed_issuer(item["event"])
-        key = await client.sender_key(issuer, parsed.kid)
+        key = await client.signer_key(issuer, parsed.kid, signed_issued_at(parsed))
         events.append(case.verify(parsed, key).event)
     return answer, events
+
+
+def signed_issued_at(parsed: jws.ParsedJWS) -> datetime:
+    """A case event's ``issued_at``, read before verification: the time its
+    issuer's key is judged at (covered by the signature about to be checked).
+
+    Raises:
+        Invalid: the payload names no readable ``issued_at``.
+    """
+    try:
+        return parse_time(str(json.loads(parsed.payload)["issued_at"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Invalid("the case event has no readable issued_at") from exc
 
 
 def render_case(answer: Mapping[str, Any], events: list[CaseEvent]) -> str:

@@ -41,6 +41,7 @@ from gateway.protocol.errors import (
     LocalError,
     NetworkError,
     ServerError,
+    Unauthenticated,
     VerificationFailed,
     from_problem,
 )
@@ -373,6 +374,43 @@ class Client:
             if key.kid == kid:
                 return key
         raise VerificationFailed("signed by a key the gateway does not publish")
+
+    async def signer_key(self, issuer: str, kid: str, at: datetime) -> PublicKey:
+        """The signing key ``kid`` of ``issuer``, for a document it signed at ``at``.
+
+        This party's own current key is known without asking anyone. Else,
+        with a trust store: the pinned key, valid at ``at`` (the document's
+        own signed time, as :meth:`sender_key` judges a manifest); without
+        one: the key the gateway's registry lists, valid now (an unpinned
+        reading: a key revoked since then fails).
+
+        Raises:
+            VerificationFailed: (pinned) not pinned for ``issuer``, or not
+                valid at ``at``.
+            Unauthenticated: (unpinned) not registered, or not valid now.
+        """
+        own = self.identity.signing.public
+        if issuer == self.identity.party_id and kid == own.kid:
+            return own  # this party's own key: it needs no pin (a case holds both sides' events)
+        if self.trust is not None:
+            return self.trust.signing_key(issuer, kid, at)
+        return await self.registered_key(issuer, kid)
+
+    async def registered_key(self, party: str, kid: str) -> PublicKey:
+        """``party``'s signing key ``kid`` as the gateway's registry lists it, valid now.
+
+        Raises:
+            Unauthenticated: unknown, revoked, expired or not yet valid.
+        """
+        at = now()
+        for record in await self.party_keys(party):
+            if record.kid != kid or record.use != "sig":
+                continue
+            problem = record.problem_at(at)
+            if problem is not None:
+                raise Unauthenticated(f"{party}'s key {kid} is {problem}")
+            return record.key
+        raise Unauthenticated(f"signed by key {kid}, which is not a registered key of {party}")
 
     def sender_key(self, sender: str, kid: str, at: datetime) -> PublicKey:
         """The sender's pinned signing key ``kid``, valid at ``at`` (the manifest's ``created``).

@@ -211,17 +211,20 @@ class GatewayCases:
     ) -> list[tuple[dict[str, Any], list[CaseEvent]]]:
         """Each case as the gateway answers it, every event verified with its issuer's key.
 
-        As :func:`gateway.party.cases.show`, with the issuers' keys looked up
-        once per board (not once per event) and :data:`PARALLEL_READS` cases
+        As :func:`gateway.party.cases.show` (pinned keys valid at each
+        event's ``issued_at`` with a trust store), with registry keys looked
+        up once per board (not once per event) and :data:`PARALLEL_READS` cases
         read at a time: a revoked key is still seen on the next view.
         """
         keys: dict[tuple[str, str], asyncio.Task[PublicKey]] = {}
         gate = asyncio.Semaphore(PARALLEL_READS)
 
-        def key_of(issuer: str, kid: str) -> asyncio.Task[PublicKey]:
+        async def key_of(issuer: str, kid: str, at: datetime) -> PublicKey:
+            if self.client.trust is not None or issuer == self.client.identity.party_id:
+                return await self.client.signer_key(issuer, kid, at)  # pinned, or its own
             if (issuer, kid) not in keys:
-                keys[issuer, kid] = asyncio.ensure_future(self.client.sender_key(issuer, kid))
-            return keys[issuer, kid]
+                keys[issuer, kid] = asyncio.ensure_future(self.client.registered_key(issuer, kid))
+            return await keys[issuer, kid]
 
         async def show(case_id: str) -> tuple[dict[str, Any], list[CaseEvent]]:
             async with gate:
@@ -229,7 +232,8 @@ class GatewayCases:
             verified = []
             for item in answer["events"]:
                 parsed, issuer = case.claimed_issuer(item["event"])
-                verified.append(case.verify(parsed, await key_of(issuer, parsed.kid)).event)
+                key = await key_of(issuer, parsed.kid, cases.signed_issued_at(parsed))
+                verified.append(case.verify(parsed, key).event)
             return answer, verified
 
         try:
