@@ -65,7 +65,8 @@ class ConsoleProcess:
     def start(self) -> None:
         args = [sys.executable, "-m", "gateway", "console", str(self.directory),
                 "--gateway", self.gw.url, "--id", self.party.id, "--keys", str(self.party.prefix),
-                "--port", str(self.port), *self.extra]
+                "--port", str(self.port), "--trust", str(self.gw.trust_file(self.party)),
+                *self.extra]
         if self.registry is not None:
             args += ["--registry", str(self.registry)]
         log = self.log_path.open("ab")
@@ -151,7 +152,7 @@ class MonitorView:
         args = [sys.executable, "-m", "gateway", "monitor", "--gateway", self.gw.url,
                 "--id", self.monitor.id, "--keys", str(self.monitor.prefix),
                 "--state", str(self.state), "--serve", "--port", str(self.port),
-                "--interval", "1", "--cosign"]
+                "--interval", "1", "--cosign", "--trust", str(self.gw.trust_file(self.monitor))]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                      env=os.environ | {"PYTHONUNBUFFERED": "1"})

@@ -1,7 +1,7 @@
 """``gateway console``: the officials' web console, and its list of officials (issue 13).
 
-    gateway console DIR --gateway URL --id ID --keys PREFIX [--registry FILE.csv]
-                        [--host 127.0.0.1] [--port P]
+    gateway console DIR --gateway URL --id ID --keys PREFIX --trust FILE
+                        [--registry FILE.csv] [--host 127.0.0.1] [--port P]
     gateway console user add DIR NAME --role reviewer|supervisor   (password on stdin)
 """
 
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.cli.trust import load_trust, trust_flag
 from gateway.protocol.errors import UsageError
 
 DEFAULT_PORT = 8600  # apart from the gateway's 8443, so both run on one machine
@@ -32,6 +33,7 @@ def add_command(sub: Any) -> None:
     p.add_argument("--gateway", default=os.environ.get("DXG_GATEWAY"), help="gateway base URL")
     p.add_argument("--id", default=os.environ.get("DXG_ID"), help="your party id")
     p.add_argument("--keys", default=os.environ.get("DXG_KEYS"), help="your key PREFIX")
+    trust_flag(p)
     p.add_argument("--registry", help="the registry CSV of SPEC §11, for the matching panel")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
@@ -51,12 +53,15 @@ def cmd_console(args: argparse.Namespace) -> int:
     # Imported here: Jinja2 and the web app are not needed by other commands.
     from gateway.party.console.app import ConsoleConfig, serve_console  # noqa: PLC0415
 
+    # The console pulls: it verifies deliveries only with keys pinned out of
+    # band, so it refuses to start without the party's trust store.
+    load_trust(args.trust, required=True)
     registry = Path(args.registry) if args.registry else None
     if registry is not None and not registry.is_file():
         raise UsageError(f"--registry {registry}: no such file")
     config = ConsoleConfig(
         directory=Path(words[0]), gateway=args.gateway, party_id=args.id, keys=args.keys,
-        registry=registry,
+        registry=registry, trust=Path(args.trust),
         loopback_only=args.host in ("127.0.0.1", "localhost", "::1"),
     )
     serve_console(config, host=args.host, port=args.port)

@@ -48,6 +48,7 @@ from gateway.party.console.security import (
     csrf_ok,
 )
 from gateway.party.console.users import Users
+from gateway.party.trust import TrustStore
 from gateway.protocol.errors import DXGError, Forbidden
 
 log = logging.getLogger("gateway.console")
@@ -72,6 +73,7 @@ class ConsoleConfig:
     party_id: str
     keys: str
     registry: Path | None = None
+    trust: Path | None = None  # the party's trust store: pulls verify only with its pins
     pull_interval_s: float = PULL_INTERVAL_S
     secure_cookies: bool = False  # set when served behind HTTPS
     loopback_only: bool = True  # bound to a loopback address: refuse other Host names
@@ -314,7 +316,10 @@ async def _gateway_link(app: web.Application) -> AsyncIterator[None]:
     console = app[CONSOLE]
     config = console.config
     if console.office is None and config.gateway:
-        client = Client(config.gateway, Identity.load(config.party_id, config.keys))
+        # Pulling verifies with pinned keys only; without a store each pull
+        # fails with LocalError, shown on the screens, and rejects nothing.
+        trust = TrustStore.load(config.trust) if config.trust is not None else None
+        client = Client(config.gateway, Identity.load(config.party_id, config.keys), trust=trust)
         console.office = Office(client, config.directory / "inbox",
                                 interval_s=config.pull_interval_s)
     if console.cases is None and console.office is not None:
