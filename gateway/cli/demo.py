@@ -384,7 +384,8 @@ def _consoles(work: Path, url: str) -> None:
     keys = work / "keys"
     commands = [
         [sys.executable, "-m", "gateway", "console", str(directory), "--gateway", url,
-         "--id", "ua", "--keys", str(keys / "ua"), "--port", str(console_port)],
+         "--id", "ua", "--keys", str(keys / "ua"), "--trust", str(work / "trust" / "ua.json"),
+         "--port", str(console_port)],
         [sys.executable, "-m", "gateway", "monitor", "--gateway", url, "--id", "mon",
          "--keys", str(keys / "mon"), "--state", str(work / "mon-state.json"), "--serve",
          "--port", str(view_port), "--interval", "5"],
@@ -453,7 +454,7 @@ def run_demo(directory: Path | None, *, keep: bool = False, console: bool = Fals
     say("Registered parties ua and ru (with notification endpoints) and monitor mon.")
     url = f"http://127.0.0.1:{port}"
     try:
-        with _serving(root, port, work / "gateway.protocol.merkle") as proc:
+        with _serving(root, port, work / "gateway.log") as proc:
             asyncio.run(_wait_ready(url))
             trust = _pin(work, url, gateway_kid)
             say("ua and ru pinned the gateway's key and each other's (trust stores in"
