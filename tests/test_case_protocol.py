@@ -1142,3 +1142,59 @@ def test_micros_is_exact() -> None:
     assert micros(moment) == 1_772_359_200_123_456
     with pytest.raises(ValueError, match="naive"):
         micros(datetime(2026, 3, 1))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_the_fold_written_and_read_back_answers_and_grows_as_the_original(seed: int) -> None:
+    """CaseStats.to_json / from_json: what a monitor's state file carries between passes."""
+    rng = random.Random(seed)
+    policy = Policy(response_days=5, aged_out_return_days=12, contact_interval_days=4)
+    events = random_story(rng, 50)
+    cut = len(events) // 2
+    original = CaseStats(policy)
+    for i, event in events[:cut]:
+        original.feed(event, i)
+    text = json.dumps(original.to_json())  # through text, as in the state file
+    restored = CaseStats.from_json(json.loads(text), policy)
+    assert (len(restored), restored.last_index) == (len(original), original.last_index)
+    assert list(restored.case_ids()) == list(original.case_ids())
+    for i, event in events[cut:]:  # both go on with the rest of the log
+        original.feed(event, i)
+        restored.feed(event, i)
+    end = events[-1][0] + 1
+    span = max(e.issued_at for _, e in events) - T0
+    for _ in range(30):
+        as_of = T0 + span * rng.uniform(-0.05, 1.2)
+        size = rng.choice([end, rng.randrange(0, end + 1)])
+        got = restored.figures(as_of=as_of, log_size=size)
+        assert got == original.figures(as_of=as_of, log_size=size)
+        assert got == reference(events, as_of, size, policy), (as_of, size)
+    with pytest.raises(ValueError, match="log order"):
+        restored.feed(events[-1][1], events[-1][0])
+
+
+def test_an_empty_fold_round_trips() -> None:
+    restored = CaseStats.from_json(json.loads(json.dumps(CaseStats().to_json())))
+    assert (len(restored), restored.last_index) == (0, -1)
+    assert restored.figures(as_of=T0, log_size=0)["pairs"] == []
+    restored.feed(make_event(), 3)
+    assert restored.figures(as_of=T0 + DAY, log_size=4)["pairs"][0]["cases"][REPORTED] == 1
+
+
+def test_a_fold_that_contradicts_itself_is_refused() -> None:
+    stats = CaseStats()
+    stats.feed(make_event(), 0)
+    stats.feed(make_event(VERIFIED), 2)
+    good = stats.to_json()
+    out_of_order = json.loads(json.dumps(good)) | {"last_index": 7}
+    with pytest.raises(ValueError, match="log order"):
+        CaseStats.from_json(out_of_order)
+    no_row = json.loads(json.dumps(good)) | {"cases": []}
+    with pytest.raises(ValueError):
+        CaseStats.from_json(no_row)
+    cut = json.loads(json.dumps(good))
+    cut["events"]["t"] = cut["events"]["t"][:4]
+    with pytest.raises(ValueError):
+        CaseStats.from_json(cut)
+    with pytest.raises(ValueError, match="format"):
+        CaseStats.from_json(good | {"format": 99})
