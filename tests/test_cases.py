@@ -19,14 +19,19 @@ from typing import Any
 
 import pytest
 
+from gateway.party import cases as party_cases
+from gateway.party.client import Client
 from gateway.party.pull import Puller
+from gateway.party.trust import TrustStore
 from gateway.protocol import case
 from gateway.protocol.case import CaseEvent
-from gateway.protocol.clock import format_time
+from gateway.protocol.clock import format_time, now
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import SigningKey
+from gateway.protocol.errors import VerificationFailed
 from gateway.protocol.manifest import PartSpec, build_manifest, sign_envelope
 from gateway.protocol.receipt import sign_receipt
+from gateway.protocol.trust import RegisteredKey
 from gateway.server import cases as server_cases
 from tests.dossiers import make_dossier
 from tests.harness import (
@@ -641,3 +646,41 @@ def test_regression_a_stored_dossier_with_bad_body_cases_gets_derived_ids() -> N
     )  # fmt: skip
     (name,) = server_cases.case_names(sign_envelope(manifest, SigningKey.generate()))
     assert (name.part, name.index) == ("a.pdf", 0)
+
+
+# --- case show with the trust store ---------------------------------------------------------
+
+
+def test_case_show_judges_each_event_by_the_key_pinned_and_valid_when_it_was_issued(
+    world: World,
+) -> None:
+    """Regression (merge of trust and cases): case show verified with keys valid now."""
+    (record,) = send_dossier(world, world.ua, world.ru)
+    drive(world, record, case.REPORTED)
+    pinned = TrustStore.load(world.gw.trust_file(world.ru))
+
+    def show(trust: TrustStore) -> list[CaseEvent]:
+        async def run() -> list[CaseEvent]:
+            async with Client(world.gw.url, world.ru.identity, trust=trust) as client:
+                return (await party_cases.show(client, record.case_id))[1]
+
+        return asyncio.run(run())
+
+    (event,) = show(pinned)
+    assert (event.event, event.issuer) == (case.REPORTED, "ua")
+    ua_key = world.ua.identity.signing.public
+    # Revoked a microsecond after the event was issued: revoked now, valid then.
+    revoked_at = event.issued_at + timedelta(microseconds=1)
+    wait_for(lambda: now() >= revoked_at)  # the clock (whole seconds) has passed it
+    later = pinned.with_party_keys("ua", [RegisteredKey(ua_key, revoked_at=revoked_at)])
+    assert [e.event_id for e in show(later)] == [event.event_id]
+    # Revoked before it was issued: refused, saying so.
+    earlier = pinned.with_party_keys(
+        "ua", [RegisteredKey(ua_key, revoked_at=event.issued_at - timedelta(seconds=1))]
+    )
+    with pytest.raises(VerificationFailed, match="revoked"):
+        show(earlier)
+    # Not pinned at all: the key the gateway's registry lists is not trusted.
+    assert pinned.gateway is not None
+    with pytest.raises(VerificationFailed, match="no keys of 'ua' are pinned"):
+        show(TrustStore().with_gateway(pinned.gateway))
