@@ -212,7 +212,8 @@ class GatewayProcess:
 def quick_party(
     gw: GatewayProcess, party_id: str, *, endpoint: str | None = None, role: str = "party"
 ) -> Party:
-    """Keys and a registration as ``gateway keygen`` and ``party add`` make them, in-process.
+    """Keys (with ``PREFIX.pub.json``) and a registration as ``gateway keygen`` and
+    ``party add`` make them, in-process.
 
     The same files and the same registry call as the CLI (tests/test_exchange.py
     covers the CLI), without two interpreter start-ups per party.
@@ -222,6 +223,8 @@ def quick_party(
     sig, enc = SigningKey.generate(), EncryptionKey.generate()
     save_private_key(Path(f"{prefix}.sig.jwk"), sig)
     save_private_key(Path(f"{prefix}.enc.jwk"), enc)
+    public = {"sig": sig.public.to_jwk(with_meta=True), "enc": enc.public.to_jwk(with_meta=True)}
+    Path(f"{prefix}.pub.json").write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
     database = sqlite3.connect(gw.root / "dxg.sqlite3", timeout=30, isolation_level=None)
     try:
         database.execute("BEGIN IMMEDIATE")
@@ -230,7 +233,9 @@ def quick_party(
         database.execute("COMMIT")
     finally:
         database.close()
-    return Party(party_id, prefix, Identity.load(party_id, prefix))
+    party = Party(party_id, prefix, Identity.load(party_id, prefix))
+    gw.parties[party_id] = party  # pinned by trust_file, as add_party's are
+    return party
 
 
 def start_gateway(tmp: Path, config: Mapping[str, Any] | None = None) -> GatewayProcess:

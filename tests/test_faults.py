@@ -425,7 +425,8 @@ def test_fault_06_send_names_parts_neutrally_and_pull_restores_the_file_names(
     wait_for(lambda: get(exchange.gw, exchange.ua, f"/v1/packets/{answer['packet_id']}")
              .json()["status"] == "READY")
     (pulled,) = json.loads(run_cli("pull", *_cli_args(exchange, exchange.ru), "--out",
-                                   str(tmp_path / "in")).stdout)
+                                   str(tmp_path / "in"),
+                                   "--trust", str(exchange.gw.trust_file(exchange.ru))).stdout)
     parts = Path(pulled["folder"]) / "parts"
     assert sorted(p.name for p in parts.iterdir()) == sorted([child.name, note.name])
     assert (parts / child.name).read_bytes() == child.read_bytes()
