@@ -366,17 +366,17 @@ class Monitor:
             return result
         incremental = not self.full and state is not None and state.incremental
         try:
-            policy = Policy.from_json(info.get("policy", Policy().to_json()))
-        except ValueError as exc:
+            policy: Policy | None = Policy.from_json(info.get("policy", Policy().to_json()))
+        except ValueError as exc:  # the receipts are still audited; the figures cannot be
             result.findings.append(Finding("case-stats", f"the gateway's policy: {exc}"))
-            return result
+            policy = None
         if incremental:
             assert state is not None and state.tree is not None and state.book is not None
             assert state.cases is not None
             start, tree = state.verified.size, state.tree
             book = ChainBook.from_json(gateway_id, state.book)
             try:
-                case_book = cases.CaseBook.from_json(state.cases, policy)
+                case_book = cases.CaseBook.from_json(state.cases, policy or Policy())
             except ValueError as exc:  # signed by this monitor yet unreadable: a bug, no attack
                 raise LocalError(
                     f"the monitor's state file holds a case book this version cannot read ({exc});"
@@ -384,7 +384,7 @@ class Monitor:
                 ) from exc
         else:
             start, tree, book = 0, CompactRange(), ChainBook(gateway_id, strict=True)
-            case_book = cases.CaseBook(stats=CaseStats(policy))
+            case_book = cases.CaseBook(stats=CaseStats(policy or Policy()))
         result.full, result.audited_from = not incremental, start
         try:
             entries = await reader.entries(start, head.size) if head.size > start else []
@@ -418,7 +418,8 @@ class Monitor:
         chain_findings, book = check_chains(facts, gateway_id, book)
         result.findings.extend(chain_findings)
         result.pairs = pair_stats(book, at=now(), overdue_after_s=self.overdue_after_s)
-        self._audit_cases(entries, start, head.size, keys, case_book, served, as_of, result)
+        if policy is not None:
+            self._audit_cases(entries, start, head.size, keys, case_book, served, as_of, result)
         if not result.clean:
             return result  # the state never advances past a finding: the next pass repeats it
         unchanged = incremental and state is not None and state.verified.size == head.size
