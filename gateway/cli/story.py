@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.party import cases
-from gateway.party.client import Client
+from gateway.party.client import Client, neutral_name
 from gateway.party.pull import Puller
 from gateway.protocol import case
 from gateway.protocol.clock import now
@@ -144,7 +144,9 @@ async def run_story(
     again = records[DISPUTED_CHILD]
     second = folder / "dossier-again.pdf"
     second.write_bytes(make_pdf([CHILDREN[DISPUTED_CHILD]], "Dossier, new photo (demo)"))
-    body = {"cases": [{"case_id": again["case_id"], "part": second.name, "index": 0}]}
+    # body.cases names the part as the manifest does: the neutral name send gives it.
+    part = neutral_name(1, second)
+    body = {"cases": [{"case_id": again["case_id"], "part": part, "index": 0}]}
     resent = await holder.send([second], recipient=HOME, purpose="reunification", body=body)
     result.dossiers.append(resent["packet_id"])
     (record,) = await _ready_records(holder, resent["packet_id"])
