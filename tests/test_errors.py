@@ -47,7 +47,11 @@ def test_the_docs_list_every_exit_code_and_class() -> None:
     listed = {int(m) for m in re.findall(r"^\| (\d) \|", doc, flags=re.M)}
     assert listed == set(EXIT_CODES)
     for cls in _all_classes():
-        if cls not in (DXGError, errors.Refused, errors.Temporary):
+        # The taxonomy's own classes each have a row; a role's own subclass
+        # (gateway match's file errors) need only map to a documented exit code.
+        if cls.__module__ == errors.__name__ and cls not in (
+            DXGError, errors.Refused, errors.Temporary
+        ):
             assert f"`{cls.__name__}`" in doc, cls.__name__
 
 

@@ -18,7 +18,6 @@ What every answer must satisfy:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,7 +217,7 @@ def test_no_input_fails_the_gateway_and_every_error_is_a_problem(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(generation_mode=mode).filter(_not_issue_9))
+    @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Case) -> None:
         response = send(live, case, caller, session)
         statuses.add(response.status_code)
@@ -230,19 +229,3 @@ def test_no_input_fails_the_gateway_and_every_error_is_a_problem(
         # Every request carried a valid token and every payload a valid
         # signature: the handlers, not only the signature checks, answered.
         assert statuses - {401}, "no request got past authentication"
-
-
-# Issue 9 (#9, #11: aiohttp's own parsers) is fixed on its own branch: a
-# multipart body whose part headers aiohttp's parser refuses (a control
-# character in a part name, or a body that is not form fields at all, so the
-# boundary is followed by no header) makes the multipart reader raise
-# InvalidHeader, which the packet handler does not yet turn into 400 (it
-# answers 500). Until that lands, these inputs are left out.
-_HEADER_FORBIDDEN_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def _not_issue_9(case: Case) -> bool:
-    if case.media_type != "multipart/form-data":
-        return True
-    names = case.body if isinstance(case.body, dict) else None
-    return names is not None and not any(_HEADER_FORBIDDEN_CTL.search(str(n)) for n in names)

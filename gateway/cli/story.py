@@ -144,9 +144,9 @@ async def run_story(
     again = records[DISPUTED_CHILD]
     second = folder / "dossier-again.pdf"
     second.write_bytes(make_pdf([CHILDREN[DISPUTED_CHILD]], "Dossier, new photo (demo)"))
-    # The body names the part as the manifest will: send() names parts
-    # part-1.pdf, … (the file's own name goes to the recipient sealed).
-    body = {"cases": [{"case_id": again["case_id"], "part": neutral_name(1, second), "index": 0}]}
+    # body.cases names the part as the manifest does: the neutral name send gives it.
+    part = neutral_name(1, second)
+    body = {"cases": [{"case_id": again["case_id"], "part": part, "index": 0}]}
     resent = await holder.send([second], recipient=HOME, purpose="reunification", body=body)
     result.dossiers.append(resent["packet_id"])
     (record,) = await _ready_records(holder, resent["packet_id"])
