@@ -29,7 +29,6 @@ from aiohttp.test_utils import make_mocked_request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.party.client import Client
 from gateway.party.pull import Puller
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import PublicKey, SigningKey
@@ -87,7 +86,7 @@ def fill(path: Path) -> int:
 
 def delivered_ids(gw: GatewayProcess, party: Party, out: Path) -> list[str]:
     async def run() -> list[str]:
-        async with Client(gw.url, party.identity) as client:
+        async with gw.client(party) as client:  # verifies with the keys it pinned
             return [r.packet_id for r in await Puller(client).pull(out) if r.level == "DELIVERED"]
 
     return asyncio.run(run())

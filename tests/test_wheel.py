@@ -114,7 +114,7 @@ def test_the_installed_wheel_runs_a_whole_exchange(tmp_path: Path) -> None:
 
     gateway = venv / "bin" / "gateway"
     data = work / "gw"
-    run(gateway, "init", data, cwd=work, env=env)
+    gateway_kid = json.loads(run(gateway, "init", data, cwd=work, env=env).stdout)["kid"]
     for party in ("ua", "ru"):
         run(gateway, "keygen", work / "keys" / party, cwd=work, env=env)
         run(gateway, "party", "add", data, party, "--role", "party",
@@ -145,8 +145,14 @@ def test_the_installed_wheel_runs_a_whole_exchange(tmp_path: Path) -> None:
             return status.stdout != "" and json.loads(status.stdout)["status"] == "READY"
 
         wait_for(ready, timeout=60, interval=0.5)
-        pulled = json.loads(run(gateway, "pull", *client("ru"), "--out", work / "inbox",
-                                cwd=work, env=env).stdout)
+        # The recipient pins, out of band, the gateway's key and the sender's (docs/trust.md).
+        trust = work / "ru.trust.json"
+        run(gateway, "trust", "gateway", trust, "--gateway", url, "--expect-kid", gateway_kid,
+            cwd=work, env=env)
+        run(gateway, "trust", "add", trust, "ua", "--keys", work / "keys" / "ua.pub.json",
+            cwd=work, env=env)
+        pulled = json.loads(run(gateway, "pull", *client("ru"), "--trust", trust,
+                                "--out", work / "inbox", cwd=work, env=env).stdout)
         assert [(p["packet_id"], p["receipt"]) for p in pulled] == [
             (sent["packet_id"], "DELIVERED")
         ]

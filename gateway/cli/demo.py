@@ -41,6 +41,7 @@ from gateway.party.client import Client, Identity
 from gateway.party.pull import Puller
 from gateway.party.trust import TrustStore
 from gateway.protocol.crypto import jws
+from gateway.protocol.errors import DXGError, Unavailable
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -113,14 +114,22 @@ def _free_port() -> int:
 
 
 def _gateway_cli(*args: str) -> dict[str, Any]:
-    out = subprocess.run(
+    """Run one ``gateway`` command as its own process, as an operator would.
+
+    Raises:
+        DXGError: the command failed; the detail is its own message.
+    """
+    proc = subprocess.run(
         [sys.executable, "-m", "gateway", *args],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
-    ).stdout
-    result: dict[str, Any] = json.loads(out)
+    )
+    if proc.returncode != 0:
+        said = " ".join(proc.stderr.split())[-400:] or f"exit code {proc.returncode}"
+        raise DXGError(f"the demo's step 'gateway {' '.join(args[:2])}' failed: {said}")
+    result: dict[str, Any] = json.loads(proc.stdout)
     return result
 
 
@@ -171,7 +180,7 @@ async def _wait_ready(url: str) -> None:
                     if r.status == 200:
                         return
             await asyncio.sleep(0.1)
-    raise RuntimeError("the gateway did not start; see its log")
+    raise Unavailable("the gateway did not start; see its log")
 
 
 async def _wait_status(client: Client, packet_id: str, wanted: set[str]) -> dict[str, Any]:
@@ -181,7 +190,7 @@ async def _wait_status(client: Client, packet_id: str, wanted: set[str]) -> dict
         if view["status"] in wanted:
             return view
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"packet {packet_id} did not reach {sorted(wanted)} in time")
+    raise Unavailable(f"packet {packet_id} did not reach {sorted(wanted)} in time")
 
 
 def say(text: str = "") -> None:
@@ -358,7 +367,7 @@ async def _wait_healthy(url: str) -> None:
             except OSError:
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {READY_TIMEOUT_S} s")
+    raise Unavailable(f"{url} did not answer within {READY_TIMEOUT_S} s")
 
 
 def _consoles(work: Path, url: str) -> None:

@@ -35,9 +35,12 @@ from gateway.protocol.errors import ERRORS_BY_STATUS, BadRequest, DXGError
 log = logging.getLogger(__name__)
 
 # asyncio accepts up to the backlog in one go before any connection reaches
-# the cap below, so the backlog's worth of descriptors must be free as well.
-BACKLOG = 64
-FD_RESERVE = 64 + BACKLOG  # the database, blobs, sandboxes, pipes, logs, and one accept burst
+# the cap below, and a refused connection's descriptor is released only a loop
+# iteration or two after it was accepted; on a loaded machine a few bursts are
+# in flight at once (the slowloris test saw EMFILE with room for one). So the
+# reserve keeps three bursts' worth of descriptors free as well.
+BACKLOG = 32
+FD_RESERVE = 64 + 3 * BACKLOG  # the database, blobs, sandboxes, pipes, logs, accept bursts
 MAX_CONNECTIONS = 4096  # a government exchange has a few dozen clients, not thousands
 MIN_CONNECTIONS = 16  # even under a tiny descriptor limit, serve someone
 # After an error answer, the unread rest of a body is read (and dropped) this
