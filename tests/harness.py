@@ -35,6 +35,7 @@ from gateway.protocol.crypto.keys import EncryptionKey, SigningKey, b64url, save
 from gateway.protocol.manifest import PartSpec, build_manifest, sign_envelope
 from gateway.protocol.token import sign_token
 from gateway.server import registry
+from gateway.server.sql import PgConnection, connect_postgres
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -98,6 +99,8 @@ class GatewayProcess:
             current = json.loads(path.read_text())
             current.update(self.config)
             path.write_text(json.dumps(current))
+        if self.config.get("database"):
+            run_cli("migrate", str(self.root))  # the PostgreSQL database starts empty
 
     def add_party(
         self, party_id: str, *, role: str = "party", endpoint: str | None = None
@@ -181,7 +184,12 @@ def quick_party(
     sig, enc = SigningKey.generate(), EncryptionKey.generate()
     save_private_key(Path(f"{prefix}.sig.jwk"), sig)
     save_private_key(Path(f"{prefix}.enc.jwk"), enc)
-    database = sqlite3.connect(gw.root / "dxg.sqlite3", timeout=30, isolation_level=None)
+    dsn = gw.config.get("database")
+    database: sqlite3.Connection | PgConnection
+    if dsn:
+        database = PgConnection(connect_postgres(dsn))
+    else:
+        database = sqlite3.connect(gw.root / "dxg.sqlite3", timeout=30, isolation_level=None)
     try:
         database.execute("BEGIN IMMEDIATE")
         registry.add_party(database, party_id, roles=[role], keys=[sig.public, enc.public],

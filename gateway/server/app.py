@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,6 +43,7 @@ from gateway.server.delivery import Expirer, Notifier
 from gateway.server.extraction import Engine, ExtractionWorker
 from gateway.server.service import Gateway
 from gateway.server.serving import DRAINING, INFLIGHT, serve_until_signalled
+from gateway.server.sql import DATABASE_ERRORS
 from gateway.server.storage import is_storage_full
 from gateway.server.supervisor import supervise
 
@@ -187,7 +187,7 @@ async def readyz(request: web.Request) -> web.Response:
     gw = request.app[api.GATEWAY]
     try:
         await gw.db.read(lambda c: c.execute("SELECT 1").fetchone())
-    except sqlite3.Error:
+    except DATABASE_ERRORS:
         return web.json_response({"status": "database unavailable"}, status=503)
     if gw.space.full():
         return web.json_response(

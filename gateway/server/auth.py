@@ -10,7 +10,6 @@ loaded back at start-up, so a replay is refused across ``kill -9``.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -22,6 +21,7 @@ from gateway.protocol.errors import RateLimited, Unauthenticated
 from gateway.protocol.token import verify_token
 from gateway.server import api, registry
 from gateway.server.service import Gateway
+from gateway.server.sql import Connection
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNAUTHENTICATED_PATHS = frozenset({"/v1/gateway"})
@@ -90,7 +90,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     caller: list[registry.Party] = []
 
     async def resolve(issuer: str, kid: str, at: datetime) -> PublicKey:
-        def lookup(conn: sqlite3.Connection) -> tuple[PublicKey, registry.Party | None]:
+        def lookup(conn: Connection) -> tuple[PublicKey, registry.Party | None]:
             return registry.signing_key(conn, issuer, kid, at), registry.get_party(conn, issuer)
 
         key, party = gw.db.lookup(lookup)  # two rows by primary key: no thread hop
@@ -118,14 +118,14 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-def _persist_jti(conn: sqlite3.Connection, issuer: str, jti: str, expires: int) -> None:
+def _persist_jti(conn: Connection, issuer: str, jti: str, expires: int) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?)",
         (issuer, jti, expires),
     )
 
 
-def load_jti(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+def load_jti(conn: Connection) -> list[tuple[str, str, int]]:
     rows = conn.execute(
         "SELECT issuer, jti, expires FROM seen_jti WHERE expires >= ?", (int(time.time()),)
     ).fetchall()
@@ -133,7 +133,7 @@ def load_jti(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
 
 
 async def prune_jti(gw: Gateway, replay: ReplayCache) -> None:
-    def prune(conn: sqlite3.Connection) -> None:
+    def prune(conn: Connection) -> None:
         conn.execute("DELETE FROM seen_jti WHERE expires < ?", (int(time.time()),))
 
     while True:

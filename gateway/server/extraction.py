@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from gateway.protocol.schemas import validate_extraction
 from gateway.server import cases, timeline
 from gateway.server.ingestion import IngestionResult
 from gateway.server.service import Gateway, idle
+from gateway.server.sql import Connection, serialize
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class _Job:
     case_names: tuple[CaseName, ...]  # a dossier's body.cases (SPEC §10)
 
 
-def _next_jobs(conn: sqlite3.Connection, skip: set[str], limit: int) -> list[_Job]:
+def _next_jobs(conn: Connection, skip: set[str], limit: int) -> list[_Job]:
     """Up to ``limit`` packets waiting for extraction, oldest first, not in ``skip``."""
     rows = conn.execute(
         "SELECT packet_id, kind, created, envelope_sha256, blob_dir, envelope FROM packets"
@@ -224,9 +224,10 @@ class ExtractionWorker:
                 found.photo.data,
             )
 
-        def ready(conn: sqlite3.Connection) -> None:
+        def ready(conn: Connection) -> None:
             if not status.may_follow(timeline.current(conn, job.packet_id) or "", status.READY):
                 return  # it expired while being extracted: EXPIRED is final
+            serialize(conn, "ready_seq")  # PostgreSQL: MAX + 1 under the sequence's lock
             (seq,) = conn.execute("SELECT COALESCE(MAX(ready_seq), 0) + 1 FROM packets").fetchone()
             endpoint = conn.execute(
                 "SELECT p.endpoint FROM parties p JOIN packets k ON k.recipient = p.id"
@@ -324,7 +325,7 @@ def _decrypt_to(gw: Gateway, job: _Job, blob_name: str, inline: bytes | None, pa
             sink.write(chunk)
 
 
-def _mark_extracting(conn: sqlite3.Connection, packet_id: str) -> None:
+def _mark_extracting(conn: Connection, packet_id: str) -> None:
     (current,) = conn.execute(
         "SELECT status FROM packets WHERE packet_id = ?", (packet_id,)
     ).fetchone()

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +46,7 @@ from gateway.protocol.merkle import ConsistencyProof, InclusionProof
 from gateway.server import registry
 from gateway.server.log import MerkleLog
 from gateway.server.service import Gateway
+from gateway.server.sql import Connection
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +58,6 @@ READ_THREADS = 4  # proofs are O(log n) look-ups: a few threads serve many monit
 MAX_COSIGNATURE_LINE = 512  # "— <name ≤ 32> <base64 of 4+8+64 bytes>" is ~140 bytes
 CHECKPOINT_HISTORY = 10_000  # signed checkpoints kept besides cosigned ones (~3 h at 1/s)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS log_checkpoints (
-    size INTEGER PRIMARY KEY,
-    note TEXT NOT NULL,               -- the signed note, the log's signature line only
-    signed_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS log_cosignatures (
-    size INTEGER NOT NULL,
-    cosigner TEXT NOT NULL,           -- the monitor id: the cosigner key name
-    line TEXT NOT NULL,               -- the C2SP signature line, without its newline
-    timestamp INTEGER NOT NULL,       -- the cosignature's own time (POSIX seconds)
-    added_at TEXT NOT NULL,
-    PRIMARY KEY (size, cosigner)
-) WITHOUT ROWID;
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +80,8 @@ class LogService:
         self.gw = gw
         self.origin = gw.config.origin
         self.key = NoteKey(name=self.origin, public=gw.signing_key.public)
-        gw.db.write_sync(_create_tables)
-        self.tree = MerkleLog(gw.data.database)
+        # The tables are made by gateway.server.migrations when the gateway opens.
+        self.tree = MerkleLog(gw.db.target)
         # One writer thread (the tree allows one), a few readers: each thread
         # keeps its own SQLite connection, so the pools bound the connections.
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dxg-log-w")
@@ -260,7 +245,7 @@ def _verify_by_any(
     return opened.cosignatures[0]
 
 
-def _cosigner_keys(conn: sqlite3.Connection, monitor_id: str, at: datetime) -> list[CosignerKey]:
+def _cosigner_keys(conn: Connection, monitor_id: str, at: datetime) -> list[CosignerKey]:
     return [
         CosignerKey(name=monitor_id, public=record.key)
         for record in registry.keys_of(conn, monitor_id)
@@ -268,14 +253,7 @@ def _cosigner_keys(conn: sqlite3.Connection, monitor_id: str, at: datetime) -> l
     ]
 
 
-def _create_tables(conn: sqlite3.Connection) -> None:
-    # One statement at a time: executescript would commit the writer's transaction.
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-
-def _store_checkpoint(conn: sqlite3.Connection, signed: SignedCheckpoint) -> None:
+def _store_checkpoint(conn: Connection, signed: SignedCheckpoint) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO log_checkpoints (size, note, signed_at) VALUES (?, ?, ?)",
         (signed.size, signed.note, signed.signed_at),
@@ -289,7 +267,7 @@ def _store_checkpoint(conn: sqlite3.Connection, signed: SignedCheckpoint) -> Non
 
 
 def _store_cosignature(
-    conn: sqlite3.Connection, size: int, cosigner: str, line: str, timestamp: int, at: datetime
+    conn: Connection, size: int, cosigner: str, line: str, timestamp: int, at: datetime
 ) -> int:
     row = conn.execute(
         "SELECT line, timestamp FROM log_cosignatures WHERE size = ? AND cosigner = ?",
@@ -305,26 +283,26 @@ def _store_cosignature(
     return 201
 
 
-def _entry_count(conn: sqlite3.Connection) -> int:
+def _entry_count(conn: Connection) -> int:
     # idx is the primary key: MAX is one index look-up, not a scan.
     return int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries").fetchone()[0])
 
 
-def _latest_checkpoint(conn: sqlite3.Connection) -> SignedCheckpoint | None:
+def _latest_checkpoint(conn: Connection) -> SignedCheckpoint | None:
     row = conn.execute(
         "SELECT size, note, signed_at FROM log_checkpoints ORDER BY size DESC LIMIT 1"
     ).fetchone()
     return None if row is None else SignedCheckpoint(int(row[0]), row[1], row[2])
 
 
-def _checkpoint_at(conn: sqlite3.Connection, size: int) -> SignedCheckpoint | None:
+def _checkpoint_at(conn: Connection, size: int) -> SignedCheckpoint | None:
     row = conn.execute(
         "SELECT size, note, signed_at FROM log_checkpoints WHERE size = ?", (size,)
     ).fetchone()
     return None if row is None else SignedCheckpoint(int(row[0]), row[1], row[2])
 
 
-def _cosignature_lines(conn: sqlite3.Connection, size: int) -> list[str]:
+def _cosignature_lines(conn: Connection, size: int) -> list[str]:
     rows = conn.execute(
         "SELECT line FROM log_cosignatures WHERE size = ? ORDER BY cosigner", (size,)
     ).fetchall()
