@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,20 @@ import pytest
 
 from tests.conftest import Exchange, running_exchange
 from tests.dossiers import make_dossier
-from tests.harness import Party, get, make_packet, post_packet, run_cli, tiny_pdf, wait_for
+from tests.harness import (
+    GatewayProcess,
+    Party,
+    assert_problem,
+    bearer,
+    get,
+    http,
+    make_packet,
+    post_packet,
+    run_cli,
+    tiny_pdf,
+    wait_for,
+    wait_ready,
+)
 
 
 @pytest.fixture
@@ -118,3 +133,92 @@ def _sqlite_holds_nothing(root: Path) -> bool:
 
     with sqlite3.connect(root / "dxg.sqlite3") as conn:
         return int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0]) == 0
+
+
+def lease_holders(nodes: list[GatewayProcess]) -> list[bool]:
+    """Each node's answer to "do you hold the log lease?", from /readyz's body."""
+    return [json.loads(http("GET", node.url + "/readyz").body)["log_lease"] for node in nodes]
+
+
+def lease_gauge(node: GatewayProcess) -> float:
+    text = http("GET", node.url + "/metrics").body.decode()
+    (line,) = [x for x in text.splitlines() if x.startswith("dxg_log_lease_held ")]
+    return float(line.split()[1])
+
+
+def checkpoint_of(node: GatewayProcess, party: Party) -> tuple[int, str]:
+    lines = get(node, party, "/v1/log/checkpoint").body.decode().split("\n")
+    return int(lines[1]), lines[2]
+
+
+def test_two_nodes_share_replay_cache_log_and_lease_and_one_takes_over_from_a_dead_one(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Two ``gateway serve`` processes on copies of one data directory, one
+    PostgreSQL database and one blob directory: a token used on one node is
+    refused on the other, a packet sent to one is pulled byte for byte from
+    the other, exactly one node holds the log lease, and when it is killed
+    (SIGKILL) the other takes the lease within 5 s and the log stays
+    consistent across the handover (the monitor, keeping its state, audits
+    both sides of it clean)."""
+    shared = tmp_path / "shared-blobs"
+    config = {"database": postgres_dsn, "blobs": str(shared)}
+    with running_exchange(tmp_path, config) as ex:
+        first = ex.gw
+        second = GatewayProcess(root=tmp_path / "gw2")
+        unshared = shutil.ignore_patterns("dxg.sqlite3*", "tmp")  # config and keys are copied
+        shutil.copytree(first.root, second.root, ignore=unshared)
+        second.start()
+        nodes = [first, second]
+        try:
+            holders = wait_for(lambda: (h := lease_holders(nodes)).count(True) == 1 and h,
+                               timeout=10)  # fmt: skip
+            leader, follower = (first, second) if holders[0] else (second, first)
+            assert (lease_gauge(leader), lease_gauge(follower)) == (1.0, 0.0)
+
+            # A token replayed to the other node is refused (SPEC §2).
+            token = bearer(ex.ru, "GET", "/v1/inbox?after=0")
+            auth = {"Authorization": token}  # bearer() gives the whole header value
+            assert http("GET", leader.url + "/v1/inbox?after=0", headers=auth).status == 200
+            assert_problem(http("GET", follower.url + "/v1/inbox?after=0", headers=auth),
+                           401, "unauthenticated")  # fmt: skip
+
+            # Sent to one node, pulled from the other, byte for byte.
+            pdf = tiny_pdf("two nodes")
+            packet = make_packet(ex.ua, "ru", [("dossier.pdf", "application/pdf", pdf)])
+            assert post_packet(follower, ex.ua, packet).status == 202
+            wait_ready(leader, ex.ru, packet.packet_id)
+            out = tmp_path / "in-ru"
+            pulled = run_cli("pull", "--gateway", leader.url, "--id", "ru",
+                             "--keys", str(ex.ru.prefix), "--out", str(out))  # fmt: skip
+            (result,) = json.loads(pulled.stdout)
+            assert (Path(result["folder"]) / "parts" / "dossier.pdf").read_bytes() == pdf
+
+            # Both nodes serve the one log the leader signs.
+            size = 2  # ACCEPTED + DELIVERED
+            wait_for(lambda: checkpoint_of(follower, ex.mon)[0] == size, timeout=10)
+            assert checkpoint_of(leader, ex.mon) == checkpoint_of(follower, ex.mon)
+            state = tmp_path / "mon.state.json"
+            audit = run_cli("monitor", "--gateway", follower.url, "--id", "mon", "--keys",
+                            str(ex.mon.prefix), "--once", "--json", "--state", str(state),
+                            check=False)  # fmt: skip
+            assert audit.returncode == 0, audit.stderr
+
+            leader.kill()
+            killed_at = time.monotonic()
+            wait_for(lambda: lease_holders([follower]) == [True], timeout=5, interval=0.05)
+            takeover_s = time.monotonic() - killed_at
+            assert takeover_s < 5, takeover_s
+            print(f"log lease taken over {takeover_s:.2f} s after SIGKILL")  # pytest -s shows it
+
+            more = make_packet(ex.ru, "ua", [("note.txt", "text/plain", b"after the handover\n")])
+            assert post_packet(follower, ex.ru, more).status == 202
+            wait_for(lambda: checkpoint_of(follower, ex.mon)[0] == size + 1, timeout=10)
+            audit = run_cli("monitor", "--gateway", follower.url, "--id", "mon", "--keys",
+                            str(ex.mon.prefix), "--once", "--json", "--state", str(state),
+                            check=False)  # fmt: skip
+            assert audit.returncode == 0, audit.stderr  # consistent with the pre-kill checkpoint
+            report = json.loads(audit.stdout)
+            assert report["verified"] is True and report["findings"] == []
+        finally:
+            second.stop()

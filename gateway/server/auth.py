@@ -4,7 +4,11 @@ The middleware verifies the request token before any handler reads a byte
 of the body (``gateway.protocol.token`` holds the token's rules). Replays
 are checked in memory (:class:`ReplayCache`); each new ``jti`` is persisted
 through the database writer, ordered before the request's own effects, and
-loaded back at start-up, so a replay is refused across ``kill -9``.
+loaded back at start-up, so a replay is refused across ``kill -9``. On
+PostgreSQL, where several nodes share the database but not their memory,
+a ``jti`` new to this node is also claimed in the database
+(:func:`claim_jti`, ``INSERT ... ON CONFLICT DO NOTHING``) and the request
+waits for that durable answer: a token replayed to another node is refused.
 """
 
 from __future__ import annotations
@@ -101,6 +105,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     async def remember(issuer: str, jti: str, expires: int) -> bool:
         if not replay.first_use(issuer, jti, expires):
             return False
+        if gw.db.postgres:
+            # Other nodes share the database, not this memory: the database
+            # decides, durably, before the request has any effect.
+            return await gw.db.write(lambda c: claim_jti(c, issuer, jti, expires))
         gw.db.submit(lambda c: _persist_jti(c, issuer, jti, expires))  # ordered before effects
         return True
 
@@ -123,6 +131,19 @@ def _persist_jti(conn: Connection, issuer: str, jti: str, expires: int) -> None:
         "INSERT OR IGNORE INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?)",
         (issuer, jti, expires),
     )
+
+
+def claim_jti(conn: Connection, issuer: str, jti: str, expires: int) -> bool:
+    """Record ``(issuer, jti)``; whether it was new (False: a replay, on any node).
+
+    On PostgreSQL a concurrent claim of the same jti by another node waits for
+    that node's transaction and then finds the row: exactly one claim wins.
+    """
+    row = conn.execute(
+        "INSERT OR IGNORE INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?) RETURNING jti",
+        (issuer, jti, expires),
+    ).fetchone()
+    return row is not None
 
 
 def load_jti(conn: Connection) -> list[tuple[str, str, int]]:

@@ -36,7 +36,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import psycopg
 
 from gateway.protocol import checkpoint
 from gateway.protocol.checkpoint import CosignerKey, NoteKey, VerifiedCheckpoint
@@ -46,13 +48,14 @@ from gateway.protocol.merkle import ConsistencyProof, InclusionProof
 from gateway.server import registry
 from gateway.server.log import MerkleLog
 from gateway.server.service import Gateway
-from gateway.server.sql import Connection
+from gateway.server.sql import Connection, advisory_key, connect_postgres
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 SIGN_INTERVAL_S = 0.5  # SPEC §7 wants a fresh checkpoint at least once a second under load
+LEASE_NAME = "receipt-log-lease"  # the advisory lock every node of one database contends for
 INTEGRATE_BATCH = 5_000  # entries per integration transaction: ~4 MB, well under a second
 READ_THREADS = 4  # proofs are O(log n) look-ups: a few threads serve many monitors
 MAX_COSIGNATURE_LINE = 512  # "— <name ≤ 32> <base64 of 4+8+64 bytes>" is ~140 bytes
@@ -89,9 +92,19 @@ class LogService:
             READ_THREADS, thread_name_prefix="dxg-log-r"
         )
         self._latest: SignedCheckpoint | None = gw.db.read_sync(_latest_checkpoint)
+        # SQLite: one process owns the file, so it always integrates. PostgreSQL:
+        # whichever node holds the lease does; the others serve what it signed.
+        self.lease: LogLease | None = LogLease(str(gw.db.target)) if gw.db.postgres else None
+
+    @property
+    def holds_lease(self) -> bool:
+        """Whether this node integrates and signs the log now (always, on SQLite)."""
+        return self.lease is None or self.lease.held
 
     def close(self) -> None:
-        """Stop the threads and close the tree's connections."""
+        """Stop the threads, give up the lease and close the tree's connections."""
+        if self.lease is not None:
+            self._writer.submit(self.lease.release)
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.tree.close()
@@ -113,9 +126,21 @@ class LogService:
     async def step(self) -> bool:
         """Integrate one batch and sign a checkpoint if the tree grew.
 
+        On PostgreSQL only the node holding the log lease does so; any other
+        node reloads the latest checkpoint the holder signed, to serve it.
+
         Returns:
             Whether a full batch was integrated (so more may be waiting).
         """
+        if self.lease is not None:
+            lease = self.lease
+            had = lease.held
+            if not await self._on_writer(lease.try_hold):
+                self._latest = await self.gw.db.read(_latest_checkpoint)
+                return False
+            if not had:  # taken over: continue from what the last holder signed
+                log.info("this node now holds the receipt log's lease")
+                self._latest = await self.gw.db.read(_latest_checkpoint)
         size = await self._on_writer(self.tree.size)
         added = 0
         # Look before taking SQLite's write lock: an idle log costs one read.
@@ -224,6 +249,46 @@ class LogService:
         return await self.gw.db.write(
             lambda c: (_store_cosignature(c, size, monitor.id, line, cosig.timestamp, at), size)
         )
+
+
+class LogLease:
+    """The right to integrate and sign the shared log: a PostgreSQL advisory lock.
+
+    A session-level lock on a connection of its own: the server releases it
+    the moment that connection ends, so a node that dies (SIGKILL, power,
+    network) frees it and another takes it at its next :meth:`try_hold`,
+    within :data:`SIGN_INTERVAL_S`. Used by one thread only (the log writer).
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: psycopg.Connection[Any] | None = None
+        self.held = False
+
+    def try_hold(self) -> bool:
+        """Take the lease if it is free, or confirm it is still ours; whether we hold it."""
+        try:
+            if self._conn is None or self._conn.broken or self._conn.closed:
+                self.held = False
+                self._conn = connect_postgres(self._dsn)
+            if self.held:
+                self._conn.execute("SELECT 1")  # our session lives: the lock is ours
+            else:
+                row = self._conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (advisory_key(LEASE_NAME),)
+                ).fetchone()
+                self.held = bool(row and row[0])
+        except psycopg.Error:
+            log.warning("the receipt log's lease connection failed; reconnecting")
+            self.release()
+        return self.held
+
+    def release(self) -> None:
+        """Give the lease up (closing the session releases the lock)."""
+        self.held = False
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def _verify_by_any(

@@ -434,7 +434,8 @@ class BlobStore:
         if not folder.exists():
             folder.mkdir(mode=0o700)
             _fsync_dir(self.root)
-        tmp = folder / f".{name}.tmp"
+        # A name of its own: on a shared directory another node may write the same blob.
+        tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
         with tmp.open("wb") as sink:
             writer = self._key.writer(sink, name=self._aad(packet_id, name))
             writer.write(data)
