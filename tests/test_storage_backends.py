@@ -213,6 +213,39 @@ def test_two_writers_append_gapless_log_indices(database_target: Path | str) -> 
             node.close()
 
 
+def test_two_nodes_deciding_on_one_row_decide_once(database_target: Path | str) -> None:
+    """Regression for two nodes on PostgreSQL: a write that reads a status
+    and acts on it (expire a packet, make it READY) must see the other
+    node's committed decision. READ COMMITTED alone lets both read "not yet"
+    and both act; the write-group lock serialises them."""
+    nodes = [open_migrated(database_target), Database(database_target)]
+    nodes[0].write_sync(lambda c: c.execute("CREATE TABLE flags (k INTEGER PRIMARY KEY, done INT)"))
+    nodes[0].write_sync(lambda c: c.execute("CREATE TABLE acts (k INTEGER, node INTEGER)"))
+    keys = range(200)  # without the lock, some of them race (checked: the test fails)
+    nodes[0].write_sync(
+        lambda c: c.executemany("INSERT INTO flags (k, done) VALUES (?, 0)", [(k,) for k in keys])
+    )
+
+    def decide(k: int, node: int) -> Callable[[Connection], None]:
+        def run(c: Connection) -> None:
+            (done,) = c.execute("SELECT done FROM flags WHERE k = ?", (k,)).fetchone()
+            if not done:
+                c.execute("INSERT INTO acts (k, node) VALUES (?, ?)", (k, node))
+                c.execute("UPDATE flags SET done = 1 WHERE k = ?", (k,))
+
+        return run
+
+    try:
+        futures = [nodes[n].submit(decide(k, n)) for k in keys for n in (0, 1)]
+        for future in futures:
+            future.result(WAIT_S)
+        acts = nodes[0].read_sync(lambda c: [r[0] for r in c.execute("SELECT k FROM acts")])
+        assert sorted(acts) == list(keys)  # each decided exactly once
+    finally:
+        for node in nodes:
+            node.close()
+
+
 def test_the_merkle_root_does_not_depend_on_the_backend(
     tmp_path: Path, postgres_dsn: str
 ) -> None:

@@ -19,7 +19,12 @@ On PostgreSQL (a ``postgresql://`` DSN instead of a path; see
 ``gateway.server.sql`` for the one interface both satisfy) the same holds:
 the writer is one connection committing groups with a savepoint per write
 (``synchronous_commit`` on: a commit has reached the server's disk), reads
-take read-only connections from a psycopg pool. The schema is not made here
+take read-only connections from a psycopg pool. Several nodes write to one
+database, so each group first takes one transaction-scoped advisory lock
+(:data:`WRITE_GROUP_LOCK`): groups of different nodes commit one after
+another, every decision a write makes (a status change, the next log
+index) sees every write committed before it, and no two nodes deadlock
+on the finer locks taken inside (``gateway.server.sql.serialize``). The schema is not made here
 but by ``gateway.server.migrations``.
 """
 
@@ -48,6 +53,7 @@ from gateway.server.sql import (
     configure_postgres,
     connect_postgres,
     is_postgres,
+    serialize,
 )
 
 T = TypeVar("T")
@@ -56,6 +62,7 @@ INLINE_MAX = 256 * 1024  # bytes of blobs per packet kept in the database, not i
 GROUP_COMMIT_MAX = 256  # writes per transaction: bounds the latency of the last one
 READ_THREADS = 4
 BUSY_TIMEOUT_MS = 10_000
+WRITE_GROUP_LOCK = "write-group"  # the advisory lock every node's write group takes first
 PG_POOL_MAX = READ_THREADS + 4  # the reader threads, plus look-ups on the event loop and spares
 PG_CONNECT_TIMEOUT_S = 10.0  # a node that cannot reach its database says so instead of hanging
 
@@ -275,6 +282,7 @@ class Database:
         results: list[tuple[_Write, object, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            serialize(conn, WRITE_GROUP_LOCK)  # PostgreSQL: one group at a time, all nodes
             for item in batch:
                 # A caller that gave up (its task cancelled) gets no write and no
                 # answer: running it anyway would end in set_result on a cancelled
