@@ -66,7 +66,7 @@ def test_init_stores_the_dsn_and_migrate_reports_the_schema(
     run_cli("init", str(root), "--database", postgres_dsn)
     assert json.loads((root / "config.json").read_text())["database"] == postgres_dsn
     answer = json.loads(run_cli("migrate", str(root)).stdout)
-    assert answer == {"backend": "postgresql", "from": 1, "applied": [], "version": 1}
+    assert answer == {"backend": "postgresql", "from": 2, "applied": [], "version": 2}
     refused = run_cli("init", str(tmp_path / "gw2"), "--database", "mysql://x", check=False)
     assert refused.returncode != 0 and "postgresql://" in refused.stderr
 

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.protocol.merkle import range_root
-from gateway.server import migrations
+from gateway.server import migrations, store
+from gateway.server.extraction import _claim_jobs
 from gateway.server.log import MerkleLog, insert_entry
 from gateway.server.sql import DATABASE_ERRORS, Connection, translate
 from gateway.server.store import Database
@@ -48,15 +51,30 @@ def test_migrations_bring_an_empty_database_to_the_latest_version_once(
 ) -> None:
     db = Database(database_target)
     try:
-        assert db.read_sync(migrations.current_version) == 0 or not isinstance(
-            database_target, str
-        )
-        assert db.write_sync(migrations.migrate) in ([1], [])
+        assert db.read_sync(migrations.current_version) == 0
+        assert db.write_sync(migrations.migrate) == list(range(1, migrations.LATEST + 1))
         assert db.read_sync(migrations.current_version) == migrations.LATEST
         assert db.write_sync(migrations.migrate) == []  # nothing left to apply
         for table in ("packets", "receipts", "seen_jti", "log_entries", "log_nodes",
-                      "log_meta", "log_checkpoints", "cases", "case_events"):  # fmt: skip
-            assert db.read_sync(count(table)) in (0, 1)
+                      "log_checkpoints", "cases", "case_events"):  # fmt: skip
+            assert db.read_sync(count(table)) == 0
+        assert db.read_sync(count("log_meta")) == 1
+        assert db.read_sync(count("packets WHERE claimed_by IS NULL")) == 0  # version 2
+    finally:
+        db.close()
+
+
+def test_a_database_of_an_older_gateway_migrates_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A SQLite file made before migrations existed (tables, no schema_version)
+    takes version 1 unchanged, then version 2, its rows kept."""
+    path = tmp_path / "dxg.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(store.SCHEMA)
+        old.execute("INSERT INTO parties (id, roles, added_at) VALUES ('ua', '[]', 't')")
+    db = Database(path)
+    try:
+        assert db.write_sync(migrations.migrate) == [1, 2]
+        assert db.read_sync(lambda c: c.execute("SELECT id FROM parties").fetchall()) == [("ua",)]
     finally:
         db.close()
 
@@ -149,7 +167,7 @@ def test_a_reader_sees_every_acknowledged_write_and_cannot_write(
 _WRITER = """
 import sys
 from gateway.server.store import Database
-from gateway.server import migrations
+from gateway.server import migrations, store
 target = sys.argv[1]
 db = Database(target)
 db.write_sync(migrations.migrate)
@@ -301,3 +319,44 @@ def test_statements_translate_to_postgresql(sqlite: str, postgresql: str) -> Non
 def test_insert_or_replace_into_an_unknown_table_is_refused_not_guessed() -> None:
     with pytest.raises(ValueError, match="REPLACE_KEYS"):
         translate("INSERT OR REPLACE INTO mystery (a, b) VALUES (?, ?)")
+
+
+def test_two_nodes_claim_disjoint_extraction_jobs_and_a_dead_nodes_claim_runs_out(
+    database_target: Path | str,
+) -> None:
+    """Extraction shares its queue through the database: two nodes claiming
+    at once get disjoint packets; a packet claimed by a node that then died
+    is taken by another once the claim has run out."""
+    nodes = [open_migrated(database_target), Database(database_target)]
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(30)]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def packets(c: Connection) -> None:
+        c.executemany(
+            "INSERT INTO packets (packet_id, sender, recipient, kind, created, envelope,"
+            " envelope_sha256, blob_dir, status, accepted_at, deadline, response)"
+            " VALUES (?, 'ua', 'ru', 'message', 't', 'e', 'h', ?, 'ACCEPTED', ?, 't', '{}')",
+            [(p, p, f"2026-01-01T00:00:{i:02d}Z") for i, p in enumerate(ids)],
+        )
+
+    def claim(node: int, at: datetime, limit: int = 10) -> Callable[[Connection], list[str]]:
+        def run(c: Connection) -> list[str]:
+            jobs = _claim_jobs(c, node=f"node{node}", skip=set(), limit=limit, at=at, hold_s=60)
+            return [job.packet_id for job in jobs]
+
+        return run
+
+    try:
+        nodes[0].write_sync(packets)
+        futures = [nodes[n].submit(claim(n, at)) for n in (0, 1)]
+        first, second = (f.result(WAIT_S) for f in futures)
+        assert len(first) == len(second) == 10 and not set(first) & set(second)
+        # node0 dies; before its claims run out nobody else takes them ...
+        third = nodes[1].write_sync(claim(2, at + timedelta(seconds=30), limit=30))
+        assert set(third) == set(ids) - set(first) - set(second)
+        # ... after, another node does.
+        later = nodes[1].write_sync(claim(2, at + timedelta(seconds=61), limit=30))
+        assert set(first) <= set(later)
+    finally:
+        for node in nodes:
+            node.close()

@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,10 +47,11 @@ from gateway.protocol.schemas import validate_extraction
 from gateway.server import cases, timeline
 from gateway.server.ingestion import IngestionResult
 from gateway.server.service import Gateway, idle
-from gateway.server.sql import Connection, serialize
+from gateway.server.sql import Connection, PgConnection, serialize
 
 log = logging.getLogger(__name__)
 
+CLAIM_MARGIN_S = 60.0  # beyond the extraction deadline, before another node may take a claim
 POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
 MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
 RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
@@ -124,7 +125,11 @@ def _next_jobs(conn: Connection, skip: set[str], limit: int) -> list[_Job]:
         " WHERE status IN ('ACCEPTED', 'EXTRACTING') ORDER BY accepted_at LIMIT ?",
         (limit + len(skip),),
     ).fetchall()
-    chosen = [row for row in rows if row[0] not in skip][:limit]
+    return _jobs(conn, [row for row in rows if row[0] not in skip][:limit])
+
+
+def _jobs(conn: Connection, chosen: Sequence[Sequence[Any]]) -> list[_Job]:
+    """The jobs of packet rows (packet_id, kind, created, envelope_sha256, blob_dir, envelope)."""
     jobs = []
     for row in chosen:  # parts only for the packets taken now
         parts = conn.execute(
@@ -137,6 +142,43 @@ def _next_jobs(conn: Connection, skip: set[str], limit: int) -> list[_Job]:
             _Job(row[0], row[1], row[2], row[3], row[4], [tuple(p) for p in parts], names)
         )
     return jobs
+
+
+_CLAIMABLE = (
+    "SELECT packet_id FROM packets WHERE status IN ('ACCEPTED', 'EXTRACTING')"
+    " AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"
+    " ORDER BY accepted_at LIMIT ?"
+)
+
+
+def _claim_jobs(
+    conn: Connection, *, node: str, skip: set[str], limit: int, at: datetime, hold_s: float
+) -> list[_Job]:
+    """Claim up to ``limit`` waiting packets for this node (several nodes, one database).
+
+    A packet is free if nobody claimed it, its claim ran out (the claiming
+    node died or gave up) or this node claimed it before (a retry). Rows
+    another node is claiming right now are skipped, not waited for
+    (``FOR UPDATE SKIP LOCKED``); a claim lasts ``hold_s``.
+    """
+    sql = _CLAIMABLE + (" FOR UPDATE SKIP LOCKED" if isinstance(conn, PgConnection) else "")
+    rows = conn.execute(sql, (format_time(at), node, limit + len(skip))).fetchall()
+    chosen = [row[0] for row in rows if row[0] not in skip][:limit]
+    until = format_time(at + timedelta(seconds=hold_s))
+    for packet_id in chosen:
+        conn.execute(
+            "UPDATE packets SET claimed_by = ?, claimed_until = ? WHERE packet_id = ?",
+            (node, until, packet_id),
+        )
+    rows = [
+        conn.execute(
+            "SELECT packet_id, kind, created, envelope_sha256, blob_dir, envelope FROM packets"
+            " WHERE packet_id = ?",
+            (packet_id,),
+        ).fetchone()
+        for packet_id in chosen
+    ]
+    return _jobs(conn, rows)
 
 
 class ExtractionWorker:
@@ -157,6 +199,9 @@ class ExtractionWorker:
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # A claim outlives the extraction deadline: a node that died holding
+        # it frees it then, and another node takes the packet.
+        self.claim_hold_s = gw.config.extraction_timeout_s + CLAIM_MARGIN_S
 
     async def run(self) -> None:
         try:
@@ -168,7 +213,12 @@ class ExtractionWorker:
                 clock = time.monotonic()
                 waiting = {p for p, at in self._retry_at.items() if at > clock}
                 skip = self._in_flight | waiting
-                jobs = await self.gw.db.read(partial(_next_jobs, skip=skip, limit=room))
+                if self.gw.db.postgres:  # other nodes extract from the same table
+                    claim = partial(_claim_jobs, node=self.gw.node_id, skip=skip, limit=room,
+                                    at=now(), hold_s=self.claim_hold_s)  # fmt: skip
+                    jobs = await self.gw.db.write(claim)
+                else:
+                    jobs = await self.gw.db.read(partial(_next_jobs, skip=skip, limit=room))
                 for job in jobs:
                     self._in_flight.add(job.packet_id)
                     task = asyncio.create_task(self._guarded(job))

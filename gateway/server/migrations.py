@@ -56,6 +56,11 @@ _LOG_TABLES = (
     "INSERT OR IGNORE INTO log_meta(id, size) VALUES (0, 0);"
 )
 
+_CLAIMS = (
+    "ALTER TABLE packets ADD COLUMN claimed_by TEXT",  # the node extracting it (PostgreSQL)
+    "ALTER TABLE packets ADD COLUMN claimed_until TEXT",  # then another node may take it
+)
+
 _V1_TABLES = store.SCHEMA + _LOG_TABLES + log.CHECKPOINT_SCHEMA + cases.SCHEMA
 
 
@@ -80,6 +85,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             # SQLite's implicit rowid orders a party's keys by insertion (registry.py).
             "ALTER TABLE keys ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY",
         ),
+    ),
+    Migration(
+        version=2,
+        summary="packets.claimed_by/claimed_until: extraction jobs claimed by one node",
+        sqlite=_CLAIMS,
+        postgresql=_CLAIMS,
     ),
 )
 

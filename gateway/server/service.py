@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import secrets
 import shutil
 import sqlite3
 from pathlib import Path
@@ -62,6 +63,8 @@ class Gateway:
             IO_THREADS, thread_name_prefix="dxg-io"
         )
         self._wakeups: dict[str, asyncio.Event] = {}
+        # This process among the nodes of one database (claims of shared work).
+        self.node_id = secrets.token_hex(8)
 
     def wakeup(self, worker: str) -> asyncio.Event:
         """The event that tells background ``worker`` there is new work for it."""
