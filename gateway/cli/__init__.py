@@ -48,10 +48,11 @@ from gateway.protocol.errors import (
     UsageError,
 )
 from gateway.protocol.ids import check_id
-from gateway.server import migrations, registry
+from gateway.server import migrations, registry, transfer
 from gateway.server.app import serve
 from gateway.server.config import Config, DataDir
 from gateway.server.ingestion import SANDBOX_GRACE_S, Ingestor
+from gateway.server.log import MerkleLog
 from gateway.server.store import Database
 
 ENGINE_MARGIN_S = 5.0  # the engine's part deadline ends this long before the packet's
@@ -107,6 +108,39 @@ def _migrated(db: Database) -> Database:
         db.close()
         raise
     return db
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    data = DataDir(Path(args.dir))
+    target = data.database_target(data.load_config())
+    db = _migrated(Database(target))
+    try:
+        with MerkleLog(target) as tree, Path(args.file).open("w", encoding="utf-8") as out:
+            header = transfer.export(db, out, tree)
+    finally:
+        db.close()
+    print(json.dumps(_transfer_summary(header)))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    data = DataDir(Path(args.dir))
+    db = _migrated(Database(data.database_target(data.load_config())))
+    try:
+        with Path(args.file).open(encoding="utf-8") as source:
+            header = transfer.import_(db, source)
+    finally:
+        db.close()
+    print(json.dumps(_transfer_summary(header)))
+    return 0
+
+
+def _transfer_summary(header: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "log_size": header["log_size"],
+        "log_root": header["log_root"],
+        "rows": {name: t["rows"] for name, t in header["tables"].items()},
+    }
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -400,6 +434,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="apply the database's pending schema migrations")
     p.add_argument("dir")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("export", help="write a stopped gateway's whole database to a file")
+    p.add_argument("dir")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "import", help="load an export into DIR's empty database, checking counts and log root"
+    )
+    p.add_argument("dir")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("keygen", help="make a party's signing and encryption keys")
     p.add_argument("prefix")
