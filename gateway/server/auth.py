@@ -107,8 +107,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             return False
         if gw.db.postgres:
             # Other nodes share the database, not this memory: the database
-            # decides, durably, before the request has any effect.
-            return await gw.db.write(lambda c: claim_jti(c, issuer, jti, expires))
+            # decides before the request has any effect (made durable with it).
+            return await gw.db.write_early(lambda c: claim_jti(c, issuer, jti, expires))
         gw.db.submit(lambda c: _persist_jti(c, issuer, jti, expires))  # ordered before effects
         return True
 

@@ -187,6 +187,7 @@ class Database:
         self.target = target
         self.postgres = is_postgres(target)
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._early_pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         if self.postgres:
             self._pool = ConnectionPool(
                 str(target),
@@ -198,6 +199,17 @@ class Database:
                 open=False,
             )
             self._pool.open(wait=True, timeout=PG_CONNECT_TIMEOUT_S)
+            early: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                str(target),
+                min_size=1,
+                max_size=READ_THREADS,
+                kwargs={"autocommit": True, "options": "-c synchronous_commit=off"},
+                configure=configure_postgres,
+                timeout=PG_CONNECT_TIMEOUT_S,
+                open=False,
+            )
+            early.open(wait=True, timeout=PG_CONNECT_TIMEOUT_S)
+            self._early_pool = early
         else:
             with connect(Path(target)) as conn:
                 conn.executescript(SCHEMA)
@@ -346,6 +358,29 @@ class Database:
         """
         return self._run_read(fn)
 
+    async def write_early(self, fn: Callable[[Connection], T]) -> T:
+        """Run one-statement write ``fn`` now, visible to every node, flushed lazily.
+
+        For a record that only matters with a later effect: the jti claim.
+        It commits on a connection of its own (PostgreSQL only, without
+        waiting for the WAL flush), so it costs no group commit; the effect
+        it guards commits later through :meth:`write` with a flush, which
+        makes every earlier WAL record durable too. Lost by a database crash
+        is only a claim whose request had no durable effect.
+
+        Raises:
+            RuntimeError: the database is SQLite (use :meth:`write`).
+        """
+        pool = self._early_pool
+        if pool is None:
+            raise RuntimeError("write_early is for PostgreSQL; SQLite writes through write()")
+
+        def run() -> T:
+            with pool.connection() as raw:
+                return fn(PgConnection(raw))
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
     def read_sync(self, fn: Callable[[Connection], T]) -> T:
         return self._readers.submit(lambda: self._run_read(fn)).result()
 
@@ -362,6 +397,8 @@ class Database:
             self._read_connections.clear()
         if self._pool is not None:
             self._pool.close()
+        if self._early_pool is not None:
+            self._early_pool.close()
 
 
 def _configure_reader(raw: psycopg.Connection[Any]) -> None:
