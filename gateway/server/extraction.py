@@ -51,8 +51,8 @@ from gateway.server.sql import Connection, PgConnection, serialize
 
 log = logging.getLogger(__name__)
 
-CLAIM_MARGIN_S = 60.0  # beyond the extraction deadline, before another node may take a claim
 POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
+CLAIM_HOLD_S = 3 * POLL_S  # renewed every poll, so only a dead node's claim runs out
 MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
 RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
 ABORT_WAIT_S = 30.0  # killed sandboxes end in milliseconds; this only bounds a stuck join
@@ -159,12 +159,18 @@ def _claim_jobs(
     A packet is free if nobody claimed it, its claim ran out (the claiming
     node died or gave up) or this node claimed it before (a retry). Rows
     another node is claiming right now are skipped, not waited for
-    (``FOR UPDATE SKIP LOCKED``); a claim lasts ``hold_s``.
+    (``FOR UPDATE SKIP LOCKED``); a claim lasts ``hold_s`` and every call
+    renews this node's claims, so only a dead node's claims run out.
     """
     sql = _CLAIMABLE + (" FOR UPDATE SKIP LOCKED" if isinstance(conn, PgConnection) else "")
     rows = conn.execute(sql, (format_time(at), node, limit + len(skip))).fetchall()
     chosen = [row[0] for row in rows if row[0] not in skip][:limit]
     until = format_time(at + timedelta(seconds=hold_s))
+    conn.execute(  # renew what this node holds (in flight, or waiting for a retry)
+        "UPDATE packets SET claimed_until = ? WHERE claimed_by = ?"
+        " AND status IN ('ACCEPTED', 'EXTRACTING')",
+        (until, node),
+    )
     for packet_id in chosen:
         conn.execute(
             "UPDATE packets SET claimed_by = ?, claimed_until = ? WHERE packet_id = ?",
@@ -199,23 +205,22 @@ class ExtractionWorker:
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        # A claim outlives the extraction deadline: a node that died holding
-        # it frees it then, and another node takes the packet.
-        self.claim_hold_s = gw.config.extraction_timeout_s + CLAIM_MARGIN_S
 
     async def run(self) -> None:
         try:
             while True:
                 room = MAX_CONCURRENT_JOBS - len(self._in_flight)
-                if room <= 0:  # a finishing job wakes us; no query while full
+                if room <= 0 and not self.gw.db.postgres:  # a finishing job wakes us
                     await idle(self._wakeup, POLL_S)
                     continue
                 clock = time.monotonic()
                 waiting = {p for p, at in self._retry_at.items() if at > clock}
                 skip = self._in_flight | waiting
                 if self.gw.db.postgres:  # other nodes extract from the same table
-                    claim = partial(_claim_jobs, node=self.gw.node_id, skip=skip, limit=room,
-                                    at=now(), hold_s=self.claim_hold_s)  # fmt: skip
+                    # Also renews this node's claims, full or not: a claim held
+                    # by a live node never runs out, one of a dead node soon does.
+                    claim = partial(_claim_jobs, node=self.gw.node_id, skip=skip,
+                                    limit=max(room, 0), at=now(), hold_s=CLAIM_HOLD_S)  # fmt: skip
                     jobs = await self.gw.db.write(claim)
                 else:
                     jobs = await self.gw.db.read(partial(_next_jobs, skip=skip, limit=room))
