@@ -97,7 +97,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         def lookup(conn: Connection) -> tuple[PublicKey, registry.Party | None]:
             return registry.signing_key(conn, issuer, kid, at), registry.get_party(conn, issuer)
 
-        key, party = gw.db.lookup(lookup)  # two rows by primary key: no thread hop
+        key, party = await gw.db.find(lookup)  # two rows by primary key
         if party is not None:
             caller.append(party)
         return key

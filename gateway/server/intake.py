@@ -226,7 +226,7 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
     at = now()
     # Rows by key and ~0.2 ms of signature and schema checks: cheaper here than
     # the trip to a reader thread and back, which would not run them sooner.
-    checked = gw.db.lookup(lambda c: check_envelope(c, gw.config, caller, envelope, at))
+    checked = await gw.db.find(lambda c: check_envelope(c, gw.config, caller, envelope, at))
     if isinstance(checked, IntakeResult):
         return checked
     manifest = checked

@@ -358,6 +358,17 @@ class Database:
         """
         return self._run_read(fn)
 
+    async def find(self, fn: Callable[[Connection], T]) -> T:
+        """A look-up of a few rows by key, where it is cheapest for the backend.
+
+        SQLite: :meth:`lookup`, here on the event loop (tens of microseconds).
+        PostgreSQL: a network round trip, which must not stall the event
+        loop, so on a reader thread (:meth:`read`).
+        """
+        if self.postgres:
+            return await self.read(fn)
+        return self.lookup(fn)
+
     async def write_early(self, fn: Callable[[Connection], T]) -> T:
         """Run one-statement write ``fn`` now, visible to every node, flushed lazily.
 
