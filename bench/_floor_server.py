@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from gateway.protocol.errors import DXGError
 from gateway.protocol.manifest import Manifest
 from gateway.protocol.receipt import sign_receipt
 from gateway.protocol.token import verify_token
+from gateway.server.sql import Connection
 from gateway.server.store import Database
 
 AUDIENCE = "gw"  # the bench's gateway id, as tests.harness issues tokens for
@@ -101,7 +101,7 @@ def main() -> None:
                 reason=None,
             )
 
-            def commit(conn: sqlite3.Connection) -> None:
+            def commit(conn: Connection) -> None:
                 conn.execute(
                     "INSERT INTO floor VALUES (?, ?, ?)", (manifest.packet_id, receipt, sealed)
                 )

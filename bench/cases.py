@@ -57,6 +57,7 @@ from gateway.protocol.manifest import build_manifest, sign_envelope
 from gateway.protocol.stats import CaseStats, Policy
 from gateway.protocol.trust import RegisteredKey
 from gateway.server import cases
+from gateway.server.sql import Connection
 from gateway.server.store import Database
 from tests.harness import GatewayProcess, Party, bearer, get, start_gateway, wait_for
 
@@ -117,7 +118,7 @@ def seed_records(db: Database, ua: Party, ru: Party, n: int) -> list[dict[str, A
             plans.append({"i": i, "dossier": dossier, "record_id": record_id, "case_id": case_id,
                           "aged": aged, "verification": verification})  # fmt: skip
 
-    def write(conn: sqlite3.Connection) -> None:
+    def write(conn: Connection) -> None:
         conn.executemany(
             "INSERT INTO packets (packet_id, sender, recipient, kind, created, envelope,"
             " envelope_sha256, blob_dir, status, accepted_at, deadline, response, extraction,"
@@ -180,7 +181,7 @@ def seed_events(db: Database, keys: dict[str, SigningKey], plans: list[dict[str,
             event = event_of(plans[n], STEPS[s], at.replace(microsecond=0))
             batch.append(case.sign(event, keys[event.issuer]))
 
-        def write(conn: sqlite3.Connection, batch: list[SignedCaseEvent] = batch) -> None:
+        def write(conn: Connection, batch: list[SignedCaseEvent] = batch) -> None:
             for signed in batch:
                 status, _ = cases.accept_event(conn, signed, at=signed.event.issued_at)
                 assert status == 201

@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq \
     tesseract-ocr tesseract-ocr-ukr tesseract-ocr-rus fonts-dejavu-core \
-    python3-venv python3-pip chromium >/dev/null
+    python3-venv python3-pip chromium postgresql >/dev/null
 # chromium: Debian's browser, driven by Playwright in the console's end-to-end
 # tests (tests/test_console_browser.py); Playwright never downloads a browser.
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.harness import GatewayProcess, Party, start_gateway
+from tests.postgres import PostgresServer
 
 
 @dataclass
@@ -47,3 +48,29 @@ def shared_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchan
     packets and parties do not interfere (each test makes its own)."""
     with running_exchange(tmp_path_factory.mktemp("shared")) as ex:
         yield ex
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session (see tests/postgres.py)."""
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> Iterator[str]:
+    """The DSN of a fresh, empty PostgreSQL database for one test."""
+    with postgres_server.database() as dsn:
+        yield dsn
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """Each storage test twice: on a SQLite file, and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield tmp_path / "dxg.sqlite3"
+    else:
+        yield request.getfixturevalue("postgres_dsn")

@@ -44,6 +44,7 @@ from gateway.protocol.token import sign_token
 from gateway.protocol.trust import RegisteredKey
 from gateway.server import registry
 from gateway.server.config import DataDir
+from gateway.server.sql import PgConnection, connect_postgres
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -109,6 +110,8 @@ class GatewayProcess:
             current = json.loads(path.read_text())
             current.update(self.config)
             path.write_text(json.dumps(current))
+        if self.config.get("database"):
+            run_cli("migrate", str(self.root))  # the PostgreSQL database starts empty
 
     def add_party(
         self, party_id: str, *, role: str = "party", endpoint: str | None = None
@@ -225,7 +228,12 @@ def quick_party(
     save_private_key(Path(f"{prefix}.enc.jwk"), enc)
     public = {"sig": sig.public.to_jwk(with_meta=True), "enc": enc.public.to_jwk(with_meta=True)}
     Path(f"{prefix}.pub.json").write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
-    database = sqlite3.connect(gw.root / "dxg.sqlite3", timeout=30, isolation_level=None)
+    dsn = gw.config.get("database")
+    database: sqlite3.Connection | PgConnection
+    if dsn:
+        database = PgConnection(connect_postgres(dsn))
+    else:
+        database = sqlite3.connect(gw.root / "dxg.sqlite3", timeout=30, isolation_level=None)
     try:
         database.execute("BEGIN IMMEDIATE")
         registry.add_party(database, party_id, roles=[role], keys=[sig.public, enc.public],

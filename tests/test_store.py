@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.server.sql import Connection
 from gateway.server.store import Database
 
 WAIT_S = 5  # bounds the wait on a writer that died: the failure mode under test
@@ -29,7 +30,7 @@ def test_a_write_cancelled_while_queued_does_not_stop_the_writer(tmp_path: Path)
         gate.set()
         assert busy.result(WAIT_S) is True
 
-        def tables(c: sqlite3.Connection) -> list[str]:
+        def tables(c: Connection) -> list[str]:
             return [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")]
 
         assert db.submit(lambda _c: 42).result(WAIT_S) == 42
@@ -47,7 +48,7 @@ def test_a_lookup_sees_every_committed_write_and_closes_with_the_database(
     db = Database(tmp_path / "dxg.sqlite3")
     db.write_sync(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
 
-    def count(c: sqlite3.Connection) -> int:
+    def count(c: Connection) -> int:
         return int(c.execute("SELECT COUNT(*) FROM t").fetchone()[0])
 
     try:

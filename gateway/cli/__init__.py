@@ -50,10 +50,11 @@ from gateway.protocol.errors import (
     UsageError,
 )
 from gateway.protocol.ids import check_id
-from gateway.server import registry
+from gateway.server import migrations, registry, transfer
 from gateway.server.app import serve
 from gateway.server.config import Config, DataDir
 from gateway.server.ingestion import SANDBOX_GRACE_S, Ingestor
+from gateway.server.log import MerkleLog
 from gateway.server.store import Database
 
 ENGINE_MARGIN_S = 5.0  # the engine's part deadline ends this long before the packet's
@@ -63,14 +64,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     data = DataDir(Path(args.dir))
     if data.config_path.exists():
         raise LocalError(f"{data.root} is already a gateway data directory")
-    config = Config(id=args.id, origin=args.origin)
+    config = Config(id=args.id, origin=args.origin, database=args.database, blobs=args.blobs)
     data.root.mkdir(parents=True, exist_ok=True)
     data.keys.mkdir(mode=0o700, exist_ok=True)
     key = SigningKey.generate()
     save_private_key(data.signing_key_path, key)
     StorageKey.create(data.storage_key_path)
     data.save_config(config)
-    Database(data.database).close()
+    _migrated(Database(data.database_target(config))).close()
     print(
         json.dumps(
             {"dir": str(data.root), "id": config.id, "origin": config.origin, "kid": key.kid}
@@ -94,7 +95,69 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def _open_registry(directory: str) -> tuple[Database, Config]:
     data = DataDir(Path(directory))
     config = data.load_config()  # refuses a directory that is not a gateway's
-    return Database(data.database), config
+    return _migrated(Database(data.database_target(config))), config
+
+
+def _migrated(db: Database) -> Database:
+    """``db`` with every schema migration applied (closed if that fails).
+
+    Raises:
+        RuntimeError: the database is newer than this gateway.
+    """
+    try:
+        db.write_sync(migrations.migrate)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    data = DataDir(Path(args.dir))
+    target = data.database_target(data.load_config())
+    db = _migrated(Database(target))
+    try:
+        with MerkleLog(target) as tree, Path(args.file).open("w", encoding="utf-8") as out:
+            header = transfer.export(db, out, tree)
+    finally:
+        db.close()
+    print(json.dumps(_transfer_summary(header)))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    data = DataDir(Path(args.dir))
+    db = _migrated(Database(data.database_target(data.load_config())))
+    try:
+        with Path(args.file).open(encoding="utf-8") as source:
+            header = transfer.import_(db, source)
+    finally:
+        db.close()
+    print(json.dumps(_transfer_summary(header)))
+    return 0
+
+
+def _transfer_summary(header: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "log_size": header["log_size"],
+        "log_root": header["log_root"],
+        "rows": {name: t["rows"] for name, t in header["tables"].items()},
+    }
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    data = DataDir(Path(args.dir))
+    config = data.load_config()
+    db = Database(data.database_target(config))
+    try:
+        before = db.read_sync(migrations.current_version)
+        applied = db.write_sync(migrations.migrate)
+    finally:
+        db.close()
+    backend = "postgresql" if config.database else "sqlite"
+    print(json.dumps({"backend": backend, "from": before, "applied": applied,
+                      "version": migrations.LATEST}))
+    return 0
 
 
 def cmd_party_add(args: argparse.Namespace) -> int:
@@ -365,7 +428,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("--id", type=_party_id, default="gw")
     p.add_argument("--origin", default="dxg.local/receipts")
+    p.add_argument("--database", default=None, metavar="DSN",
+                   help="a postgresql://... DSN; default: SQLite in DIR")
+    p.add_argument("--blobs", default=None, metavar="DIR",
+                   help="a blob directory shared by several nodes; default: DIR/blobs")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("migrate", help="apply the database's pending schema migrations")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("export", help="write a stopped gateway's whole database to a file")
+    p.add_argument("dir")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "import", help="load an export into DIR's empty database, checking counts and log root"
+    )
+    p.add_argument("dir")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("keygen", help="make a party's signing and encryption keys")
     p.add_argument("prefix")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -33,6 +32,7 @@ from gateway.protocol.receipt import claimed_issuer
 from gateway.server import apidoc, delivery, receipts, registry
 from gateway.server import intake as packets
 from gateway.server.service import Gateway
+from gateway.server.sql import Connection
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 UPLOADS: web.AppKey[dict[str, int]] = web.AppKey("uploads", dict)  # party -> uploads now
@@ -298,7 +298,7 @@ async def party_info(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     party_id = request.match_info["party_id"]
 
-    def read(conn: sqlite3.Connection) -> dict[str, Any]:
+    def read(conn: Connection) -> dict[str, Any]:
         party = registry.require_party(conn, party_id)
         return {
             "id": party.id,

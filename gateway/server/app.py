@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway.protocol.errors import (
@@ -44,6 +43,7 @@ from gateway.server.delivery import Expirer, Notifier
 from gateway.server.extraction import Engine, ExtractionWorker
 from gateway.server.service import Gateway
 from gateway.server.serving import DRAINING, INFLIGHT, serve_until_signalled
+from gateway.server.sql import DATABASE_ERRORS
 from gateway.server.storage import is_storage_full
 from gateway.server.supervisor import supervise
 
@@ -78,6 +78,11 @@ class Metrics:
             "dxg_worker_restarts",
             "Background workers restarted after an unexpected exception",
             ["worker"],
+            registry=self.registry,
+        )
+        self.log_lease = Gauge(
+            "dxg_log_lease_held",
+            "1 if this node integrates and signs the receipt log (holds its lease), else 0",
             registry=self.registry,
         )
         self.latency = Histogram(
@@ -161,6 +166,15 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
 _STATUS: apidoc.Schema = {
     "type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}
 }
+_READY: apidoc.Schema = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"type": "string"},
+        # Several nodes on one PostgreSQL: whether this one integrates and signs the log.
+        "log_lease": {"type": "boolean"},
+    },
+}
 
 
 @apidoc.operation(
@@ -178,7 +192,7 @@ async def healthz(request: web.Request) -> web.Response:
     spec="SPEC §8",
     roles=None,
     answers=(
-        apidoc.Answer(200, "Ready", _STATUS),
+        apidoc.Answer(200, "Ready", _READY),
         # A probe reads the status code; the body names what is down.
         apidoc.Answer(503, "Not ready: the database or a worker is down", _STATUS),
     ),
@@ -187,7 +201,7 @@ async def readyz(request: web.Request) -> web.Response:
     gw = request.app[api.GATEWAY]
     try:
         await gw.db.read(lambda c: c.execute("SELECT 1").fetchone())
-    except sqlite3.Error:
+    except DATABASE_ERRORS:
         return web.json_response({"status": "database unavailable"}, status=503)
     if gw.space.full():
         return web.json_response(
@@ -196,7 +210,13 @@ async def readyz(request: web.Request) -> web.Response:
     dead = [t.get_name() for t in request.app[WORKERS] if t.done()]
     if dead:
         return web.json_response({"status": "workers stopped", "workers": dead}, status=503)
-    return web.json_response({"status": "ready"})
+    return web.json_response({"status": "ready", "log_lease": _holds_log_lease(request.app)})
+
+
+def _holds_log_lease(app: web.Application) -> bool:
+    """Whether this node integrates and signs the log (several nodes: one does)."""
+    service = app.get(log_api.LOG)
+    return service is not None and service.holds_lease
 
 
 @apidoc.operation(
@@ -206,7 +226,9 @@ async def readyz(request: web.Request) -> web.Response:
     answers=(apidoc.Answer(200, "Prometheus text format", {"type": "string"}, "text/plain"),),
 )
 async def metrics_handler(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    metrics = request.app[METRICS]
+    metrics.log_lease.set(1 if _holds_log_lease(request.app) else 0)
+    body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -4,13 +4,16 @@ The middleware verifies the request token before any handler reads a byte
 of the body (``gateway.protocol.token`` holds the token's rules). Replays
 are checked in memory (:class:`ReplayCache`); each new ``jti`` is persisted
 through the database writer, ordered before the request's own effects, and
-loaded back at start-up, so a replay is refused across ``kill -9``.
+loaded back at start-up, so a replay is refused across ``kill -9``. On
+PostgreSQL, where several nodes share the database but not their memory,
+a ``jti`` new to this node is also claimed in the database
+(:func:`claim_jti`, ``INSERT ... ON CONFLICT DO NOTHING``) and the request
+waits for that durable answer: a token replayed to another node is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -22,6 +25,7 @@ from gateway.protocol.errors import RateLimited, Unauthenticated
 from gateway.protocol.token import verify_token
 from gateway.server import api, registry
 from gateway.server.service import Gateway
+from gateway.server.sql import Connection
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNAUTHENTICATED_PATHS = frozenset({"/v1/gateway"})
@@ -90,10 +94,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     caller: list[registry.Party] = []
 
     async def resolve(issuer: str, kid: str, at: datetime) -> PublicKey:
-        def lookup(conn: sqlite3.Connection) -> tuple[PublicKey, registry.Party | None]:
+        def lookup(conn: Connection) -> tuple[PublicKey, registry.Party | None]:
             return registry.signing_key(conn, issuer, kid, at), registry.get_party(conn, issuer)
 
-        key, party = gw.db.lookup(lookup)  # two rows by primary key: no thread hop
+        key, party = await gw.db.find(lookup)  # two rows by primary key
         if party is not None:
             caller.append(party)
         return key
@@ -101,6 +105,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     async def remember(issuer: str, jti: str, expires: int) -> bool:
         if not replay.first_use(issuer, jti, expires):
             return False
+        if gw.db.postgres:
+            # Other nodes share the database, not this memory: the database
+            # decides before the request has any effect (made durable with it).
+            return await gw.db.write_early(lambda c: claim_jti(c, issuer, jti, expires))
         gw.db.submit(lambda c: _persist_jti(c, issuer, jti, expires))  # ordered before effects
         return True
 
@@ -118,14 +126,27 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-def _persist_jti(conn: sqlite3.Connection, issuer: str, jti: str, expires: int) -> None:
+def _persist_jti(conn: Connection, issuer: str, jti: str, expires: int) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?)",
         (issuer, jti, expires),
     )
 
 
-def load_jti(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+def claim_jti(conn: Connection, issuer: str, jti: str, expires: int) -> bool:
+    """Record ``(issuer, jti)``; whether it was new (False: a replay, on any node).
+
+    On PostgreSQL a concurrent claim of the same jti by another node waits for
+    that node's transaction and then finds the row: exactly one claim wins.
+    """
+    row = conn.execute(
+        "INSERT OR IGNORE INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?) RETURNING jti",
+        (issuer, jti, expires),
+    ).fetchone()
+    return row is not None
+
+
+def load_jti(conn: Connection) -> list[tuple[str, str, int]]:
     rows = conn.execute(
         "SELECT issuer, jti, expires FROM seen_jti WHERE expires >= ?", (int(time.time()),)
     ).fetchall()
@@ -133,7 +154,7 @@ def load_jti(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
 
 
 async def prune_jti(gw: Gateway, replay: ReplayCache) -> None:
-    def prune(conn: sqlite3.Connection) -> None:
+    def prune(conn: Connection) -> None:
         conn.execute("DELETE FROM seen_jti WHERE expires < ?", (int(time.time()),))
 
     while True:

@@ -22,7 +22,6 @@ states, times, a reason code, a date of return, one flag.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -36,6 +35,7 @@ from gateway.protocol.crypto.digest import sha256_hex
 from gateway.protocol.errors import Conflict, Invalid, NotFound
 from gateway.protocol.stats import CaseStats, Policy
 from gateway.server import log
+from gateway.server.sql import Connection, serialize
 
 MAX_PAGE = 1000  # items per page of GET /v1/cases, as for the inbox
 
@@ -79,7 +79,7 @@ CREATE INDEX IF NOT EXISTS case_events_by_case ON case_events(case_id, log_index
 """
 
 
-def create_tables(conn: sqlite3.Connection) -> None:
+def create_tables(conn: Connection) -> None:
     """Create the case tables if missing (inside the writer's transaction)."""
     # One statement at a time: executescript would commit the writer's transaction.
     for statement in SCHEMA.split(";"):
@@ -135,7 +135,7 @@ def aged_out_of(record: Mapping[str, Any]) -> bool:
 
 
 def store_records(
-    conn: sqlite3.Connection, packet_id: str, records: Sequence[Mapping[str, Any]]
+    conn: Connection, packet_id: str, records: Sequence[Mapping[str, Any]]
 ) -> None:
     """Remember which record of this packet is which case (in the READY transaction)."""
     conn.executemany(
@@ -148,7 +148,7 @@ def store_records(
     )
 
 
-def packet_records(conn: sqlite3.Connection, packet_id: str) -> list[dict[str, Any]]:
+def packet_records(conn: Connection, packet_id: str) -> list[dict[str, Any]]:
     """``"records"`` of ``GET /v1/packets/{id}``: ids and the aged-out flag only."""
     rows = conn.execute(
         "SELECT record_id, case_id, aged_out FROM case_records WHERE packet_id = ?"
@@ -161,7 +161,7 @@ def packet_records(conn: sqlite3.Connection, packet_id: str) -> list[dict[str, A
 # --- accepting an event ----------------------------------------------------------
 
 
-def _case(conn: sqlite3.Connection, case_id: str) -> Case | None:
+def _case(conn: Connection, case_id: str) -> Case | None:
     row = conn.execute(
         "SELECT holder, home, state, aged_out FROM cases WHERE case_id = ?", (case_id,)
     ).fetchone()
@@ -170,7 +170,7 @@ def _case(conn: sqlite3.Connection, case_id: str) -> Case | None:
     return Case(case_id, row[0], row[1], row[2], bool(row[3]))
 
 
-def _packet(conn: sqlite3.Connection, packet_id: str) -> tuple[str, str, str, str] | None:
+def _packet(conn: Connection, packet_id: str) -> tuple[str, str, str, str] | None:
     row = conn.execute(
         "SELECT sender, recipient, kind, envelope FROM packets WHERE packet_id = ?", (packet_id,)
     ).fetchone()
@@ -178,7 +178,7 @@ def _packet(conn: sqlite3.Connection, packet_id: str) -> tuple[str, str, str, st
 
 
 def _record_flag(
-    conn: sqlite3.Connection, packet_id: str, record_id: str, case_id: str
+    conn: Connection, packet_id: str, record_id: str, case_id: str
 ) -> bool | None:
     row = conn.execute(
         "SELECT aged_out FROM case_records WHERE packet_id = ? AND record_id = ? AND case_id = ?",
@@ -187,7 +187,7 @@ def _record_flag(
     return None if row is None else bool(row[0])
 
 
-def _check_report(conn: sqlite3.Connection, current: Case | None, event: CaseEvent) -> None:
+def _check_report(conn: Connection, current: Case | None, event: CaseEvent) -> None:
     """REPORTED cites a dossier from holder to home whose extraction holds
     the record with this case id; the first report copies its flag."""
     assert event.packet_id is not None and event.record_id is not None
@@ -218,7 +218,7 @@ def _check_report(conn: sqlite3.Connection, current: Case | None, event: CaseEve
         )
 
 
-def _check_verification(conn: sqlite3.Connection, event: CaseEvent) -> None:
+def _check_verification(conn: Connection, event: CaseEvent) -> None:
     """VERIFIED, DISPUTED and INFO_REQUESTED cite a verification packet that agrees."""
     assert event.packet_id is not None and event.record_id is not None
     packet = _packet(conn, event.packet_id)
@@ -251,7 +251,7 @@ def _check_verification(conn: sqlite3.Connection, event: CaseEvent) -> None:
         )
 
 
-def known_answer(conn: sqlite3.Connection, compact: str) -> dict[str, Any] | None:
+def known_answer(conn: Connection, compact: str) -> dict[str, Any] | None:
     """The first answer to exactly these bytes, if they were accepted before."""
     row = conn.execute(
         "SELECT response FROM case_events WHERE event_sha256 = ?", (sha256_hex(compact),)
@@ -260,7 +260,7 @@ def known_answer(conn: sqlite3.Connection, compact: str) -> dict[str, Any] | Non
 
 
 def accept_event(
-    conn: sqlite3.Connection, signed: SignedCaseEvent, *, at: datetime
+    conn: Connection, signed: SignedCaseEvent, *, at: datetime
 ) -> tuple[int, dict[str, Any]]:
     """Check and record one event whose signature the caller verified
     (SPEC §10), inside a write transaction.
@@ -315,6 +315,7 @@ def accept_event(
         ),
     )
     if current is None:
+        serialize(conn, "cases")  # PostgreSQL: MAX + 1 under the sequence's lock
         conn.execute(
             "INSERT INTO cases (seq, case_id, holder, home, state, aged_out, updated_at)"
             " VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM cases), ?, ?, ?, ?, ?, ?)",
@@ -333,7 +334,7 @@ def accept_event(
 
 
 def case_view(
-    conn: sqlite3.Connection, case_id: str, caller: str, *, monitor: bool
+    conn: Connection, case_id: str, caller: str, *, monitor: bool
 ) -> dict[str, Any]:
     """``GET /v1/cases/{id}``: holder, home and monitors; 404 for anyone else.
 
@@ -359,7 +360,7 @@ def case_view(
 
 
 def cases_page(
-    conn: sqlite3.Connection,
+    conn: Connection,
     caller: str,
     *,
     monitor: bool,
@@ -402,7 +403,7 @@ class RunningFigures:
         self._fold = CaseStats(policy)
         self._lock = threading.Lock()  # one feeder at a time; questions wait for it
 
-    def _catch_up(self, conn: sqlite3.Connection) -> None:
+    def _catch_up(self, conn: Connection) -> None:
         rows = conn.execute(
             "SELECT log_index, case_id, holder, home, event, issued_at, due, aged_out"
             " FROM case_events WHERE log_index > ? ORDER BY log_index",
@@ -420,14 +421,14 @@ class RunningFigures:
                 log_index=index,
             )
 
-    def catch_up(self, conn: sqlite3.Connection) -> None:
+    def catch_up(self, conn: Connection) -> None:
         """Fold every accepted event not yet folded (the gateway warms up with
         this at start, so no request pays for a large log's first fold)."""
         with self._lock:
             self._catch_up(conn)
 
     def figures(
-        self, conn: sqlite3.Connection, *, as_of: datetime, log_size: int, party: str | None
+        self, conn: Connection, *, as_of: datetime, log_size: int, party: str | None
     ) -> dict[str, Any]:
         """The §10 stats document; ``party`` None for a monitor (all pairs)."""
         with self._lock:

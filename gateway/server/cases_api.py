@@ -167,7 +167,7 @@ async def post_event(request: web.Request) -> web.Response:
     if claimed != party.id:
         raise Forbidden("a party sends only case events it issued itself")
     at = now()
-    key = gw.db.lookup(lambda c: registry.signing_key(c, party.id, parsed.kid, at))
+    key = await gw.db.find(lambda c: registry.signing_key(c, party.id, parsed.kid, at))
     signed = case.verify(parsed, key)
     status, body = await gw.db.write(lambda c: cases.accept_event(c, signed, at=at))
     return web.json_response(body, status=status)

@@ -5,8 +5,9 @@ Layout of a data directory (made by ``gateway init``)::
     config.json            settings below; no secrets
     keys/gateway.sig.jwk   the gateway's Ed25519 key, mode 0600
     keys/storage.key       the key that encrypts blobs at rest, mode 0600
-    dxg.sqlite3            packets, receipts, registry, log (WAL)
-    blobs/                 parts and photos, encrypted at rest
+    dxg.sqlite3            packets, receipts, registry, log (WAL); unless
+                           ``database`` names a PostgreSQL server
+    blobs/                 parts and photos, encrypted at rest (or ``blobs``)
     tmp/                   plaintext scratch for extraction, mode 0700
 
 Every setting has a default chosen for a government-grade exchange; a
@@ -25,6 +26,7 @@ from typing import Any
 from gateway.protocol.errors import BadRequest
 from gateway.protocol.ids import check_id
 from gateway.protocol.stats import Policy
+from gateway.server.sql import is_postgres
 
 MiB = 1024 * 1024
 
@@ -70,11 +72,20 @@ class Config:
     # Extractors not installed as packages (a local plugin, a test's), name ->
     # "module:factory"; they run only if ``extractors`` lists them too.
     plugins: dict[str, str] = field(default_factory=dict)
+    # Where packets, receipts, the registry and the log live: None for the
+    # SQLite file in the data directory, or a PostgreSQL DSN
+    # ("postgresql://user@host/db"; a password belongs in ~/.pgpass, not here).
+    database: str | None = None
+    # The blob directory; None for blobs/ in the data directory. Several nodes
+    # on one PostgreSQL database share one (a network file system).
+    blobs: str | None = None
 
     def __post_init__(self) -> None:
         check_id(self.id, what="the gateway id")
         if not self.origin or "\n" in self.origin:
             raise BadRequest("the log origin is one non-empty line")
+        if self.database is not None and not is_postgres(self.database):
+            raise BadRequest("database is a postgresql:// DSN (leave it out for SQLite)")
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -131,6 +142,14 @@ class DataDir:
     @property
     def tmp(self) -> Path:
         return self.root / "tmp"
+
+    def database_target(self, config: Config) -> Path | str:
+        """The database ``config`` names: its PostgreSQL DSN, or the SQLite file here."""
+        return config.database if config.database is not None else self.database
+
+    def blobs_of(self, config: Config) -> Path:
+        """The blob directory ``config`` names: a shared one, or blobs/ here."""
+        return Path(config.blobs) if config.blobs is not None else self.blobs
 
     def load_config(self) -> Config:
         """Raises: BadRequest if the directory is not an initialised gateway."""

@@ -22,7 +22,6 @@ import asyncio
 import json
 import logging
 import random
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +35,7 @@ from gateway.protocol.errors import Conflict, Forbidden, NotFound
 from gateway.protocol.receipt import sign_receipt
 from gateway.server import receipts, registry, timeline
 from gateway.server.service import Gateway, idle
+from gateway.server.sql import Connection
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ DELIVERABLE = frozenset({status.READY, status.DELIVERED, status.PROCESSED, statu
 NOTIFY_CONCURRENCY = 16  # endpoints contacted at once
 
 
-def inbox_page(conn: sqlite3.Connection, recipient: str, after: int, limit: int) -> dict[str, Any]:
+def inbox_page(conn: Connection, recipient: str, after: int, limit: int) -> dict[str, Any]:
     """Packets addressed to ``recipient`` in the order they became READY."""
     limit = max(1, min(limit, MAX_PAGE))
     rows = conn.execute(
@@ -67,7 +67,7 @@ def inbox_page(conn: sqlite3.Connection, recipient: str, after: int, limit: int)
     return {"items": items, "next": rows[-1][6] if rows else after}
 
 
-def _deliverable(conn: sqlite3.Connection, packet_id: str, caller: str) -> tuple[Any, ...]:
+def _deliverable(conn: Connection, packet_id: str, caller: str) -> tuple[Any, ...]:
     row = conn.execute(
         "SELECT sender, recipient, status, envelope, extraction FROM packets WHERE packet_id = ?",
         (packet_id,),
@@ -81,7 +81,7 @@ def _deliverable(conn: sqlite3.Connection, packet_id: str, caller: str) -> tuple
     return tuple(row)
 
 
-def _index(conn: sqlite3.Connection, packet_id: str, caller: str) -> tuple[bytes, Any]:
+def _index(conn: Connection, packet_id: str, caller: str) -> tuple[bytes, Any]:
     sender, recipient, _, envelope, extraction = _deliverable(conn, packet_id, caller)
     blobs = conn.execute(
         "SELECT sha256, media_type, size, role FROM blobs WHERE packet_id = ?"
@@ -109,7 +109,7 @@ async def sealed_index(gw: Gateway, caller: str, packet_id: str) -> bytes:
     """
     plain, key = await gw.db.read(lambda c: _index(c, packet_id, caller))
 
-    def first_fetch(conn: sqlite3.Connection) -> None:
+    def first_fetch(conn: Connection) -> None:
         conn.execute(
             "UPDATE packets SET fetched_at = COALESCE(fetched_at, ?) WHERE packet_id = ?",
             (format_time(now()), packet_id),
@@ -126,7 +126,7 @@ async def sealed_blob(gw: Gateway, caller: str, packet_id: str, sha256: str) -> 
         NotFound, Forbidden, Conflict: as :func:`sealed_index`, or no such blob.
     """
 
-    def find(conn: sqlite3.Connection) -> tuple[str, str, bytes | None, Any]:
+    def find(conn: Connection) -> tuple[str, str, bytes | None, Any]:
         _deliverable(conn, packet_id, caller)
         row = conn.execute(
             "SELECT k.blob_dir, b.name, b.inline FROM blobs b JOIN packets k USING (packet_id)"
@@ -216,7 +216,7 @@ class Notifier:
             next_at = None if candidate > parse_time(deadline) else format_time(candidate)
         detail = {"notification": {"attempt": attempt, "outcome": outcome, "delivered": ok}}
 
-        def record(conn: sqlite3.Connection) -> None:
+        def record(conn: Connection) -> None:
             # The packet may have been fetched, answered or expired during the attempt.
             still_ready = timeline.current(conn, packet_id) == status.READY
             conn.execute(
@@ -229,7 +229,7 @@ class Notifier:
         await gw.db.write(record)
 
 
-def _due_notifications(conn: sqlite3.Connection) -> list[tuple[str, ...]]:
+def _due_notifications(conn: Connection) -> list[tuple[str, ...]]:
     rows = conn.execute(
         "SELECT k.packet_id, k.sender, k.recipient, p.endpoint, k.notify_attempts, k.deadline"
         " FROM packets k JOIN parties p ON p.id = k.recipient"
@@ -240,7 +240,7 @@ def _due_notifications(conn: sqlite3.Connection) -> list[tuple[str, ...]]:
     return [tuple(str(v) for v in r) for r in rows]
 
 
-def _seconds_to_next(conn: sqlite3.Connection) -> float:
+def _seconds_to_next(conn: Connection) -> float:
     row = conn.execute(
         "SELECT MIN(notify_next_at) FROM packets WHERE notify_next_at IS NOT NULL"
         " AND notify_done = 0"
@@ -270,7 +270,7 @@ class Expirer:
         return len(overdue)
 
 
-def _overdue(conn: sqlite3.Connection, at: datetime) -> list[str]:
+def _overdue(conn: Connection, at: datetime) -> list[str]:
     rows = conn.execute(
         "SELECT packet_id FROM packets WHERE deadline < ? AND fetched_at IS NULL"
         " AND status IN ('ACCEPTED', 'EXTRACTING', 'READY') LIMIT 1000",
@@ -279,7 +279,7 @@ def _overdue(conn: sqlite3.Connection, at: datetime) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _expire(conn: sqlite3.Connection, gw: Gateway, packet_id: str, at: datetime) -> None:
+def _expire(conn: Connection, gw: Gateway, packet_id: str, at: datetime) -> None:
     facts = receipts.delivered(conn, packet_id)
     if facts.status not in status.RECEIPT_FROM[status.EXPIRED]:
         return  # fetched or answered meanwhile

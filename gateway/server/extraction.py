@@ -26,12 +26,11 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,10 +47,12 @@ from gateway.protocol.schemas import validate_extraction
 from gateway.server import cases, timeline
 from gateway.server.ingestion import IngestionResult
 from gateway.server.service import Gateway, idle
+from gateway.server.sql import Connection, PgConnection, serialize
 
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
+CLAIM_HOLD_S = 3 * POLL_S  # renewed every poll, so only a dead node's claim runs out
 MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
 RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
 ABORT_WAIT_S = 30.0  # killed sandboxes end in milliseconds; this only bounds a stuck join
@@ -117,14 +118,18 @@ class _Job:
     case_names: tuple[CaseName, ...]  # a dossier's body.cases (SPEC §10)
 
 
-def _next_jobs(conn: sqlite3.Connection, skip: set[str], limit: int) -> list[_Job]:
+def _next_jobs(conn: Connection, skip: set[str], limit: int) -> list[_Job]:
     """Up to ``limit`` packets waiting for extraction, oldest first, not in ``skip``."""
     rows = conn.execute(
         "SELECT packet_id, kind, created, envelope_sha256, blob_dir, envelope FROM packets"
         " WHERE status IN ('ACCEPTED', 'EXTRACTING') ORDER BY accepted_at LIMIT ?",
         (limit + len(skip),),
     ).fetchall()
-    chosen = [row for row in rows if row[0] not in skip][:limit]
+    return _jobs(conn, [row for row in rows if row[0] not in skip][:limit])
+
+
+def _jobs(conn: Connection, chosen: Sequence[Sequence[Any]]) -> list[_Job]:
+    """The jobs of packet rows (packet_id, kind, created, envelope_sha256, blob_dir, envelope)."""
     jobs = []
     for row in chosen:  # parts only for the packets taken now
         parts = conn.execute(
@@ -137,6 +142,49 @@ def _next_jobs(conn: sqlite3.Connection, skip: set[str], limit: int) -> list[_Jo
             _Job(row[0], row[1], row[2], row[3], row[4], [tuple(p) for p in parts], names)
         )
     return jobs
+
+
+_CLAIMABLE = (
+    "SELECT packet_id FROM packets WHERE status IN ('ACCEPTED', 'EXTRACTING')"
+    " AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"
+    " ORDER BY accepted_at LIMIT ?"
+)
+
+
+def _claim_jobs(
+    conn: Connection, *, node: str, skip: set[str], limit: int, at: datetime, hold_s: float
+) -> list[_Job]:
+    """Claim up to ``limit`` waiting packets for this node (several nodes, one database).
+
+    A packet is free if nobody claimed it, its claim ran out (the claiming
+    node died or gave up) or this node claimed it before (a retry). Rows
+    another node is claiming right now are skipped, not waited for
+    (``FOR UPDATE SKIP LOCKED``); a claim lasts ``hold_s`` and every call
+    renews this node's claims, so only a dead node's claims run out.
+    """
+    sql = _CLAIMABLE + (" FOR UPDATE SKIP LOCKED" if isinstance(conn, PgConnection) else "")
+    rows = conn.execute(sql, (format_time(at), node, limit + len(skip))).fetchall()
+    chosen = [row[0] for row in rows if row[0] not in skip][:limit]
+    until = format_time(at + timedelta(seconds=hold_s))
+    conn.execute(  # renew what this node holds (in flight, or waiting for a retry)
+        "UPDATE packets SET claimed_until = ? WHERE claimed_by = ?"
+        " AND status IN ('ACCEPTED', 'EXTRACTING')",
+        (until, node),
+    )
+    for packet_id in chosen:
+        conn.execute(
+            "UPDATE packets SET claimed_by = ?, claimed_until = ? WHERE packet_id = ?",
+            (node, until, packet_id),
+        )
+    rows = [
+        conn.execute(
+            "SELECT packet_id, kind, created, envelope_sha256, blob_dir, envelope FROM packets"
+            " WHERE packet_id = ?",
+            (packet_id,),
+        ).fetchone()
+        for packet_id in chosen
+    ]
+    return _jobs(conn, rows)
 
 
 class ExtractionWorker:
@@ -162,13 +210,20 @@ class ExtractionWorker:
         try:
             while True:
                 room = MAX_CONCURRENT_JOBS - len(self._in_flight)
-                if room <= 0:  # a finishing job wakes us; no query while full
+                if room <= 0 and not self.gw.db.postgres:  # a finishing job wakes us
                     await idle(self._wakeup, POLL_S)
                     continue
                 clock = time.monotonic()
                 waiting = {p for p, at in self._retry_at.items() if at > clock}
                 skip = self._in_flight | waiting
-                jobs = await self.gw.db.read(partial(_next_jobs, skip=skip, limit=room))
+                if self.gw.db.postgres:  # other nodes extract from the same table
+                    # Also renews this node's claims, full or not: a claim held
+                    # by a live node never runs out, one of a dead node soon does.
+                    claim = partial(_claim_jobs, node=self.gw.node_id, skip=skip,
+                                    limit=max(room, 0), at=now(), hold_s=CLAIM_HOLD_S)  # fmt: skip
+                    jobs = await self.gw.db.write(claim)
+                else:
+                    jobs = await self.gw.db.read(partial(_next_jobs, skip=skip, limit=room))
                 for job in jobs:
                     self._in_flight.add(job.packet_id)
                     task = asyncio.create_task(self._guarded(job))
@@ -224,9 +279,10 @@ class ExtractionWorker:
                 found.photo.data,
             )
 
-        def ready(conn: sqlite3.Connection) -> None:
+        def ready(conn: Connection) -> None:
             if not status.may_follow(timeline.current(conn, job.packet_id) or "", status.READY):
                 return  # it expired while being extracted: EXPIRED is final
+            serialize(conn, "ready_seq")  # PostgreSQL: MAX + 1 under the sequence's lock
             (seq,) = conn.execute("SELECT COALESCE(MAX(ready_seq), 0) + 1 FROM packets").fetchone()
             endpoint = conn.execute(
                 "SELECT p.endpoint FROM parties p JOIN packets k ON k.recipient = p.id"
@@ -324,7 +380,7 @@ def _decrypt_to(gw: Gateway, job: _Job, blob_name: str, inline: bytes | None, pa
             sink.write(chunk)
 
 
-def _mark_extracting(conn: sqlite3.Connection, packet_id: str) -> None:
+def _mark_extracting(conn: Connection, packet_id: str) -> None:
     (current,) = conn.execute(
         "SELECT status FROM packets WHERE packet_id = ?", (packet_id,)
     ).fetchone()

@@ -22,7 +22,6 @@ import asyncio
 import hashlib
 import json
 import secrets
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +48,7 @@ from gateway.protocol.receipt import sign_receipt
 from gateway.server import cases, receipts, registry, timeline
 from gateway.server.config import Config
 from gateway.server.service import Gateway
+from gateway.server.sql import Connection
 from gateway.server.store import INLINE_MAX
 
 FUTURE_SKEW_S = 300  # SPEC §3: `created` at most 300 s in the future
@@ -77,7 +77,7 @@ class IntakeResult:
 
 
 def check_envelope(
-    conn: sqlite3.Connection, config: Config, caller: str, envelope: str, at: datetime
+    conn: Connection, config: Config, caller: str, envelope: str, at: datetime
 ) -> Manifest | IntakeResult:
     """Steps 2–5 of SPEC §3 (signer, schema, recipient, age, limits), in order.
 
@@ -128,7 +128,7 @@ def check_envelope(
     return _existing(conn, manifest, envelope) or manifest
 
 
-def _existing(conn: sqlite3.Connection, manifest: Manifest, envelope: str) -> IntakeResult | None:
+def _existing(conn: Connection, manifest: Manifest, envelope: str) -> IntakeResult | None:
     row = conn.execute(
         "SELECT sender, envelope, response FROM packets WHERE packet_id = ?",
         (manifest.packet_id,),
@@ -226,7 +226,7 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
     at = now()
     # Rows by key and ~0.2 ms of signature and schema checks: cheaper here than
     # the trip to a reader thread and back, which would not run them sooner.
-    checked = gw.db.lookup(lambda c: check_envelope(c, gw.config, caller, envelope, at))
+    checked = await gw.db.find(lambda c: check_envelope(c, gw.config, caller, envelope, at))
     if isinstance(checked, IntakeResult):
         return checked
     manifest = checked
@@ -264,7 +264,7 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
         )
         deadline = at + timedelta(seconds=gw.config.delivery_ttl_s)
 
-        def commit(conn: sqlite3.Connection) -> IntakeResult:
+        def commit(conn: Connection) -> IntakeResult:
             again = _existing(conn, manifest, envelope)  # a concurrent identical upload won
             if again is not None:
                 return again
@@ -323,7 +323,7 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
     return result
 
 
-def packet_view(conn: sqlite3.Connection, packet_id: str, caller: str) -> dict[str, Any]:
+def packet_view(conn: Connection, packet_id: str, caller: str) -> dict[str, Any]:
     """``GET /v1/packets/{id}`` for its sender or recipient.
 
     Raises:

@@ -62,6 +62,13 @@ from gateway.protocol.merkle import (
     node_hash,
     range_root,
 )
+from gateway.server.sql import (
+    Connection,
+    PgConnection,
+    connect_postgres,
+    is_postgres,
+    serialize,
+)
 
 BUSY_TIMEOUT_MS = 5_000  # a reader or the core waits this long for the writer
 DEFAULT_INTEGRATE_BATCH = 10_000  # ~7 MB of receipts per transaction: bounded memory
@@ -89,6 +96,24 @@ CREATE TRIGGER IF NOT EXISTS log_nodes_no_delete BEFORE DELETE ON log_nodes
     BEGIN SELECT RAISE(ABORT, 'log_nodes is append-only'); END;
 """
 
+# The gateway's signed checkpoints and monitors' cosignatures of them
+# (gateway.server.log_service serves them).
+CHECKPOINT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS log_checkpoints (
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL,               -- the signed note, the log's signature line only
+    signed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_cosignatures (
+    size INTEGER NOT NULL,
+    cosigner TEXT NOT NULL,           -- the monitor id: the cosigner key name
+    line TEXT NOT NULL,               -- the C2SP signature line, without its newline
+    timestamp INTEGER NOT NULL,       -- the cosignature's own time (POSIX seconds)
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (size, cosigner)
+) WITHOUT ROWID;
+"""
+
 # The next index is MAX + 1 inside the inserting transaction, which holds
 # SQLite's write lock, so indices are gapless even with several writers.
 # (A bare INSERT would let SQLite pick rowids from 1, not 0.)
@@ -98,7 +123,7 @@ _INSERT_ENTRY = (
 )
 
 
-def insert_entry(conn: sqlite3.Connection, entry: bytes, *, appended_at: str) -> int:
+def insert_entry(conn: Connection, entry: bytes, *, appended_at: str) -> int:
     """Insert one entry into ``log_entries`` on the caller's connection.
 
     The gateway core calls this inside the transaction that stores the
@@ -118,6 +143,7 @@ def insert_entry(conn: sqlite3.Connection, entry: bytes, *, appended_at: str) ->
     """
     if len(entry) > MAX_ENTRY_BYTES:
         raise TooLarge(f"a log entry has at most {MAX_ENTRY_BYTES} bytes")
+    serialize(conn, "log_entries")  # PostgreSQL: MAX + 1 under the sequence's lock
     row = conn.execute(_INSERT_ENTRY, (entry, appended_at)).fetchone()
     return int(row[0])
 
@@ -131,15 +157,23 @@ class MerkleLog:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Open (or create) the log's tables in the SQLite file at ``path``."""
+        """Open the log in the SQLite file at ``path`` (creating its tables), or at a DSN.
+
+        A ``postgresql://`` DSN names a database whose schema
+        ``gateway.server.migrations`` has made already.
+        """
         self._path = os.fspath(path)
+        self._postgres = is_postgres(self._path)
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._conns_lock = threading.Lock()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: list[sqlite3.Connection | PgConnection] = []
         self._closed = False
+        if self._postgres:
+            return
         with self._write_lock:
             conn = self._conn()
+            assert isinstance(conn, sqlite3.Connection)
             try:
                 conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
             except BaseException:
@@ -149,12 +183,18 @@ class MerkleLog:
 
     # -- connections
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+    def _conn(self) -> sqlite3.Connection | PgConnection:
+        existing: sqlite3.Connection | PgConnection | None = getattr(self._local, "conn", None)
+        if existing is not None:
+            return existing
         if self._closed:
             raise DXGError("the receipt log is closed")
+        if self._postgres:
+            pg = PgConnection(connect_postgres(self._path))
+            self._local.conn = pg
+            with self._conns_lock:
+                self._conns.append(pg)
+            return pg
         # Autocommit mode: every transaction below is an explicit BEGIN.
         # check_same_thread is off only so that close() may close every
         # thread's connection; each connection is used by its own thread alone.
@@ -235,6 +275,7 @@ class MerkleLog:
         if type(max_batch) is not int or max_batch <= 0:
             raise BadRequest("max_batch must be a positive integer")
         with self._write_lock, self._transaction() as conn:
+            serialize(conn, "log_nodes")  # PostgreSQL: one integrator at a time, any node
             size = self._stored_size(conn)
             rows = conn.execute(
                 "SELECT idx, entry FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?",
@@ -269,7 +310,7 @@ class MerkleLog:
         return _Transaction(self._conn())
 
     @staticmethod
-    def _stored_size(conn: sqlite3.Connection) -> int:
+    def _stored_size(conn: Connection) -> int:
         return int(conn.execute("SELECT size FROM log_meta WHERE id = 0").fetchone()[0])
 
     # -- reading
@@ -354,10 +395,10 @@ class _Transaction:
 
     __slots__ = ("_conn",)
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection | PgConnection) -> None:
         self._conn = conn
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self) -> sqlite3.Connection | PgConnection:
         # IMMEDIATE takes the write lock now, so the size we read cannot
         # change under us and no other writer can slip in between.
         self._conn.execute("BEGIN IMMEDIATE")

@@ -33,11 +33,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import psycopg
 
 from gateway.protocol import checkpoint
 from gateway.protocol.checkpoint import CosignerKey, NoteKey, VerifiedCheckpoint
@@ -47,32 +48,19 @@ from gateway.protocol.merkle import ConsistencyProof, InclusionProof
 from gateway.server import registry
 from gateway.server.log import MerkleLog
 from gateway.server.service import Gateway
+from gateway.server.sql import Connection, advisory_key, connect_postgres
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 SIGN_INTERVAL_S = 0.5  # SPEC §7 wants a fresh checkpoint at least once a second under load
+LEASE_NAME = "receipt-log-lease"  # the advisory lock every node of one database contends for
 INTEGRATE_BATCH = 5_000  # entries per integration transaction: ~4 MB, well under a second
 READ_THREADS = 4  # proofs are O(log n) look-ups: a few threads serve many monitors
 MAX_COSIGNATURE_LINE = 512  # "— <name ≤ 32> <base64 of 4+8+64 bytes>" is ~140 bytes
 CHECKPOINT_HISTORY = 10_000  # signed checkpoints kept besides cosigned ones (~3 h at 1/s)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS log_checkpoints (
-    size INTEGER PRIMARY KEY,
-    note TEXT NOT NULL,               -- the signed note, the log's signature line only
-    signed_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS log_cosignatures (
-    size INTEGER NOT NULL,
-    cosigner TEXT NOT NULL,           -- the monitor id: the cosigner key name
-    line TEXT NOT NULL,               -- the C2SP signature line, without its newline
-    timestamp INTEGER NOT NULL,       -- the cosignature's own time (POSIX seconds)
-    added_at TEXT NOT NULL,
-    PRIMARY KEY (size, cosigner)
-) WITHOUT ROWID;
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +83,8 @@ class LogService:
         self.gw = gw
         self.origin = gw.config.origin
         self.key = NoteKey(name=self.origin, public=gw.signing_key.public)
-        gw.db.write_sync(_create_tables)
-        self.tree = MerkleLog(gw.data.database)
+        # The tables are made by gateway.server.migrations when the gateway opens.
+        self.tree = MerkleLog(gw.db.target)
         # One writer thread (the tree allows one), a few readers: each thread
         # keeps its own SQLite connection, so the pools bound the connections.
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dxg-log-w")
@@ -104,9 +92,19 @@ class LogService:
             READ_THREADS, thread_name_prefix="dxg-log-r"
         )
         self._latest: SignedCheckpoint | None = gw.db.read_sync(_latest_checkpoint)
+        # SQLite: one process owns the file, so it always integrates. PostgreSQL:
+        # whichever node holds the lease does; the others serve what it signed.
+        self.lease: LogLease | None = LogLease(str(gw.db.target)) if gw.db.postgres else None
+
+    @property
+    def holds_lease(self) -> bool:
+        """Whether this node integrates and signs the log now (always, on SQLite)."""
+        return self.lease is None or self.lease.held
 
     def close(self) -> None:
-        """Stop the threads and close the tree's connections."""
+        """Stop the threads, give up the lease and close the tree's connections."""
+        if self.lease is not None:
+            self._writer.submit(self.lease.release)
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.tree.close()
@@ -128,9 +126,21 @@ class LogService:
     async def step(self) -> bool:
         """Integrate one batch and sign a checkpoint if the tree grew.
 
+        On PostgreSQL only the node holding the log lease does so; any other
+        node reloads the latest checkpoint the holder signed, to serve it.
+
         Returns:
             Whether a full batch was integrated (so more may be waiting).
         """
+        if self.lease is not None:
+            lease = self.lease
+            had = lease.held
+            if not await self._on_writer(lease.try_hold):
+                self._latest = await self.gw.db.read(_latest_checkpoint)
+                return False
+            if not had:  # taken over: continue from what the last holder signed
+                log.info("this node now holds the receipt log's lease")
+                self._latest = await self.gw.db.read(_latest_checkpoint)
         size = await self._on_writer(self.tree.size)
         added = 0
         # Look before taking SQLite's write lock: an idle log costs one read.
@@ -241,6 +251,46 @@ class LogService:
         )
 
 
+class LogLease:
+    """The right to integrate and sign the shared log: a PostgreSQL advisory lock.
+
+    A session-level lock on a connection of its own: the server releases it
+    the moment that connection ends, so a node that dies (SIGKILL, power,
+    network) frees it and another takes it at its next :meth:`try_hold`,
+    within :data:`SIGN_INTERVAL_S`. Used by one thread only (the log writer).
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: psycopg.Connection[Any] | None = None
+        self.held = False
+
+    def try_hold(self) -> bool:
+        """Take the lease if it is free, or confirm it is still ours; whether we hold it."""
+        try:
+            if self._conn is None or self._conn.broken or self._conn.closed:
+                self.held = False
+                self._conn = connect_postgres(self._dsn)
+            if self.held:
+                self._conn.execute("SELECT 1")  # our session lives: the lock is ours
+            else:
+                row = self._conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (advisory_key(LEASE_NAME),)
+                ).fetchone()
+                self.held = bool(row and row[0])
+        except psycopg.Error:
+            log.warning("the receipt log's lease connection failed; reconnecting")
+            self.release()
+        return self.held
+
+    def release(self) -> None:
+        """Give the lease up (closing the session releases the lock)."""
+        self.held = False
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def _verify_by_any(
     verified: VerifiedCheckpoint, line: str, keys: list[CosignerKey]
 ) -> checkpoint.Cosignature:
@@ -260,7 +310,7 @@ def _verify_by_any(
     return opened.cosignatures[0]
 
 
-def _cosigner_keys(conn: sqlite3.Connection, monitor_id: str, at: datetime) -> list[CosignerKey]:
+def _cosigner_keys(conn: Connection, monitor_id: str, at: datetime) -> list[CosignerKey]:
     return [
         CosignerKey(name=monitor_id, public=record.key)
         for record in registry.keys_of(conn, monitor_id)
@@ -268,14 +318,7 @@ def _cosigner_keys(conn: sqlite3.Connection, monitor_id: str, at: datetime) -> l
     ]
 
 
-def _create_tables(conn: sqlite3.Connection) -> None:
-    # One statement at a time: executescript would commit the writer's transaction.
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-
-def _store_checkpoint(conn: sqlite3.Connection, signed: SignedCheckpoint) -> None:
+def _store_checkpoint(conn: Connection, signed: SignedCheckpoint) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO log_checkpoints (size, note, signed_at) VALUES (?, ?, ?)",
         (signed.size, signed.note, signed.signed_at),
@@ -289,7 +332,7 @@ def _store_checkpoint(conn: sqlite3.Connection, signed: SignedCheckpoint) -> Non
 
 
 def _store_cosignature(
-    conn: sqlite3.Connection, size: int, cosigner: str, line: str, timestamp: int, at: datetime
+    conn: Connection, size: int, cosigner: str, line: str, timestamp: int, at: datetime
 ) -> int:
     row = conn.execute(
         "SELECT line, timestamp FROM log_cosignatures WHERE size = ? AND cosigner = ?",
@@ -305,26 +348,26 @@ def _store_cosignature(
     return 201
 
 
-def _entry_count(conn: sqlite3.Connection) -> int:
+def _entry_count(conn: Connection) -> int:
     # idx is the primary key: MAX is one index look-up, not a scan.
     return int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries").fetchone()[0])
 
 
-def _latest_checkpoint(conn: sqlite3.Connection) -> SignedCheckpoint | None:
+def _latest_checkpoint(conn: Connection) -> SignedCheckpoint | None:
     row = conn.execute(
         "SELECT size, note, signed_at FROM log_checkpoints ORDER BY size DESC LIMIT 1"
     ).fetchone()
     return None if row is None else SignedCheckpoint(int(row[0]), row[1], row[2])
 
 
-def _checkpoint_at(conn: sqlite3.Connection, size: int) -> SignedCheckpoint | None:
+def _checkpoint_at(conn: Connection, size: int) -> SignedCheckpoint | None:
     row = conn.execute(
         "SELECT size, note, signed_at FROM log_checkpoints WHERE size = ?", (size,)
     ).fetchone()
     return None if row is None else SignedCheckpoint(int(row[0]), row[1], row[2])
 
 
-def _cosignature_lines(conn: sqlite3.Connection, size: int) -> list[str]:
+def _cosignature_lines(conn: Connection, size: int) -> list[str]:
     rows = conn.execute(
         "SELECT line FROM log_cosignatures WHERE size = ? ORDER BY cosigner", (size,)
     ).fetchall()

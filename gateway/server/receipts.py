@@ -14,7 +14,6 @@ its log index is its place there and its cursor in ``GET /v1/receipts``.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,13 +35,15 @@ from gateway.protocol.receipt import (
     verify_receipt,
 )
 from gateway.server import registry, timeline
+from gateway.server.sql import Connection, serialize
 
 MAX_PAGE = 1000  # items per page of GET /v1/receipts
 
 
-def append(conn: sqlite3.Connection, compact: str, *, at: datetime) -> int:
+def append(conn: Connection, compact: str, *, at: datetime) -> int:
     """Record a receipt and append it to the receipt log; its log index."""
     claims = json.loads(jws.parse(compact, typ=jws.TYP_RECEIPT).payload)
+    serialize(conn, "log_entries")  # PostgreSQL: MAX + 1 under the sequence's lock
     (index,) = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries").fetchone()
     conn.execute(
         "INSERT INTO log_entries (idx, entry, appended_at) VALUES (?, ?, ?)",
@@ -63,7 +64,7 @@ def append(conn: sqlite3.Connection, compact: str, *, at: datetime) -> int:
     return int(index)
 
 
-def of_packet(conn: sqlite3.Connection, packet_id: str) -> list[str]:
+def of_packet(conn: Connection, packet_id: str) -> list[str]:
     rows = conn.execute(
         "SELECT compact FROM receipts WHERE packet_id = ? ORDER BY log_index", (packet_id,)
     ).fetchall()
@@ -71,7 +72,7 @@ def of_packet(conn: sqlite3.Connection, packet_id: str) -> list[str]:
 
 
 def page_for(
-    conn: sqlite3.Connection, party: registry.Party, after: int, limit: int
+    conn: Connection, party: registry.Party, after: int, limit: int
 ) -> dict[str, Any]:
     """``GET /v1/receipts``: receipts on the caller's packets, in log order.
 
@@ -96,7 +97,7 @@ def page_for(
     return {"items": items, "next": rows[-1][1] + 1 if rows else after}
 
 
-def delivered(conn: sqlite3.Connection, packet_id: str) -> Delivered:
+def delivered(conn: Connection, packet_id: str) -> Delivered:
     """Raises: NotFound if there is no such packet."""
     row = conn.execute(
         "SELECT sender, recipient, status, envelope_sha256, extraction_sha256"
@@ -121,7 +122,7 @@ def delivered(conn: sqlite3.Connection, packet_id: str) -> Delivered:
 
 
 def accept_from_recipient(
-    conn: sqlite3.Connection, caller: str, parsed: jws.ParsedJWS, claimed: str, at: datetime
+    conn: Connection, caller: str, parsed: jws.ParsedJWS, claimed: str, at: datetime
 ) -> tuple[int, dict[str, Any]]:
     """Check and record a receipt a recipient sent (runs in a write transaction).
 

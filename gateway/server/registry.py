@@ -6,7 +6,7 @@ party that claims it, for that use (``sig``/``enc``), within its
 key, then revoke the old one"; in between both work. A key, once registered,
 belongs to one party forever: the same kid cannot be registered twice.
 
-Functions here take a ``sqlite3.Connection`` so they can run inside the
+Functions here take a ``Connection`` so they can run inside the
 database's reader threads or inside a write transaction.
 """
 
@@ -25,6 +25,7 @@ from gateway.protocol.crypto.keys import PublicKey
 from gateway.protocol.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from gateway.protocol.ids import check_id
 from gateway.protocol.trust import RegisteredKey
+from gateway.server.sql import Connection
 
 Role = Literal["party", "monitor"]
 ROLES: frozenset[str] = frozenset({"party", "monitor"})
@@ -79,7 +80,7 @@ _KEYS_OF_PARTY = (
 _KEY_BY_KID = "SELECT kid, party_id, jwk, not_before, not_after, revoked_at FROM keys WHERE kid = ?"
 
 
-def get_party(conn: sqlite3.Connection, party_id: str) -> Party | None:
+def get_party(conn: Connection, party_id: str) -> Party | None:
     row = conn.execute(
         "SELECT id, roles, endpoint FROM parties WHERE id = ?", (party_id,)
     ).fetchone()
@@ -88,7 +89,7 @@ def get_party(conn: sqlite3.Connection, party_id: str) -> Party | None:
     return Party(id=row[0], roles=frozenset(json.loads(row[1])), endpoint=row[2])
 
 
-def require_party(conn: sqlite3.Connection, party_id: str) -> Party:
+def require_party(conn: Connection, party_id: str) -> Party:
     """Raises: NotFound if ``party_id`` is not registered."""
     party = get_party(conn, party_id)
     if party is None:
@@ -96,18 +97,18 @@ def require_party(conn: sqlite3.Connection, party_id: str) -> Party:
     return party
 
 
-def list_parties(conn: sqlite3.Connection) -> list[Party]:
+def list_parties(conn: Connection) -> list[Party]:
     rows = conn.execute("SELECT id, roles, endpoint FROM parties ORDER BY id").fetchall()
     return [Party(id=r[0], roles=frozenset(json.loads(r[1])), endpoint=r[2]) for r in rows]
 
 
-def keys_of(conn: sqlite3.Connection, party_id: str) -> list[KeyRecord]:
+def keys_of(conn: Connection, party_id: str) -> list[KeyRecord]:
     rows = conn.execute(_KEYS_OF_PARTY, (party_id,)).fetchall()
     return [_key_record(r) for r in rows]
 
 
 def add_party(
-    conn: sqlite3.Connection,
+    conn: Connection,
     party_id: str,
     *,
     roles: Sequence[str],
@@ -169,7 +170,7 @@ def add_party(
     return party
 
 
-def revoke_key(conn: sqlite3.Connection, party_id: str, kid: str, *, at: datetime) -> None:
+def revoke_key(conn: Connection, party_id: str, kid: str, *, at: datetime) -> None:
     """Revoke one key of a party from ``at`` on.
 
     Raises:
@@ -183,13 +184,13 @@ def revoke_key(conn: sqlite3.Connection, party_id: str, kid: str, *, at: datetim
         raise NotFound(f"{party_id!r} has no key {kid}")
 
 
-def key_owner(conn: sqlite3.Connection, kid: str) -> str | None:
+def key_owner(conn: Connection, kid: str) -> str | None:
     """The party a kid is registered to, valid or not; None if unknown."""
     row = conn.execute("SELECT party_id FROM keys WHERE kid = ?", (kid,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def signing_key(conn: sqlite3.Connection, party_id: str, kid: str, at: datetime) -> PublicKey:
+def signing_key(conn: Connection, party_id: str, kid: str, at: datetime) -> PublicKey:
     """The ``sig`` key ``kid`` of ``party_id``, if it is valid at ``at``.
 
     Raises:
@@ -210,7 +211,7 @@ def signing_key(conn: sqlite3.Connection, party_id: str, kid: str, at: datetime)
     return record.key
 
 
-def encryption_key(conn: sqlite3.Connection, party_id: str, at: datetime) -> PublicKey:
+def encryption_key(conn: Connection, party_id: str, at: datetime) -> PublicKey:
     """The party's current X25519 key: the newest one valid at ``at``.
 
     Raises:

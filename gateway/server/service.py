@@ -10,18 +10,20 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import secrets
 import shutil
 import sqlite3
 from pathlib import Path
 
 from gateway.protocol.crypto.keys import SigningKey, load_signing_key
 from gateway.protocol.crypto.seal import StorageKey
-from gateway.server import cases
+from gateway.server import migrations
 from gateway.server.config import Config, DataDir
 from gateway.server.storage import Space, is_storage_full
 from gateway.server.store import BlobStore, Database
 
 IO_THREADS = 8  # blob writes and reads: fsync-bound, not CPU-bound
+SHARED_SWEEP_MIN_AGE_S = 6 * 3600  # far longer than any upload (256 MiB at a slow 20 kB/s)
 
 
 class Gateway:
@@ -39,19 +41,21 @@ class Gateway:
         if self.space.full():
             self.space.release_reserve()  # SQLite needs room to open at all
         try:
-            self.db = Database(self.data.database)
+            self.db = Database(self.data.database_target(self.config))
         except sqlite3.Error as exc:
             if not (is_storage_full(exc) or "disk I/O" in str(exc)) or not (
                 self.space.release_reserve()
             ):
                 raise
-            self.db = Database(self.data.database)
-        self.db.write_sync(cases.create_tables)
-        self.blobs = BlobStore(self.data.blobs, storage_key)
+            self.db = Database(self.data.database_target(self.config))
+        self.db.write_sync(migrations.migrate)
+        self.blobs = BlobStore(self.data.blobs_of(self.config), storage_key)
         referenced = self.db.read_sync(
             lambda c: {r[0] for r in c.execute("SELECT blob_dir FROM packets")}
         )
-        self.blobs.sweep(referenced)  # uploads that never committed: a crash or a lost race
+        # Uploads that never committed: a crash or a lost race. A shared blob
+        # directory also holds other nodes' uploads in flight: only old ones go.
+        self.blobs.sweep(referenced, min_age_s=SHARED_SWEEP_MIN_AGE_S if self.db.postgres else 0)
         self.data.tmp.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.data.tmp, 0o700)
         clean_scratch(self.data.tmp)
@@ -59,6 +63,8 @@ class Gateway:
             IO_THREADS, thread_name_prefix="dxg-io"
         )
         self._wakeups: dict[str, asyncio.Event] = {}
+        # This process among the nodes of one database (claims of shared work).
+        self.node_id = secrets.token_hex(8)
 
     def wakeup(self, worker: str) -> asyncio.Event:
         """The event that tells background ``worker`` there is new work for it."""

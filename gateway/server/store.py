@@ -1,4 +1,4 @@
-"""Durable storage: one SQLite database and a directory of encrypted blobs.
+"""Durable storage: one database (SQLite or PostgreSQL) and a directory of encrypted blobs.
 
 Guarantee: when a write has returned, it survives ``kill -9`` and power loss.
 The database runs in WAL mode with ``synchronous=FULL``; blobs are written
@@ -14,6 +14,18 @@ threads with their own connections; only look-ups of a few rows by key
 (:meth:`Database.lookup`) run where they are called, because the trip to a
 thread and back costs more than they do and, in WAL mode, a reader never
 waits for the writer.
+
+On PostgreSQL (a ``postgresql://`` DSN instead of a path; see
+``gateway.server.sql`` for the one interface both satisfy) the same holds:
+the writer is one connection committing groups with a savepoint per write
+(``synchronous_commit`` on: a commit has reached the server's disk), reads
+take read-only connections from a psycopg pool. Several nodes write to one
+database, so each group first takes one transaction-scoped advisory lock
+(:data:`WRITE_GROUP_LOCK`): groups of different nodes commit one after
+another, every decision a write makes (a status change, the next log
+index) sees every write committed before it, and no two nodes deadlock
+on the finer locks taken inside (``gateway.server.sql.serialize``). The schema is not made here
+but by ``gateway.server.migrations``.
 """
 
 from __future__ import annotations
@@ -26,11 +38,23 @@ import secrets
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
+
+import psycopg
+from psycopg_pool import ConnectionPool
 
 from gateway.protocol.crypto.seal import EncryptingWriter, StorageKey
+from gateway.server.sql import (
+    Connection,
+    PgConnection,
+    configure_postgres,
+    connect_postgres,
+    is_postgres,
+    serialize,
+)
 
 T = TypeVar("T")
 
@@ -38,6 +62,9 @@ INLINE_MAX = 256 * 1024  # bytes of blobs per packet kept in the database, not i
 GROUP_COMMIT_MAX = 256  # writes per transaction: bounds the latency of the last one
 READ_THREADS = 4
 BUSY_TIMEOUT_MS = 10_000
+WRITE_GROUP_LOCK = "write-group"  # the advisory lock every node's write group takes first
+PG_POOL_MAX = READ_THREADS + 4  # the reader threads, plus look-ups on the event loop and spares
+PG_CONNECT_TIMEOUT_S = 10.0  # a node that cannot reach its database says so instead of hanging
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS parties (
@@ -142,18 +169,50 @@ def connect(path: Path) -> sqlite3.Connection:
 class _Write:
     __slots__ = ("fn", "future")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], object]) -> None:
+    def __init__(self, fn: Callable[[Connection], object]) -> None:
         self.fn = fn
         self.future: concurrent.futures.Future[object] = concurrent.futures.Future()
 
 
 class Database:
-    """The gateway's SQLite database with a group-committing writer."""
+    """The gateway's database (SQLite file or PostgreSQL DSN) with a group-committing writer."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with connect(path) as conn:
-            conn.executescript(SCHEMA)
+    def __init__(self, target: Path | str) -> None:
+        """Open the database at ``target``: a SQLite file path or a ``postgresql://`` DSN.
+
+        Raises:
+            sqlite3.Error: the SQLite file cannot be opened.
+            psycopg.OperationalError: the PostgreSQL server cannot be reached.
+        """
+        self.target = target
+        self.postgres = is_postgres(target)
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._early_pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        if self.postgres:
+            self._pool = ConnectionPool(
+                str(target),
+                min_size=1,
+                max_size=PG_POOL_MAX,
+                kwargs={"autocommit": True},
+                configure=_configure_reader,
+                timeout=PG_CONNECT_TIMEOUT_S,
+                open=False,
+            )
+            self._pool.open(wait=True, timeout=PG_CONNECT_TIMEOUT_S)
+            early: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                str(target),
+                min_size=1,
+                max_size=READ_THREADS,
+                kwargs={"autocommit": True, "options": "-c synchronous_commit=off"},
+                configure=configure_postgres,
+                timeout=PG_CONNECT_TIMEOUT_S,
+                open=False,
+            )
+            early.open(wait=True, timeout=PG_CONNECT_TIMEOUT_S)
+            self._early_pool = early
+        else:
+            with connect(Path(target)) as conn:
+                conn.executescript(SCHEMA)
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="dxg-db-writer", daemon=True)
         self._local = threading.local()
@@ -165,9 +224,25 @@ class Database:
         self._closed = False
         self._writer.start()
 
+    @property
+    def path(self) -> Path:
+        """The SQLite file (a PostgreSQL database has none).
+
+        Raises:
+            RuntimeError: the database is on PostgreSQL.
+        """
+        if self.postgres:
+            raise RuntimeError("a PostgreSQL database has no file path")
+        return Path(self.target)
+
+    def _write_connection(self) -> sqlite3.Connection | PgConnection:
+        if self.postgres:
+            return PgConnection(connect_postgres(str(self.target)))
+        return connect(self.path)
+
     # -- writing -----------------------------------------------------------
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future[T]:
+    def submit(self, fn: Callable[[Connection], T]) -> concurrent.futures.Future[T]:
         """Queue ``fn`` to run inside a write transaction; the future resolves once durable."""
         if self._closed:
             raise RuntimeError("the database is closed")
@@ -175,14 +250,14 @@ class Database:
         self._queue.put(item)
         return item.future  # type: ignore[return-value]
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[Connection], T]) -> T:
         return await asyncio.wrap_future(self.submit(fn))
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def write_sync(self, fn: Callable[[Connection], T]) -> T:
         return self.submit(fn).result()
 
     def _write_loop(self) -> None:
-        conn = connect(self.path)
+        conn: sqlite3.Connection | PgConnection | None = None
         try:
             while True:
                 first = self._queue.get()
@@ -198,15 +273,28 @@ class Database:
                         self._queue.put(None)  # finish this batch, then stop
                         break
                     batch.append(item)
+                if isinstance(conn, PgConnection) and conn.raw.broken:
+                    conn.close()  # the server restarted or the link broke: reconnect
+                    conn = None
+                if conn is None:
+                    try:
+                        conn = self._write_connection()
+                    except Exception as exc:  # handed to every waiting caller
+                        for item in batch:
+                            if item.future.set_running_or_notify_cancel():
+                                item.future.set_exception(exc)
+                        continue
                 self._commit(conn, batch)
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     @staticmethod
-    def _commit(conn: sqlite3.Connection, batch: list[_Write]) -> None:
+    def _commit(conn: sqlite3.Connection | PgConnection, batch: list[_Write]) -> None:
         results: list[tuple[_Write, object, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            serialize(conn, WRITE_GROUP_LOCK)  # PostgreSQL: one group at a time, all nodes
             for item in batch:
                 # A caller that gave up (its task cancelled) gets no write and no
                 # answer: running it anyway would end in set_result on a cancelled
@@ -249,22 +337,63 @@ class Database:
                 self._read_connections.append(conn)
         return conn
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+    def _run_read(self, fn: Callable[[Connection], T]) -> T:
+        if self._pool is None:
+            return fn(self._reader())
+        with self._pool.connection() as raw:
+            return fn(PgConnection(raw))
 
-    def lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: self._run_read(fn))
+
+    def lookup(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` now, on this thread's own read connection.
 
         Only for look-ups of a few rows by an indexed key (a party, a key, one
         packet row): tens of microseconds, less than the hand-off to a reader
         thread and back, and never blocked by the writer in WAL mode. Anything
-        that scans, pages or sorts goes through :meth:`read`.
+        that scans, pages or sorts goes through :meth:`read`. (On PostgreSQL
+        it is one round trip on a pooled connection, ~0.1 ms on loopback.)
         """
-        return fn(self._reader())
+        return self._run_read(fn)
 
-    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return self._readers.submit(lambda: fn(self._reader())).result()
+    async def find(self, fn: Callable[[Connection], T]) -> T:
+        """A look-up of a few rows by key, where it is cheapest for the backend.
+
+        SQLite: :meth:`lookup`, here on the event loop (tens of microseconds).
+        PostgreSQL: a network round trip, which must not stall the event
+        loop, so on a reader thread (:meth:`read`).
+        """
+        if self.postgres:
+            return await self.read(fn)
+        return self.lookup(fn)
+
+    async def write_early(self, fn: Callable[[Connection], T]) -> T:
+        """Run one-statement write ``fn`` now, visible to every node, flushed lazily.
+
+        For a record that only matters with a later effect: the jti claim.
+        It commits on a connection of its own (PostgreSQL only, without
+        waiting for the WAL flush), so it costs no group commit; the effect
+        it guards commits later through :meth:`write` with a flush, which
+        makes every earlier WAL record durable too. Lost by a database crash
+        is only a claim whose request had no durable effect.
+
+        Raises:
+            RuntimeError: the database is SQLite (use :meth:`write`).
+        """
+        pool = self._early_pool
+        if pool is None:
+            raise RuntimeError("write_early is for PostgreSQL; SQLite writes through write()")
+
+        def run() -> T:
+            with pool.connection() as raw:
+                return fn(PgConnection(raw))
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    def read_sync(self, fn: Callable[[Connection], T]) -> T:
+        return self._readers.submit(lambda: self._run_read(fn)).result()
 
     def close(self) -> None:
         if self._closed:
@@ -277,6 +406,16 @@ class Database:
             for conn in self._read_connections:
                 conn.close()
             self._read_connections.clear()
+        if self._pool is not None:
+            self._pool.close()
+        if self._early_pool is not None:
+            self._early_pool.close()
+
+
+def _configure_reader(raw: psycopg.Connection[Any]) -> None:
+    """A pooled read connection: SQLite-compatible parameters, and read-only."""
+    configure_postgres(raw)
+    raw.execute("SET default_transaction_read_only = on")
 
 
 class BlobStore:
@@ -323,10 +462,19 @@ class BlobStore:
     def discard(self, directory: str) -> None:
         shutil.rmtree(self.root / directory, ignore_errors=True)
 
-    def sweep(self, referenced: set[str]) -> int:
-        """Remove upload directories no packet names; how many were removed."""
+    def sweep(self, referenced: set[str], *, min_age_s: float = 0) -> int:
+        """Remove upload directories no packet names; how many were removed.
+
+        Args:
+            referenced: the directories packet rows name.
+            min_age_s: spare directories changed more recently than this (a
+                shared directory holds other nodes' uploads in flight).
+        """
         removed = 0
+        cutoff = time.time() - min_age_s
         for entry in self.root.iterdir():
+            if min_age_s and entry.is_dir() and entry.stat().st_mtime > cutoff:
+                continue
             if entry.is_dir() and entry.name not in referenced:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
@@ -342,7 +490,8 @@ class BlobStore:
         if not folder.exists():
             folder.mkdir(mode=0o700)
             _fsync_dir(self.root)
-        tmp = folder / f".{name}.tmp"
+        # A name of its own: on a shared directory another node may write the same blob.
+        tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
         with tmp.open("wb") as sink:
             writer = self._key.writer(sink, name=self._aad(packet_id, name))
             writer.write(data)

@@ -9,15 +9,15 @@ status may follow which are ``gateway.protocol.status``.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from gateway.protocol import status as rules
 from gateway.protocol.clock import format_time
+from gateway.server.sql import Connection
 
 
-def start(conn: sqlite3.Connection, packet_id: str, at: datetime) -> None:
+def start(conn: Connection, packet_id: str, at: datetime) -> None:
     """Begin a new packet's timeline with ACCEPTED (its row says ACCEPTED already)."""
     conn.execute(
         "INSERT INTO timeline (packet_id, status, at) VALUES (?, ?, ?)",
@@ -25,13 +25,13 @@ def start(conn: sqlite3.Connection, packet_id: str, at: datetime) -> None:
     )
 
 
-def current(conn: sqlite3.Connection, packet_id: str) -> str | None:
+def current(conn: Connection, packet_id: str) -> str | None:
     """A packet's status, or None if there is no such packet."""
     row = conn.execute("SELECT status FROM packets WHERE packet_id = ?", (packet_id,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def record(conn: sqlite3.Connection, packet_id: str, status: str, at: datetime) -> None:
+def record(conn: Connection, packet_id: str, status: str, at: datetime) -> None:
     """Move a packet to ``status`` and add it to the timeline.
 
     This is the only place a packet's status changes.
@@ -52,7 +52,7 @@ def record(conn: sqlite3.Connection, packet_id: str, status: str, at: datetime) 
 
 
 def record_event(
-    conn: sqlite3.Connection, packet_id: str, at: datetime, detail: dict[str, Any]
+    conn: Connection, packet_id: str, at: datetime, detail: dict[str, Any]
 ) -> None:
     """Add an event that does not change the status to the timeline."""
     (status,) = conn.execute(
@@ -64,7 +64,7 @@ def record_event(
     )
 
 
-def timeline(conn: sqlite3.Connection, packet_id: str) -> list[dict[str, Any]]:
+def timeline(conn: Connection, packet_id: str) -> list[dict[str, Any]]:
     """The timeline as ``GET /v1/packets/{id}`` shows it.
 
     Entries are ``{"status", "at"}``; an event also carries ``"event"``.
