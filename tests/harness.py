@@ -55,12 +55,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def gateway_command() -> list[str]:
+    """How tests start ``gateway``: this tree's, or an installed one.
+
+    ``DXG_TEST_GATEWAY`` names a ``gateway`` executable (a wheel installed in
+    another environment, tests/test_wheel.py); its console script imports the
+    installed package, never this source tree.
+    """
+    installed = os.environ.get("DXG_TEST_GATEWAY")
+    return [installed] if installed else [sys.executable, "-m", "gateway"]
+
+
 def run_cli(
     *args: str, check: bool = True, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run ``gateway ARGS`` as a separate process."""
     proc = subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
+        [*gateway_command(), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -170,7 +181,7 @@ class GatewayProcess:
         """
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", str(self.root), "--port", str(self.port)],
+            [*gateway_command(), "serve", str(self.root), "--port", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=os.environ | {"PYTHONUNBUFFERED": "1"} | dict(self.env),

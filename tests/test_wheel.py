@@ -164,6 +164,16 @@ def test_the_installed_wheel_runs_a_whole_exchange(tmp_path: Path) -> None:
         log.close()
     assert b"Traceback" not in (work / "serve.log").read_bytes()
 
+    # The outside client (joserfc and raw libsodium, tests/test_interop.py)
+    # against gateways started from the installed wheel.
+    interop = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(ROOT / "tests" / "test_interop.py")],
+        cwd=ROOT, env=os.environ | {"DXG_TEST_GATEWAY": str(gateway)},
+        capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
+    assert interop.returncode == 0, interop.stdout[-3000:] + interop.stderr[-2000:]
+    assert " passed" in interop.stdout and " failed" not in interop.stdout
+
 
 def _ready(url: str, server: subprocess.Popen[bytes]) -> bool:
     if server.poll() is not None:
