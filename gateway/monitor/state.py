@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +47,7 @@ from gateway.monitor.tree import CompactRange
 from gateway.protocol import checkpoint
 from gateway.protocol.checkpoint import NoteKey, VerifiedCheckpoint
 from gateway.protocol.crypto.keys import PublicKey, SigningKey, b64url, b64url_decode
+from gateway.protocol.durable import write_atomically
 from gateway.protocol.errors import DXGError, LocalError
 from gateway.protocol.merkle import b64std, b64std_decode
 
@@ -179,20 +178,4 @@ def load_state(path: Path, owner: PublicKey) -> MonitorState | None:
 
 def save_state(path: Path, state: MonitorState, owner: SigningKey) -> None:
     """Write the state atomically: a crash leaves the old or the new file, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = state.to_bytes(owner)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomically(path, state.to_bytes(owner))

@@ -25,8 +25,6 @@ new store, saved atomically. Validity is the shared rule
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -36,6 +34,7 @@ from typing import Any
 
 from gateway.protocol.clock import format_time
 from gateway.protocol.crypto.keys import PublicKey
+from gateway.protocol.durable import write_atomically
 from gateway.protocol.errors import DXGError, LocalError, VerificationFailed
 from gateway.protocol.ids import check_id
 from gateway.protocol.trust import RegisteredKey
@@ -228,18 +227,8 @@ class TrustStore:
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the old or the new file, whole."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(self.to_json(), indent=2) + "\n").encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data)
 
 
 def party_keys_from_file(

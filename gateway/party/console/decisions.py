@@ -16,8 +16,6 @@ are the home side's own data and are never sent.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.protocol.clock import format_time, now
+from gateway.protocol.durable import write_atomically
 from gateway.protocol.errors import Conflict, Forbidden, Invalid, NotFound
 
 DECISIONS_FILE = "decisions.json"
@@ -120,18 +119,8 @@ class Decisions:
         return data
 
     def _save(self, data: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".decisions.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=2, ensure_ascii=False)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        write_atomically(self.path, text.encode("utf-8"))
 
     def all(self) -> list[Decision]:
         return [Decision(**d) for d in self._load()["decisions"]]

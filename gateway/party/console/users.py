@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import secrets
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gateway.protocol.durable import write_atomically
 from gateway.protocol.errors import BadRequest, LocalError
 
 ROLES = ("reviewer", "supervisor")
@@ -91,18 +90,8 @@ class Users:
         return Official(key, role)
 
     def _save(self, users: dict[str, dict[str, str]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".users.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(users, out, indent=2, sort_keys=True)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        text = json.dumps(users, indent=2, sort_keys=True)
+        write_atomically(self.path, text.encode("utf-8"))
 
     def authenticate(self, name: str, password: str) -> Official | None:
         """The official if ``password`` is theirs, else None (unknown names too).
