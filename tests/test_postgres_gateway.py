@@ -93,7 +93,8 @@ def test_a_whole_exchange_runs_on_postgresql(
             name: (folder / name).read_bytes() for name in ("dossier.pdf", "note.txt")
         }
     for party in (ex.ru, ex.ua):
-        proc = run_cli("pull", *client_args(ex, party), "--out", str(tmp_path / f"in-{party.id}"))
+        proc = run_cli("pull", *client_args(ex, party), "--trust", str(ex.gw.trust_file(party)),
+                       "--out", str(tmp_path / f"in-{party.id}"))  # fmt: skip
         (result,) = json.loads(proc.stdout)
         assert result["receipt"] == "DELIVERED"
         for name, data in sent[result["packet_id"]].items():
@@ -194,7 +195,8 @@ def test_two_nodes_share_replay_cache_log_and_lease_and_one_takes_over_from_a_de
             wait_ready(leader, ex.ru, packet.packet_id)
             out = tmp_path / "in-ru"
             pulled = run_cli("pull", "--gateway", leader.url, "--id", "ru",
-                             "--keys", str(ex.ru.prefix), "--out", str(out))  # fmt: skip
+                             "--keys", str(ex.ru.prefix), "--trust", str(ex.gw.trust_file(ex.ru)),
+                             "--out", str(out))  # fmt: skip
             (result,) = json.loads(pulled.stdout)
             assert (Path(result["folder"]) / "parts" / "dossier.pdf").read_bytes() == pdf
 
@@ -266,7 +268,8 @@ def test_a_sqlite_deployment_moves_to_postgresql_with_its_log_root_and_packets(
         assert checkpoint_of(gw, ex.mon) == (size, root)
         out = tmp_path / "in-ru"
         pulled = json.loads(run_cli("pull", "--gateway", gw.url, "--id", "ru", "--keys",
-                                    str(ex.ru.prefix), "--out", str(out)).stdout)  # fmt: skip
+                                    str(ex.ru.prefix), "--trust", str(gw.trust_file(ex.ru)),
+                                    "--out", str(out)).stdout)  # fmt: skip
         assert {r["packet_id"] for r in pulled} == set(parts)
         for result in pulled:
             assert result["receipt"] == "DELIVERED"
@@ -337,7 +340,9 @@ def test_sigkill_of_one_node_under_load_loses_no_acknowledged_packet(
                          not in ("ACCEPTED", "EXTRACTING"), timeout=90)  # fmt: skip
             out = tmp_path / "in-ru"
             pulled = json.loads(run_cli("pull", "--gateway", survivor.url, "--id", "ru",
-                                        "--keys", str(ex.ru.prefix), "--out", str(out)).stdout)
+                                        "--keys", str(ex.ru.prefix),
+                                        "--trust", str(ex.gw.trust_file(ex.ru)),
+                                        "--out", str(out)).stdout)  # fmt: skip
             delivered = [r["packet_id"] for r in pulled if r["receipt"] == "DELIVERED"]
             lost = set(acked) - set(delivered)
             duplicated = len(delivered) - len(set(delivered))
