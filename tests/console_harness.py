@@ -43,6 +43,36 @@ def add_user(directory: Path, name: str, password: str, role: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr
 
+def _spawn(args: list[str], log_path: Path, url: str, what: str) -> subprocess.Popen[bytes]:
+    """Start a web process (console, monitor view) and wait until it answers /healthz."""
+    log = log_path.open("ab")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                            env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
+    """Stop a web process with ``sig`` (as an operator would), killing it if it hangs."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 
 @dataclass
 class ConsoleProcess:
@@ -69,30 +99,10 @@ class ConsoleProcess:
                 *self.extra]
         if self.registry is not None:
             args += ["--registry", str(self.registry)]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                     env=os.environ | {"PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"console exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.05)
-        raise AssertionError("console did not start")
+        self.proc = _spawn(args, self.log_path, self.url, "console")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        _stop(self.proc, signal.SIGINT)
         self.proc = None
 
 
@@ -153,30 +163,10 @@ class MonitorView:
                 "--id", self.monitor.id, "--keys", str(self.monitor.prefix),
                 "--state", str(self.state), "--serve", "--port", str(self.port),
                 "--interval", "1", "--cosign", "--trust", str(self.gw.trust_file(self.monitor))]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                     env=os.environ | {"PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"monitor exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.05)
-        raise AssertionError("monitor view did not start")
+        self.proc = _spawn(args, self.log_path, self.url, "monitor view")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        _stop(self.proc, signal.SIGTERM)
         self.proc = None
 
 
