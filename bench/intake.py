@@ -110,6 +110,22 @@ def combined(runs: list[Result]) -> Result:
     )
 
 
+async def post_timed(
+    session: aiohttp.ClientSession, url: str, sender: Party, packet: Packet
+) -> tuple[bool, float]:
+    """POST one signed packet; whether it was accepted (202), and the seconds it took."""
+    body, content_type = packet.body()
+    headers = {
+        "Authorization": bearer(sender, "POST", "/v1/packets"),
+        "Content-Type": content_type,
+    }
+    started = time.perf_counter()
+    async with session.post(url + "/v1/packets", data=body, headers=headers) as r:
+        await r.read()
+        accepted = r.status == 202
+    return accepted, time.perf_counter() - started
+
+
 async def load(url: str, sender: Party, packets: list[Packet], concurrency: int) -> Result:
     queue: asyncio.Queue[Packet] = asyncio.Queue()
     for packet in packets:
@@ -122,18 +138,9 @@ async def load(url: str, sender: Party, packets: list[Packet], concurrency: int)
         async def worker() -> None:
             nonlocal errors
             while not queue.empty():
-                packet = queue.get_nowait()
-                body, content_type = packet.body()
-                headers = {
-                    "Authorization": bearer(sender, "POST", "/v1/packets"),
-                    "Content-Type": content_type,
-                }
-                started = time.perf_counter()
-                async with session.post(url + "/v1/packets", data=body, headers=headers) as r:
-                    await r.read()
-                    if r.status != 202:
-                        errors += 1
-                latencies.append(time.perf_counter() - started)
+                accepted, seconds = await post_timed(session, url, sender, queue.get_nowait())
+                errors += not accepted
+                latencies.append(seconds)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))

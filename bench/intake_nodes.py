@@ -37,8 +37,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.intake import BARE_SERVER, Result, _up, drain, packets_for, pdf_of_about
-from tests.harness import GatewayProcess, Packet, Party, bearer, free_port, start_gateway, wait_for
+from bench.intake import BARE_SERVER, Result, _up, drain, packets_for, pdf_of_about, post_timed
+from tests.harness import GatewayProcess, Packet, Party, free_port, start_gateway, wait_for
 from tests.postgres import PostgresServer
 
 
@@ -56,18 +56,9 @@ async def load(
         nonlocal errors
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
             while not queue.empty():
-                packet = queue.get_nowait()
-                body, content_type = packet.body()
-                headers = {
-                    "Authorization": bearer(sender, "POST", "/v1/packets"),
-                    "Content-Type": content_type,
-                }
-                started = time.perf_counter()
-                async with session.post(url + "/v1/packets", data=body, headers=headers) as r:
-                    await r.read()
-                    if r.status != 202:
-                        errors += 1
-                latencies.append(time.perf_counter() - started)
+                accepted, seconds = await post_timed(session, url, sender, queue.get_nowait())
+                errors += not accepted
+                latencies.append(seconds)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(urls[i % len(urls)]) for i in range(concurrency)))
