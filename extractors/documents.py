@@ -168,15 +168,16 @@ class DocumentsExtractor:
         read = self.read(part)
         warns = list(read.warnings)
         try:
-            # Imported late: the parser is its own module and may be absent in a
-            # trimmed install; reading pages does not depend on it.
+            # Imported late so that reading pages can be tested on its own; a
+            # parser that cannot load is a broken install, never "no children".
             biography = importlib.import_module("extractors.biography")
-        except ImportError:
-            warns.append("biography parser not installed: pages read, no records extracted")
-            records: list[dict[str, Any]] = []
-        else:
-            parse: ParsePages = biography.parse_pages
-            records = parse(part.name, read.pages, as_of=part.as_of)
+        except ImportError as exc:
+            raise ExtractionFailed(
+                f"the biography parser could not be loaded ({type(exc).__name__}): "
+                "the pages were read but no record can be extracted; reinstall the dxg "
+                "package on the gateway and extract the part again") from None
+        parse: ParsePages = biography.parse_pages
+        records = parse(part.name, read.pages, as_of=part.as_of)
         return ExtractorOutput(records=records, photos=read.photos, pages=read.reports,
                                warnings=warns)
 

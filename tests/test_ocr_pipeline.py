@@ -264,14 +264,15 @@ def test_extract_hands_pages_to_parse_pages(tmp_path: Path,
     assert len(out.pages) == 2 and len(out.photos) == 2
 
 
-def test_extract_without_the_parser_reads_pages_and_says_so(
+def test_a_parser_that_cannot_load_fails_the_part_instead_of_finding_no_children(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: an ImportError in the parser used to give zero records and a
+    # warning, so a broken install looked like a dossier without children.
     monkeypatch.setitem(sys.modules, "extractors.biography", None)  # import raises
     dossier = make_dossier(5)
     part = PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF)
-    out = DocumentsExtractor().extract(part)
-    assert out.records == [] and len(out.pages) == 1
-    assert any("parser not installed" in w for w in out.warnings)
+    with pytest.raises(ExtractionFailed, match=r"could not be loaded.*reinstall"):
+        DocumentsExtractor().extract(part)
 
 
 # -- the Tesseract wrapper ----------------------------------------------------------------------
