@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.party.match.registry import COLUMNS, MAX_FIELD_CHARS, RegistryError, read_registry
+from gateway.party import match
+from gateway.party.match.registry import (
+    COLUMNS,
+    MAX_FIELD_CHARS,
+    RegistryError,
+    read_registry,
+    unique_reports,
+)
+from gateway.protocol.errors import EXIT_USAGE
 
 HEADER = ",".join(COLUMNS)
 ROW = (
@@ -65,6 +73,19 @@ def test_a_row_without_report_id_gives_its_line_and_no_personal_data(tmp_path: P
     with pytest.raises(RegistryError, match=r"line 3 has no report_id") as err:
         list(read_registry(path))
     assert "Коваленко" not in str(err.value) and "Олена" not in str(err.value)
+
+
+def test_a_report_id_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    # Regression: a second row under the same report_id was accepted, so a
+    # candidate's report_id could name either of two different children.
+    other = ROW.replace("Олена", "Ірина")
+    path = write(tmp_path, f"{HEADER}\n{ROW}\n\n{other}\n")
+    with pytest.raises(RegistryError, match=r"line 4 repeats report_id r1 of line 2") as err:
+        match.run(path, [])
+    assert "Олена" not in str(err.value) and "Ірина" not in str(err.value)
+    assert err.value.exit_code == EXIT_USAGE
+    with pytest.raises(RegistryError, match="line 4 repeats"):
+        list(unique_reports(read_registry(path), path))  # the console's way in
 
 
 def test_a_row_without_any_name_gives_its_line(tmp_path: Path) -> None:

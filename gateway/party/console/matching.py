@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from gateway.party import match
 from gateway.party.match.linker import Linker
 from gateway.party.match.profile import from_record
-from gateway.party.match.registry import Report, read_registry
+from gateway.party.match.registry import Report, read_registry, unique_reports
 
 COMPARED = (
     "family_name", "given_name", "patronymic", "sex", "birth_date", "birth_place",
@@ -65,7 +65,7 @@ class RegistryMatcher:
             stat = self.path.stat()
             stamp = (stat.st_mtime_ns, stat.st_size)
             if self._linker is None or stamp != self._stamp:
-                reports = list(read_registry(self.path))
+                reports = list(unique_reports(read_registry(self.path), self.path))
                 self._linker, self._reports, self._stamp = Linker(reports), reports, stamp
             return self._linker
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from gateway.party.match.linker import Linker
 from gateway.party.match.profile import from_record
-from gateway.party.match.registry import RegistryError, read_registry
+from gateway.party.match.registry import RegistryError, read_registry, unique_reports
 from gateway.protocol.errors import EXIT_USAGE, BadRequest, LocalError
 
 # Chosen on the development seed of bench/match_corpus.py as the threshold with
@@ -76,7 +76,7 @@ def run(
     if top < 1:
         raise BadRequest("--top is at least 1")
     records = [r for path in record_files for r in load_records(path)]
-    linker = Linker(read_registry(registry))
+    linker = Linker(unique_reports(read_registry(registry), registry))
     profiles = [from_record(record) for record in records]
     matches = []
     for record, found in zip(

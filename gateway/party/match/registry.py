@@ -15,7 +15,7 @@ children's names).
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -152,3 +152,25 @@ def read_registry(path: Path) -> Iterator[Report]:
             raise RegistryError(
                 f"{path}: line {position[0]} is not valid CSV ({exc}); check its quotes"
             ) from None
+
+
+def unique_reports(reports: Iterable[Report], path: Path) -> Iterator[Report]:
+    """Pass ``reports`` through, refusing a ``report_id`` given to two rows.
+
+    A candidate names its report by id, so two rows under one id would make
+    every match on either of them ambiguous. This keeps every id seen (about
+    130 bytes each), which is why :func:`read_registry` alone does not.
+
+    Raises:
+        RegistryError: a row repeats the ``report_id`` of an earlier row.
+    """
+    seen: dict[str, int] = {}  # report_id -> the line that first gave it
+    for report in reports:
+        first = seen.setdefault(report.report_id, report.line)
+        if first != report.line:
+            raise RegistryError(
+                f"{path}: line {report.line} repeats report_id {report.report_id} of line"
+                f" {first}; give each report its own id, or merge the two rows"
+            )
+        yield report
+
