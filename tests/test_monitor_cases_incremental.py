@@ -121,3 +121,29 @@ def test_an_edited_case_book_in_the_state_file_is_refused(
     state.write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(LocalError, match="does not verify"):
         _pass(w, state)
+
+
+def test_an_issuer_missing_from_the_monitors_trust_store_is_named_as_unpinned(
+    world: World, tmp_path: Path
+) -> None:
+    # Regression: with --trust, an issuer the monitor had not pinned was
+    # reported as "not registered", sending the operator to the gateway's
+    # registry instead of to the monitor's own trust store.
+    w = world
+    records = send_dossier(w, w.ua, w.ru, children=1)
+    drive(w, records[0], case.VERIFIED)
+    _last_event(w, w.ru, case.FAMILY_FOUND, records[0])
+    partial = tmp_path / "mon-without-ru.json"
+    shutil.copy(w.gw.trust_file(w.mon, partners=[w.ua]), partial)
+    w.gw.trust_file(w.mon)  # the module's other tests keep every partner pinned
+
+    async def run() -> PassResult:
+        async with Client(w.gw.url, w.mon.identity, trust=TrustStore.load(partial)) as client:
+            return await Monitor(client, state_path=tmp_path / "s.json", full=True).run_pass()
+
+    result = asyncio.run(run())
+    about_ru = [f.message for f in result.findings if repr(w.ru.id) in f.message]
+    assert about_ru, result.findings
+    assert all("not pinned in the monitor's trust store" in m for m in about_ru), about_ru
+    assert all("gateway trust add" in m for m in about_ru)
+    assert not any("not registered" in f.message for f in result.findings)

@@ -153,6 +153,18 @@ class KeyDirectory:
     gateway_id: str
     gateway_keys: list[PublicKey]
     parties: dict[str, list[RegisteredKey] | None] = field(default_factory=dict)
+    pinned: bool = False  # the keys come from the monitor's trust store, not the registry
+
+    @property
+    def unknown_issuer(self) -> str:
+        """What a finding says of an issuer without keys here, and what to do."""
+        if self.pinned:
+            return (
+                "names an issuer whose keys are not pinned in the monitor's trust store"
+                " (if it is a party of this exchange: gateway trust add FILE PARTY"
+                " --keys PARTY.pub.json)"
+            )
+        return "names an issuer that is not registered at the gateway"
 
 
 # --- Receipts and chains ---------------------------------------------------------------
@@ -192,9 +204,7 @@ def check_receipt(index: int, entry: bytes, keys: KeyDirectory) -> ReceiptFacts 
     else:
         registered = keys.parties.get(issuer)
         if registered is None:
-            return Finding(
-                "receipt-key", f"{who} names an issuer that is not registered", index, packet_id
-            )
+            return Finding("receipt-key", f"{who} {keys.unknown_issuer}", index, packet_id)
         candidates = [r for r in registered if r.key.kid == parsed.kid and r.key.use == "sig"]
     if not candidates:
         return Finding(
@@ -468,7 +478,10 @@ class Monitor:
         """Check the new case events, continuing ``book``, and recompute the
         gateway's figures from everything the book holds (``entries`` are the
         log's ``[start, size)``)."""
-        audit = cases.audit_cases(entries, keys.parties, book.stats.policy, start=start, book=book)
+        audit = cases.audit_cases(
+            entries, keys.parties, book.stats.policy, start=start, book=book,
+            unknown_issuer=keys.unknown_issuer,
+        )
         result.findings.extend(Finding(f.kind, f.message, f.log_index) for f in audit.findings)
         result.case_events = audit.events
         log_size = served.get("log_size")
@@ -669,7 +682,8 @@ class Monitor:
     ) -> KeyDirectory:
         """Who may sign the receipts in ``entries``: pinned keys if the monitor
         has a trust store, else the keys the gateway's registry lists."""
-        directory = KeyDirectory(gateway_id=gateway_id, gateway_keys=gateway_keys)
+        directory = KeyDirectory(gateway_id=gateway_id, gateway_keys=gateway_keys,
+                                 pinned=self.client.trust is not None)
         issuers = {issuer_of(e) for e in entries} - {None, gateway_id}
         trust = self.client.trust
         for issuer in sorted(i for i in issuers if i is not None):

@@ -132,7 +132,10 @@ class CaseAudit:
 
 
 def _verified(
-    index: int, entry: bytes, parties: Mapping[str, list[RegisteredKey] | None]
+    index: int,
+    entry: bytes,
+    parties: Mapping[str, list[RegisteredKey] | None],
+    unknown_issuer: str,
 ) -> case.SignedCaseEvent | CaseFinding:
     try:
         parsed, issuer = case.claimed_issuer(entry)
@@ -145,7 +148,7 @@ def _verified(
     who = f"the case event by {issuer!r}"
     registered = parties.get(issuer)
     if registered is None:
-        return CaseFinding("case-key", f"{who} names an issuer that is not registered", index)
+        return CaseFinding("case-key", f"{who} {unknown_issuer}", index)
     candidates = [r for r in registered if r.kid == parsed.kid and r.use == "sig"]
     if not candidates:
         return CaseFinding(
@@ -174,6 +177,7 @@ def audit_cases(
     *,
     start: int = 0,
     book: CaseBook | None = None,
+    unknown_issuer: str = "names an issuer that is not registered at the gateway",
 ) -> CaseAudit:
     """Check every case event of ``entries``, in order, and fold the legal ones.
 
@@ -185,6 +189,8 @@ def audit_cases(
         start: the log index of ``entries[0]``.
         book: what the events before ``start`` established (None: nothing,
             ``start`` must be 0). It is continued in place.
+        unknown_issuer: what a finding says of an issuer ``parties`` has no
+            keys for (where the keys come from, and what to do).
     """
     if book is None:
         book = CaseBook(stats=CaseStats(policy))
@@ -194,7 +200,7 @@ def audit_cases(
     for index, entry in enumerate(entries, start):
         if not is_case_event(entry):
             continue
-        checked = _verified(index, entry, parties)
+        checked = _verified(index, entry, parties, unknown_issuer)
         if isinstance(checked, CaseFinding):
             audit.findings.append(checked)
             continue
