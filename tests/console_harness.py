@@ -180,11 +180,26 @@ def running_monitor_view(gw: GatewayProcess, monitor: Party, state: Path) -> Ite
         view.stop()
 
 
-def save_screenshot(page: Any, path: Path, *, full_page: bool = False) -> None:
-    """A screenshot for docs/, as a 128-colour PNG: small enough to commit."""
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+UPDATE_SCREENSHOTS = "DXG_UPDATE_SCREENSHOTS"  # =1: write the pictures into docs/
+MIN_COLOURS = 8  # a blank or unstyled page quantizes to fewer
+
+
+def save_screenshot(page: Any, name: str, scratch: Path, *, full_page: bool = False) -> Path:
+    """A screenshot as a 128-colour PNG (small enough to commit), checked not blank.
+
+    It goes to ``scratch``; only with ``DXG_UPDATE_SCREENSHOTS=1`` in the
+    environment does it replace ``docs/NAME``, so that a test run never
+    edits the tracked pictures behind the developer's back.
+    """
     import io  # noqa: PLC0415
 
     from PIL import Image  # noqa: PLC0415
 
     image = Image.open(io.BytesIO(page.screenshot(full_page=full_page))).convert("RGB")
-    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    quantized = image.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    used = quantized.getcolors(maxcolors=256) or []
+    assert len(used) >= MIN_COLOURS, f"{name}: the page looks blank ({len(used)} colours)"
+    path = (DOCS if os.environ.get(UPDATE_SCREENSHOTS) == "1" else scratch) / name
+    quantized.save(path, optimize=True)
+    return path

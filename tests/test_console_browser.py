@@ -33,7 +33,6 @@ from tests.console_harness import (
 from tests.dossiers import Dossier, make_dossier
 from tests.harness import make_packet, post_packet, wait_ready
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 NOTE = "Photo and birth date match the family's report."
 PAGE_TIMEOUT_MS = 60_000  # the console pulls every few seconds; extraction is real
 
@@ -131,7 +130,9 @@ def test_login_lands_on_the_inbox_listing_each_child_by_name(world: World) -> No
     page.close()
 
 
-def test_record_view_shows_the_page_and_highlights_the_fields_box(world: World) -> None:
+def test_record_view_shows_the_page_and_highlights_the_fields_box(
+    world: World, tmp_path: Path
+) -> None:
     page = _login(world, "olena")
     _open_first_child(world, page)
     assert page.get_by_role("heading", level=1).inner_text() == _name(world, 0)
@@ -152,9 +153,8 @@ def test_record_view_shows_the_page_and_highlights_the_fields_box(world: World) 
     assert world.dossier.children[0].family_name in page.locator("#f-family_name").inner_text()
     photo = page.get_by_role("img", name="The child's photo from the dossier")
     assert photo.evaluate("img => img.naturalWidth") > 0
-    DOCS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 900})
-    save_screenshot(page, DOCS / "console-record.png")
+    save_screenshot(page, "console-record.png", tmp_path)
     page.close()
 
 

@@ -14,10 +14,9 @@ from tests.console_harness import browser, save_screenshot
 STORY_REUNITED = 8  # the demo's story ends with eight children home (issue 10)
 
 DEMO_TIMEOUT_S = 180
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def _screenshots(console: str, view: str, password: str) -> None:
+def _screenshots(console: str, view: str, password: str, scratch: Path) -> None:
     """docs/ pictures of the board and the monitor view after the demo's whole story."""
     with browser() as chromium:
         page = chromium.new_page(locale="en-GB", viewport={"width": 1280, "height": 1000})
@@ -28,7 +27,7 @@ def _screenshots(console: str, view: str, password: str) -> None:
             page.get_by_role("button", name="Sign in").click()
         page.goto(console + "cases")
         assert int(page.locator("#count-REUNITED b").inner_text()) == STORY_REUNITED
-        save_screenshot(page, DOCS / "console-board.png", full_page=True)
+        save_screenshot(page, "console-board.png", scratch, full_page=True)
         for _ in range(120):  # the view shows the pass that covers the whole story
             page.goto(view)
             cell = page.locator("#case-table td.reunited-24h")
@@ -37,7 +36,7 @@ def _screenshots(console: str, view: str, password: str) -> None:
             page.wait_for_timeout(500)
         else:
             raise AssertionError("the monitor view never counted the story's reunions")
-        save_screenshot(page, DOCS / "monitor-view.png", full_page=True)
+        save_screenshot(page, "monitor-view.png", scratch, full_page=True)
 
 
 def test_demo_with_console_serves_the_console_and_the_monitor_view_until_interrupted(
@@ -64,7 +63,7 @@ def test_demo_with_console_serves_the_console_and_the_monitor_view_until_interru
             assert answer.status == 200
         password = re.search(r"sign in as 'supervisor' with password '(\S+)'", text)
         assert password, text[-2000:]
-        _screenshots(console.group(1), view.group(1), password.group(1))
+        _screenshots(console.group(1), view.group(1), password.group(1), tmp_path)
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=DEMO_TIMEOUT_S)
