@@ -6,17 +6,21 @@ One child's case runs from ``case report`` to ``REUNITED`` through
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.party import cases
+from gateway.party.console.casework import GatewayCases
+from gateway.party.console.decisions import FAILED, SENT, Decision, Decisions
 from gateway.protocol.clock import format_time
 from tests.conftest import Exchange, running_exchange
 from tests.dossiers import make_dossier
@@ -156,3 +160,91 @@ def test_a_refused_event_exits_4_and_says_why(ex: Exchange, tmp_path: Path) -> N
     assert proc.returncode == 4, proc.stderr
     assert "no case" in proc.stderr
     assert proc.stdout == ""
+
+
+def _verifications_for_ua(ex: Exchange) -> int:
+    items = get(ex.gw, ex.ua, "/v1/inbox?after=0&limit=1000").json()["items"]
+    return sum(item["kind"] == "verification" for item in items)
+
+
+class _Crashed(Exception):
+    """Stands for the verifier dying between its packet and its event."""
+
+
+def test_a_verification_whose_event_never_went_is_retried_with_sent_and_no_second_packet(
+    ex: Exchange,
+) -> None:
+    # Regression: a verify whose event failed after its packet was accepted
+    # could only be retried whole, so the holder got two verification packets.
+    dossier = make_dossier(7002, lang="uk", children=1)
+    packet = make_packet(ex.ua, "ru", [(dossier.filename, dossier.media_type, dossier.data)])
+    assert post_packet(ex.gw, ex.ua, packet).status == 202
+    (record,) = wait_for(
+        lambda: get(ex.gw, ex.ua, f"/v1/packets/{packet.packet_id}").json().get("records"),
+        timeout=120,
+    )
+    gateway_cli(ex, ex.ua, "case", "report", packet.packet_id)
+    before = _verifications_for_ua(ex)
+    accepted: list[str] = []
+
+    def crash(packet_id: str) -> None:
+        accepted.append(packet_id)
+        raise _Crashed
+
+    async def first_try() -> None:
+        async with ex.gw.client(ex.ru) as client:
+            await cases.verify(client, record["case_id"], dossier_id=packet.packet_id,
+                               record_id=record["record_id"], result="verified", on_sent=crash)
+
+    with pytest.raises(_Crashed):
+        asyncio.run(first_try())
+    (sent,) = accepted
+    shown = as_json(gateway_cli(ex, ex.ua, "case", "show", record["case_id"], "--json"))
+    assert shown["state"] == "REPORTED"  # the packet went, the event did not
+
+    retried = as_json(gateway_cli(
+        ex, ex.ru, "case", "verify", record["case_id"], "--packet", packet.packet_id,
+        "--record", record["record_id"], "--result", "verified", "--sent", sent,
+    ))  # fmt: skip
+    assert retried["state"] == "VERIFIED" and retried["packet_id"] == sent
+    assert _verifications_for_ua(ex) == before + 1
+
+
+def test_a_console_decision_interrupted_after_its_packet_retries_only_the_event(
+    ex: Exchange, tmp_path: Path
+) -> None:
+    # The console's side of the regression above: the packet's id is kept the
+    # moment it is accepted, survives a console stopping mid-send, and a
+    # supervisor's second confirmation sends the event alone.
+    dossier = make_dossier(7003, lang="ru", children=1)
+    packet = make_packet(ex.ua, "ru", [(dossier.filename, dossier.media_type, dossier.data)])
+    assert post_packet(ex.gw, ex.ua, packet).status == 202
+    (record,) = wait_for(
+        lambda: get(ex.gw, ex.ua, f"/v1/packets/{packet.packet_id}").json().get("records"),
+        timeout=120,
+    )
+    gateway_cli(ex, ex.ua, "case", "report", packet.packet_id)
+    store = Decisions(tmp_path)
+    proposed = store.propose(official="olena", packet_id=packet.packet_id,
+                             record_id=record["record_id"], case_id=record["case_id"],
+                             result="verified", reason=None, fields={}, note="")  # fmt: skip
+
+    def keep_then_stop(decision: Decision) -> Decision:
+        store.update(decision)
+        raise _Crashed
+
+    async def send(decision: Decision, keep: Callable[[Decision], Decision]) -> Decision:
+        async with ex.gw.client(ex.ru) as client:
+            return await GatewayCases(client).send_decision(decision, keep)
+
+    confirmed = store.confirm(proposed.decision_id, official="ivan", supervisor=True)
+    with pytest.raises(_Crashed):
+        asyncio.run(send(confirmed, keep_then_stop))
+    assert store.recover_interrupted() == 1  # the console starts again
+    failed = store.get(proposed.decision_id)
+    assert failed.state == FAILED and failed.verification_packet_id is not None
+
+    again = store.confirm(proposed.decision_id, official="ivan", supervisor=True)
+    sent = asyncio.run(send(again, store.update))
+    assert sent.state == SENT and sent.case_state == "VERIFIED", sent.error
+    assert sent.verification_packet_id == failed.verification_packet_id

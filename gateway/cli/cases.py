@@ -4,8 +4,8 @@
 - ``case event CASE_ID EVENT [--packet] [--record] [--due] [--reason]``: one
   signed event; prints ``{"log_index","state"}``;
 - ``case verify CASE_ID --packet ID --record ID --result R [--reason] [--note]
-  [--field MEMBER=VERDICT]...``: the verification packet to the holder, then
-  the matching event;
+  [--field MEMBER=VERDICT]... [--sent PACKET_ID]``: the verification packet to
+  the holder, then the matching event (``--sent``: retry the event alone);
 - ``case show CASE_ID [--json]`` and ``stats [--as-of TIME] [--json]``.
 """
 
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 from datetime import date, datetime
 from typing import Any
 
@@ -89,12 +90,21 @@ async def _run(args: argparse.Namespace) -> Any:
                 reason=args.reason,
                 note=args.note,
                 fields=dict(args.field or []),
+                packet_id=args.sent,
+                on_sent=_say_sent,
             )
         if args.case_command == "show":
             answer, events = await cases.show(client, args.case_id)
             return answer if args.json else cases.render_case(answer, events)
         doc = await cases.get_stats(client, args.as_of)
         return doc if args.json else cases.render_stats(doc)
+
+
+def _say_sent(packet_id: str) -> None:
+    """Between the verification packet and its event: how to retry without a second packet."""
+    print(f"verification packet {packet_id} accepted; if the event that follows is refused,"
+          f" retry with --sent {packet_id} so that the holder gets no second packet",
+          file=sys.stderr)
 
 
 def cmd_case(args: argparse.Namespace) -> int:
@@ -135,6 +145,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--result", required=True, choices=list(cases.EVENT_OF_RESULT))
     p.add_argument("--reason", choices=case.REASONS)
     p.add_argument("--note", default="", help="a short note for the holder (sealed)")
+    p.add_argument(
+        "--sent",
+        metavar="PACKET_ID",
+        help="the verification packet an earlier try had accepted before its event was"
+        " refused: the event cites it and no second packet is sent",
+    )
     p.add_argument(
         "--field",
         action="append",

@@ -10,7 +10,7 @@ before anything in them is shown.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -161,9 +161,21 @@ async def verify(
     reason: str | None = None,
     note: str = "",
     fields: Mapping[str, str] | None = None,
+    packet_id: str | None = None,
+    on_sent: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The home side's answer to a report: the sealed verification packet to
     the holder, then the matching event citing it.
+
+    The two are separate requests, so the event can be refused after the
+    packet was accepted (the case moved on, the gateway restarted). A retry
+    passes the accepted packet's id as ``packet_id``: the event cites it and
+    no second verification packet reaches the holder.
+
+    Args:
+        packet_id: a verification packet already accepted for this answer.
+        on_sent: called with the packet's id as soon as the gateway accepted
+            it, before the event is sent, so that the caller can keep it.
 
     Returns:
         ``{"packet_id", "log_index", "state"}``: the verification packet and
@@ -187,23 +199,27 @@ async def verify(
         "note": note,
     }
     case.parse_verification_body(body)  # refuse here what the gateway would refuse later
-    sent = await client.send(
-        [],
-        recipient=known["holder"],
-        kind="verification",
-        purpose="verification",
-        in_reply_to=dossier_id,
-        body=body,
-    )
+    if packet_id is None:
+        sent = await client.send(
+            [],
+            recipient=known["holder"],
+            kind="verification",
+            purpose="verification",
+            in_reply_to=dossier_id,
+            body=body,
+        )
+        packet_id = str(sent["packet_id"])
+        if on_sent is not None:
+            on_sent(packet_id)
     answer = await issue(
         client,
         case_id,
         EVENT_OF_RESULT[result],
-        packet_id=sent["packet_id"],
+        packet_id=packet_id,
         record_id=record_id,
         reason=reason,
     )
-    return {"packet_id": sent["packet_id"], **answer}
+    return {"packet_id": packet_id, **answer}
 
 
 async def show(client: Client, case_id: str) -> tuple[dict[str, Any], list[CaseEvent]]:

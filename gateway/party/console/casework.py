@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -46,8 +46,14 @@ MAX_LISTED_DOSSIERS = 50  # the holder's report form lists its latest dossiers
 class CaseWork(Protocol):
     """What the screens need from the gateway's cases."""
 
-    async def send_decision(self, decision: Decision) -> Decision:
+    async def send_decision(
+        self, decision: Decision, keep: Callable[[Decision], Decision]
+    ) -> Decision:
         """Sign and send a confirmed decision: the verification packet, then the event.
+
+        ``keep`` stores the decision once its packet is accepted (with
+        ``verification_packet_id``), so that a retry after a refused event
+        cites that packet instead of sending the holder a second one.
 
         Returns the decision with its new state (``sent``, or ``failed`` with
         the error); never raises for the gateway's refusal.
@@ -106,11 +112,14 @@ class GatewayCases:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    async def send_decision(self, decision: Decision) -> Decision:
+    async def send_decision(
+        self, decision: Decision, keep: Callable[[Decision], Decision]
+    ) -> Decision:
         if decision.case_id is None:
             return dataclasses.replace(
                 decision, state=FAILED,
                 error="this record has no case id; pull the dossier again from a v1.1 gateway")
+        sent: list[Decision] = []  # the decision as kept once its packet was accepted
         try:
             answer = await cases.verify(
                 self.client,
@@ -121,9 +130,14 @@ class GatewayCases:
                 reason=decision.reason,
                 note=decision.note,
                 fields=decision.fields,
+                packet_id=decision.verification_packet_id,
+                on_sent=lambda packet_id: sent.append(
+                    keep(dataclasses.replace(decision, verification_packet_id=packet_id))
+                ),
             )
         except DXGError as err:
-            return dataclasses.replace(decision, state=FAILED, error=err.detail)
+            latest = sent[-1] if sent else decision
+            return dataclasses.replace(latest, state=FAILED, error=err.detail)
         return dataclasses.replace(
             decision, state=SENT, verification_packet_id=answer["packet_id"],
             log_index=answer.get("log_index"), case_state=answer.get("state"), error=None,

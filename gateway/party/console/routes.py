@@ -331,7 +331,8 @@ async def _send(request: web.Request, decision: Decision) -> Decision:
     assert decision.state == SENDING
     if console.cases is None:
         raise Invalid("this console has no gateway to send to")
-    return console.decisions.update(await console.cases.send_decision(decision))
+    sent = await console.cases.send_decision(decision, console.decisions.update)
+    return console.decisions.update(sent)
 
 
 @routes.post("/decisions/{decision_id}/reject")
