@@ -13,8 +13,6 @@ import contextlib
 import io
 import json
 import logging
-import os
-import signal
 import socket
 import sqlite3
 import threading
@@ -381,8 +379,10 @@ def test_fault_05_plaintext_left_by_sigkill_is_removed_at_start_up(
     assert list(pid_file.parent.glob("part-*"))  # the decrypted part
     grandchild = int(pid_file.read_text())
     exchange.gw.kill()
-    # SIGKILL gives the gateway no chance to stop its sandbox: this test does.
-    os.killpg(os.getpgid(grandchild), signal.SIGKILL)
+    # SIGKILL gives the gateway no chance to stop its sandbox; the sandbox sees
+    # its parent go and stops its whole group (regression: it ran on, holding
+    # the decrypted part, until its own deadline).
+    wait_for(lambda: not _alive(grandchild), timeout=10)
     assert pid_file.parent.exists()  # what a crash leaves behind
     exchange.gw.start()
     # Gone at start-up (the restarted extraction of the same packet makes its own).

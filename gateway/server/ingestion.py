@@ -49,6 +49,7 @@ import json
 import math
 import multiprocessing
 import os
+import select
 import signal
 import threading
 import time
@@ -357,6 +358,7 @@ class Ingestor:
         if self._aborting.is_set():
             raise _SandboxFailure("cancelled", "the extraction was stopped before this part")
         receiver, sender = self._ctx.Pipe(duplex=False)
+        task = {**task, "reader_pid": os.getpid()}  # the sandbox stops when this process dies
         proc = self._ctx.Process(target=_sandbox_main, args=(sender, task),
                                  name=f"dxg-extractor-{task['name']}")
         started = time.monotonic()
@@ -450,6 +452,7 @@ class Ingestor:
 def _sandbox_main(conn: Connection, task: dict[str, Any]) -> None:
     """Entry point of a sandbox process: load, run, reply with JSON bytes, exit."""
     os.setsid()  # a group of our own, so the parent can kill everything we start
+    _die_with_the_reader(int(task["reader_pid"]))
     # Extraction is background work: requests (intake, delivery) come first on the
     # cores; page workers and Tesseract inherit the lower priority.
     os.nice(SANDBOX_NICENESS)
@@ -481,6 +484,28 @@ def _sandbox_main(conn: Connection, task: dict[str, Any]) -> None:
     for blob in blobs:  # one message per photo: neither side holds them all twice
         conn.send_bytes(blob)
     conn.close()
+
+
+def _die_with_the_reader(reader_pid: int) -> None:
+    """Stop this sandbox's whole group once the process waiting for its reply is gone.
+
+    A gateway killed with SIGKILL cannot stop its sandboxes, and a sandbox
+    left running holds a decrypted part and its cores until its plugin ends.
+    Its parent is the forkserver, which cannot notice the gateway's death
+    while any sandbox lives (each holds the forkserver's liveness pipe), so
+    the sandbox watches the gateway's process itself, through a pidfd.
+    """
+    try:
+        watched = os.pidfd_open(reader_pid)
+    except ProcessLookupError:
+        os.killpg(0, signal.SIGKILL)  # gone before we started: nobody will read us
+        return
+
+    def watch() -> None:
+        select.select([watched], [], [])  # readable once that process has exited
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="dxg-reader-watch", daemon=True).start()
 
 
 def _forward_progress(message: bytes, on_progress: PageProgress) -> None:
