@@ -1088,6 +1088,18 @@ def _add_photo(record: dict[str, Any], image: ImageRegion, gap: float, page: Pag
         record["source"]["pages"] = sorted([*record["source"]["pages"], page.page])
 
 
+def _boxes_on_the_page_as_sent(pages: Sequence[PageText], records: list[dict[str, Any]]) -> None:
+    """Move every provenance box from the frame the page was read in (turned
+    upright, deskewed) to the page as it was sent, where a viewer draws it."""
+    by_number = {p.page: p for p in pages}
+    for record in records:
+        for entry in record["provenance"].values():
+            page = by_number.get(entry["page"])
+            if page is not None and (page.rotation or page.skew):
+                x0, y0, x1, y1 = entry["bbox"]
+                entry["bbox"] = list(page.to_source((x0, y0, x1, y1)))
+
+
 def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseResult:
     """Read every child's record from the positioned text of one part.
 
@@ -1126,6 +1138,7 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
             ordinals[first] = ordinal + 1
             found.append((child, record))
     _attach_photos(pages, found)
+    _boxes_on_the_page_as_sent(pages, [record for _, record in found])
     for _, record in found:
         confidences = [p["confidence"] for p in record["provenance"].values()]
         record["confidence"] = min(confidences) if confidences else 0.0

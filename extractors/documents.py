@@ -684,7 +684,7 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                                     number=number)
     text = PageText(page=number, width=gray_img.width * scale, height=gray_img.height * scale,
                     method="ocr", lines=_lines(_ink_not_text(items)), images=tuple(regions),
-                    rotation=rotation)
+                    rotation=rotation, skew=skew)
     return PageResult(text, tuple(photos), confidence)
 
 

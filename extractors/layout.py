@@ -8,6 +8,7 @@ converted to points at the rendering dpi.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from gateway.pluginspec import BBox, Method
@@ -63,3 +64,33 @@ class PageText:
     # Degrees clockwise the reader turned the page to read it upright (0, 90, 180,
     # 270); coordinates above are in the upright frame. 0 for text layers.
     rotation: int = 0
+    # Degrees the reader then turned the upright page by to straighten its lines
+    # (the deskew, about the page's centre). 0 for text layers.
+    skew: float = 0.0
+
+    def to_source(self, bbox: BBox) -> BBox:
+        """``bbox``, given in the upright, deskewed frame, on the page as it was sent.
+
+        The page as sent is what a viewer shows (a PDF page with its
+        ``/Rotate`` applied, an image as stored), so provenance boxes must be
+        there. The centre goes back through the deskew and the quarter turns;
+        the size only swaps on 90 and 270 (a box stays a box).
+        """
+        x, y = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
+        w, h = bbox[2] - bbox[0], bbox[3] - bbox[1]
+        if self.skew:
+            cx, cy, a = self.width / 2, self.height / 2, math.radians(self.skew)
+            x, y = (cx + (x - cx) * math.cos(a) + (y - cy) * math.sin(a),
+                    cy - (x - cx) * math.sin(a) + (y - cy) * math.cos(a))
+        width, height = self.width, self.height
+        if self.rotation == 90:
+            width, height = height, width
+            x, y, w, h = y, height - x, h, w
+        elif self.rotation == 180:
+            x, y = width - x, height - y
+        elif self.rotation == 270:
+            width, height = height, width
+            x, y, w, h = width - y, x, h, w
+        x0, y0 = max(0.0, x - w / 2), max(0.0, y - h / 2)
+        return (round(x0, 2), round(y0, 2), round(min(width, x0 + w), 2),
+                round(min(height, y0 + h), 2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import math
 import random
 import sys
 import types
@@ -384,3 +385,55 @@ def test_a_skewed_grayscale_scan_pdf_gives_a_straight_photo(tmp_path: Path) -> N
     crop = np.asarray(Image.open(io.BytesIO(photo.data)).convert("L"))
     k = crop.shape[0] // 25
     assert float((crop[:k, :k] > 235).mean()) < 0.02
+
+
+# -- provenance boxes on the page as it was sent ---------------------------------------------
+
+BOX_TOLERANCE_PT = 4.0  # OCR boxes hug the ink, text-layer boxes the font's line: ~1.3 pt apart
+
+
+def _scanned_at(point: tuple[float, float], skew: float, turn: int,
+                size: tuple[float, float]) -> tuple[float, float]:
+    """Where a point of the printed page lies on its scan: turned ``skew``°
+    counter-clockwise about the centre, then the page ``turn``° clockwise
+    (what :func:`tests.dossiers.scan_page` does)."""
+    (x, y), (width, height) = point, size
+    cx, cy, a = width / 2, height / 2, math.radians(skew)
+    x, y = (cx + (x - cx) * math.cos(a) + (y - cy) * math.sin(a),
+            cy - (x - cx) * math.sin(a) + (y - cy) * math.cos(a))
+    return {0: (x, y), 90: (height - y, x), 180: (width - x, height - y),
+            270: (y, width - x)}[turn]
+
+
+def _centre(box: Sequence[float]) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def test_provenance_boxes_of_a_turned_skewed_scan_lie_on_the_page_as_sent(
+    tmp_path: Path,
+) -> None:
+    # Regression: boxes were in the frame the page was read in (turned upright,
+    # deskewed), so a viewer showing the scan as sent drew them elsewhere.
+    turns, skew = [90, 180, 270], 1.5
+    upright = make_dossier(31, lang="uk", children=3)
+    scanned = make_dossier(31, lang="uk", children=3, turns=turns,
+                           scan=ScanStyle(dpi=300, skew=skew, noise=4))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    truth = DocumentsExtractor().extract(PartInput(
+        upright.filename, upright.media_type, upright.write(tmp_path / "a"), AS_OF)).records
+    found = DocumentsExtractor().extract(PartInput(
+        scanned.filename, scanned.media_type, scanned.write(tmp_path / "b"), AS_OF)).records
+    assert len(truth) == len(found) == 3
+    checked = 0
+    for want, got, turn in zip(truth, found, turns, strict=True):
+        for member in ("family_name", "given_name", "birth_date", "photos"):
+            if member not in got["provenance"]:
+                continue
+            expected = _scanned_at(_centre(want["provenance"][member]["bbox"]), skew, turn,
+                                   (595, 842))
+            centre = _centre(got["provenance"][member]["bbox"])
+            assert math.dist(centre, expected) < BOX_TOLERANCE_PT, (turn, member, centre,
+                                                                   expected)
+            checked += 1
+    assert checked >= 9
