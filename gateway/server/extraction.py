@@ -187,6 +187,15 @@ def _claim_jobs(
     return _jobs(conn, rows)
 
 
+def _release_claims(conn: Connection, *, node: str) -> None:
+    """Hand back this node's unfinished claims (it stops cleanly, SIGTERM)."""
+    conn.execute(
+        "UPDATE packets SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?"
+        " AND status IN ('ACCEPTED', 'EXTRACTING')",
+        (node,),
+    )
+
+
 class ExtractionWorker:
     """Takes ACCEPTED packets and makes them READY.
 
@@ -237,6 +246,9 @@ class ExtractionWorker:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.gw.db.postgres:  # stopping, not dying: others may take them now
+                with contextlib.suppress(Exception):
+                    await self.gw.db.write(partial(_release_claims, node=self.gw.node_id))
 
     async def _guarded(self, job: _Job) -> None:
         try:
