@@ -461,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", default=None, metavar="DSN",
                    help="a postgresql://... DSN; default: SQLite in DIR")
     p.add_argument("--blobs", default=None, metavar="DIR",
-                   help="a blob directory shared by several nodes; default: DIR/blobs")
+                   help="a blob directory shared by several nodes, or s3://bucket/prefix"
+                        " (the s3 extra); default: DIR/blobs")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("migrate", help="apply the database's pending schema migrations")
