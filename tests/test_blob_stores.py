@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,14 +25,17 @@ from gateway.protocol.errors import Invalid, Unavailable
 from gateway.server.blobs import Blobs
 from gateway.server.config import Config
 from gateway.server.s3 import SHA256_META, S3BlobStore
-from gateway.server.store import BlobStore
+from gateway.server.store import INLINE_MAX, BlobStore
 from tests.harness import (
+    GatewayProcess,
     assert_problem,
+    gateway_command,
     get,
     make_packet,
     post_packet,
     run_cli,
     start_gateway,
+    tiny_pdf,
     wait_ready,
 )
 from tests.s3server import S3_ENV, S3Service, s3_service
@@ -190,4 +195,51 @@ def test_a_gateway_on_a_bucket_acknowledges_only_stored_blobs(tmp_path: Path) ->
             assert_problem(post_packet(gw, ua, late, timeout=120), 503, "unavailable")
             assert_problem(get(gw, ua, f"/v1/packets/{late.packet_id}"), 404, "not-found")
         finally:
+            gw.stop()
+
+
+def test_nodes_and_a_worker_sharing_only_postgresql_and_a_bucket(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """No shared directory: a serving node (its extraction off) accepts a
+    packet whose PDF goes to the bucket, a ``gateway worker`` on its own copy
+    of the data directory reads it from the bucket and makes the packet
+    READY, and a second serving node delivers it byte for byte."""
+    with s3_service() as s3:
+        gw = start_gateway(tmp_path, {"database": postgres_dsn, "extraction_worker": False,
+                                      "blobs": f"s3://{s3.bucket}/nodes",
+                                      "s3_endpoint": s3.endpoint})  # fmt: skip
+        gw.env = S3_ENV
+        ua, ru = gw.add_party("ua"), gw.add_party("ru")
+        copy = shutil.ignore_patterns("dxg.sqlite3*", "tmp")
+        shutil.copytree(gw.root, tmp_path / "worker", ignore=copy)
+        shutil.copytree(gw.root, tmp_path / "gw2", ignore=copy)
+        other = GatewayProcess(root=tmp_path / "gw2", config=gw.config, env=S3_ENV)
+        worker = subprocess.Popen([*gateway_command(), "worker", str(tmp_path / "worker")],
+                                  env=os.environ | S3_ENV)  # fmt: skip
+        try:
+            gw.start()
+            other.start()
+            # The note fills the inline budget, so the PDF is a file: an object.
+            note = b"n" * (INLINE_MAX - 100)
+            pdf = tiny_pdf("from the bucket")
+            packet = make_packet(ua, "ru", [("note.txt", "text/plain", note),
+                                            ("dossier.pdf", "application/pdf", pdf)])  # fmt: skip
+            assert post_packet(gw, ua, packet).status == 202
+            listed = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix="nodes/")
+            assert [o["Key"].rsplit("/", 1)[1] for o in listed["Contents"]] == ["part-dossier.pdf"]
+            wait_ready(other, ru, packet.packet_id)  # extracted by the worker, from the bucket
+            pulled = json.loads(run_cli("pull", "--gateway", other.url, "--id", "ru", "--keys",
+                                        str(ru.prefix), "--trust", str(gw.trust_file(ru)),
+                                        "--out", str(tmp_path / "in")).stdout)  # fmt: skip
+            (result,) = pulled
+            assert (Path(result["folder"]) / "parts" / "dossier.pdf").read_bytes() == pdf
+            assert (Path(result["folder"]) / "parts" / "note.txt").read_bytes() == note
+            assert not (tmp_path / "gw" / "blobs").exists() or not any(
+                (tmp_path / "gw" / "blobs").iterdir()
+            )  # nothing on a node's disk
+        finally:
+            worker.terminate()
+            assert worker.wait(60) == 0
+            other.stop()
             gw.stop()
