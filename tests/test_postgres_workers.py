@@ -318,6 +318,7 @@ def test_gateway_worker_refuses_sqlite_and_explains_itself(tmp_path: Path) -> No
     assert "PostgreSQL" in refused.stderr and "what to do" in refused.stderr
     helped = run_cli("worker", "--help").stdout
     assert "claim" in helped and "extraction_worker" in helped
+    assert "gateway worker" in run_cli("serve", "--help").stdout
     bad = json.loads((gw.root / "config.json").read_text()) | {"extraction_worker": False}
     (gw.root / "config.json").write_text(json.dumps(bad))
     refused = run_cli("serve", str(gw.root), check=False)  # nothing would ever extract

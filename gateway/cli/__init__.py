@@ -273,6 +273,11 @@ On SIGTERM the gateway stops accepting connections, lets requests in flight
 exits 0. Slow clients: request headers must arrive within header_timeout_s
 (15 s), an upload may not pause longer than body_idle_timeout_s (30 s), and
 one party uploads at most max_uploads_per_party (32) packets at once.
+
+Several nodes (docs/postgresql.md): copies of one data directory on one
+PostgreSQL database share all work through it. With "extraction_worker":
+false a node leaves extraction to gateway worker nodes (see gateway worker
+--help).
 """
 
 
