@@ -290,7 +290,17 @@ def test_a_worker_node_extracts_and_another_takes_over_from_a_killed_one(
         holders = {by for _, by in claims(postgres_dsn)}
         assert len(holders) == 2  # both workers extracted: the second took the dead one's claims
         print(f"worker killed with {left} of {len(sent)} packets not READY; all READY after")
-        assert heir.terminate() == 0  # SIGTERM: a clean exit
+
+        # SIGTERM instead: the worker exits 0 and hands back what it had not finished.
+        for i in range(6):
+            post(f"stopped {i}")
+        wait_for(lambda: any(s != "READY" and by for s, by in claims(postgres_dsn)), timeout=30)
+        assert heir.terminate() == 0
+        unfinished = [by for s, by in claims(postgres_dsn) if s != "READY"]
+        assert unfinished and unfinished == [None] * len(unfinished)  # free for any node now
+        last = start_worker("worker3")
+        wait_for(lambda: all(s == "READY" for s, _ in claims(postgres_dsn)), timeout=60)
+        assert last.terminate() == 0
 
         with psycopg.connect(postgres_dsn) as conn:
             ready = conn.execute(
