@@ -50,7 +50,7 @@ from gateway.protocol.errors import (
     UsageError,
 )
 from gateway.protocol.ids import check_id
-from gateway.server import migrations, registry, transfer
+from gateway.server import migrations, registry, transfer, worker
 from gateway.server.app import serve
 from gateway.server.config import Config, DataDir
 from gateway.server.ingestion import SANDBOX_GRACE_S, Ingestor
@@ -241,6 +241,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    root = Path(args.dir)
+    worker.check_shared(root)  # before the engine's fork server starts
+    config = DataDir(root).load_config()
+    limits = Limits(document_timeout_s=part_deadline_s(config.extraction_timeout_s))
+    with Ingestor(
+        config.extractors, limits, workers=os.cpu_count() or 1, plugins=config.plugins
+    ) as engine:
+        worker.run(root, engine=engine)
+    return 0
+
+
 def part_deadline_s(extraction_timeout_s: float) -> float:
     """How long one part's extractor may read, inside a packet's extraction deadline."""
     return max(1.0, extraction_timeout_s - ENGINE_MARGIN_S - SANDBOX_GRACE_S)
@@ -261,6 +273,29 @@ On SIGTERM the gateway stops accepting connections, lets requests in flight
 exits 0. Slow clients: request headers must arrive within header_timeout_s
 (15 s), an upload may not pause longer than body_idle_timeout_s (30 s), and
 one party uploads at most max_uploads_per_party (32) packets at once.
+
+Several nodes (docs/postgresql.md): copies of one data directory on one
+PostgreSQL database share all work through it. With "extraction_worker":
+false a node leaves extraction to gateway worker nodes (see gateway worker
+--help).
+"""
+
+
+WORKER_HELP = """\
+Run a worker node until SIGTERM or SIGINT: the gateway's background work
+without HTTP. DIR is a copy of a serving node's data directory (config.json
+and keys/); its database must be PostgreSQL, shared with the serving nodes.
+
+A worker node extracts accepted packets (OCR of every page, the heavy part),
+sends push notifications and issues EXPIRED receipts, sharing each queue with
+every other node through claims in the database: no job is done twice, and a
+job held by a node that died is taken by another once its claim runs out
+(extraction: 15 s). Start as many as the OCR load needs, on any machine that
+reaches the database and the blob store. Serving nodes with
+"extraction_worker": false in their config.json leave extraction to them.
+
+On SIGTERM the worker cancels its jobs, hands its claims back and exits 0.
+Extraction deadlines are those of gateway serve (see gateway serve --help).
 """
 
 
@@ -431,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", default=None, metavar="DSN",
                    help="a postgresql://... DSN; default: SQLite in DIR")
     p.add_argument("--blobs", default=None, metavar="DIR",
-                   help="a blob directory shared by several nodes; default: DIR/blobs")
+                   help="a blob directory shared by several nodes, or s3://bucket/prefix"
+                        " (the s3 extra); default: DIR/blobs")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("migrate", help="apply the database's pending schema migrations")
@@ -483,6 +519,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8443)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "worker",
+        help="run extraction, notifications and expiry without HTTP (PostgreSQL)",
+        description=WORKER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("extract", help="print the extraction of local files as JSON")
     p.add_argument("files", nargs="+")

@@ -262,12 +262,15 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
         replay.load(await gw.db.read(load_jti))
         engine = app[ENGINE]
         workers = [
-            start_worker(app, "extraction", lambda: ExtractionWorker(gw, engine).run()),
             start_worker(app, "notifier", lambda: Notifier(gw).run()),
             start_worker(app, "expirer", lambda: Expirer(gw).run()),
             start_worker(app, "jti-pruner", lambda: prune_jti(gw, replay)),
             start_worker(app, "storage", lambda: watch_storage(gw)),
         ]
+        if gw.config.extraction_worker:  # else gateway worker nodes extract
+            workers.append(
+                start_worker(app, "extraction", lambda: ExtractionWorker(gw, engine).run())
+            )
         try:
             yield
         finally:

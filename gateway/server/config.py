@@ -7,7 +7,8 @@ Layout of a data directory (made by ``gateway init``)::
     keys/storage.key       the key that encrypts blobs at rest, mode 0600
     dxg.sqlite3            packets, receipts, registry, log (WAL); unless
                            ``database`` names a PostgreSQL server
-    blobs/                 parts and photos, encrypted at rest (or ``blobs``)
+    blobs/                 parts and photos, encrypted at rest (or ``blobs``:
+                           a shared directory, or an s3:// bucket)
     tmp/                   plaintext scratch for extraction, mode 0700
 
 Every setting has a default chosen for a government-grade exchange; a
@@ -79,6 +80,17 @@ class Config:
     # The blob directory; None for blobs/ in the data directory. Several nodes
     # on one PostgreSQL database share one (a network file system).
     blobs: str | None = None
+    # An S3-compatible bucket instead ("blobs": "s3://bucket/prefix", the s3
+    # extra): its endpoint URL, region and credentials profile; unset, the
+    # standard AWS environment variables (AWS_ENDPOINT_URL, AWS_REGION,
+    # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE) decide. No secrets here.
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_profile: str | None = None
+    # Whether ``gateway serve`` runs the extraction worker. False on serving
+    # nodes that leave extraction (OCR, the heavy part) to ``gateway worker``
+    # nodes of the same PostgreSQL database.
+    extraction_worker: bool = True
 
     def __post_init__(self) -> None:
         check_id(self.id, what="the gateway id")
@@ -86,6 +98,11 @@ class Config:
             raise BadRequest("the log origin is one non-empty line")
         if self.database is not None and not is_postgres(self.database):
             raise BadRequest("database is a postgresql:// DSN (leave it out for SQLite)")
+        if not self.extraction_worker and self.database is None:
+            raise BadRequest(
+                "extraction_worker false leaves extraction to gateway worker nodes, which"
+                " need a PostgreSQL database: set database, or leave extraction_worker out"
+            )
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -148,7 +165,10 @@ class DataDir:
         return config.database if config.database is not None else self.database
 
     def blobs_of(self, config: Config) -> Path:
-        """The blob directory ``config`` names: a shared one, or blobs/ here."""
+        """The blob directory ``config`` names: a shared one, or blobs/ here.
+
+        (An ``s3://`` bucket is opened by ``gateway.server.blobs.open_blobs``.)
+        """
         return Path(config.blobs) if config.blobs is not None else self.blobs
 
     def load_config(self) -> Config:

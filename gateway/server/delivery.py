@@ -14,6 +14,21 @@ restart resumes it.
 
 Past its deadline, a packet the recipient never fetched gets a gateway-signed
 EXPIRED receipt.
+
+Several nodes on one database share both queues through claims, so each
+event is handled by one node, not by every node:
+
+* A notification is claimed in a write (``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL) by moving its ``notify_next_at`` past the attempt
+  (:func:`notify_claim_s`): no other node finds it due meanwhile. The
+  attempt's outcome then sets the real next time, but only if the claim is
+  still the one this node made. A node that dies holding a claim leaves the
+  notification due again once the claim runs out, and another node sends
+  it: at-least-once, and once when no node dies.
+* Expiry claims overdue packets and issues their EXPIRED receipts in the
+  same transaction: the rows stay locked until it commits, a dead node's
+  transaction is rolled back with its locks, and the status is re-read
+  under them, so a packet gets one EXPIRED receipt.
 """
 
 from __future__ import annotations
@@ -23,6 +38,7 @@ import json
 import logging
 import random
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -35,14 +51,16 @@ from gateway.protocol.errors import Conflict, Forbidden, NotFound
 from gateway.protocol.receipt import sign_receipt
 from gateway.server import receipts, registry, timeline
 from gateway.server.service import Gateway, idle
-from gateway.server.sql import Connection
+from gateway.server.sql import Connection, PgConnection
 
 log = logging.getLogger(__name__)
 
 SEALED_MEDIA_TYPE = "application/vnd.dxg.sealed"
 MAX_PAGE = 1000  # inbox items per page
 DELIVERABLE = frozenset({status.READY, status.DELIVERED, status.PROCESSED, status.REJECTED})
-NOTIFY_CONCURRENCY = 16  # endpoints contacted at once
+NOTIFY_CONCURRENCY = 16  # endpoints contacted at once; also what one node claims per round
+NOTIFY_CLAIM_SLACK_S = 10.0  # beyond the attempt's timeout: recording it, a busy event loop
+EXPIRE_BATCH = 100  # EXPIRED receipts signed in one write: bounds the write's duration
 
 
 def inbox_page(conn: Connection, recipient: str, after: int, limit: int) -> dict[str, Any]:
@@ -159,24 +177,17 @@ class Notifier:
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.gw.config.notify_timeout_s)
+        hold_s = notify_claim_s(self.gw.config.notify_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
-                due = await self.gw.db.read(_due_notifications)
-                if due:
-                    await self._attempt_all(session, due)
+                claim = partial(claim_notifications, at=now(), hold_s=hold_s,
+                                limit=NOTIFY_CONCURRENCY)  # fmt: skip
+                claimed = await self.gw.db.write(claim)
+                if claimed:
+                    await asyncio.gather(*(self._attempt(session, *item) for item in claimed))
+                    continue  # more may be due: claim again before sleeping
                 wait = await self.gw.db.read(_seconds_to_next)
                 await idle(self._wakeup, wait)
-
-    async def _attempt_all(
-        self, session: aiohttp.ClientSession, due: list[tuple[str, ...]]
-    ) -> None:
-        limit = asyncio.Semaphore(NOTIFY_CONCURRENCY)
-
-        async def one(item: tuple[str, ...]) -> None:
-            async with limit:
-                await self._attempt(session, *item)
-
-        await asyncio.gather(*(one(d) for d in due))
 
     async def _attempt(
         self,
@@ -187,6 +198,7 @@ class Notifier:
         endpoint: str,
         attempts: str,
         deadline: str,
+        claim: str,
     ) -> None:
         gw = self.gw
         claims = {
@@ -221,23 +233,53 @@ class Notifier:
             still_ready = timeline.current(conn, packet_id) == status.READY
             conn.execute(
                 "UPDATE packets SET notify_attempts = ?, notify_next_at = ?, notify_done = ?"
-                " WHERE packet_id = ?",
-                (attempt, next_at if still_ready else None, int(ok), packet_id),
+                " WHERE packet_id = ? AND notify_next_at = ?",  # still this node's claim
+                (attempt, next_at if still_ready else None, int(ok), packet_id, claim),
             )
             timeline.record_event(conn, packet_id, at, detail)
 
         await gw.db.write(record)
 
 
-def _due_notifications(conn: Connection) -> list[tuple[str, ...]]:
-    rows = conn.execute(
-        "SELECT k.packet_id, k.sender, k.recipient, p.endpoint, k.notify_attempts, k.deadline"
-        " FROM packets k JOIN parties p ON p.id = k.recipient"
-        " WHERE k.notify_next_at IS NOT NULL AND k.notify_next_at <= ? AND k.notify_done = 0"
-        " AND k.status = 'READY' AND p.endpoint IS NOT NULL ORDER BY k.notify_next_at LIMIT 256",
-        (format_time(now()),),
-    ).fetchall()
-    return [tuple(str(v) for v in r) for r in rows]
+_DUE = (
+    "SELECT k.packet_id, k.sender, k.recipient, p.endpoint, k.notify_attempts, k.deadline"
+    " FROM packets k JOIN parties p ON p.id = k.recipient"
+    " WHERE k.notify_next_at IS NOT NULL AND k.notify_next_at <= ? AND k.notify_done = 0"
+    " AND k.status = 'READY' AND p.endpoint IS NOT NULL ORDER BY k.notify_next_at LIMIT ?"
+)
+_OVERDUE = (
+    "SELECT packet_id FROM packets WHERE deadline < ? AND fetched_at IS NULL"
+    " AND status IN ('ACCEPTED', 'EXTRACTING', 'READY') ORDER BY deadline LIMIT ?"
+)
+
+
+def notify_claim_s(notify_timeout_s: float) -> float:
+    """How long a claimed notification stays this node's: its attempt, then some slack."""
+    return notify_timeout_s + NOTIFY_CLAIM_SLACK_S
+
+
+def claim_notifications(
+    conn: Connection, *, at: datetime, hold_s: float, limit: int
+) -> list[tuple[str, ...]]:
+    """Claim up to ``limit`` due notifications for this node, in a write.
+
+    The claim is the packet's ``notify_next_at`` moved ``hold_s`` ahead: no
+    node (this one included) finds it due until then. Rows another node is
+    claiming at this moment are skipped, not waited for (PostgreSQL's
+    ``FOR UPDATE SKIP LOCKED``).
+
+    Returns:
+        (packet_id, sender, recipient, endpoint, attempts, deadline, claim)
+        per notification, ``claim`` being the ``notify_next_at`` it now holds.
+    """
+    sql = _DUE + (" FOR UPDATE OF k SKIP LOCKED" if isinstance(conn, PgConnection) else "")
+    rows = conn.execute(sql, (format_time(at), limit)).fetchall()
+    claim = format_time(at + timedelta(seconds=hold_s))
+    conn.executemany(
+        "UPDATE packets SET notify_next_at = ? WHERE packet_id = ?",
+        [(claim, r[0]) for r in rows],
+    )
+    return [(*(str(v) for v in r), claim) for r in rows]
 
 
 def _seconds_to_next(conn: Connection) -> float:
@@ -262,27 +304,37 @@ class Expirer:
             await asyncio.sleep(self.gw.config.sweep_interval_s)
 
     async def sweep(self) -> int:
+        """Expire every overdue packet, a batch per write; how many were expired."""
         gw = self.gw
         at = now()
-        overdue = await gw.db.read(lambda c: _overdue(c, at))
-        for packet_id in overdue:
-            await gw.db.write(lambda c, p=packet_id: _expire(c, gw, p, at))  # type: ignore[misc]
-        return len(overdue)
+        expired = 0
+        while True:
+            found, done = await gw.db.write(
+                lambda c: expire_overdue(c, gw, at=at, limit=EXPIRE_BATCH)
+            )
+            expired += done
+            if found < EXPIRE_BATCH or done == 0:
+                return expired
 
 
-def _overdue(conn: Connection, at: datetime) -> list[str]:
-    rows = conn.execute(
-        "SELECT packet_id FROM packets WHERE deadline < ? AND fetched_at IS NULL"
-        " AND status IN ('ACCEPTED', 'EXTRACTING', 'READY') LIMIT 1000",
-        (format_time(at),),
-    ).fetchall()
-    return [r[0] for r in rows]
+def expire_overdue(conn: Connection, gw: Gateway, *, at: datetime, limit: int) -> tuple[int, int]:
+    """Claim up to ``limit`` overdue packets and expire them, in this write.
+
+    The rows stay locked (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so another
+    node's sweep takes other rows) until the receipts commit with them.
+
+    Returns:
+        (packets found overdue, packets expired now).
+    """
+    sql = _OVERDUE + (" FOR UPDATE SKIP LOCKED" if isinstance(conn, PgConnection) else "")
+    rows = conn.execute(sql, (format_time(at), limit)).fetchall()
+    return len(rows), sum(_expire(conn, gw, row[0], at) for row in rows)
 
 
-def _expire(conn: Connection, gw: Gateway, packet_id: str, at: datetime) -> None:
+def _expire(conn: Connection, gw: Gateway, packet_id: str, at: datetime) -> bool:
     facts = receipts.delivered(conn, packet_id)
     if facts.status not in status.RECEIPT_FROM[status.EXPIRED]:
-        return  # fetched or answered meanwhile
+        return False  # fetched or answered meanwhile
     receipt = sign_receipt(
         gw.signing_key,
         level=status.EXPIRED,
@@ -299,3 +351,4 @@ def _expire(conn: Connection, gw: Gateway, packet_id: str, at: datetime) -> None
     receipts.append(conn, receipt, at=at)
     conn.execute("UPDATE packets SET notify_next_at = NULL WHERE packet_id = ?", (packet_id,))
     timeline.record(conn, packet_id, status.EXPIRED, at)
+    return True

@@ -55,6 +55,7 @@ POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
 CLAIM_HOLD_S = 3 * POLL_S  # renewed every poll, so only a dead node's claim runs out
 MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
 RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
+RELEASE_WAIT_S = 5.0  # handing claims back at shutdown; an unreachable database must not hold it
 ABORT_WAIT_S = 30.0  # killed sandboxes end in milliseconds; this only bounds a stuck join
 
 
@@ -187,6 +188,15 @@ def _claim_jobs(
     return _jobs(conn, rows)
 
 
+def _release_claims(conn: Connection, *, node: str) -> None:
+    """Hand back this node's unfinished claims (it stops cleanly, SIGTERM)."""
+    conn.execute(
+        "UPDATE packets SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?"
+        " AND status IN ('ACCEPTED', 'EXTRACTING')",
+        (node,),
+    )
+
+
 class ExtractionWorker:
     """Takes ACCEPTED packets and makes them READY.
 
@@ -237,6 +247,10 @@ class ExtractionWorker:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.gw.db.postgres:  # stopping, not dying: others may take them now
+                release = self.gw.db.write(partial(_release_claims, node=self.gw.node_id))
+                with contextlib.suppress(Exception):  # else they run out, as a dead node's
+                    await asyncio.wait_for(release, RELEASE_WAIT_S)
 
     async def _guarded(self, job: _Job) -> None:
         try:

@@ -18,9 +18,10 @@ from pathlib import Path
 from gateway.protocol.crypto.keys import SigningKey, load_signing_key
 from gateway.protocol.crypto.seal import StorageKey
 from gateway.server import migrations
+from gateway.server.blobs import Blobs, is_s3, open_blobs
 from gateway.server.config import Config, DataDir
 from gateway.server.storage import Space, is_storage_full
-from gateway.server.store import BlobStore, Database
+from gateway.server.store import Database
 
 IO_THREADS = 8  # blob writes and reads: fsync-bound, not CPU-bound
 SHARED_SWEEP_MIN_AGE_S = 6 * 3600  # far longer than any upload (256 MiB at a slow 20 kB/s)
@@ -49,13 +50,14 @@ class Gateway:
                 raise
             self.db = Database(self.data.database_target(self.config))
         self.db.write_sync(migrations.migrate)
-        self.blobs = BlobStore(self.data.blobs_of(self.config), storage_key)
+        self.blobs: Blobs = open_blobs(self.data, self.config, storage_key)
         referenced = self.db.read_sync(
             lambda c: {r[0] for r in c.execute("SELECT blob_dir FROM packets")}
         )
         # Uploads that never committed: a crash or a lost race. A shared blob
         # directory also holds other nodes' uploads in flight: only old ones go.
-        self.blobs.sweep(referenced, min_age_s=SHARED_SWEEP_MIN_AGE_S if self.db.postgres else 0)
+        shared = self.db.postgres or is_s3(self.config.blobs)
+        self.blobs.sweep(referenced, min_age_s=SHARED_SWEEP_MIN_AGE_S if shared else 0)
         self.data.tmp.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.data.tmp, 0o700)
         clean_scratch(self.data.tmp)
