@@ -281,7 +281,7 @@ def choose_threshold(rows: Sequence[Sample], target: float = TARGET_CAUGHT) -> f
     return best
 
 
-def fit(dev: Sequence[Sample]) -> confidence.Model:
+def fit(dev: Sequence[Sample], per_cell: int) -> confidence.Model:
     """A model fitted on the development samples read by OCR, with its threshold."""
     rows = [s for s in dev if s.evidence is not None and not s.evidence.certain]
     x = design([s.evidence for s in rows if s.evidence is not None])
@@ -291,7 +291,7 @@ def fit(dev: Sequence[Sample]) -> confidence.Model:
     features = len(confidence.FEATURES)
     draft = confidence.Model(
         version="draft", threshold=0.5,
-        weights=tuple(round(float(v), 6) for v in w[:features]),
+        weights=tuple(round(float(v), 6) + 0.0 for v in w[:features]),  # + 0.0: no "-0.0"
         offsets={g: round(float(v), 6) for g, v in zip(confidence.GROUPS, w[features:],
                                                          strict=True)})
     rescored = rescore(dev, draft)
@@ -301,13 +301,13 @@ def fit(dev: Sequence[Sample]) -> confidence.Model:
         version=datetime.now(UTC).strftime("%Y-%m-%d") + f"-r{reader_version()[:8]}",
         threshold=threshold, weights=draft.weights, offsets=draft.offsets,
         fitted={
-            "split": f"dev, seed {SEEDS['dev']}",
+            "split": f"dev, seed {SEEDS['dev']}, {per_cell} forms per condition and language",
             "members": len(rows),
             "wrong": int(len(rows) - y.sum()),
             "method": f"logistic regression, L2 {RIDGE} on standardised features, "
                       "monotone signs; threshold: the lowest catching "
                       f"{TARGET_CAUGHT:.0%} of wrong members",
-            "dev_wrong_flagged": round(share, 4),
+            "dev_wrong_flagged": round(share, 4),  # all conditions, born digital included
             "dev_all_flagged": round(flagged, 4),
             "command": "python -m bench.extraction_calibration --fit",
         })
@@ -382,7 +382,7 @@ def main() -> int:
         # features any more; the fit rescores every sample with the new weights.
         confidence.set_model(confidence.neutral())
         dev = samples("dev", args.per_cell, args.cache, args.workers)
-        model = fit(dev)
+        model = fit(dev, args.per_cell)
         confidence.set_model(model)
         MODEL_PATH.write_text(json.dumps(model.as_json(), indent=2, ensure_ascii=False) + "\n",
                               encoding="utf-8")
