@@ -853,7 +853,7 @@ def _form_script(fields: Iterable[_Field]) -> correction.Script | None:
 
 
 def _kind(member: str) -> confidence.Kind:
-    if member.startswith("contact:") or member.startswith("family_contacts."):
+    if member.startswith("contact:"):
         return "contact"
     if member.startswith("services."):
         return "service"

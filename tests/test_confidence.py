@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from bench import extraction_calibration as bench
+from bench.extraction_accuracy import SCALARS, SERVICES
 from extractors import biography, confidence
 from extractors.layout import Line, PageText, Word
 from gateway.protocol import schemas
@@ -240,3 +241,21 @@ def test_the_fit_recovers_the_signs_of_synthetic_evidence_and_holds_them() -> No
         "mean_word")] > 3.0
     assert w[confidence.FEATURES.index("fix_name")] < -0.5
     assert w[confidence.FEATURES.index("page_noise")] == 0.0
+
+
+def test_a_child_not_found_counts_every_member_wrong_and_unflagged() -> None:
+    mother = {"relation": "mother", "name": "n", "place": "p", "phone": "1"}
+    truth: dict[str, Any] = {**dict.fromkeys(SCALARS, "x"),
+                             "services": dict.fromkeys(SERVICES, "y"), "family_contacts": [mother]}
+    compared = list(bench.compare(None, truth))
+    assert len(compared) == len(SCALARS) + len(SERVICES) + 1
+    assert not any(right or listed for _, right, listed in compared)
+    # A relative read where none was printed is wrong too, and one read right is right.
+    record = {"family_contacts": [mother,
+                                  {"relation": "father", "name": "m", "place": None,
+                                   "phone": None}],
+              "review": ["birth_date"], "provenance": {}}
+    by_key = {key: (right, listed) for key, right, listed in bench.compare(record, truth)}
+    assert by_key["family_contacts.0"] == (True, False)
+    assert by_key["family_contacts.1"] == (False, False)
+    assert by_key["birth_date"] == (False, True)  # named in review, with no provenance
