@@ -349,7 +349,8 @@ def report(split: str, rows: Sequence[Sample], model: confidence.Model) -> None:
         print(f"  {name:<14}{count:>8}{mean:>8.3f}{accuracy:>8.3f}")
     unscored = [s for s in rows if s.confidence is None]
     print(f"  {'no provenance':<14}{len(unscored):>8}{'':>8}"
-          f"{sum(s.correct for s in unscored) / max(1, len(unscored)):>8.3f}")
+          f"{sum(s.correct for s in unscored) / max(1, len(unscored)):>8.3f}"
+          f"   ({sum(s.listed for s in unscored)} of them listed: unread or identity missing)")
     print(f"  {'condition':<14}{'members':>8}{'wrong':>7}{'wrong flagged':>15}"
           f"{'all flagged':>13}{'right flagged':>15}")
     for condition in (*CONDITIONS, "scanned"):
