@@ -66,7 +66,8 @@ def test_the_shipped_model_never_raises_confidence_for_a_repair_or_a_doubt(
     clean = model.score(_evidence(kind))
     doubts: list[dict[str, Any]] = [
         {"label_edits": 1}, {"label_edits": 2}, {"noisy": True}, {"unknown_name": True},
-        {"inferred": True}, {"implausible": True},
+        {"inferred": True}, {"implausible": True}, {"incomplete": True},
+        {"beside_image": True},
         {"page": confidence.PageCondition(0.85, 0.05, rotated=True)},
     ]
     for fixes in itertools.chain.from_iterable(
