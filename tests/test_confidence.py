@@ -24,7 +24,7 @@ import pytest
 from bench import extraction_calibration as bench
 from bench.extraction_accuracy import SCALARS, SERVICES
 from extractors import biography, confidence
-from extractors.layout import Line, PageText, Word
+from extractors.layout import ImageRegion, Line, PageText, Word
 from gateway.protocol import schemas
 
 AS_OF = date(2026, 3, 1)
@@ -260,3 +260,15 @@ def test_a_child_not_found_counts_every_member_wrong_and_unflagged() -> None:
     assert by_key["family_contacts.0"] == (True, False)
     assert by_key["family_contacts.1"] == (False, False)
     assert by_key["birth_date"] == (False, True)  # named in review, with no provenance
+
+
+def test_a_page_condition_counts_doubtful_words_and_sees_a_picture_beside_a_value() -> None:
+    words = (Word("Прізвище:", (50, 100, 104, 112), 0.9), Word("Шевчук", (220, 100, 256, 112), 0.3))
+    page = PageText(1, 595, 842, "ocr", (Line(words),),
+                    (ImageRegion((270, 90, 370, 220), "a" * 64),), rotation=90)
+    condition = confidence.PageCondition.of(page)
+    assert condition.noise == 0.5 and condition.rotated
+    assert condition.confidence == pytest.approx((9 * 0.9 + 6 * 0.3) / 15, abs=1e-4)
+    assert condition.beside_image((220, 100, 256, 112))  # 14 pt short of the frame
+    assert not condition.beside_image((50, 100, 104, 112))  # the label, far left of it
+    assert not condition.beside_image((220, 300, 256, 312))  # a row below the picture
