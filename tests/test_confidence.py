@@ -272,3 +272,12 @@ def test_a_page_condition_counts_doubtful_words_and_sees_a_picture_beside_a_valu
     assert condition.beside_image((220, 100, 256, 112))  # 14 pt short of the frame
     assert not condition.beside_image((50, 100, 104, 112))  # the label, far left of it
     assert not condition.beside_image((220, 300, 256, 312))  # a row below the picture
+
+
+def test_the_baseline_is_the_hand_set_confidence_it_replaced() -> None:
+    # 0.9-confidence words under a label needing one edit, script repaired:
+    # min(0.9, 0.5 * 0.95 + 0.5) * 0.9 * 0.9, as biography.py computed it before.
+    e = _evidence(min_word=0.9, label=0.95, label_edits=1, fixes=frozenset({"script"}))
+    assert bench.baseline_score(e) == pytest.approx(0.9 * 0.9 * 0.9, abs=1e-4)
+    assert bench.baseline_score(replace(e, noisy=True)) == pytest.approx(0.729 * 0.75, abs=1e-4)
+    assert bench.baseline_score(confidence.Evidence("sex", "text", 1.0, 1.0)) == 1.0
