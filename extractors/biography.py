@@ -63,19 +63,21 @@ What a record says:
   then of the document); with none of these the spelling is kept only if
   KMU 2010 and ICAO agree.
 - ``provenance``: per member found, the page, the value's box, the page's
-  method, and a confidence: the lowest word confidence of the value, held
-  under its label's (half weight: a misread label says the row is hard to
-  read), less 0.1 per edit the label needed; times a factor per kind of
-  repair (:data:`CORRECTION_FACTOR`), for specks dropped beside the value
-  (:data:`NOISY_FACTOR`) and, on OCR pages, for a given name or patronymic
-  no name table knows (:data:`UNKNOWN_NAME_FACTOR`). A repaired value says
-  ``"corrected": true``; a sex told by the names says ``"inferred": true``
-  and carries that name's page and box. A photo's confidence falls from 1
-  to 0.5 with its distance from the block.
-- ``review``: the members a person should check: those under
-  :data:`REVIEW_THRESHOLD`, those whose label was found but whose value
-  could not be read, and the child's identity (family and given name, sex,
-  birth date) where it was not found. Born-digital values are 1.0 unless repaired.
+  method, and a confidence: the probability the value is right, from the
+  fitted model of ``extractors.confidence`` over how it was read (word and
+  label confidences, label edits, length, repairs, specks dropped beside
+  it, an OCR'd given name or patronymic no name table knows, an
+  implausible date, the page's condition); a text-layer value neither
+  repaired nor inferred is 1.0. A repaired value says ``"corrected":
+  true``; a sex told by the names says ``"inferred": true`` and carries
+  that name's page and box. A photo's confidence falls from 1 to 0.5 with
+  its distance from the block.
+- ``review``: the members a person should check: those under the model's
+  threshold (chosen on the development split so that review holds most of
+  the wrong members), a photo under :data:`PHOTO_REVIEW_THRESHOLD`, those
+  whose label was found but whose value could not be read, and the
+  child's identity (family and given name, sex, birth date) where it was
+  not found.
 - ``confidence``: the lowest member confidence (the weakest reading is
   what a caseworker must check); 0 if nothing has provenance.
 - ``record_id``: SHA-256 of part name, first page and the record's ordinal
@@ -93,11 +95,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
-from extractors import correction, dates
+from extractors import confidence, correction, dates
 from extractors.layout import ImageRegion, Line, PageText
 from gateway.pluginspec import BBox, translit
 
@@ -113,22 +115,12 @@ GARBLED_GAP_RATIO = 2.0  # a gap this many label spaces wide ends a garbled labe
 MAX_GARBLED_WORDS = 3  # words of a garbled first half before a bilingual label's "/"
 MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
-LABEL_EDIT_PENALTY = 0.1  # confidence lost per edit a label needed to match
-LABEL_WEIGHT = 0.5  # a misread label shares half its doubt with the value beside it
-# A repaired value is less certain than a clean reading, by the kind of repair
-# (measured on the development seed, bench/extraction_accuracy.py).
-CORRECTION_FACTOR: dict[str, float] = {
-    "script": 0.9, "digit": 0.9, "sign": 0.95, "debris": 0.95, "name": 0.85,
-}  # fmt: skip
-UNKNOWN_NAME_FACTOR = 0.85  # an OCR'd given name or patronymic the name table lacks
-INFERRED_FACTOR = 0.9  # sex told by a name is a little less sure than sex printed
 TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
 INK_REACH = 2.0  # line heights past a value's end at which a stroke may still have hit it
 SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
-NOISY_FACTOR = 0.75  # a value with specks or strokes dropped beside it may have lost letters too
 DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
-REVIEW_THRESHOLD = 0.9  # under this, a field is listed in "review" (chosen on the dev split)
+PHOTO_REVIEW_THRESHOLD = 0.9  # a photo over ~43 pt from its child's block is for review
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
 
 # member → language → label texts. Members with a dot are services; those
@@ -252,10 +244,12 @@ class Label:
 
 @dataclass(frozen=True, slots=True)
 class ParseResult:
-    """Records found in one part, and warnings free of personal data."""
+    """Records found in one part, warnings free of personal data, and per record
+    the evidence each provenance confidence was scored from (for calibration)."""
 
     records: list[dict[str, Any]]
     warnings: list[str]
+    evidence: dict[str, dict[str, confidence.Evidence]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +290,7 @@ class _Field:
     value_tokens: tuple[_Token, ...]
     page: int
     noisy: bool = False  # ink that was not text lay on or beside the value
+    marked_empty: bool = False  # a dash says the field is empty (not a value unread)
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,6 +633,7 @@ class _PageReader:
                         tuple(value),
                         row.page,
                         noisy,
+                        segment.marked_empty and not value,
                     )
                 )
         return out
@@ -856,33 +852,51 @@ def _form_script(fields: Iterable[_Field]) -> correction.Script | None:
     return None
 
 
-def _value_confidence(f: _Field, method: str, fixes: frozenset[correction.Fix],
-                      factor: float = 1.0) -> float:
-    """How far a value can be trusted (see the module docstring, "confidence")."""
-    if not f.value_tokens:
-        return 0.0
-    confidence = min(t.confidence for t in f.value_tokens)
-    if method == "ocr":
-        label = min(t.confidence for t in f.label_tokens) if f.label_tokens else 1.0
-        confidence = min(confidence, LABEL_WEIGHT * label + (1 - LABEL_WEIGHT))
-    confidence *= max(0.0, 1 - LABEL_EDIT_PENALTY * f.distance)
-    if f.noisy:
-        confidence *= NOISY_FACTOR
-    for fix in fixes:
-        confidence *= CORRECTION_FACTOR.get(fix, 1.0)
-    confidence *= factor
-    return round(max(0.0, min(1.0, confidence)), 4)
+def _kind(member: str) -> confidence.Kind:
+    if member.startswith("contact:"):
+        return "contact"
+    if member.startswith("services."):
+        return "service"
+    if member in ("birth_date", "displacement_date"):
+        return "date"
+    if member in ("birth_place", "displacement_place", "current_location"):
+        return "place"
+    kinds: dict[str, confidence.Kind] = {
+        "family_name": "family_name", "given_name": "given_name", "patronymic": "patronymic",
+        "other_names": "other_names", "sex": "sex", "guardian": "guardian",
+    }  # fmt: skip
+    return kinds[member]
 
 
-def _provenance(f: _Field, method: str, fixes: frozenset[correction.Fix] = frozenset(),
-                factor: float = 1.0) -> dict[str, Any]:
+def _evidence(f: _Field, method: str, fixes: frozenset[correction.Fix],
+              page: confidence.PageCondition, *, unknown_name: bool = False) -> confidence.Evidence:
+    """How a value was read (see ``extractors.confidence``)."""
+    words = [(t.text, t.confidence) for t in f.value_tokens]
+    return confidence.Evidence(
+        kind=_kind(f.member),
+        method="text" if method == "text" else "ocr",
+        min_word=min((c for _, c in words), default=0.0),
+        mean_word=confidence.mean_confidence(words),
+        label=min((t.confidence for t in f.label_tokens), default=1.0),
+        label_edits=f.distance,
+        chars=len(" ".join(text for text, _ in words)),
+        words=len(words),
+        fixes=frozenset(fixes),
+        noisy=f.noisy,
+        unknown_name=unknown_name,
+        beside_image=page.beside_image(_union(t.bbox for t in f.value_tokens)),
+        page=page,
+    )
+
+
+def _provenance(f: _Field, method: str, evidence: confidence.Evidence) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "page": f.page,
         "bbox": list(_union(t.bbox for t in f.value_tokens)),
         "method": method,
-        "confidence": _value_confidence(f, method, fixes, factor),
+        "confidence": confidence.model().score(evidence),
     }
-    if fixes:
+    if evidence.fixes:
         entry["corrected"] = True
     return entry
 
@@ -900,8 +914,20 @@ class _Builder:
     methods: dict[int, str]
     document_language: translit.Language | None
     warnings: list[str]
+    conditions: dict[int, confidence.PageCondition] = field(default_factory=dict)
+    evidence: dict[str, dict[str, confidence.Evidence]] = field(default_factory=dict)
+    _read: dict[str, confidence.Evidence] = field(default_factory=dict)  # the current record's
+
+    def _entry(self, key: str, f: _Field, fixes: frozenset[correction.Fix] = frozenset(), *,
+               unknown_name: bool = False) -> dict[str, Any]:
+        """A provenance entry, its evidence kept for the record's final scoring."""
+        method = self.methods[f.page]
+        condition = self.conditions.get(f.page, confidence.PageCondition())
+        self._read[key] = _evidence(f, method, fixes, condition, unknown_name=unknown_name)
+        return _provenance(f, method, self._read[key])
 
     def record(self, child: _Child, record_id: str) -> dict[str, Any] | None:
+        self._read = {}
         values: dict[str, Any] = dict.fromkeys(_SCALARS)
         services: dict[str, str | None] = dict.fromkeys(_SERVICES)
         contacts: list[dict[str, str | None]] = []
@@ -917,25 +943,30 @@ class _Builder:
             text = _text(f.value_tokens, fold=fold) if f.value_tokens else None
             where = f"page {f.page}: {f.member}"
             if text is None:
+                if (not f.value_tokens and not f.marked_empty and self.methods[f.page] == "ocr"
+                        and not f.member.startswith("contact:")):
+                    unread.add(f.member)  # a labelled blank on a scan: ink may be lost
                 continue
-            method = self.methods[f.page]
             if f.member.startswith("contact:"):
                 fixed = correction.correct_text(text, language=form_language)
                 key = f"family_contacts.{len(contacts)}"
-                provenance[key] = _provenance(f, method, fixed.fixes)
+                provenance[key] = self._entry(key, f, fixed.fixes)
                 contacts.append(parse_contact(f.member.removeprefix("contact:"),
                                               fixed.value or text))
+                self._read[key] = replace(self._read[key], incomplete=not all(
+                    contacts[-1][part] for part in ("name", "place", "phone")))
                 continue
             if f.member.startswith("services."):
                 kind = f.member.removeprefix("services.")
                 if services[kind] is None:
                     fixed = correction.correct_text(text, language=form_language)
                     services[kind] = fixed.value
-                    provenance[f.member] = _provenance(f, method, fixed.fixes)
+                    provenance[f.member] = self._entry(f.member, f, fixed.fixes)
                 continue
             if f.member == "other_names":
                 other_names.extend(n for n in (p.strip() for p in re.split(r"[,;]", text)) if n)
-                provenance.setdefault(f.member, _provenance(f, method))
+                if f.member not in provenance:
+                    provenance[f.member] = self._entry(f.member, f)
                 continue
             if values[f.member] is not None:
                 self.warnings.append(f"{where} given twice; the first is kept")
@@ -961,7 +992,7 @@ class _Builder:
                 continue
             values[f.member] = value
             found[f.member] = f
-            provenance[f.member] = _provenance(f, self.methods[f.page], fixes)
+            provenance[f.member] = self._entry(f.member, f, fixes)
         self._correct_names(values, provenance, found, _form_script(child.fields))
         if values["sex"] is None:
             self._infer_sex(values, provenance)
@@ -984,6 +1015,7 @@ class _Builder:
             if values["displacement_date"]
             else None
         )
+        self._score(provenance, values, record_id)
         pages = sorted({f.page for f in child.fields} | {h.page for h in child.headings})
         methods = {self.methods[p] for p in pages}
         return {
@@ -1035,8 +1067,7 @@ class _Builder:
             known = kind == "family" or method != "ocr" or correction.is_known_name(
                 fixed.value, "given" if kind == "given" else "patronymic")
             if fixed.corrected or not known:
-                provenance[member] = _provenance(f, method, fixed.fixes,
-                                                 1.0 if known else UNKNOWN_NAME_FACTOR)
+                provenance[member] = self._entry(member, f, fixed.fixes, unknown_name=not known)
 
     def _infer_sex(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]]) -> None:
         """Sex from the patronymic or given name, when the form did not give it."""
@@ -1047,10 +1078,28 @@ class _Builder:
         if source not in provenance:
             return
         values["sex"] = sex
-        provenance["sex"] = {**provenance[source], "inferred": True,
-                             "confidence": round(provenance[source]["confidence"]
-                                                 * INFERRED_FACTOR, 4)}
+        # Scored as the name it is told by, with the inference counted: never
+        # surer than that name.
+        self._read["sex"] = replace(self._read[source], inferred=True)
+        provenance["sex"] = {**provenance[source], "inferred": True}
         provenance["sex"].pop("corrected", None)
+
+    def _score(self, provenance: dict[str, dict[str, Any]], values: dict[str, Any],
+               record_id: str) -> None:
+        """Every member's confidence from the model, once the child's dates are known."""
+        implausible = confidence.implausible_dates(values["birth_date"],
+                                                   values["displacement_date"], self.as_of)
+        model = confidence.model()
+        scored: dict[str, confidence.Evidence] = {}
+        for key, entry in provenance.items():
+            evidence = self._read[key]
+            if implausible.get(key):
+                evidence = replace(evidence, implausible=True)
+            if key == "guardian":
+                evidence = replace(evidence, incomplete=len(values[key].split()) < 2)
+            scored[key] = evidence
+            entry["confidence"] = model.score(evidence)
+        self.evidence[record_id] = scored
 
 
 def _record_id(part: str, page: int, ordinal: int) -> str:
@@ -1127,6 +1176,7 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
         methods={p.page: p.method for p in pages},
         document_language=_majority(_language_votes(all_fields)),
         warnings=warnings,
+        conditions={p.page: confidence.PageCondition.of(p) for p in pages},
     )
     found: list[tuple[_Child, dict[str, Any]]] = []
     ordinals: dict[int, int] = {}
@@ -1142,9 +1192,13 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
     for _, record in found:
         confidences = [p["confidence"] for p in record["provenance"].values()]
         record["confidence"] = min(confidences) if confidences else 0.0
-        low = {k for k, p in record["provenance"].items() if p["confidence"] < REVIEW_THRESHOLD}
+        low = {k for k, p in record["provenance"].items()
+               if (p["confidence"] < PHOTO_REVIEW_THRESHOLD if k == "photos"
+                   else confidence.model().needs_review(p["confidence"]))}
         record["review"] = sorted(set(record["review"]) | low)
-    return ParseResult([record for _, record in found], warnings)
+    return ParseResult([record for _, record in found], warnings,
+                       {record["record_id"]: builder.evidence.get(record["record_id"], {})
+                        for _, record in found})
 
 
 def parse_pages(part_name: str, pages: Sequence[PageText], *, as_of: date) -> list[dict[str, Any]]:
