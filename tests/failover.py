@@ -157,20 +157,35 @@ class _Tally:
         self.progress = threading.Condition(self.lock)
 
 
-def packet_for(seed: int, index: int, sender: Party, recipient: str) -> Packet:
-    """Packet ``index`` of the drill with ``seed``: 1-3 text parts, now and then a big one.
+def part_files(
+    seed: int, index: int, *, big_share: float = BIG_PART_SHARE
+) -> list[tuple[str, str, bytes]]:
+    """The parts of packet ``index`` of ``seed``: 1-3 texts, a ``big_share`` of them big.
 
-    The bytes depend on (seed, index) only, so a replay sends the same packets.
+    The bytes depend on (seed, index) only, so a replay sends the same packets
+    and a check after the fact regenerates what was sent.
     """
     rng = random.Random(f"{seed}/{index}")
     files = []
     for j in range(rng.randint(1, 3)):
-        size = BIG_PART_BYTES if rng.random() < BIG_PART_SHARE else rng.randint(32, 4096)
+        size = BIG_PART_BYTES if rng.random() < big_share else rng.randint(32, 4096)
         text = rng.randbytes(size // 2 + 1).hex()[:size].encode("ascii")
         files.append((f"part{j}.txt", "text/plain", text))
-    packet_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    return make_packet(sender, recipient, files, packet_id=packet_id, kind="message",
-                       purpose="status_update")  # fmt: skip
+    return files
+
+
+def packet_id_for(seed: int, index: int) -> str:
+    """The packet id of packet ``index`` of ``seed`` (a version 4 UUID)."""
+    return str(uuid.UUID(int=random.Random(f"{seed}/{index}/id").getrandbits(128), version=4))
+
+
+def packet_for(
+    seed: int, index: int, sender: Party, recipient: str, *, big_share: float = BIG_PART_SHARE
+) -> Packet:
+    """Packet ``index`` of the drill with ``seed``, signed by ``sender``."""
+    files = part_files(seed, index, big_share=big_share)
+    return make_packet(sender, recipient, files, packet_id=packet_id_for(seed, index),
+                       kind="message", purpose="status_update")  # fmt: skip
 
 
 def lease_holders(nodes: list[GatewayProcess]) -> list[bool]:

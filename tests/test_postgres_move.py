@@ -16,9 +16,18 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from gateway.server import transfer
 from tests.conftest import running_exchange
 from tests.failover import SENDERS, checkpoint_size, packet_for
-from tests.harness import GatewayProcess, Packet, Party, post_packet, run_cli, wait_for
+from tests.harness import (
+    GatewayProcess,
+    Packet,
+    Party,
+    make_packet,
+    post_packet,
+    run_cli,
+    wait_for,
+)
 
 PACKETS = 300  # receipts to move: a few seconds of intake, every one pulled after
 SEED = 1401
@@ -82,3 +91,29 @@ def test_300_receipts_move_to_postgresql_and_every_packet_is_pulled_after(
         assert audit.returncode == 0, audit.stderr  # consistent with the SQLite-era checkpoint
         report = json.loads(audit.stdout)
         assert report["findings"] == [] and report["previous"]["size"] == PACKETS
+
+
+def test_import_of_more_part_rows_than_one_batch_keeps_packets_before_their_parts(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Regression: ``gateway import`` inserted rows a batch of BATCH_ROWS at a
+    time per table, so a full batch of ``blobs`` went in while the last
+    ``packets`` rows still waited in theirs: a foreign-key violation and
+    "internal error" for any deployment with over 1,000 parts (found by
+    bench/transfer.py at 600 packets). Rows now go in in the export's
+    parents-before-children order."""
+    parts_per_packet = 63  # SPEC §3 allows 64
+    packets = transfer.BATCH_ROWS // parts_per_packet + 1  # 16 packets, 1008 part rows
+    assert packets < transfer.BATCH_ROWS < packets * parts_per_packet
+    with running_exchange(tmp_path) as ex:
+        for i in range(packets):
+            files = [(f"p{j}.txt", "text/plain", f"{i}/{j}\n".encode())
+                     for j in range(parts_per_packet)]  # fmt: skip
+            assert post_packet(ex.gw, ex.ua, make_packet(ex.ua, "ru", files)).status == 202
+    dump = tmp_path / "export.jsonl"
+    exported = json.loads(run_cli("export", str(ex.gw.root), str(dump)).stdout)
+    config = json.loads((ex.gw.root / "config.json").read_text())
+    (ex.gw.root / "config.json").write_text(json.dumps(config | {"database": postgres_dsn}))
+    imported = run_cli("import", str(ex.gw.root), str(dump), check=False)
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout) == exported
