@@ -65,6 +65,7 @@ SEND_TIMEOUT_S = 30.0  # one POST: a loaded 2-core machine answers within a few 
 RETRY_PAUSE_S = 0.05  # a client's back-off once both nodes failed in a row (times attempts)
 BIG_PART_BYTES = 300_000  # over the 256 KiB a packet keeps in the database: a blob file
 BIG_PART_SHARE = 0.05  # of parts: blob files on the shared directory, without slowing the drill
+RESENT_AT_END = 16  # acknowledged packets resent to both nodes: each must answer 200, store nothing
 ACK_WAIT_S = 120.0  # for the next few dozen acknowledgements, on a loaded machine
 EXTRACTION_TIMEOUT_S = 90.0  # a dead node's extraction claims run out after 15 s
 PULL_TIMEOUT_S = 600.0  # gateway pull of every packet, sequential
@@ -101,6 +102,7 @@ class DrillReport:
     refused: int  # packets resent after a node refused the connection (it was down)
     cut: int  # packets resent after their request died with the node serving it
     answered_as_duplicate: int  # cut ones the other node answered 200 (already stored)
+    resent_at_end: int  # acknowledged ones resent to both nodes: 200, the first answer
     lost: int
     duplicated: int
     kills: tuple[Kill, ...]
@@ -127,7 +129,9 @@ class DrillReport:
             f"{self.sent}, acknowledged {self.acknowledged}, lost {self.lost}, duplicated "
             f"{self.duplicated}\n"
             f"  posts {self.posts}; resent: {self.cut} cut by a kill mid-request (answered 200, "
-            f"already stored: {self.answered_as_duplicate}), {self.refused} refused\n"
+            f"already stored: {self.answered_as_duplicate}), {self.refused} refused; "
+            f"{self.resent_at_end} resent to both nodes at the end, each answered 200 with "
+            f"the first answer\n"
             f"  kills: {sum(not k.held_lease for k in self.kills)} of the follower, "
             f"{self.handovers} of the lease holder; handovers {self.handovers}, takeover "
             f"{spread} ({', '.join(f'{t:.2f}' for t in takeovers)})\n"
@@ -145,6 +149,7 @@ class _Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     progress: threading.Condition = field(init=False)
     packets: dict[str, Packet] = field(default_factory=dict)
+    senders: dict[str, Party] = field(default_factory=dict)
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # packet id -> body
     statuses: dict[str, int] = field(default_factory=dict)
     posts: int = 0
@@ -270,6 +275,7 @@ def _drill(
             packet = packet_for(seed, index, party, recipient)
             with tally.lock:
                 tally.packets[packet.packet_id] = packet
+                tally.senders[packet.packet_id] = party
             _send(nodes, preferred, party, packet, tally)
             index += SENDERS
             pause = pauses.uniform(0, 2 * think_s)  # drawn every time: the same sequence
@@ -414,6 +420,14 @@ def _verify(
     started: float,
     log: Callable[[str], None],
 ) -> DrillReport:
+    # A sample resent to both nodes, as a client unsure of its answer would:
+    # each node answers 200 with the first answer and stores nothing new.
+    sample = random.Random(f"{seed}/resend").sample(sorted(tally.answers), RESENT_AT_END)
+    for packet_id in sample:
+        packet = tally.packets[packet_id]
+        for node in nodes:
+            answer = post_packet(node, tally.senders[packet_id], packet)
+            assert (answer.status, answer.json()) == (200, tally.answers[packet_id]), packet_id
     # Stored once each, and every answer (first or retried) is the stored one.
     stored = dict(_stored(dsn))
     assert set(stored) == set(tally.answers), "stored packets are not the acknowledged ones"
@@ -476,6 +490,7 @@ def _verify(
         refused=len(tally.refused),
         cut=len(tally.cut),
         answered_as_duplicate=sum(tally.statuses[p] == 200 for p in tally.cut),
+        resent_at_end=len(sample),
         lost=len(lost),
         duplicated=duplicated,
         kills=kills,
