@@ -17,7 +17,9 @@ every answer the stored one, delivered exactly once to the recipient's
 monitor (``gateway monitor --state``) audits the log clean before the
 first kill and after every one, each pass proving the new checkpoint
 consistent with the one before the handover. Any breach raises
-``AssertionError`` with the seed, so ``DXG_FAILOVER_SEED`` replays it.
+``AssertionError`` with the seed; ``DXG_FAILOVER_SEED`` replays the same
+packets and the same kill plan (which role dies after how many
+acknowledgements), though not the threads' exact interleaving.
 
 Used by ``tests/test_postgres_failover.py`` (4 kills) and
 ``bench/failover.py`` (20 kills, for the closing note).
