@@ -105,6 +105,7 @@ class DrillReport:
     cut: int  # packets resent after their request died with the node serving it
     answered_as_duplicate: int  # cut ones the other node answered 200 (already stored)
     resent_at_end: int  # acknowledged ones resent to both nodes: 200, the first answer
+    orphan_uploads: int  # part directories of uploads a kill cut, on the shared blob directory
     lost: int
     duplicated: int
     kills: tuple[Kill, ...]
@@ -140,7 +141,8 @@ class DrillReport:
             f"  restart to ready median {statistics.median(restarts):.1f} s; monitor passes "
             f"{len(self.audits)}, all clean, log size {self.audits[-1].size}\n"
             f"  delivered {self.delivered} exactly once, {self.bytes_compared} bytes compared "
-            f"by SHA-256; {self.seconds:.0f} s"
+            f"by SHA-256; {self.orphan_uploads} part directories of cut uploads left in the "
+            f"blob directory; {self.seconds:.0f} s"
         )
 
 
@@ -432,6 +434,11 @@ def _verify(
             assert (answer.status, answer.json()) == (200, tally.answers[packet_id]), packet_id
     # Stored once each, and every answer (first or retried) is the stored one.
     stored = dict(_stored(dsn))
+    with psycopg.connect(dsn) as conn:
+        named = {str(r[0]) for r in conn.execute("SELECT blob_dir FROM packets")}
+    shared = tmp / "shared-blobs"
+    folders = list(shared.iterdir()) if shared.exists() else []  # made at a first big part
+    orphans = [d for d in folders if d.is_dir() and d.name not in named]
     assert set(stored) == set(tally.answers), "stored packets are not the acknowledged ones"
     for packet_id, body in tally.answers.items():
         assert json.loads(stored[packet_id]) == body, f"{packet_id}: answered otherwise"
@@ -493,6 +500,7 @@ def _verify(
         cut=len(tally.cut),
         answered_as_duplicate=sum(tally.statuses[p] == 200 for p in tally.cut),
         resent_at_end=len(sample),
+        orphan_uploads=len(orphans),
         lost=len(lost),
         duplicated=duplicated,
         kills=kills,
