@@ -135,10 +135,17 @@ def import_(db: Database, source: IO[str]) -> dict[str, Any]:
                     rows,
                 )
 
+        current = None
         for line in lines:
             table = line["t"]
             if table not in tables:
                 raise Invalid(f"the export names an unknown table {table!r}")
+            if table != current:
+                # Rows come parents before children (TABLES): a child's first
+                # batch goes in only after its parent's last (foreign keys).
+                for waiting in list(pending):
+                    flush(waiting)
+                current = table
             pending.setdefault(table, []).append([_decode(v) for v in line["r"]])
             if len(pending[table]) >= BATCH_ROWS:
                 flush(table)
