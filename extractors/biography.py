@@ -929,7 +929,8 @@ class _Builder:
             if f.member.startswith("services."):
                 kind = f.member.removeprefix("services.")
                 if services[kind] is None:
-                    fixed = correction.correct_text(text, language=form_language)
+                    fixed = correction.correct_text(text, kind="service",
+                                                    language=form_language)
                     services[kind] = fixed.value
                     provenance[f.member] = _provenance(f, method, fixed.fixes)
                 continue
@@ -952,8 +953,10 @@ class _Builder:
                     fixes = frozenset(number_fixes)
                 value = parsed.iso() if parsed else None
             elif f.member in _TEXT_MEMBERS:
-                fixed = correction.correct_text(text, person=f.member == "guardian",
-                                                language=form_language)
+                fixed = correction.correct_text(
+                    text, person=f.member == "guardian",
+                    kind="person" if f.member == "guardian" else "place",
+                    language=form_language)
                 value, fixes = fixed.value, fixed.fixes
             if value is None:
                 self.warnings.append(f"{where} not read with certainty; left null")
