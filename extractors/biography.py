@@ -948,7 +948,7 @@ class _Builder:
             elif f.member in ("birth_date", "displacement_date"):
                 parsed = dates.parse_date(text)
                 if parsed is None:
-                    words, number_fixes = correction.fix_numbers(text.split(), None)
+                    words, number_fixes = correction.fix_date_words(text.split())
                     parsed = dates.parse_date(" ".join(words)) if number_fixes else None
                     fixes = frozenset(number_fixes)
                 value = parsed.iso() if parsed else None

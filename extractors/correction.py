@@ -250,6 +250,23 @@ def fix_numbers(words: list[str], script: Script | None) -> tuple[list[str], set
     return out, fixes
 
 
+def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
+    """:func:`fix_numbers` for a date, where a word of digit look-alikes alone is a number too.
+
+    A date holds numbers, a month's name and an abbreviation (``г.``, ``р.``);
+    none of those is made only of the letters OCR reads for digits, so ``З``
+    in ``З июня 2014 г.`` is the day 3.
+    """
+    out, fixes = fix_numbers(words, None)
+    for i, word in enumerate(out):
+        core = word.rstrip(".,")
+        if core and not core.isdigit() and all(
+                c in _LETTER_TO_DIGIT or c.isdigit() for c in core):
+            out[i] = "".join(_LETTER_TO_DIGIT.get(c, c) for c in core) + word[len(core):]
+            fixes.add("digit")
+    return out, fixes
+
+
 def _distance(a: str, b: str) -> int:
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, start=1):

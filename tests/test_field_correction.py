@@ -354,3 +354,16 @@ def test_a_stroke_over_a_value_is_no_value_and_puts_it_up_for_review() -> None:
     assert record["services"]["education"] == "школа"
     assert "guardian" in record["review"]
     assert "services.education" not in record["review"]
+
+
+def test_a_letter_for_a_digit_alone_in_a_date_is_the_digit() -> None:
+    # Phone photo, dev split: the day "3" read as Cyrillic "З" left the birth
+    # date unread. In a date, a word made only of digit look-alikes is a number.
+    assert correction.fix_date_words(["З", "июня", "2014", "г."]) == (
+        ["3", "июня", "2014", "г."], {"digit"})
+    assert correction.fix_date_words(["б", "березня", "2015", "р."])[0][0] == "6"
+    assert correction.fix_date_words(["3", "June", "2014"]) == (["3", "June", "2014"], set())
+    record = _parse([("Фамилия:", "Соколова"), ("Имя:", "София"),
+                     ("Дата рождения:", "З июня 2014 г.")])
+    assert record["birth_date"] == "2014-06-03"
+    assert record["provenance"]["birth_date"]["corrected"] is True
