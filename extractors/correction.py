@@ -20,7 +20,15 @@ inside those words are repaired here, knowing what the field can hold:
   read as text): words without a letter or digit (``>``, ``|``), a dash or
   quote glued to one or two letters (``-е``), and after a name a single
   letter or a lower-case word of up to two letters (``Іван Я``, ``Юлия
-  же``). Never a word of the value itself: a name keeps at least one word.
+  же``); the same after a service, and a lone letter or digit after a place
+  (``Харків й``, ``Ужгород 7``); a rule glued to the last word
+  (``Zaporizhzhia_``). Never a word of the value itself: a value keeps at
+  least one word.
+- Spelling of the form's language: a place on a Cyrillic form read wholly in
+  Latin look-alikes (``Cymu``, ``TaraHpor``) is rewritten in Cyrillic when
+  every letter has a twin; ``щя``/``щю``, which neither language writes, are
+  ``ці``/``ци`` run together (``вакцинащя``). In a date, a word made only of
+  digit look-alikes is a number (``З июня 2014 г.``).
 - Known names (``extractors.names``). A given name or patronymic that the
   repairs above touched, or that starts in lower case, is snapped to a
   known name only when exactly one is near enough: the first letter swapped
