@@ -127,9 +127,9 @@ class Tally:
     missing_children: int = 0
     scanned: list[Member] = field(default_factory=list)
     pages: int = 0
-    # Scanned conditions by typeface: the hand-filled forms apart from the printed.
-    face_right: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    face_total: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # By condition and typeface: the hand-filled forms apart from the printed.
+    face_right: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    face_total: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
 
 
 def run_split(split: str, per_cell: int, engine: Ingestor, tmp: Path, *,
@@ -162,11 +162,11 @@ def run_split(split: str, per_cell: int, engine: Ingestor, tmp: Path, *,
                     if show:  # fictitious children only: the generator's own values
                         print(f"  {dossier.filename} {m.name}: {m.got!r} != {m.expected!r} "
                               f"(confidence {m.confidence}, flagged {m.flagged})")
+                face = "hand" if "-hand-" in dossier.filename else "printed"
+                tally.face_total[(condition, face)] += 1
+                tally.face_right[(condition, face)] += m.correct
                 if condition != "born digital":
                     tally.scanned.append(m)
-                    face = "hand" if "-hand-" in dossier.filename else "printed"
-                    tally.face_total[face] += 1
-                    tally.face_right[face] += m.correct
     return tally
 
 
@@ -188,9 +188,11 @@ def report(split: str, tally: Tally, per_cell: int) -> bool:
         f"{lang} {sum(tally.right[(c, lang)] for c in CONDITIONS) / max(1, sum(tally.total[(c, lang)] for c in CONDITIONS)):.1%}"  # noqa: E501
         for lang in LANGUAGES)
     print(f"per language, all conditions: {per_lang}")
-    print("scanned conditions by typeface: " + "  ".join(
-        f"{face} {tally.face_right[face] / tally.face_total[face]:.1%} "
-        f"({tally.face_total[face]} members)" for face in sorted(tally.face_total)))
+    for face in ("printed", "hand"):
+        present = [c for c in CONDITIONS if tally.face_total[(c, face)]]
+        print(f"{face + ' forms:':<15}" + "  ".join(
+            f"{c} {tally.face_right[(c, face)] / tally.face_total[(c, face)]:.1%}"
+            f" ({tally.face_total[(c, face)]})" for c in present))
     if tally.misses:
         print("misses by member:", ", ".join(
             f"{k} {v}" for k, v in sorted(tally.misses.items(), key=lambda kv: -kv[1])[:14]))
