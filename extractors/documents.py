@@ -114,7 +114,7 @@ INK_FADED = 140  # coloured, lighter: dropped (blue stamp ~200; type under it, d
 INK_HALO_PX = 2  # the colourless edge JPEG leaves round a coloured mark (chroma at half size)
 _COLOURED = [255 if v > INK_SATURATION else 0 for v in range(256)]
 _FADED = [255 if v > INK_FADED else 0 for v in range(256)]
-_ANY = [255 if v else 0 for v in range(256)]
+_NEAR = [255 if v >= 31 else 0 for v in range(256)]  # 3 coloured pixels of the 25 round one
 PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
 
 
@@ -626,9 +626,11 @@ def _black_ink(rgb: Image.Image) -> Image.Image:
     (gray type, paper and scanner noise stay under it). A coloured pixel whose
     value (its lightest channel) is over :data:`INK_FADED` is a stamp or a pen
     stroke on paper and becomes paper, and so does any pixel as light within
-    :data:`INK_HALO_PX` of one: JPEG keeps colour at half resolution, so a
-    mark's edges keep their darkness but lose their colour, and would stay as
-    an outline. A darker pixel is type under the mark, or dark pen that may be
+    :data:`INK_HALO_PX` of a few such: JPEG keeps colour at half resolution,
+    so a mark's edges keep their darkness but lose their colour, and would
+    stay as an outline. (A few, not one: the colour fringes JPEG leaves
+    round black type are single pixels, and a halo round each would nick
+    the letters.) A darker pixel is type under the mark, or dark pen that may be
     writing, and keeps its value, so the letters under a blue stamp stay.
     Everything else is its value, which for gray is its gray.
     """
@@ -637,7 +639,7 @@ def _black_ink(rgb: Image.Image) -> Image.Image:
     _, saturation, value = rgb.convert("HSV").split()
     faded = value.point(_FADED)
     drop = ImageChops.multiply(saturation.point(_COLOURED), faded)  # 255 * 255 / 255: and
-    near = drop.filter(ImageFilter.BoxBlur(INK_HALO_PX)).point(_ANY)
+    near = drop.filter(ImageFilter.BoxBlur(INK_HALO_PX)).point(_NEAR)
     return ImageChops.lighter(value, ImageChops.multiply(near, faded))  # 255 is white
 
 
