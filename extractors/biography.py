@@ -959,7 +959,8 @@ class _Builder:
             if f.member.startswith("services."):
                 kind = f.member.removeprefix("services.")
                 if services[kind] is None:
-                    fixed = correction.correct_text(text, language=form_language)
+                    fixed = correction.correct_text(text, kind="service",
+                                                    language=form_language)
                     services[kind] = fixed.value
                     provenance[f.member] = self._entry(f.member, f, fixed.fixes)
                 continue
@@ -978,13 +979,15 @@ class _Builder:
             elif f.member in ("birth_date", "displacement_date"):
                 parsed = dates.parse_date(text)
                 if parsed is None:
-                    words, number_fixes = correction.fix_numbers(text.split(), None)
+                    words, number_fixes = correction.fix_date_words(text.split())
                     parsed = dates.parse_date(" ".join(words)) if number_fixes else None
                     fixes = frozenset(number_fixes)
                 value = parsed.iso() if parsed else None
             elif f.member in _TEXT_MEMBERS:
-                fixed = correction.correct_text(text, person=f.member == "guardian",
-                                                language=form_language)
+                fixed = correction.correct_text(
+                    text, person=f.member == "guardian",
+                    kind="person" if f.member == "guardian" else "place",
+                    language=form_language)
                 value, fixes = fixed.value, fixed.fixes
             if value is None:
                 self.warnings.append(f"{where} not read with certainty; left null")

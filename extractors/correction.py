@@ -12,15 +12,23 @@ inside those words are repaired here, knowing what the field can hold:
   which add the shapes OCR confuses to the typographic homoglyphs). A Latin
   name starting with ``l`` then lower case is an ``I`` (``lvanivna``).
 - Digits in names: ``1ван`` → ``Іван`` (0 1 3 6 read for О І З б and the
-  Latin O I S B). A number where one is expected: ``Ме``, ``Ne``, ``М»``
-  before a number are ``№`` (on a Cyrillic value; ``No`` on an English one
+  Latin O I S B). A number where one is expected: ``Ме``, ``Ne``, ``М»``,
+  ``Мо`` before a number are ``№`` (on a Cyrillic value; ``No`` on an English one
   stays), and a letter before ``клас``/``класс``/``grade`` is the digit it
   looks like (``З клас`` → ``3 клас``, ``б класс`` → ``6 класс``).
 - Debris at the edges of a value (a photo frame, a rule or a stray glyph
   read as text): words without a letter or digit (``>``, ``|``), a dash or
   quote glued to one or two letters (``-е``), and after a name a single
   letter or a lower-case word of up to two letters (``Іван Я``, ``Юлия
-  же``). Never a word of the value itself: a name keeps at least one word.
+  же``); the same after a service, and a lone letter or digit after a place
+  (``Харків й``, ``Ужгород 7``); a rule glued to the last word
+  (``Zaporizhzhia_``). Never a word of the value itself: a value keeps at
+  least one word.
+- Spelling of the form's language: a place on a Cyrillic form read wholly in
+  Latin look-alikes (``Cymu``, ``TaraHpor``) is rewritten in Cyrillic when
+  every letter has a twin; ``щя``/``щю``, which neither language writes, are
+  ``ці``/``ци`` run together (``вакцинащя``). In a date, a word made only of
+  digit look-alikes is a number (``З июня 2014 г.``).
 - Known names (``extractors.names``). A given name or patronymic that the
   repairs above touched, or that starts in lower case, is snapped to a
   known name only when exactly one is near enough: the first letter swapped
@@ -51,6 +59,7 @@ Script = Literal["cyrillic", "latin"]
 Language = Literal["uk", "ru"]
 NameKind = Literal["family", "given", "patronymic"]
 Fix = Literal["script", "digit", "sign", "debris", "name"]
+TextKind = Literal["text", "person", "place", "service"]
 
 MAX_DEBRIS_LETTERS = 2  # a trailing word this short after a name is debris, not a name part
 SNAP_EDITS = 1  # edits a misread name may be from the known one it is snapped to
@@ -72,7 +81,7 @@ _LETTER_TO_DIGIT = {"О": "0", "о": "0", "O": "0", "o": "0", "З": "3", "з": "
                     "l": "1", "I": "1", "І": "1", "|": "1", "S": "5", "B": "8"}
 # What "№" comes out as; each must stand before a number to be taken for it.
 _NUMERO_MISREADS = frozenset({"ме", "мe", "me", "mе", "ne", "nе", "м»", "m»", "n»", "н»",
-                              "ns", "nº", "n°", "no", "№"})
+                              "ns", "nº", "n°", "no", "№", "мо", "мo", "mо"})
 _NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі", "класса", "grade", "class",
                            "form", "курс"})
 # First letters OCR reads for a capital (the one that was printed → what was read).
@@ -83,6 +92,7 @@ _FIRST_LETTER_MISREADS = {
 _FEMALE_ENDINGS = ("вна", "ична", "инична", "vna", "ichna", "ivna", "ovna", "ievna")
 _MALE_ENDINGS = ("вич", "ич", "vych", "vich", "ych", "ich")
 _SPLIT = re.compile(r"\s+")
+_GLUED_RULE = "_|~"  # a rule or frame edge read as a mark glued to the end of a value
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,17 +203,35 @@ def _is_name_tail_debris(word: str) -> bool:
     return len(letters) <= MAX_DEBRIS_LETTERS and word.isalpha() and word.islower()
 
 
-def trim_debris(words: list[str], *, name: bool) -> tuple[list[str], bool]:
-    """Drop debris at both edges; a name also drops short trailing words. Keeps >= 1 word."""
+def _is_place_tail_debris(word: str) -> bool:
+    # A place never ends in a lone letter or digit ("Харків й", "Ужгород 7").
+    return _is_name_tail_debris(word) or (len(word) == 1 and word.isdigit())
+
+
+def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
+                ) -> tuple[list[str], bool]:
+    """Drop debris at both edges. Keeps >= 1 word.
+
+    A name, a person's name, a service (which never ends in a lone letter or a
+    short lower-case word) also drop such trailing words; a place also a lone
+    trailing digit. A rule or frame glued to the last word (``Zaporizhzhia_``)
+    is cut from it.
+    """
     out = list(words)
     changed = False
     while len(out) > 1 and _is_debris(out[0]):
         out.pop(0)
         changed = True
-    tail = _is_name_tail_debris if name else _is_debris
+    tail = (_is_place_tail_debris if kind == "place"
+            else _is_name_tail_debris if name or kind in ("person", "service") else _is_debris)
     while len(out) > 1 and tail(out[-1]):
         out.pop()
         changed = True
+    if out:
+        last = out[-1].rstrip(_GLUED_RULE)
+        if last and last != out[-1] and last[-1].isalnum():
+            out[-1] = last
+            changed = True
     return out, changed
 
 
@@ -226,6 +254,23 @@ def fix_numbers(words: list[str], script: Script | None) -> tuple[list[str], set
               and all(c.isdigit() or c in _LETTER_TO_DIGIT or c in "./-" for c in word)
               and any(c in _LETTER_TO_DIGIT for c in word)):
             out[i] = "".join(_LETTER_TO_DIGIT.get(c, c) for c in word)  # "2О12"
+            fixes.add("digit")
+    return out, fixes
+
+
+def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
+    """:func:`fix_numbers` for a date, where a word of digit look-alikes alone is a number too.
+
+    A date holds numbers, a month's name and an abbreviation (``г.``, ``р.``);
+    none of those is made only of the letters OCR reads for digits, so ``З``
+    in ``З июня 2014 г.`` is the day 3.
+    """
+    out, fixes = fix_numbers(words, None)
+    for i, word in enumerate(out):
+        core = word.rstrip(".,")
+        if core and not core.isdigit() and all(
+                c in _LETTER_TO_DIGIT or c.isdigit() for c in core):
+            out[i] = "".join(_LETTER_TO_DIGIT.get(c, c) for c in core) + word[len(core):]
             fixes.add("digit")
     return out, fixes
 
@@ -326,15 +371,42 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None) -> C
 _NOT_RUSSIAN = str.maketrans("єЄ", "еЕ")
 
 
+# "ці"/"ци" run together read as "щ"; neither orthography writes "щя" or "щю".
+_MERGED_TSI = re.compile("щ([яю])")
+
+
 def fix_language(word: str, language: Language | None) -> tuple[str, bool]:
-    """A Russian word with a Ukrainian-only look-alike (``сопровождениє``) repaired."""
-    if language != "ru":
+    """A word repaired by its language's spelling.
+
+    A Russian word with a Ukrainian-only look-alike (``сопровождениє``); ``щя``,
+    ``щю``, which neither language writes, for ``ція``/``ция`` (``вакцинащя``).
+    """
+    if language is None:
         return word, False
-    fixed = word.translate(_NOT_RUSSIAN)
+    fixed = word.translate(_NOT_RUSSIAN) if language == "ru" else word
+    vowel = "і" if language == "uk" else "и"
+    fixed = _MERGED_TSI.sub(lambda m: f"ц{vowel}{m.group(1)}", fixed)
     return fixed, fixed != word
 
 
-def correct_text(text: str | None, *, person: bool = False,
+def _cyrillic_place(word: str) -> str | None:
+    """A place read in Latin look-alikes (``Cymu``, ``TaraHpor``) on a Cyrillic form, or None.
+
+    Every letter must have a Cyrillic twin; letters after the first take the
+    case of the word's lower-case letters (``ТагаНрог`` is ``Таганрог``).
+    """
+    if not word[:1].isupper() or script_of(word) != "latin":
+        return None
+    converted = _convert(word, "cyrillic")
+    if converted is None or any(c.isascii() and c.isalpha() for c in converted):
+        return None
+    rest = converted[1:]
+    if any(c.islower() for c in rest):
+        rest = rest.lower()
+    return converted[0] + rest
+
+
+def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "text",
                  language: Language | None = None) -> Corrected:
     """A place, a service, a guardian or a relative: script per word, numbers, debris.
 
@@ -342,15 +414,24 @@ def correct_text(text: str | None, *, person: bool = False,
         text: the value as read, or ``None``.
         person: the value is a person's name (a guardian): trailing debris is
             trimmed as after a name.
+        kind: what the value is, for the debris its end can carry
+            (:func:`trim_debris`); a place on a Cyrillic form read wholly in
+            Latin look-alikes is rewritten in Cyrillic.
         language: the form's Cyrillic language, when its labels tell it.
     """
     if text is None:
         return Corrected(None)
     fixes: set[Fix] = set()
-    words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=person)
+    words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=person, kind=kind)
     if trimmed:
         fixes.add("debris")
     script = script_of(" ".join(words))
+    if kind == "place" and language is not None and script == "latin":
+        places = [_cyrillic_place(w) if w[:1].isalpha() else w for w in words]
+        if all(p is not None for p in places):
+            words = [p for p in places if p is not None]
+            script = "cyrillic"
+            fixes.add("script")
     fixed = []
     for read in words:
         word, changed = fix_script(read, script)

@@ -63,7 +63,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 import pymupdf as _pymupdf
-from PIL import Image, ImageOps
+from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from extractors import tesseract
 from extractors.layout import ImageRegion, Line, PageText, Word
@@ -109,6 +109,12 @@ WHITE = 235
 TALL_WORD = 1.8  # a word this many typical word heights tall is suspect of being a stroke
 OFF_LINE = 0.6  # a word whose middle strays this many word heights from its line's leaves it
 PAPER_LEVEL = 170  # a ~100-dpi cell brighter than this on average is paper, not a table
+INK_SATURATION = 77  # 30 %: a blue stamp is ~50 %, gray type with 200-dpi scanner noise <20 %
+INK_FADED = 140  # coloured, lighter: dropped (blue stamp ~200; type under it, dark pen ~135 stay)
+INK_HALO_PX = 2  # the colourless edge JPEG leaves round a coloured mark (chroma at half size)
+_COLOURED = [255 if v > INK_SATURATION else 0 for v in range(256)]
+_FADED = [255 if v > INK_FADED else 0 for v in range(256)]
+_NEAR = [255 if v >= 31 else 0 for v in range(256)]  # 3 coloured pixels of the 25 round one
 PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
 
 
@@ -556,14 +562,17 @@ def _drop_mupdf_cache() -> None:
 
 
 class _PageSource:
-    """One page to OCR: grayscale for reading, colour fetched only where a photo is.
+    """One page to OCR: grayscale for finding photos, black ink for reading, and colour.
 
-    PDF pages render in gray (several times cheaper than colour); a photo's
-    region is rendered again in colour, clipped to the photo alone.
+    A grayscale scan is its own ink. On a colour page, :attr:`ink` is the page
+    with coloured marks dropped (:func:`_black_ink`): stamps and pen strokes in
+    blue or red sit over values, and Tesseract, reading them as ink, loses the
+    letters under them while staying confident.
     """
 
-    def __init__(self, gray: Image.Image, color: Any) -> None:
+    def __init__(self, gray: Image.Image, color: Any, ink: Image.Image | None = None) -> None:
         self.gray = gray  # the page as rendered or decoded, before any turning
+        self.ink = gray if ink is None else ink  # the same page, coloured marks dropped
         self._color = color  # callable (x0, y0, x1, y1) in pixels of ``gray`` -> RGB image
 
     def color(self, box: tuple[int, int, int, int]) -> Image.Image:
@@ -577,13 +586,19 @@ def _open_source(job: _OcrJob) -> Iterator[_PageSource]:
         if job.kind == "pdf":
             with pymupdf.open(job.path, filetype="pdf") as doc:
                 page = doc.load_page(job.index)
-                pix = page.get_pixmap(dpi=job.dpi, colorspace=pymupdf.csGRAY, alpha=False)
-                gray = Image.frombytes("L", (pix.width, pix.height), pix.samples)
-                del pix
-                if _only_gray_images(doc, page):  # a grayscale scan: no colour to render again
+                if _only_gray_images(doc, page):  # a grayscale scan: no colour to drop or crop
+                    pix = page.get_pixmap(dpi=job.dpi, colorspace=pymupdf.csGRAY, alpha=False)
+                    gray = Image.frombytes("L", (pix.width, pix.height), pix.samples)
+                    del pix
                     yield _PageSource(gray, gray.crop)
                 else:
-                    yield _PageSource(gray, lambda box: _pdf_color(page, job.dpi, box))
+                    # Once in colour: gray and ink are derived from it and photos
+                    # cropped from it, where rendering gray and then each photo
+                    # again cost more.
+                    pix = page.get_pixmap(dpi=job.dpi, colorspace=pymupdf.csRGB, alpha=False)
+                    rgb = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+                    del pix
+                    yield _PageSource(rgb.convert("L"), rgb.crop, _black_ink(rgb))
             return
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -598,7 +613,35 @@ def _open_source(job: _OcrJob) -> Iterator[_PageSource]:
     except Exception as exc:
         what = "not a readable PDF page" if job.kind == "pdf" else "not a readable image"
         raise ExtractionFailed(f"{what} ({type(exc).__name__})") from None
-    yield _PageSource(upright.convert("L"), lambda box: upright.crop(box).convert("RGB"))
+    if upright.mode in ("L", "1", "I", "I;16", "F"):
+        yield _PageSource(upright.convert("L"), lambda box: upright.crop(box).convert("RGB"))
+        return
+    rgb = upright.convert("RGB")
+    yield _PageSource(rgb.convert("L"), rgb.crop, _black_ink(rgb))
+
+
+def _black_ink(rgb: Image.Image) -> Image.Image:
+    """The page with coloured marks dropped: a coloured pixel lighter than type turns white.
+
+    A pixel is coloured when its saturation is over :data:`INK_SATURATION`
+    (gray type, paper and scanner noise stay under it). A coloured pixel whose
+    value (its lightest channel) is over :data:`INK_FADED` is a stamp or a pen
+    stroke on paper and becomes paper, and so does any pixel as light within
+    :data:`INK_HALO_PX` of a few such: JPEG keeps colour at half resolution,
+    so a mark's edges keep their darkness but lose their colour, and would
+    stay as an outline. (A few, not one: the colour fringes JPEG leaves
+    round black type are single pixels, and a halo round each would nick
+    the letters.) A darker pixel is type under the mark, or dark pen that may be
+    writing, and keeps its value, so the letters under a blue stamp stay.
+    Everything else is its value, which for gray is its gray.
+    """
+    # One HSV conversion and lookup tables: reductions over the colour axis of
+    # a 26 MB page cost several times more in numpy.
+    _, saturation, value = rgb.convert("HSV").split()
+    faded = value.point(_FADED)
+    drop = ImageChops.multiply(saturation.point(_COLOURED), faded)  # 255 * 255 / 255: and
+    near = drop.filter(ImageFilter.BoxBlur(INK_HALO_PX)).point(_NEAR)
+    return ImageChops.lighter(value, ImageChops.multiply(near, faded))  # 255 is white
 
 
 _ICC_REF = re.compile(r"/ICCBased\s+(\d+)\s+0\s+R")
@@ -623,18 +666,11 @@ def _only_gray_images(doc: Any, page: Any) -> bool:
     return True
 
 
-def _pdf_color(page: Any, dpi: int, box: tuple[int, int, int, int]) -> Image.Image:
-    scale = 72.0 / dpi
-    if page.rotation:  # clip rectangles live in unrotated space: render it all instead
-        pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
-        return Image.frombytes("RGB", (pix.width, pix.height), pix.samples).crop(box)
-    clip = pymupdf.Rect(*(v * scale for v in box))
-    pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False, clip=clip)
-    return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
-
-
 def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> PageResult:
-    gray_img = source.gray
+    # Read from the ink (coloured marks dropped); the turns and the deskew
+    # applied to it are replayed on the gray page, where photos are found.
+    gray_img = source.ink
+    steps: list[tuple[str, float]] = []
     rotation = 0
     sideways, skew = _layout_angle(gray_img)
     if sideways:
@@ -645,11 +681,13 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
         if osd.confidence >= OSD_MIN_CONFIDENCE and osd.rotate:
             rotation = osd.rotate
             gray_img = _turn(gray_img, rotation)
+            steps.append(("turn", rotation))
             _, skew = _layout_angle(gray_img)
     if abs(skew) < SKEW_MIN_DEG:
         skew = 0.0
     if skew:
         gray_img = _deskew(gray_img, skew, 255)
+        steps.append(("deskew", skew))
     words = tesseract.ocr_words(gray_img, dpi=dpi, timeout=deadline - time.monotonic())
     confidence = _mean_confidence(words)
     if rotation == 0 and (sideways or _mostly_vertical(words)):
@@ -664,6 +702,8 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
             if better and not _mostly_vertical(again):
                 gray_img, words, confidence = turned, again, _mean_confidence(again)
                 rotation = turn
+        if rotation:
+            steps.append(("turn", rotation))
     if confidence < LOW_CONFIDENCE and not sideways:
         # Upside-down text reads as garbage of low confidence; asking OSD only
         # then keeps upright pages at one Tesseract call.
@@ -676,11 +716,19 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
             if _mean_confidence(again) > confidence:
                 gray_img, words, confidence = turned, again, _mean_confidence(again)
                 rotation = osd.rotate
+                steps.append(("turn", rotation))
     scale = 72.0 / dpi
     items = [((w.block, w.paragraph * 10_000 + w.line), Word(
         w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
                  (w.top + w.height) * scale), round(w.confidence, 4))) for w in words]
-    photos, regions = _scan_photos(source, gray_img, rotation=rotation, skew=skew, dpi=dpi,
+    photo_img = source.gray
+    if photo_img is source.ink:
+        photo_img = gray_img
+    else:
+        for step, amount in steps:
+            photo_img = (_turn(photo_img, int(amount)) if step == "turn"
+                         else _deskew(photo_img, amount, 255))
+    photos, regions = _scan_photos(source, photo_img, rotation=rotation, skew=skew, dpi=dpi,
                                     number=number)
     text = PageText(page=number, width=gray_img.width * scale, height=gray_img.height * scale,
                     method="ocr", lines=_lines(_ink_not_text(items)), images=tuple(regions),

@@ -10,8 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq \
-    tesseract-ocr tesseract-ocr-ukr tesseract-ocr-rus fonts-dejavu-core \
+    tesseract-ocr tesseract-ocr-ukr tesseract-ocr-rus fonts-dejavu-core fonts-sjfonts \
     python3-venv python3-pip chromium postgresql >/dev/null
+# fonts-sjfonts: the handwriting face of the generated forms (tests/dossiers.py).
 # chromium: Debian's browser, driven by Playwright in the console's end-to-end
 # tests (tests/test_console_browser.py); Playwright never downloads a browser.
 

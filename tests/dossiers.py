@@ -26,7 +26,7 @@ import math
 import random
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -37,17 +37,24 @@ from PIL import Image, ImageDraw, ImageFilter
 
 pymupdf: Any = _pymupdf  # partially annotated; Any at this boundary
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-# Typefaces of the wider forms, all from fonts-dejavu-core (installed with
-# Tesseract's dependencies; no extra package). No handwriting font with
-# Cyrillic ships in that package: an oblique face stands in for forms filled
-# in by a slanted hand.
+# Typefaces of the wider forms: fonts-dejavu-core (installed with Tesseract's
+# dependencies) and, for forms filled in by hand, Steve Jordi's SteveHand from
+# fonts-sjfonts (GPL with a font-embedding exception), the one Debian
+# handwriting font with Ukrainian and Russian coverage. It has no "№": a hand
+# form draws that sign, and any other glyph it lacks, in DejaVu Sans.
+HAND_FONT = "/usr/share/fonts/truetype/sjfonts/SteveHand.ttf"
 FONTS: dict[str, str] = {
     "sans": FONT,
     "serif": "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
     "mono": "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
     "oblique": "/usr/share/fonts/truetype/dejavu/DejaVuSans-Oblique.ttf",
     "bold": "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "hand": HAND_FONT,  # printed labels, values written in by hand
 }
+# One form in six is filled in by hand, as each face takes a sixth. The draw has
+# its own generator so that every other form stays exactly as it was drawn before
+# the hand was added, and figures before and after compare on them.
+HAND_SHARE = 1 / 6
 Language = Literal["uk", "ru", "en"]
 Layout = Literal["left", "above", "table", "underline", "boxed"]
 
@@ -664,7 +671,7 @@ def random_style(rng: random.Random, lang: Language) -> FormStyle:
     """A form style drawn from ``rng``."""
     return FormStyle(
         layout=rng.choice(("left", "above", "table", "underline", "boxed")),
-        font=rng.choice(tuple(FONTS)),
+        font=rng.choice(tuple(f for f in FONTS if f != "hand")),
         size=rng.choice((10.0, 11.0, 12.0)),
         bilingual=lang != "en" and rng.random() < 0.4,
         upper=rng.random() < 0.25,
@@ -723,13 +730,39 @@ def _wide_label(member: str, lang: Language, style: FormStyle) -> str:
 def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
                rng: random.Random) -> list[str]:
     """Draw one child's form in ``style``; return the text lines drawn, top to bottom."""
-    fontfile = FONTS[style.font]
-    font = pymupdf.Font(fontfile=fontfile)
+    # A form filled in by hand has its title and labels printed; only the
+    # values are in the hand.
+    value_file = FONTS[style.font]
+    label_file = FONT if style.font == "hand" else value_file
+    value_font = pymupdf.Font(fontfile=value_file)
+    label_font = pymupdf.Font(fontfile=label_file)
+    fallback = pymupdf.Font(fontfile=FONT)
 
-    def text(point: tuple[float, float], value: str, size: float,
-             color: tuple[float, float, float] = (0, 0, 0)) -> None:
-        page.insert_text(point, value, fontsize=size, fontname="wf", fontfile=fontfile,
-                         color=color)
+    def runs(value: str, font: Any, path: str) -> list[tuple[str, Any, str]]:
+        """``value`` cut into (text, font, file) runs: DejaVu Sans for glyphs ``font`` lacks."""
+        out: list[tuple[str, Any, str]] = []
+        for ch in value:
+            face, file = (font, path) if ch == " " or font.has_glyph(ord(ch)) else (fallback,
+                                                                                     FONT)
+            if out and out[-1][2] == file:
+                out[-1] = (out[-1][0] + ch, face, file)
+            else:
+                out.append((ch, face, file))
+        return out
+
+    def measure(value: str, size: float, *, label: bool = False) -> float:
+        font, path = (label_font, label_file) if label else (value_font, value_file)
+        runs_ = runs(value, font, path)
+        return float(sum(face.text_length(t, fontsize=size) for t, face, _ in runs_))
+
+    def text(point: tuple[float, float], value: str, size: float, *,
+             label: bool = True) -> None:
+        font, path = (label_font, label_file) if label else (value_font, value_file)
+        x, y = point
+        for t, face, file in runs(value, font, path):
+            page.insert_text((x, y), t, fontsize=size, fontname="wh" if file == HAND_FONT else "wf",
+                             fontfile=file)
+            x += face.text_length(t, fontsize=size)
 
     title = {"uk": "Картка дитини", "ru": "Карточка ребенка", "en": "Child record"}[lang]
     text((56, 80), title, style.size + 4)
@@ -740,10 +773,9 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
     fields = [(m, v) for m, v in child.fields() if not (omit_sex and m == "sex")]
     size = style.size
     while True:  # shrink the type until the longest label and value fit the page
-        widest = max(font.text_length(_wide_label(m, lang, style), fontsize=size)
-                     for m, _ in fields)
+        widest = max(measure(_wide_label(m, lang, style), size, label=True) for m, _ in fields)
         value_x = 56 + widest + 18.0
-        longest = max(font.text_length(v, fontsize=size) for _, v in fields)
+        longest = max(measure(v, size) for _, v in fields)
         if style.layout in ("above", "boxed") or value_x + longest <= 540 or size <= 7:
             break
         size -= 0.5
@@ -761,7 +793,7 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
                 page.draw_rect(pymupdf.Rect(50, y - size + 1, 400, y + size + 9),
                                color=(0, 0, 0), width=0.6)
             text((56, y), label, size - 2)
-            text((56, y + size + 3), value, size)
+            text((56, y + size + 3), value, size, label=False)
             lines += [label, value]
             rows[member] = y + size + 3
             y += pitch
@@ -772,7 +804,7 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
             page.draw_rect(pymupdf.Rect(value_x - 6, cell.y0, 545, cell.y1), color=(0, 0, 0),
                            width=0.6)
         text((56, y), label, size)
-        text((value_x, y), value, size)
+        text((value_x, y), value, size, label=False)
         if style.layout == "underline":  # the value sits on the rule it was written on
             page.draw_line((value_x - 2, y + 2.5), (545, y + 2.5), color=(0, 0, 0), width=0.5)
         lines.append(f"{label} {value}")
@@ -783,7 +815,7 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
         # stands a few points from the end of the values.
         top = rows["family_name"] - size - 2
         beside = [v for m, v in fields if top - size <= rows[m] <= top + 131 + size]
-        names_end = max(font.text_length(v, fontsize=size) for v in beside)
+        names_end = max(measure(v, size) for v in beside)
         x0 = min(value_x + names_end + rng.uniform(5, 9), 440)
         rect = pymupdf.Rect(x0, top, x0 + 96, top + 128)
         page.insert_image(rect, stream=child.photo)
@@ -796,7 +828,7 @@ def _draw_wide(page: Any, child: Child, lang: Language, style: FormStyle,
         cy = rows.get(member, y) - size / 2
         value = dict(fields).get(member, "")
         # The ring grazes the end of the value, as a stamp set beside it does.
-        cx = value_x + font.text_length(value, fontsize=size) + 30 + rng.uniform(-2, 8)
+        cx = value_x + measure(value, size) + 30 + rng.uniform(-2, 8)
         # Rings and a star, no lettering: a stamp's lettering runs round the
         # ring, and no reader should take it for a value.
         for radius, width in ((30, 1.8), (23, 0.7)):
@@ -865,6 +897,8 @@ def wide_dossier(seed: int, lang: Language, condition: Condition) -> Dossier:
     rng = random.Random(seed)
     child = make_wide_child(rng, lang)
     style = random_style(rng, lang)
+    if random.Random(f"hand-{seed}").random() < HAND_SHARE:
+        style = replace(style, font="hand")
     doc = pymupdf.open()
     page = doc.new_page(width=PAGE_W, height=PAGE_H)
     lines = _draw_wide(page, child, lang, style, rng)

@@ -64,7 +64,7 @@ def test_a_cyrillic_word_with_a_letter_without_latin_twin_is_not_forced_into_lat
 # -- digits and signs where a number is expected ------------------------------------------
 
 
-@pytest.mark.parametrize("misread", ["Ме", "Ne", "М»"])
+@pytest.mark.parametrize("misread", ["Ме", "Ne", "М»", "Мо"])
 def test_numero_sign_misreads_before_a_number(misread: str) -> None:
     fixed = correction.correct_text(f"школа {misread} 12")
     assert fixed.value == "школа № 12"
@@ -73,6 +73,15 @@ def test_numero_sign_misreads_before_a_number(misread: str) -> None:
 
 def test_no_on_an_english_value_stays_no() -> None:
     assert correction.correct_text("School No 12").value == "School No 12"
+
+
+def test_mo_for_the_numero_sign_in_a_bold_cyrillic_school_number() -> None:
+    # Bold and degraded type: "№" came out as Cyrillic "Мо" (dev split,
+    # "ліцей Мо 107", "школа Мо 94, 8 клас"); a Cyrillic word "мо" never
+    # stands before a number on its own.
+    assert correction.correct_text("ліцей Мо 107").value == "ліцей № 107"
+    assert correction.correct_text("школа Мо 94, 8 клас").value == "школа № 94, 8 клас"
+    assert correction.correct_text("School Mo 12").value == "School Mo 12"
 
 
 @pytest.mark.parametrize(("read", "printed"), [
@@ -105,6 +114,37 @@ def test_a_ukrainian_only_letter_in_a_russian_value() -> None:
     assert correction.correct_text("Києве", language="uk").value == "Києве"
 
 
+@pytest.mark.parametrize(("language", "printed"), [("uk", "вакцинація"), ("ru", "вакцинация")])
+def test_tsi_run_together_and_read_as_shcha(language: correction.Language,
+                                            printed: str) -> None:
+    # Bold type, degraded scans and phone photos (dev split): "ці"/"ци" came
+    # out as "щ", confidently. Neither language writes "щя" or "щю".
+    fixed = correction.correct_text("вакцинащя", kind="service", language=language)
+    assert fixed.value == printed
+    assert fixed.fixes == {"script"}
+    assert correction.correct_text("щука", language="ru").value == "щука"
+    assert correction.correct_text("вакцинащя").value == "вакцинащя"  # language unknown
+
+
+@pytest.mark.parametrize(("read", "language", "printed"), [
+    ("Cymu", "uk", "Суми"), ("TaraHpor", "ru", "Таганрог"),
+])
+def test_a_place_in_latin_look_alikes_on_a_cyrillic_form_is_cyrillic(
+        read: str, language: correction.Language, printed: str) -> None:
+    # Degraded and serif scans (dev split): a Cyrillic place whose every letter
+    # has a Latin twin came out wholly Latin, with a capital inside.
+    fixed = correction.correct_text(read, kind="place", language=language)
+    assert fixed.value == printed
+    assert fixed.fixes == {"script"}
+
+
+def test_a_latin_place_stays_latin_where_it_can_be_one() -> None:
+    assert correction.correct_text("Cymu", kind="place").value == "Cymu"  # an English form
+    for place in ("Warsaw", "Berlin", "Kherson"):  # letters without a Cyrillic twin
+        assert correction.correct_text(place, kind="place", language="uk").value == place
+    assert correction.correct_text("Cymu", kind="service", language="uk").value == "Cymu"
+
+
 # -- debris at value edges ------------------------------------------------------------------
 
 
@@ -115,6 +155,28 @@ def test_debris_after_a_given_name_is_trimmed(read: str, printed: str) -> None:
     fixed = correction.correct_name(read, "given", "cyrillic")
     assert fixed.value == printed
     assert fixed.fixes == {"debris"}
+
+
+@pytest.mark.parametrize(("read", "kind", "printed"), [
+    ("Харків й", "place", "Харків"), ("Ужгород 7", "place", "Ужгород"),
+    ("вакцинація У", "service", "вакцинація"), ("консультації но", "service", "консультації"),
+    ("Zaporizhzhia_", "place", "Zaporizhzhia"), ("counselling |", "service", "counselling"),
+])
+def test_debris_after_a_place_or_a_service_is_trimmed(
+        read: str, kind: correction.TextKind, printed: str) -> None:
+    # Stamps, photo frames and rules at the end of a value (dev split): a
+    # lone letter or digit, a short lower-case word, a rule glued on as "_".
+    fixed = correction.correct_text(read, kind=kind, language="uk")
+    assert fixed.value == printed
+    assert fixed.fixes == {"debris"}
+
+
+def test_debris_trimming_keeps_the_end_of_school_numbers_and_places() -> None:
+    for value in ("school No. 18, grade 7", "школа № 5, 8 клас", "ліцей № 107"):
+        assert correction.correct_text(value, kind="service").value == value
+    assert correction.correct_text("Ростов-на-Дону", kind="place").value == "Ростов-на-Дону"
+    assert correction.correct_text("Кривий Ріг", kind="place").value == "Кривий Ріг"
+    assert correction.correct_text("case 7", kind="text").value == "case 7"
 
 
 def test_debris_trimming_keeps_real_words_and_initials() -> None:
@@ -292,3 +354,16 @@ def test_a_stroke_over_a_value_is_no_value_and_puts_it_up_for_review() -> None:
     assert record["services"]["education"] == "школа"
     assert "guardian" in record["review"]
     assert "services.education" not in record["review"]
+
+
+def test_a_letter_for_a_digit_alone_in_a_date_is_the_digit() -> None:
+    # Phone photo, dev split: the day "3" read as Cyrillic "З" left the birth
+    # date unread. In a date, a word made only of digit look-alikes is a number.
+    assert correction.fix_date_words(["З", "июня", "2014", "г."]) == (
+        ["3", "июня", "2014", "г."], {"digit"})
+    assert correction.fix_date_words(["б", "березня", "2015", "р."])[0][0] == "6"
+    assert correction.fix_date_words(["3", "June", "2014"]) == (["3", "June", "2014"], set())
+    record = _parse([("Фамилия:", "Соколова"), ("Имя:", "София"),
+                     ("Дата рождения:", "З июня 2014 г.")])
+    assert record["birth_date"] == "2014-06-03"
+    assert record["provenance"]["birth_date"]["corrected"] is True

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from extractors import tesseract
+from extractors import documents, tesseract
 from extractors.documents import DocumentsExtractor, ReadResult
 from extractors.layout import PageText
 from gateway.pluginspec import ExtractionFailed, Limits, PartInput
@@ -35,6 +35,7 @@ from tests.dossiers import (
     mixed_pdf,
     pymupdf,
     scan_page,
+    wide_dossier,
 )
 
 AS_OF = date(2026, 3, 1)
@@ -385,6 +386,43 @@ def test_a_skewed_grayscale_scan_pdf_gives_a_straight_photo(tmp_path: Path) -> N
     crop = np.asarray(Image.open(io.BytesIO(photo.data)).convert("L"))
     k = crop.shape[0] // 25
     assert float((crop[:k, :k] > 235).mean()) < 0.02
+
+
+# -- coloured marks over values (issue 12) ----------------------------------------------------
+
+
+def test_black_ink_drops_a_blue_stamp_and_keeps_the_type_under_it() -> None:
+    page = np.full((120, 200, 3), 255, dtype=np.uint8)
+    page[40:60, 20:180] = (0, 0, 0)  # a bar of black type
+    stamp = np.array([255, 255, 255], dtype=np.float32) * 0.25 + np.array(
+        [38, 64, 178], dtype=np.float32) * 0.75  # STAMP_BLUE at 75 % over paper
+    page[30:90, 100:160] = stamp.astype(np.uint8)
+    page[40:60, 100:160] = (0.75 * np.array([38, 64, 178])).astype(np.uint8)  # over the type
+    ink = np.asarray(documents._black_ink(Image.fromarray(page, "RGB")))
+    assert (ink[65:90, 100:160] == 255).all()  # the stamp on paper is paper
+    assert (ink[40:60, 20:100] < 10).all()  # type beside it is untouched
+    assert (ink[42:58, 102:158] < documents.INK_FADED).all()  # type under it stays dark
+
+
+def test_black_ink_of_a_gray_page_is_the_gray_page() -> None:
+    gray = np.random.default_rng(5).integers(0, 256, (64, 64), dtype=np.uint8)
+    rgb = Image.fromarray(np.repeat(gray[:, :, None], 3, axis=2), "RGB")
+    assert (np.asarray(documents._black_ink(rgb)) == gray).all()
+
+
+def test_a_stamp_over_a_value_no_longer_hides_it(tmp_path: Path) -> None:
+    # Dev split, 300 dpi: a blue stamp grazing "vaccination" and the row above.
+    # Read as gray, the father's place came out "Zapetighzhia", run into his
+    # name; with the colour dropped but the stamp's colourless JPEG edge left
+    # (no halo), the outline hid "vaccination" and was read as "ое.".
+    dossier = wide_dossier(1_000_023, "en", "300 dpi")
+    out = DocumentsExtractor().extract(PartInput(dossier.filename, dossier.media_type,
+                                                 dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    truth = dossier.children[0].truth()
+    assert record["services"]["medical"] == truth["services"]["medical"] == "vaccination"
+    father = [c for c in record["family_contacts"] if c["relation"] == "father"]
+    assert [(c["name"], c["place"]) for c in father] == [("Walker Lucas", "Zaporizhzhia")]
 
 
 # -- provenance boxes on the page as it was sent ---------------------------------------------
