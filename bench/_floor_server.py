@@ -8,22 +8,38 @@ the envelope (Ed25519) and validate the manifest against its schema, hash
 and encrypt the part, sign the ACCEPTED receipt, and commit it durably
 (SQLite WAL, ``synchronous=FULL``, group commit) before answering 202.
 
+Given a ``postgresql://`` DSN instead of a data directory, it is the floor
+on PostgreSQL, for several processes on one database (``bench/intake_nodes.py``):
+the one transaction a packet minimally needs there. A token replayed to
+another process must be refused, so the jti claim is shared: each packet is
+one statement that claims the jti and inserts the packet row only if the
+claim was new, and a writer thread commits every statement queued meanwhile
+in one transaction, sent as one pipeline (one round trip, one WAL flush,
+``synchronous_commit`` on). Still no log, like the SQLite floor.
+
 No middleware, no metrics, no registry (the sender's key is held in
 memory), no timeline, no receipt log, no background stage, a single table.
 Its rate against the bare handler's is the ceiling of the ratio any
 implementation on this stack and this machine can reach; the real
 gateway's rate against it is how much our structure costs on top.
 
-    python -m bench._floor_server PORT SENDER_PUBLIC_JWK DATA_DIR
+    python -m bench._floor_server PORT SENDER_PUBLIC_JWK DATA_DIR|DSN
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import json
+import queue
+import secrets
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from aiohttp import BodyPartReader, web
 
 from gateway.protocol.crypto import jws
@@ -33,35 +49,93 @@ from gateway.protocol.errors import DXGError
 from gateway.protocol.manifest import Manifest
 from gateway.protocol.receipt import sign_receipt
 from gateway.protocol.token import verify_token
-from gateway.server.sql import Connection
-from gateway.server.store import Database
+from gateway.server.sql import Connection, is_postgres
+from gateway.server.store import GROUP_COMMIT_MAX, Database
 
 AUDIENCE = "gw"  # the bench's gateway id, as tests.harness issues tokens for
 
+PG_TABLES = (
+    "CREATE TABLE IF NOT EXISTS floor_jti (issuer TEXT, jti TEXT, PRIMARY KEY (issuer, jti))",
+    "CREATE TABLE IF NOT EXISTS floor (packet_id TEXT PRIMARY KEY, receipt TEXT, part BYTEA)",
+)
+PG_PACKET = (
+    "WITH j AS (INSERT INTO floor_jti VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1)"
+    " INSERT INTO floor SELECT %s, %s, %s FROM j ON CONFLICT DO NOTHING RETURNING 1"
+)
+
+
+class PgFloorWriter:
+    """One connection committing every queued packet statement in one pipelined transaction."""
+
+    def __init__(self, dsn: str) -> None:
+        self._conn = psycopg.connect(dsn, autocommit=True)
+        for ddl in PG_TABLES:  # the bench starts the floor processes one after another
+            self._conn.execute(ddl)
+        self._queue: queue.SimpleQueue[
+            tuple[tuple[Any, ...], concurrent.futures.Future[bool]]
+        ] = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="floor-writer", daemon=True).start()
+
+    async def commit(self, params: tuple[Any, ...]) -> bool:
+        """Whether the packet was stored (False: its jti was claimed before, on any process)."""
+        future: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self._queue.put((params, future))
+        return await asyncio.wrap_future(future)
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < GROUP_COMMIT_MAX:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with self._conn.pipeline() as pipeline:
+                    self._conn.execute("BEGIN")
+                    cursors = [self._conn.execute(PG_PACKET, params) for params, _ in batch]
+                    self._conn.execute("COMMIT")
+                    pipeline.sync()
+                    stored = [cur.fetchone() is not None for cur in cursors]
+            except psycopg.Error as exc:
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), ok in zip(batch, stored, strict=True):
+                future.set_result(ok)
+
 
 def main() -> None:
-    port, sender_jwk, data_dir = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    port, sender_jwk, target = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     sender = PublicKey.from_jwk(json.loads(sender_jwk.read_text())["sig"])
     gateway_key = SigningKey.generate()
-    storage = StorageKey.create(data_dir / "storage.key")
-    db = Database(data_dir / "floor.db")
-    db.write_sync(
-        lambda c: c.execute(
-            "CREATE TABLE floor (packet_id TEXT PRIMARY KEY, receipt TEXT, part BLOB)"
+    storage = StorageKey(secrets.token_bytes(32))  # the bench's throwaway key
+    db: Database | None = None
+    pg: PgFloorWriter | None = None
+    if is_postgres(target):
+        pg = PgFloorWriter(target)
+    else:
+        db = Database(Path(target) / "floor.db")
+        db.write_sync(
+            lambda c: c.execute(
+                "CREATE TABLE floor (packet_id TEXT PRIMARY KEY, receipt TEXT, part BLOB)"
+            )
         )
-    )
     seen: set[tuple[str, str]] = set()
 
     async def resolve(issuer: str, kid: str, at: object) -> PublicKey:
         return sender
 
-    async def remember(issuer: str, jti: str, expires: int) -> bool:
-        if (issuer, jti) in seen:
-            return False
-        seen.add((issuer, jti))
-        return True
-
     async def handle(request: web.Request) -> web.Response:
+        claimed: list[tuple[str, str]] = []  # on PostgreSQL, claimed again with the packet
+
+        async def remember(issuer: str, jti: str, expires: int) -> bool:
+            if (issuer, jti) in seen:
+                return False
+            seen.add((issuer, jti))
+            claimed.append((issuer, jti))
+            return True
+
         try:
             _, _, token = request.headers.get("Authorization", "").partition(" ")
             await verify_token(
@@ -101,12 +175,19 @@ def main() -> None:
                 reason=None,
             )
 
-            def commit(conn: Connection) -> None:
-                conn.execute(
-                    "INSERT INTO floor VALUES (?, ?, ?)", (manifest.packet_id, receipt, sealed)
-                )
+            if pg is not None:
+                issuer, jti = claimed.pop()
+                if not await pg.commit((issuer, jti, manifest.packet_id, receipt, sealed)):
+                    return web.json_response({"error": "replayed"}, status=401)
+            else:
 
-            await db.write(commit)
+                def commit(conn: Connection) -> None:
+                    conn.execute(
+                        "INSERT INTO floor VALUES (?, ?, ?)", (manifest.packet_id, receipt, sealed)
+                    )
+
+                assert db is not None
+                await db.write(commit)
             return web.json_response({"status": "ACCEPTED", "receipt": receipt}, status=202)
         except DXGError as err:
             return web.json_response({"error": err.code}, status=err.status)

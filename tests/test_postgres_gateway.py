@@ -35,6 +35,7 @@ from tests.harness import (
     bearer,
     get,
     http,
+    make_keys,
     make_packet,
     packet_status,
     post_packet,
@@ -357,5 +358,45 @@ def test_sigkill_of_one_node_under_load_loses_no_acknowledged_packet(
                             str(ex.mon.prefix), "--once", "--json", check=False)  # fmt: skip
             assert audit.returncode == 0, audit.stderr
             assert json.loads(audit.stdout)["findings"] == []
+        finally:
+            second.stop()
+
+
+def test_a_key_revoked_on_the_database_is_refused_by_every_node_that_cached_it(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Each node keeps the parties and keys it read (issue 14, the registry
+    cache); a revocation through ``gateway party revoke-key`` (which writes
+    the database, not any node) reaches both caches by LISTEN/NOTIFY: the
+    revoked key is refused on both nodes, within the notification's
+    delivery, and the party's new key, added after both cached the party,
+    is taken on both."""
+    with running_exchange(tmp_path, {"database": postgres_dsn}) as ex:
+        first = ex.gw
+        second = GatewayProcess(root=tmp_path / "gw2")
+        shutil.copytree(first.root, second.root, ignore=shutil.ignore_patterns("tmp"))
+        second.start()
+        try:
+            old = first.add_party("rot")
+            nodes = [first, second]
+            for node in nodes:  # both nodes read (and keep) the party and its key
+                assert get(node, old, "/v1/inbox?after=0").status == 200
+
+            new_prefix = first.root.parent / "keys" / "rot-2"
+            new = Party("rot", new_prefix, make_keys(new_prefix))
+            run_cli("party", "add", str(first.root), "rot", "--role", "party",
+                    "--keys", f"{new_prefix}.pub.json")  # fmt: skip
+            for node in nodes:  # the new key is taken; the old one, still valid, is cached
+                wait_for(lambda n=node: get(n, new, "/v1/inbox?after=0").status == 200,
+                         timeout=2)  # fmt: skip
+                assert get(node, old, "/v1/inbox?after=0").status == 200
+                assert get(node, old, "/v1/inbox?after=0").status == 200
+
+            run_cli("party", "revoke-key", str(first.root), "rot", old.identity.signing.kid)
+            for node in nodes:
+                wait_for(lambda n=node: get(n, old, "/v1/inbox?after=0").status == 401,
+                         timeout=2)  # fmt: skip
+                assert get(node, new, "/v1/inbox?after=0").status == 200
+                assert get(node, old, "/v1/inbox?after=0").status == 401  # and stays refused
         finally:
             second.stop()

@@ -94,8 +94,16 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     caller: list[registry.Party] = []
 
     async def resolve(issuer: str, kid: str, at: datetime) -> PublicKey:
+        held = gw.registry.held(issuer, kid) if gw.registry is not None else None
+        if held is not None:  # PostgreSQL, both rows cached: no round trip, no thread
+            caller.append(held[0])
+            return registry.valid_signing_key(held[1], issuer, at)
+
         def lookup(conn: Connection) -> tuple[PublicKey, registry.Party | None]:
-            return registry.signing_key(conn, issuer, kid, at), registry.get_party(conn, issuer)
+            return (
+                registry.signing_key(conn, issuer, kid, at, cache=gw.registry),
+                registry.get_party(conn, issuer, cache=gw.registry),
+            )
 
         key, party = await gw.db.find(lookup)  # two rows by primary key
         if party is not None:

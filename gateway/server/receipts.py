@@ -42,9 +42,26 @@ MAX_PAGE = 1000  # items per page of GET /v1/receipts
 
 def append(conn: Connection, compact: str, *, at: datetime) -> int:
     """Record a receipt and append it to the receipt log; its log index."""
-    claims = json.loads(jws.parse(compact, typ=jws.TYP_RECEIPT).payload)
+    index = next_index(conn)
+    record(conn, compact, index, at=at)
+    return index
+
+
+def next_index(conn: Connection) -> int:
+    """The log index the next receipt of this transaction takes (:func:`record` it next).
+
+    On PostgreSQL it holds the log's sequence lock until the transaction
+    ends, so no other node takes the same index; inside
+    ``gateway.server.sql.pipelined`` the lock and the read are one round trip.
+    """
     serialize(conn, "log_entries")  # PostgreSQL: MAX + 1 under the sequence's lock
     (index,) = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries").fetchone()
+    return int(index)
+
+
+def record(conn: Connection, compact: str, index: int, *, at: datetime) -> None:
+    """Record a receipt at log index ``index``, from :func:`next_index` in this transaction."""
+    claims = json.loads(jws.parse(compact, typ=jws.TYP_RECEIPT).payload)
     conn.execute(
         "INSERT INTO log_entries (idx, entry, appended_at) VALUES (?, ?, ?)",
         (index, compact.encode("ascii"), format_time(at)),
@@ -61,7 +78,6 @@ def append(conn: Connection, compact: str, *, at: datetime) -> int:
             compact,
         ),
     )
-    return int(index)
 
 
 def of_packet(conn: Connection, packet_id: str) -> list[str]:

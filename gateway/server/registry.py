@@ -8,27 +8,43 @@ belongs to one party forever: the same kid cannot be registered twice.
 
 Functions here take a ``Connection`` so they can run inside the
 database's reader threads or inside a write transaction.
+
+On PostgreSQL every node keeps the rows it reads on the request path (a
+party by id, a key by kid) in a :class:`RegistryCache`, which saves a
+round trip on every signature check. Every change of the registry
+(:func:`add_party`, :func:`revoke_key`) notifies :data:`CHANGED_CHANNEL`
+in its transaction; each node listens on a connection of its own and empties
+its cache on every notification, and serves nothing from it while it is
+not listening (at start, after a lost connection). A key's validity window
+and revocation are checked at every use from the cached row, so a
+revocation takes effect on every node as soon as its commit is delivered
+to their listeners: milliseconds, the same window as a request that read
+the row just before the revocation committed.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from gateway.protocol.clock import format_time, parse_time
 from gateway.protocol.crypto.keys import PublicKey
 from gateway.protocol.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from gateway.protocol.ids import check_id
 from gateway.protocol.trust import RegisteredKey
-from gateway.server.sql import Connection
+from gateway.server.sql import Connection, notify
 
 Role = Literal["party", "monitor"]
 ROLES: frozenset[str] = frozenset({"party", "monitor"})
+CHANGED_CHANNEL = "dxg_registry"  # NOTIFY channel: a party or key changed, on some node
+CACHE_MAX_ENTRIES = 4096  # parties and keys one node keeps; past it the cache starts over
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +96,83 @@ _KEYS_OF_PARTY = (
 _KEY_BY_KID = "SELECT kid, party_id, jwk, not_before, not_after, revoked_at FROM keys WHERE kid = ?"
 
 
-def get_party(conn: Connection, party_id: str) -> Party | None:
+class RegistryCache:
+    """Parties by id and keys by kid as read from the database, until the next change.
+
+    Thread-safe: filled by reader threads, emptied by the listener thread.
+    Only what was found is kept (an unknown kid costs a round trip every
+    time, so a flood of made-up kids cannot fill it). A row read while a
+    change arrived is not kept: it may predate the change.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._live = False  # serve and fill only while the node listens for changes
+        self._parties: dict[str, Party] = {}
+        self._keys: dict[str, KeyRecord] = {}
+
+    def reset(self, *, live: bool) -> None:
+        """Forget everything (a change, or the listener (re)connected or was lost).
+
+        Args:
+            live: whether changes are heard from now on; while not, nothing is cached.
+        """
+        with self._lock:
+            self._generation += 1
+            self._live = live
+            self._parties.clear()
+            self._keys.clear()
+
+    def party(self, conn: Connection, party_id: str) -> Party | None:
+        return self._get(self._parties, party_id, lambda: _load_party(conn, party_id))
+
+    def key(self, conn: Connection, kid: str) -> KeyRecord | None:
+        return self._get(self._keys, kid, lambda: _load_key(conn, kid))
+
+    def held(self, party_id: str, kid: str) -> tuple[Party, KeyRecord] | None:
+        """The party and key if both are held now (no database needed), else None."""
+        with self._lock:
+            party, key = self._parties.get(party_id), self._keys.get(kid)
+        return None if party is None or key is None else (party, key)
+
+    def _get(self, table: dict[str, V], ident: str, load: Callable[[], V | None]) -> V | None:
+        with self._lock:
+            found = table.get(ident)
+            generation = self._generation
+        if found is not None:
+            return found  # only a live cache holds anything
+        value = load()
+        with self._lock:
+            if value is not None and self._live and generation == self._generation:
+                if len(self._parties) + len(self._keys) >= CACHE_MAX_ENTRIES:
+                    self._parties.clear()
+                    self._keys.clear()
+                table[ident] = value
+        return value
+
+
+def _load_party(conn: Connection, party_id: str) -> Party | None:
     row = conn.execute(
         "SELECT id, roles, endpoint FROM parties WHERE id = ?", (party_id,)
     ).fetchone()
     if row is None:
         return None
     return Party(id=row[0], roles=frozenset(json.loads(row[1])), endpoint=row[2])
+
+
+def _load_key(conn: Connection, kid: str) -> KeyRecord | None:
+    row = conn.execute(_KEY_BY_KID, (kid,)).fetchone()
+    return None if row is None else _key_record(row)
+
+
+def get_party(
+    conn: Connection, party_id: str, *, cache: RegistryCache | None = None
+) -> Party | None:
+    """A registered party, or None (through ``cache`` if the node keeps one)."""
+    if cache is not None:
+        return cache.party(conn, party_id)
+    return _load_party(conn, party_id)
 
 
 def require_party(conn: Connection, party_id: str) -> Party:
@@ -165,6 +251,7 @@ def add_party(
                 format_time(at),
             ),
         )
+    notify(conn, CHANGED_CHANNEL)  # every node's cache, once this commits
     party = get_party(conn, party_id)
     assert party is not None
     return party
@@ -182,25 +269,46 @@ def revoke_key(conn: Connection, party_id: str, kid: str, *, at: datetime) -> No
     )
     if cur.rowcount == 0:
         raise NotFound(f"{party_id!r} has no key {kid}")
+    notify(conn, CHANGED_CHANNEL)  # every node's cache, once this commits
 
 
-def key_owner(conn: Connection, kid: str) -> str | None:
+def key_owner(conn: Connection, kid: str, *, cache: RegistryCache | None = None) -> str | None:
     """The party a kid is registered to, valid or not; None if unknown."""
+    if cache is not None:
+        record = cache.key(conn, kid)
+        return None if record is None else record.party_id
     row = conn.execute("SELECT party_id FROM keys WHERE kid = ?", (kid,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def signing_key(conn: Connection, party_id: str, kid: str, at: datetime) -> PublicKey:
+def signing_key(
+    conn: Connection,
+    party_id: str,
+    kid: str,
+    at: datetime,
+    *,
+    cache: RegistryCache | None = None,
+) -> PublicKey:
     """The ``sig`` key ``kid`` of ``party_id``, if it is valid at ``at``.
 
     Raises:
         Unauthenticated: unknown party or kid, a key of another party or use,
             not yet valid, expired or revoked.
     """
-    row = conn.execute(_KEY_BY_KID, (kid,)).fetchone()
-    if row is None:
+    return valid_signing_key(
+        cache.key(conn, kid) if cache is not None else _load_key(conn, kid), party_id, at
+    )
+
+
+def valid_signing_key(record: KeyRecord | None, party_id: str, at: datetime) -> PublicKey:
+    """The key of ``record`` if it is a ``sig`` key of ``party_id`` valid at ``at``.
+
+    Raises:
+        Unauthenticated: no record (an unknown kid), a key of another party
+            or use, not yet valid, expired or revoked.
+    """
+    if record is None:
         raise Unauthenticated("unknown key")
-    record = _key_record(row)
     if record.party_id != party_id:
         raise Unauthenticated("the key does not belong to the party that claims it")
     if record.use != "sig":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gateway.protocol.crypto.keys import SigningKey, load_signing_key
 from gateway.protocol.crypto.seal import StorageKey
-from gateway.server import migrations
+from gateway.server import migrations, registry
 from gateway.server.blobs import Blobs, is_s3, open_blobs
 from gateway.server.config import Config, DataDir
 from gateway.server.storage import Space, is_storage_full
@@ -50,6 +50,12 @@ class Gateway:
                 raise
             self.db = Database(self.data.database_target(self.config))
         self.db.write_sync(migrations.migrate)
+        # PostgreSQL: parties and keys by id kept here, emptied on every change by any node.
+        self.registry: registry.RegistryCache | None = None
+        if self.db.postgres:
+            cache = registry.RegistryCache()
+            self.db.listen(registry.CHANGED_CHANNEL, lambda live: cache.reset(live=live))
+            self.registry = cache
         self.blobs: Blobs = open_blobs(self.data, self.config, storage_key)
         referenced = self.db.read_sync(
             lambda c: {r[0] for r in c.execute("SELECT blob_dir FROM packets")}

@@ -28,6 +28,7 @@ syntax from the subset above runs unchanged on both backends.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import sqlite3
@@ -111,6 +112,10 @@ class PgConnection:
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         return self.raw.execute(translate(sql), _params(parameters))
 
+    def execute_script(self, sql: str) -> None:
+        """Run PostgreSQL statements without parameters, joined by ``;``, in one round trip."""
+        self.raw.execute(sql.encode())  # bytes: no placeholders parsed, no extended protocol
+
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         cur = self.raw.cursor()
         cur.executemany(translate(sql), [_params(p) for p in parameters])
@@ -137,6 +142,30 @@ def serialize(conn: Connection, sequence: str) -> None:
     """
     if isinstance(conn, PgConnection):
         conn.execute("SELECT pg_advisory_xact_lock(?)", (advisory_key(sequence),))
+
+
+def pipelined(conn: Connection) -> contextlib.AbstractContextManager[object]:
+    """Send the statements run inside this block without waiting for each (PostgreSQL).
+
+    On PostgreSQL (psycopg's pipeline mode) statements whose rows are not
+    fetched go out together and are answered together when the block ends,
+    one round trip; a ``fetchone`` inside waits for everything sent before.
+    An error of any statement is raised by the fetch or the block's end, so
+    use it only around statements whose failure fails the whole block, and
+    never read ``rowcount`` inside it. On SQLite statements run as they come.
+    """
+    if isinstance(conn, PgConnection):
+        return conn.raw.pipeline()
+    return contextlib.nullcontext()
+
+
+def notify(conn: Connection, channel: str) -> None:
+    """Tell every listener on ``channel`` once this transaction commits (PostgreSQL only).
+
+    SQLite has one process writing and no listeners, so this does nothing there.
+    """
+    if isinstance(conn, PgConnection):
+        conn.execute(f"NOTIFY {channel}")
 
 
 def advisory_key(name: str) -> int:

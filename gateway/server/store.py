@@ -40,6 +40,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -50,10 +51,10 @@ from gateway.protocol.crypto.seal import EncryptingWriter, StorageKey
 from gateway.server.sql import (
     Connection,
     PgConnection,
+    advisory_key,
     configure_postgres,
     connect_postgres,
     is_postgres,
-    serialize,
 )
 
 T = TypeVar("T")
@@ -65,6 +66,8 @@ BUSY_TIMEOUT_MS = 10_000
 WRITE_GROUP_LOCK = "write-group"  # the advisory lock every node's write group takes first
 PG_POOL_MAX = READ_THREADS + 4  # the reader threads, plus look-ups on the event loop and spares
 PG_CONNECT_TIMEOUT_S = 10.0  # a node that cannot reach its database says so instead of hanging
+LISTEN_POLL_S = 0.5  # how soon a listener notices that the database is closing
+LISTEN_RETRY_S = 1.0  # between attempts to reconnect a lost listener
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS parties (
@@ -222,6 +225,7 @@ class Database:
             READ_THREADS, thread_name_prefix="dxg-db-reader"
         )
         self._closed = False
+        self._listeners: list[threading.Thread] = []
         self._writer.start()
 
     @property
@@ -292,26 +296,36 @@ class Database:
     @staticmethod
     def _commit(conn: sqlite3.Connection | PgConnection, batch: list[_Write]) -> None:
         results: list[tuple[_Write, object, BaseException | None]] = []
+        step: Callable[[str], object]
+        if isinstance(conn, PgConnection):
+            steps, step = _PG_STEPS, conn.execute_script
+        else:
+            steps, step = _SQLITE_STEPS, conn.execute
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            serialize(conn, WRITE_GROUP_LOCK)  # PostgreSQL: one group at a time, all nodes
+            step(steps.begin)  # PostgreSQL: one group at a time, all nodes
+            open_savepoint = False
             for item in batch:
                 # A caller that gave up (its task cancelled) gets no write and no
                 # answer: running it anyway would end in set_result on a cancelled
                 # future, which raises and would kill this thread.
                 if not item.future.set_running_or_notify_cancel():
                     continue
-                conn.execute("SAVEPOINT w")
+                if open_savepoint:
+                    step(steps.next_savepoint)
+                else:
+                    conn.execute("SAVEPOINT w")
+                    open_savepoint = True
                 try:
                     value = item.fn(conn)
                 except BaseException as exc:  # handed to the caller, not swallowed
                     conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
                     results.append((item, None, exc))
                 else:
-                    conn.execute("RELEASE w")
                     results.append((item, value, None))
-            conn.execute("COMMIT")
+                if not steps.next_savepoint:
+                    conn.execute("RELEASE w")
+                    open_savepoint = False
+            step(steps.commit if open_savepoint else "COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -395,12 +409,51 @@ class Database:
     def read_sync(self, fn: Callable[[Connection], T]) -> T:
         return self._readers.submit(lambda: self._run_read(fn)).result()
 
+    # -- notifications -----------------------------------------------------
+
+    def listen(self, channel: str, changed: Callable[[bool], None]) -> None:
+        """Hear every ``NOTIFY`` on ``channel``, from any node (PostgreSQL only).
+
+        ``changed(True)`` is called once listening starts and on every
+        notification; ``changed(False)`` when the listening connection is
+        lost (notifications may be missed until ``changed(True)`` again, after
+        a reconnection). Runs on a thread and connection of its own.
+
+        Raises:
+            RuntimeError: the database is SQLite (one process writes it, nothing to hear).
+        """
+        if not self.postgres:
+            raise RuntimeError("listen is for PostgreSQL: SQLite has no other writer to hear")
+        thread = threading.Thread(
+            target=self._listen_loop, args=(channel, changed), name="dxg-db-listener", daemon=True
+        )
+        self._listeners.append(thread)
+        thread.start()
+
+    def _listen_loop(self, channel: str, changed: Callable[[bool], None]) -> None:
+        while not self._closed:
+            try:
+                with psycopg.connect(
+                    str(self.target), autocommit=True, connect_timeout=int(PG_CONNECT_TIMEOUT_S)
+                ) as conn:
+                    conn.execute(f"LISTEN {channel}")
+                    changed(True)
+                    while not self._closed:
+                        for _ in conn.notifies(timeout=LISTEN_POLL_S):
+                            changed(True)
+            except psycopg.Error:
+                changed(False)
+                time.sleep(LISTEN_RETRY_S)
+        changed(False)
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._queue.put(None)
         self._writer.join()
+        for listener in self._listeners:
+            listener.join()
         self._readers.shutdown(wait=True)
         with self._readers_lock:
             for conn in self._read_connections:
@@ -410,6 +463,27 @@ class Database:
             self._pool.close()
         if self._early_pool is not None:
             self._early_pool.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupSteps:
+    """The statements that open, separate and close one write group's savepoints.
+
+    On PostgreSQL each step is one round trip: statements without parameters
+    joined by ``;`` go in one message. SQLite runs one statement per call.
+    """
+
+    begin: str
+    next_savepoint: str  # releases the last write's savepoint and opens the next ("": none)
+    commit: str  # releases the last savepoint and commits
+
+
+_SQLITE_STEPS = _GroupSteps(begin="BEGIN IMMEDIATE", next_savepoint="", commit="")
+_PG_STEPS = _GroupSteps(
+    begin=f"BEGIN; SELECT pg_advisory_xact_lock({advisory_key(WRITE_GROUP_LOCK)})",
+    next_savepoint="RELEASE w; SAVEPOINT w",
+    commit="RELEASE w; COMMIT",
+)
 
 
 def _configure_reader(raw: psycopg.Connection[Any]) -> None:
