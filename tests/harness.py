@@ -95,6 +95,13 @@ def make_keys(prefix: Path) -> Identity:
     return Identity.load("unnamed", prefix)
 
 
+# Above the gateway's own bound on a SIGTERM stop (the drain, then a running
+# extraction's abort, which may wait ABORT_WAIT_S = 30 s for a sandbox still
+# starting on a loaded machine, then the claims' release): a stop slower than
+# this is a hang, not a busy machine.
+STOP_TIMEOUT_S = 90.0
+
+
 @dataclass
 class GatewayProcess:
     root: Path
@@ -205,7 +212,7 @@ class GatewayProcess:
         assert self.nofile is not None
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
-    def terminate(self, timeout: float = 40) -> int:
+    def terminate(self, timeout: float = STOP_TIMEOUT_S) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout)
