@@ -186,7 +186,16 @@ class MerkleLog:
     def _conn(self) -> sqlite3.Connection | PgConnection:
         existing: sqlite3.Connection | PgConnection | None = getattr(self._local, "conn", None)
         if existing is not None:
-            return existing
+            if not (isinstance(existing, PgConnection)
+                    and (existing.raw.broken or existing.raw.closed)):
+                return existing
+            # The server restarted or the link broke: this thread connects
+            # anew (else the log would fail on the dead link for ever).
+            with self._conns_lock:
+                if existing in self._conns:
+                    self._conns.remove(existing)
+            existing.close()
+            self._local.conn = None
         if self._closed:
             raise DXGError("the receipt log is closed")
         if self._postgres:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import queue
 import secrets
@@ -277,7 +278,7 @@ class Database:
                         self._queue.put(None)  # finish this batch, then stop
                         break
                     batch.append(item)
-                if isinstance(conn, PgConnection) and conn.raw.broken:
+                if isinstance(conn, PgConnection) and (conn.raw.broken or conn.raw.closed):
                     conn.close()  # the server restarted or the link broke: reconnect
                     conn = None
                 if conn is None:
@@ -327,8 +328,12 @@ class Database:
                     open_savepoint = False
             step(steps.commit if open_savepoint else "COMMIT")
         except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            # A lost PostgreSQL link fails the ROLLBACK too; that must not end
+            # this thread (every later write would wait for ever): the loop
+            # reconnects before the next group, and the server rolled back.
+            with contextlib.suppress(psycopg.OperationalError):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(exc)
