@@ -44,6 +44,7 @@ from tests.harness import (
     wait_for,
     wait_ready,
 )
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture
@@ -400,3 +401,42 @@ def test_a_key_revoked_on_the_database_is_refused_by_every_node_that_cached_it(
                 assert get(node, old, "/v1/inbox?after=0").status == 401  # and stays refused
         finally:
             second.stop()
+
+
+def _allow_connections(server: PostgresServer, dsn: str, allow: bool) -> None:
+    """Open or shut the gateway's database, closing its sessions when shut."""
+    name = dsn.rsplit("/", 1)[1]
+    with psycopg.connect(server.admin_dsn, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {str(allow).lower()}")
+        if not allow:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+
+
+def test_an_unreachable_database_answers_503_retry_and_the_retry_is_stored_once(
+    pg_exchange: Exchange, postgres_server: PostgresServer, postgres_dsn: str
+) -> None:
+    # Regression: with PostgreSQL down, intake answered 500 "the gateway
+    # failed", which a client must not retry blindly; the database being
+    # away (a restart, a failover) is temporary by nature.
+    ex = pg_exchange
+    packet = make_packet(ex.ua, "ru", [("a.pdf", "application/pdf", tiny_pdf("one"))])
+    _allow_connections(postgres_server, postgres_dsn, False)
+    try:
+        refused = post_packet(ex.gw, ex.ua, packet)
+        assert refused.status == 503, refused.body
+        assert refused.json()["type"] == "urn:dxg:error:unavailable"
+        assert "database cannot be reached" in refused.json()["detail"]
+        assert refused.headers["Retry-After"].isdigit()
+    finally:
+        _allow_connections(postgres_server, postgres_dsn, True)
+    # The same packet again (a fresh token): accepted once the pool reconnects.
+    accepted = wait_for(lambda: (a := post_packet(ex.gw, ex.ua, packet)).status == 202 and a,
+                        timeout=30, interval=0.5)
+    assert accepted.json()["packet_id"] == packet.packet_id
+    assert post_packet(ex.gw, ex.ua, packet).status == 200  # and stored once
+    # The writer thread lived through it (regression: a failed ROLLBACK on the
+    # dead link ended it, and every later write waited for ever), and the log
+    # integrates the receipt.
+    index = int(accepted.json()["log_index"])
+    wait_for(lambda: checkpoint_of(ex.gw, ex.ua)[0] > index, timeout=30)

@@ -35,6 +35,7 @@ from gateway.protocol.errors import (
     DXGError,
     InsufficientStorage,
     TimedOut,
+    Unavailable,
 )
 from gateway.server import api, apidoc, cases, cases_api, log_api, logflood, openapi
 from gateway.server.auth import REPLAY, ReplayCache, authenticate, load_jti, prune_jti
@@ -43,7 +44,7 @@ from gateway.server.delivery import Expirer, Notifier
 from gateway.server.extraction import Engine, ExtractionWorker
 from gateway.server.service import Gateway
 from gateway.server.serving import DRAINING, INFLIGHT, serve_until_signalled
-from gateway.server.sql import DATABASE_ERRORS
+from gateway.server.sql import DATABASE_ERRORS, is_unreachable
 from gateway.server.storage import is_storage_full
 from gateway.server.supervisor import supervise
 
@@ -158,6 +159,12 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
             return problem_response(
                 InsufficientStorage("the gateway's disk is full; nothing was stored")
             )
+        if is_unreachable(exc):
+            log.warning("database unreachable: %s %s answered 503 (%s)",
+                        request.method, request.path, type(exc).__name__)
+            return problem_response(Unavailable(
+                "the gateway's database cannot be reached; retry the same request (an"
+                " identical retry is answered once, never stored twice)"))
         # The traceback names code, not data; the client learns nothing internal.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(DXGError("the gateway failed; retry"))

@@ -43,6 +43,13 @@ from psycopg.adapt import Dumper
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the PostgreSQL server cannot be reached now (down,
+    restarting, failing over, the pool out of connections): a request may
+    succeed when retried. SQLite's own errors are local and are not this."""
+    return isinstance(exc, psycopg.OperationalError)
+
 # INSERT OR REPLACE needs the conflict target on PostgreSQL: the table's primary key.
 REPLACE_KEYS: dict[str, tuple[str, ...]] = {
     "log_cosignatures": ("size", "cosigner"),
