@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import secrets
 import shutil
@@ -23,11 +24,12 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
-from tests.harness import free_port
+from tests.harness import GatewayProcess, free_port, run_cli
 
 DSN_ENV = "DXG_TEST_POSTGRES_DSN"
 START_TIMEOUT_S = 60
@@ -105,3 +107,14 @@ class PostgresServer:
             subprocess.run(self._stop, capture_output=True, timeout=START_TIMEOUT_S, check=False)
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def move_to_postgres(gw: GatewayProcess, dsn: str, dump: Path) -> tuple[Any, Any]:
+    """``gateway export`` a stopped SQLite gateway to ``dump``, point its
+    config at ``dsn`` and ``gateway import`` it there: what each command printed."""
+    exported = json.loads(run_cli("export", str(gw.root), str(dump)).stdout)
+    config = json.loads((gw.root / "config.json").read_text())
+    (gw.root / "config.json").write_text(json.dumps(config | {"database": dsn}))
+    imported = json.loads(run_cli("import", str(gw.root), str(dump)).stdout)
+    return exported, imported
+

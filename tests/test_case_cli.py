@@ -23,8 +23,8 @@ from gateway.party.console.casework import GatewayCases
 from gateway.party.console.decisions import FAILED, SENT, Decision, Decisions
 from gateway.protocol.clock import format_time
 from tests.conftest import Exchange, running_exchange
-from tests.dossiers import make_dossier
-from tests.harness import Party, get, make_packet, post_packet, wait_for
+from tests.dossiers import Language, make_dossier
+from tests.harness import Packet, Party, get, make_packet, post_packet, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +167,19 @@ def _verifications_for_ua(ex: Exchange) -> int:
     return sum(item["kind"] == "verification" for item in items)
 
 
+def _one_child_reported(ex: Exchange, seed: int, lang: Language) -> tuple[Packet, Any]:
+    """A one-child dossier from ua to ru, extracted and reported: the packet and its record."""
+    dossier = make_dossier(seed, lang=lang, children=1)
+    packet = make_packet(ex.ua, "ru", [(dossier.filename, dossier.media_type, dossier.data)])
+    assert post_packet(ex.gw, ex.ua, packet).status == 202
+    (record,) = wait_for(
+        lambda: get(ex.gw, ex.ua, f"/v1/packets/{packet.packet_id}").json().get("records"),
+        timeout=120,
+    )
+    gateway_cli(ex, ex.ua, "case", "report", packet.packet_id)
+    return packet, record
+
+
 class _Crashed(Exception):
     """Stands for the verifier dying between its packet and its event."""
 
@@ -176,14 +189,7 @@ def test_a_verification_whose_event_never_went_is_retried_with_sent_and_no_secon
 ) -> None:
     # Regression: a verify whose event failed after its packet was accepted
     # could only be retried whole, so the holder got two verification packets.
-    dossier = make_dossier(7002, lang="uk", children=1)
-    packet = make_packet(ex.ua, "ru", [(dossier.filename, dossier.media_type, dossier.data)])
-    assert post_packet(ex.gw, ex.ua, packet).status == 202
-    (record,) = wait_for(
-        lambda: get(ex.gw, ex.ua, f"/v1/packets/{packet.packet_id}").json().get("records"),
-        timeout=120,
-    )
-    gateway_cli(ex, ex.ua, "case", "report", packet.packet_id)
+    packet, record = _one_child_reported(ex, 7002, "uk")
     before = _verifications_for_ua(ex)
     accepted: list[str] = []
 
@@ -216,14 +222,7 @@ def test_a_console_decision_interrupted_after_its_packet_retries_only_the_event(
     # The console's side of the regression above: the packet's id is kept the
     # moment it is accepted, survives a console stopping mid-send, and a
     # supervisor's second confirmation sends the event alone.
-    dossier = make_dossier(7003, lang="ru", children=1)
-    packet = make_packet(ex.ua, "ru", [(dossier.filename, dossier.media_type, dossier.data)])
-    assert post_packet(ex.gw, ex.ua, packet).status == 202
-    (record,) = wait_for(
-        lambda: get(ex.gw, ex.ua, f"/v1/packets/{packet.packet_id}").json().get("records"),
-        timeout=120,
-    )
-    gateway_cli(ex, ex.ua, "case", "report", packet.packet_id)
+    packet, record = _one_child_reported(ex, 7003, "ru")
     store = Decisions(tmp_path)
     proposed = store.propose(official="olena", packet_id=packet.packet_id,
                              record_id=record["record_id"], case_id=record["case_id"],

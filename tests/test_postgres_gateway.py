@@ -44,7 +44,7 @@ from tests.harness import (
     wait_for,
     wait_ready,
 )
-from tests.postgres import PostgresServer
+from tests.postgres import PostgresServer, move_to_postgres
 
 
 @pytest.fixture
@@ -257,11 +257,8 @@ def test_a_sqlite_deployment_moves_to_postgresql_with_its_log_root_and_packets(
         gw.stop()
 
         dump = tmp_path / "export.jsonl"
-        exported = json.loads(run_cli("export", str(gw.root), str(dump)).stdout)
+        exported, imported = move_to_postgres(gw, postgres_dsn, dump)
         assert (exported["log_size"], exported["log_root"]) == (size, root)
-        config = json.loads((gw.root / "config.json").read_text())
-        (gw.root / "config.json").write_text(json.dumps(config | {"database": postgres_dsn}))
-        imported = json.loads(run_cli("import", str(gw.root), str(dump)).stdout)
         assert imported == exported
         again = run_cli("import", str(gw.root), str(dump), check=False)
         assert again.returncode != 0 and "empty" in again.stderr  # nothing imported twice

@@ -28,6 +28,7 @@ from tests.harness import (
     run_cli,
     wait_for,
 )
+from tests.postgres import move_to_postgres
 
 PACKETS = 300  # receipts to move: a few seconds of intake, every one pulled after
 SEED = 1401
@@ -61,12 +62,8 @@ def test_300_receipts_move_to_postgresql_and_every_packet_is_pulled_after(
         assert run_cli(*monitor, "--gateway", gw.url, check=False).returncode == 0
         gw.stop()
 
-        dump = tmp_path / "export.jsonl"
-        exported = json.loads(run_cli("export", str(gw.root), str(dump)).stdout)
+        exported, imported = move_to_postgres(gw, postgres_dsn, tmp_path / "export.jsonl")
         assert exported["log_size"] == PACKETS
-        config = json.loads((gw.root / "config.json").read_text())
-        (gw.root / "config.json").write_text(json.dumps(config | {"database": postgres_dsn}))
-        imported = json.loads(run_cli("import", str(gw.root), str(dump)).stdout)
         assert imported == exported  # the same log size and root, every table's rows
         (gw.root / "dxg.sqlite3").rename(gw.root / "moved-away.sqlite3")  # nothing read from it
 
