@@ -66,7 +66,7 @@ import pymupdf as _pymupdf
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from extractors import tesseract
-from extractors.layout import ImageRegion, Line, PageText, Word
+from extractors.layout import ImageRegion, Line, PageText, Word, centre_on_source
 from gateway.pluginspec import (
     ExtractionFailed,
     ExtractorOutput,
@@ -914,29 +914,14 @@ def _upright_crop(source: _PageSource, box: tuple[int, int, int, int],
 def _to_source_box(box: tuple[int, int, int, int], upright_size: tuple[int, int],
                    source_size: tuple[int, int], rotation: int,
                    skew: float) -> tuple[int, int, int, int]:
-    """Map a box on the upright, deskewed page back to the page as it came.
-
-    The centre goes back through the deskew (a turn by ``skew`` about the
-    page centre) and the quarter turns; the size only swaps on 90/270.
-    """
-    x = (box[0] + box[2]) / 2
-    y = (box[1] + box[3]) / 2
-    w, h = box[2] - box[0], box[3] - box[1]
-    if skew:
-        cx, cy = upright_size[0] / 2, upright_size[1] / 2
-        a = math.radians(skew)
-        x, y = (cx + (x - cx) * math.cos(a) + (y - cy) * math.sin(a),
-                cy - (x - cx) * math.sin(a) + (y - cy) * math.cos(a))
+    """Map a box on the upright, deskewed page back to the page as it came, in pixels."""
+    (x, y), (w, h) = centre_on_source(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2),
+                                      (box[2] - box[0], box[3] - box[1]),
+                                      upright_size, rotation, skew)
     width, height = source_size
-    if rotation == 90:
-        x, y, w, h = y, height - x, h, w
-    elif rotation == 180:
-        x, y = width - x, height - y
-    elif rotation == 270:
-        x, y, w, h = width - y, x, h, w
     x0 = max(0, round(x - w / 2))
     y0 = max(0, round(y - h / 2))
-    return x0, y0, min(width, x0 + w), min(height, y0 + h)
+    return x0, y0, min(width, x0 + int(w)), min(height, y0 + int(h))
 
 
 def _components(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int, int, int, int]]:

@@ -73,24 +73,40 @@ class PageText:
 
         The page as sent is what a viewer shows (a PDF page with its
         ``/Rotate`` applied, an image as stored), so provenance boxes must be
-        there. The centre goes back through the deskew and the quarter turns;
-        the size only swaps on 90 and 270 (a box stays a box).
+        there.
         """
-        x, y = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
-        w, h = bbox[2] - bbox[0], bbox[3] - bbox[1]
-        if self.skew:
-            cx, cy, a = self.width / 2, self.height / 2, math.radians(self.skew)
-            x, y = (cx + (x - cx) * math.cos(a) + (y - cy) * math.sin(a),
-                    cy - (x - cx) * math.sin(a) + (y - cy) * math.cos(a))
-        width, height = self.width, self.height
-        if self.rotation == 90:
-            width, height = height, width
-            x, y, w, h = y, height - x, h, w
-        elif self.rotation == 180:
-            x, y = width - x, height - y
-        elif self.rotation == 270:
-            width, height = height, width
-            x, y, w, h = width - y, x, h, w
+        (x, y), (w, h) = centre_on_source(
+            ((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2),
+            (bbox[2] - bbox[0], bbox[3] - bbox[1]),
+            (self.width, self.height), self.rotation, self.skew)
+        width, height = ((self.height, self.width) if self.rotation in (90, 270)
+                         else (self.width, self.height))
         x0, y0 = max(0.0, x - w / 2), max(0.0, y - h / 2)
         return (round(x0, 2), round(y0, 2), round(min(width, x0 + w), 2),
                 round(min(height, y0 + h), 2))
+
+
+def centre_on_source(centre: tuple[float, float], size: tuple[float, float],
+                     upright: tuple[float, float], rotation: int, skew: float,
+                     ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A box's centre and size on the upright, deskewed page, moved to the page as it came.
+
+    ``upright`` is that page's width and height; ``rotation`` the clockwise
+    quarter turns the reader made, ``skew`` the turn it then made about the
+    centre to straighten the lines. The centre goes back through the deskew
+    and the quarter turns; the size only swaps on 90 and 270 (a box stays a
+    box). Page readers and the parser both map through here, in pixels or
+    in points.
+    """
+    (x, y), (w, h), (width, height) = centre, size, upright
+    if skew:
+        cx, cy, a = width / 2, height / 2, math.radians(skew)
+        x, y = (cx + (x - cx) * math.cos(a) + (y - cy) * math.sin(a),
+                cy - (x - cx) * math.sin(a) + (y - cy) * math.cos(a))
+    if rotation == 90:
+        return (y, width - x), (h, w)
+    if rotation == 180:
+        return (width - x, height - y), (w, h)
+    if rotation == 270:
+        return (height - y, x), (h, w)
+    return (x, y), (w, h)
