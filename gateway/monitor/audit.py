@@ -164,7 +164,7 @@ class KeyDirectory:
                 " (if it is a party of this exchange: gateway trust add FILE PARTY"
                 " --keys PARTY.pub.json)"
             )
-        return "names an issuer that is not registered at the gateway"
+        return cases.UNREGISTERED
 
 
 # --- Receipts and chains ---------------------------------------------------------------

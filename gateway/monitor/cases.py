@@ -131,6 +131,9 @@ class CaseAudit:
         return self.book.stats
 
 
+UNREGISTERED = "names an issuer that is not registered at the gateway"  # keys from the registry
+
+
 def _verified(
     index: int,
     entry: bytes,
@@ -177,7 +180,7 @@ def audit_cases(
     *,
     start: int = 0,
     book: CaseBook | None = None,
-    unknown_issuer: str = "names an issuer that is not registered at the gateway",
+    unknown_issuer: str = UNREGISTERED,
 ) -> CaseAudit:
     """Check every case event of ``entries``, in order, and fold the legal ones.
 
