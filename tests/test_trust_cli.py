@@ -25,6 +25,12 @@ def test_trust_commands_pin_show_and_revoke(shared_exchange: Exchange, tmp_path:
     assert wrong.returncode == EXIT_VERIFICATION
     assert "does not publish key not-the-gateways-kid" in wrong.stderr
     assert not store.exists()
+    # Regression: a kid is base64url and may begin with '-'; the demo passed it
+    # as a separate argument, which argparse took for an option (usage error).
+    dashed = run_cli("trust", "gateway", str(store), "--gateway", ex.gw.url,
+                     "--expect-kid=-not-the-gateways-kid", check=False)
+    assert dashed.returncode == EXIT_VERIFICATION, dashed.stderr
+    assert "does not publish key -not-the-gateways-kid" in dashed.stderr
 
     first_use = run_cli("trust", "gateway", str(store), "--gateway", ex.gw.url)
     assert json.loads(first_use.stdout)["kids"] == [ex.gw.kid]

@@ -204,7 +204,7 @@ def _pin(work: Path, url: str, gateway_kid: str) -> dict[str, TrustStore]:
     stores = {}
     for party, partner in (("ua", "ru"), ("ru", "ua")):
         path = work / "trust" / f"{party}.json"
-        _gateway_cli("trust", "gateway", str(path), "--gateway", url, "--expect-kid", gateway_kid)
+        _gateway_cli("trust", "gateway", str(path), "--gateway", url, f"--expect-kid={gateway_kid}")
         _gateway_cli("trust", "add", str(path), partner, "--keys",
                      str(work / "keys" / f"{partner}.pub.json"))
         stores[party] = TrustStore.load(path)

@@ -7,7 +7,7 @@ them (``--trust FILE`` or ``DXG_TRUST``). See ``gateway.party.trust``.
 
 - ``gateway trust add FILE PARTY --keys PARTY.pub.json [--not-before T] [--not-after T]``
 - ``gateway trust revoke FILE PARTY KID [--at T]``
-- ``gateway trust gateway FILE --gateway URL [--expect-kid KID]``: pins the
+- ``gateway trust gateway FILE --gateway URL [--expect-kid=KID]``: pins the
   gateway's id, origin and key; without ``--expect-kid`` on first use
   (printed with its kid, to compare with the operator's), with it only if
   the gateway publishes that key. A key the store does not pin yet is
@@ -63,7 +63,7 @@ def load_trust(path: str | None, *, required: bool) -> TrustStore | None:
         if required:
             raise LocalError(
                 f"no trust store: give --trust FILE (or {TRUST_ENV}); make it with"
-                " gateway trust gateway FILE --gateway URL --expect-kid KID and"
+                " gateway trust gateway FILE --gateway URL --expect-kid=KID and"
                 " gateway trust add FILE PARTY --keys PARTY.pub.json"
             )
         return None
@@ -144,7 +144,7 @@ def cmd_trust_gateway(args: argparse.Namespace) -> int:
             raise LocalError(
                 f"the gateway publishes key(s) {', '.join(new)} this store does not pin;"
                 " check them with its operator, then: gateway trust gateway FILE"
-                " --gateway URL --expect-kid KID"
+                " --gateway URL --expect-kid=KID"
             )
     if not chosen:
         raise VerificationFailed(f"the gateway at {args.gateway} publishes no signing key")

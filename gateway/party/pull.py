@@ -283,7 +283,7 @@ class Puller:
             raise LocalError(
                 f"the gateway at {self.client.base_url} is {serving!r}, but the trust store"
                 f" pins {trust.gateway.id!r}; pin this one with gateway trust gateway FILE"
-                " --gateway URL --expect-kid KID"
+                " --gateway URL --expect-kid=KID"
             )
         out.mkdir(parents=True, exist_ok=True)
         cursor_file = out / ".inbox-cursor"

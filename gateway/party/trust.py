@@ -82,7 +82,7 @@ class TrustStore:
         """
         if self.gateway is not None and party == self.gateway.id:
             candidates: Iterable[RegisteredKey] = self.gateway.keys
-            how = "gateway trust gateway FILE --gateway URL --expect-kid KID"
+            how = "gateway trust gateway FILE --gateway URL --expect-kid=KID"
         elif party in self.parties:
             candidates = self.parties[party]
             how = f"gateway trust add FILE {party} --keys {party}.pub.json"
@@ -122,7 +122,7 @@ class TrustStore:
         if self.gateway is None:
             raise LocalError(
                 "the trust store pins no gateway; pin it with: gateway trust gateway FILE"
-                " --gateway URL --expect-kid KID (the kid from the gateway's operator)"
+                " --gateway URL --expect-kid=KID (the kid from the gateway's operator)"
             )
         for party in parties:
             if party != self.gateway.id and party not in self.parties:
