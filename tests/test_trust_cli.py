@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.party.trust import TrustStore
 from gateway.protocol.clock import parse_time
-from gateway.protocol.crypto.keys import load_signing_key
+from gateway.protocol.crypto.keys import EncryptionKey, SigningKey, load_signing_key
 from gateway.protocol.errors import EXIT_LOCAL, EXIT_VERIFICATION
 from gateway.protocol.trust import RegisteredKey
 from tests.conftest import Exchange
@@ -87,3 +87,41 @@ def test_status_with_a_trust_store_verifies_the_log_with_the_pinned_key(
     assert json.loads(refused.stdout)["log"]["verified"] is False
 
 
+
+
+def _keys_with_a_dash_led_kid(prefix: Path) -> str:
+    """Writes PREFIX.pub.json for a signing key whose kid begins with '-' (1 in 64)."""
+    while not (sig := SigningKey.generate()).kid.startswith("-"):
+        pass
+    enc = EncryptionKey.generate()
+    public = {"sig": sig.public.to_jwk(with_meta=True), "enc": enc.public.to_jwk(with_meta=True)}
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{prefix}.pub.json").write_text(json.dumps(public), encoding="utf-8")
+    return sig.kid
+
+
+def test_a_kid_that_begins_with_a_dash_is_a_value_on_every_command(
+    shared_exchange: Exchange, tmp_path: Path
+) -> None:
+    """Regression: ``trust revoke FILE PARTY KID`` and ``party revoke-key DIR ID
+    KID`` took a kid beginning with '-' for an option (a usage error), one valid
+    key in 64."""
+    ex = shared_exchange
+    prefix = tmp_path / "dash"
+    kid = _keys_with_a_dash_led_kid(prefix)
+
+    store = tmp_path / "dash.trust.json"
+    run_cli("trust", "add", str(store), "ua", "--keys", f"{prefix}.pub.json")
+    revoked = run_cli("trust", "revoke", str(store), "ua", kid, "--at", "2026-06-01T00:00:00Z")
+    assert json.loads(revoked.stdout)["revoked"] == kid
+    (pinned,) = json.loads(run_cli("trust", "show", str(store)).stdout)["parties"]["ua"]
+    assert (pinned["kid"], pinned["revoked_at"]) == (kid, "2026-06-01T00:00:00Z")
+
+    run_cli("party", "add", str(ex.gw.root), "dash", "--role", "party",
+            "--keys", f"{prefix}.pub.json")  # fmt: skip
+    assert json.loads(run_cli("party", "revoke-key", str(ex.gw.root), "dash", kid).stdout) == {
+        "id": "dash", "revoked": kid,
+    }  # fmt: skip
+    (party,) = [p for p in json.loads(run_cli("party", "list", str(ex.gw.root)).stdout)
+                if p["id"] == "dash"]  # fmt: skip
+    assert [k["revoked_at"] is not None for k in party["keys"] if k["kid"] == kid] == [True]

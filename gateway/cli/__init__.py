@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Sequence
@@ -449,8 +450,27 @@ def _client_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# A kid is an RFC 7638 thumbprint: 43 base64url characters, and one in 64
+# begins with '-'. No option of ours has that shape.
+_KID_SHAPE = re.compile(r"-[A-Za-z0-9_-]{42}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reads a key id beginning with '-' as a value, not an option.
+
+    Without it ``gateway trust revoke FILE PARTY -Ab3...`` (or ``--expect-kid
+    -Ab3...``) stops with a usage error one time in 64, for a kid that is
+    perfectly valid; the subcommand parsers inherit the class.
+    """
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        if _KID_SHAPE.fullmatch(arg_string):
+            return None
+        return super()._parse_optional(arg_string)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gateway",
         description=__doc__.splitlines()[0],
         epilog=EXIT_CODES_HELP,
