@@ -14,6 +14,7 @@ import http.client as http_client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -230,6 +231,53 @@ def test_two_nodes_share_replay_cache_log_and_lease_and_one_takes_over_from_a_de
             assert report["verified"] is True and report["findings"] == []
         finally:
             second.stop()
+
+
+def test_an_upload_cut_by_a_nodes_crash_is_swept_by_the_node_that_lives_on(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Regression: a node SIGKILLed mid-upload left the part files in the shared
+    blob directory until some node restarted (the sweep ran only at start).
+    Every node now sweeps the shared store periodically, sparing young uploads
+    and every directory a packet names."""
+    shared = tmp_path / "shared-blobs"
+    config = {"database": postgres_dsn, "blobs": str(shared),
+              "shared_sweep_min_age_s": 2.0, "shared_sweep_interval_s": 0.5}  # fmt: skip
+    with running_exchange(tmp_path, config) as ex:
+        doomed = ex.gw
+        survivor = GatewayProcess(root=tmp_path / "gw2")
+        shutil.copytree(doomed.root, survivor.root,
+                        ignore=shutil.ignore_patterns("dxg.sqlite3*", "tmp"))  # fmt: skip
+        survivor.start()
+        try:
+            big = os.urandom(2 << 20).hex().encode()  # 4 MiB: written to a file 1 MiB at a time
+            kept = make_packet(ex.ua, "ru", [("scan.txt", "text/plain", big)])
+            assert post_packet(survivor, ex.ua, kept).status == 202
+            (kept_dir,) = {d.name for d in shared.iterdir()}
+
+            cut = make_packet(ex.ua, "ru", [("scan.txt", "text/plain", big)])
+            body, content_type = cut.body()
+            head = (f"POST /v1/packets HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    f"Authorization: {bearer(ex.ua, 'POST', '/v1/packets')}\r\n"
+                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
+            with socket.create_connection(("127.0.0.1", doomed.port), timeout=20) as upload:
+                upload.sendall(head.encode() + body[: len(body) * 3 // 4])
+                (orphan,) = wait_for(
+                    lambda: {d.name for d in shared.iterdir()} - {kept_dir}, timeout=20
+                )
+                doomed.kill()
+            assert (shared / orphan).is_dir()  # what the crash left
+
+            wait_for(lambda: not (shared / orphan).exists(), timeout=30)
+            assert {d.name for d in shared.iterdir()} == {kept_dir}
+            out = tmp_path / "in-ru"
+            pulled = run_cli("pull", "--gateway", survivor.url, "--id", "ru",
+                             "--keys", str(ex.ru.prefix), "--trust", str(ex.gw.trust_file(ex.ru)),
+                             "--out", str(out))  # fmt: skip
+            (result,) = json.loads(pulled.stdout)
+            assert (Path(result["folder"]) / "parts" / "scan.txt").read_bytes() == big
+        finally:
+            survivor.stop()
 
 
 def test_a_sqlite_deployment_moves_to_postgresql_with_its_log_root_and_packets(

@@ -274,6 +274,8 @@ def create_app(root: Path, *, engine: Engine | None = None) -> web.Application:
             start_worker(app, "jti-pruner", lambda: prune_jti(gw, replay)),
             start_worker(app, "storage", lambda: watch_storage(gw)),
         ]
+        if gw.shared_blobs:  # a node that crashed mid-upload left files behind
+            workers.append(start_worker(app, "blob-sweeper", gw.sweep_shared_blobs))
         if gw.config.extraction_worker:  # else gateway worker nodes extract
             workers.append(
                 start_worker(app, "extraction", lambda: ExtractionWorker(gw, engine).run())

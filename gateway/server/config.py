@@ -59,6 +59,11 @@ class Config:
     notify_timeout_s: float = 10.0
     # How often deadlines are checked.
     sweep_interval_s: float = 5.0
+    # A blob store several nodes share (PostgreSQL, S3): an upload cut by a
+    # node's crash is removed once it is this old (far longer than any upload:
+    # 256 MiB at a slow 20 kB/s), by a sweep every running node makes this often.
+    shared_sweep_min_age_s: float = 6 * 3600.0
+    shared_sweep_interval_s: float = 3600.0
     # Slow clients: a request's headers arrive within this (and an idle
     # keep-alive connection closes after it); an upload never pauses longer
     # than body_idle_timeout_s; one party uploads at most this many packets at once.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -23,8 +24,9 @@ from gateway.server.config import Config, DataDir
 from gateway.server.storage import Space, is_storage_full
 from gateway.server.store import Database
 
+log = logging.getLogger(__name__)
+
 IO_THREADS = 8  # blob writes and reads: fsync-bound, not CPU-bound
-SHARED_SWEEP_MIN_AGE_S = 6 * 3600  # far longer than any upload (256 MiB at a slow 20 kB/s)
 
 
 class Gateway:
@@ -57,13 +59,9 @@ class Gateway:
             self.db.listen(registry.CHANGED_CHANNEL, lambda live: cache.reset(live=live))
             self.registry = cache
         self.blobs: Blobs = open_blobs(self.data, self.config, storage_key)
-        referenced = self.db.read_sync(
-            lambda c: {r[0] for r in c.execute("SELECT blob_dir FROM packets")}
-        )
-        # Uploads that never committed: a crash or a lost race. A shared blob
-        # directory also holds other nodes' uploads in flight: only old ones go.
-        shared = self.db.postgres or is_s3(self.config.blobs)
-        self.blobs.sweep(referenced, min_age_s=SHARED_SWEEP_MIN_AGE_S if shared else 0)
+        # Whether other nodes write into the same blob store.
+        self.shared_blobs = self.db.postgres or is_s3(self.config.blobs)
+        self.sweep_blobs()
         self.data.tmp.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.data.tmp, 0o700)
         clean_scratch(self.data.tmp)
@@ -73,6 +71,33 @@ class Gateway:
         self._wakeups: dict[str, asyncio.Event] = {}
         # This process among the nodes of one database (claims of shared work).
         self.node_id = secrets.token_hex(8)
+
+    def sweep_blobs(self) -> int:
+        """Remove uploads that never committed (a crash, a lost race); how many.
+
+        A shared store also holds other nodes' uploads in flight, so there only
+        those older than ``shared_sweep_min_age_s`` go. The packets' directories
+        are read before the store is listed: a directory committed meanwhile
+        is younger than that age, so it is spared.
+        """
+        referenced = self.db.read_sync(
+            lambda c: {r[0] for r in c.execute("SELECT blob_dir FROM packets")}
+        )
+        min_age_s = self.config.shared_sweep_min_age_s if self.shared_blobs else 0
+        return self.blobs.sweep(referenced, min_age_s=min_age_s)
+
+    async def sweep_shared_blobs(self) -> None:
+        """Sweep a shared blob store every ``shared_sweep_interval_s``, for good.
+
+        A node that crashed mid-upload leaves its part files behind; without
+        this they stayed until some node restarted.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.shared_sweep_interval_s)
+            removed = await loop.run_in_executor(self.io_pool, self.sweep_blobs)
+            if removed:
+                log.info("blob store: removed %d upload(s) no packet names", removed)
 
     def wakeup(self, worker: str) -> asyncio.Event:
         """The event that tells background ``worker`` there is new work for it."""

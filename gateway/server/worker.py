@@ -79,6 +79,7 @@ async def _work(root: Path, engine: Engine | None) -> None:
         "extraction": lambda: ExtractionWorker(gw, engine).run(),
         "notifier": lambda: Notifier(gw).run(),
         "expirer": lambda: Expirer(gw).run(),
+        "blob-sweeper": gw.sweep_shared_blobs,  # a worker always shares its blob store
     }
     tasks = [asyncio.create_task(supervise(name, fn, restarts), name=name)
              for name, fn in runs.items()]  # fmt: skip
