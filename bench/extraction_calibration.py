@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,7 @@ class Sample:
     evidence: confidence.Evidence | None  # None: no provenance (null, child not found)
     confidence: float | None
     listed: bool  # the record's review names it for a reason other than its confidence
+    hand: bool = False  # on a hand-filled form (values in a cursive the OCR cannot read)
 
 
 def reader_version() -> str:
@@ -155,15 +156,19 @@ def forms(split: str, per_cell: int) -> list[tuple[int, Language, Condition]]:
     return out
 
 
-def compare(record: dict[str, Any] | None,
-            truth: dict[str, Any]) -> Iterable[tuple[str, bool, bool]]:
-    """(provenance key, right, listed for review other than by confidence) per member."""
+def compare(record: dict[str, Any] | None, truth: dict[str, Any],
+            illegible: bool = False) -> Iterable[tuple[str, bool, bool]]:
+    """(provenance key, right, listed for review other than by confidence) per member.
+
+    ``illegible``: the parser listed every member of the record (most read
+    poorly), whatever each one's confidence.
+    """
     got = record or {}
     review = set(got.get("review") or ())
     provenance = got.get("provenance") or {}
 
     def listed(key: str) -> bool:
-        return key in review and key not in provenance
+        return key in review and (illegible or key not in provenance)
 
     for key in SCALARS:
         yield key, fold(got.get(key)) == fold(truth[key]), listed(key)
@@ -189,12 +194,13 @@ def samples(split: str, per_cell: int, cache: Path, workers: int) -> list[Sample
             record = result.records[index] if index < len(result.records) else None
             evidence = result.evidence.get(record["record_id"], {}) if record else {}
             provenance = record["provenance"] if record else {}
-            for key, right, listed in compare(record, truth):
+            illegible = record is not None and record["record_id"] in result.illegible
+            for key, right, listed in compare(record, truth, illegible):
                 if key in SCALARS and truth[key] is None and key not in provenance:
                     continue  # nothing printed and nothing read: not a member of this form
                 out.append(Sample(split, condition, key, right, evidence.get(key),
                                   provenance[key]["confidence"] if key in provenance else None,
-                                  listed))
+                                  listed, hand="-hand-" in reading.filename))
     return out
 
 
@@ -315,8 +321,7 @@ def fit(dev: Sequence[Sample], per_cell: int) -> confidence.Model:
 
 def rescore(rows: Sequence[Sample], model: confidence.Model) -> list[Sample]:
     """The samples with their confidence from ``model`` (what the parser would give)."""
-    return [Sample(s.split, s.condition, s.key, s.correct, s.evidence,
-                   model.score(s.evidence) if s.evidence is not None else None, s.listed)
+    return [replace(s, confidence=model.score(s.evidence) if s.evidence is not None else None)
             for s in rows]
 
 
@@ -348,8 +353,7 @@ def baseline_score(e: confidence.Evidence) -> float:
 
 def baseline(rows: Sequence[Sample]) -> list[Sample]:
     """The samples scored by the hand-set confidence (same review rules otherwise)."""
-    return [Sample(s.split, s.condition, s.key, s.correct, s.evidence,
-                   baseline_score(s.evidence) if s.evidence is not None else None, s.listed)
+    return [replace(s, confidence=baseline_score(s.evidence) if s.evidence is not None else None)
             for s in rows]
 
 
@@ -387,9 +391,13 @@ def report(split: str, rows: Sequence[Sample], model: confidence.Model) -> None:
           f"   ({sum(s.listed for s in unscored)} of them listed: unread or identity missing)")
     print(f"  {'condition':<14}{'members':>8}{'wrong':>7}{'wrong flagged':>15}"
           f"{'all flagged':>13}{'right flagged':>15}")
-    for condition in (*CONDITIONS, "scanned"):
-        cell = [s for s in rows if s.condition == condition
-                or (condition == "scanned" and s.condition != "born digital")]
+    scanned = [s for s in rows if s.condition != "born digital"]
+    cells: list[tuple[str, list[Sample]]] = [
+        (c, [s for s in rows if s.condition == c]) for c in CONDITIONS
+    ]
+    cells += [("scanned", scanned), ("  printed", [s for s in scanned if not s.hand]),
+              ("  hand-filled", [s for s in scanned if s.hand])]  # fmt: skip
+    for condition, cell in cells:
         bad = sum(not s.correct for s in cell)
         share, flagged, right = caught(cell, model.threshold)
         print(f"  {condition:<14}{len(cell):>8}{bad:>7}{share if bad else math.nan:>15.1%}"

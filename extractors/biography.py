@@ -77,7 +77,9 @@ What a record says:
   the wrong members), a photo under :data:`PHOTO_REVIEW_THRESHOLD`, those
   whose label was found but whose value could not be read, and the
   child's identity (family and given name, sex, birth date) where it was
-  not found.
+  not found. When more than :data:`ILLEGIBLE_SHARE` of the values a record
+  read are under the threshold, all of them are for review (a hand the OCR
+  cannot read), and a warning says to transcribe the page.
 - ``confidence``: the lowest member confidence (the weakest reading is
   what a caseworker must check); 0 if nothing has provenance.
 - ``record_id``: SHA-256 of part name, first page and the record's ordinal
@@ -121,6 +123,13 @@ SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
 DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
 PHOTO_REVIEW_THRESHOLD = 0.9  # a photo over ~43 pt from its child's block is for review
+# A record with more than this share of the values it read under the review
+# threshold was not read as type at all (a hand-filled form, a ruined scan):
+# every member goes to review. Chosen on the development split, where printed
+# records have at most 0.33 of their values under it and hand-filled ones at
+# least 0.64.
+ILLEGIBLE_SHARE = 0.5
+ILLEGIBLE_MIN_VALUES = 4  # a share of fewer values read says nothing of the hand
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
 
 # member → language → label texts. Members with a dot are services; those
@@ -250,6 +259,7 @@ class ParseResult:
     records: list[dict[str, Any]]
     warnings: list[str]
     evidence: dict[str, dict[str, confidence.Evidence]] = field(default_factory=dict)
+    illegible: frozenset[str] = frozenset()  # records with every member for review
 
 
 @dataclass(frozen=True, slots=True)
@@ -1199,9 +1209,34 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
                if (p["confidence"] < PHOTO_REVIEW_THRESHOLD if k == "photos"
                    else confidence.model().needs_review(p["confidence"]))}
         record["review"] = sorted(set(record["review"]) | low)
+    illegible = frozenset(record["record_id"] for _, record in found
+                          if _all_for_review_if_illegible(record, warnings))  # fmt: skip
     return ParseResult([record for _, record in found], warnings,
                        {record["record_id"]: builder.evidence.get(record["record_id"], {})
-                        for _, record in found})
+                        for _, record in found}, illegible)
+
+
+def _all_for_review_if_illegible(record: dict[str, Any], warnings: list[str]) -> bool:
+    """Every value of ``record`` for review if most it read are doubtful; whether so.
+
+    A record most of whose values read poorly was written in a hand (or
+    scanned so badly) that the OCR cannot read: its few confident-looking
+    values are no more trustworthy than the rest, and a wrong one would
+    reach matching unchecked. On the development split this listed every
+    value of every hand-filled record and none of a printed one.
+    """
+    read = {k: p for k, p in record["provenance"].items() if k != "photos"}
+    doubtful = [k for k, p in read.items() if confidence.model().needs_review(p["confidence"])]
+    if len(read) < ILLEGIBLE_MIN_VALUES or len(doubtful) <= ILLEGIBLE_SHARE * len(read):
+        return False
+    record["review"] = sorted(set(record["review"]) | set(read))
+    pages = ", ".join(str(page) for page in record["source"]["pages"])
+    warnings.append(
+        f"page {pages}: most values of record {record['record_id']} could not be read with"
+        " certainty (handwriting, or a poor scan): every value is listed for review;"
+        " transcribe them from the page"
+    )
+    return True
 
 
 def parse_pages(part_name: str, pages: Sequence[PageText], *, as_of: date) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ What it reads:
   as JPEG.
 - A document may mix both kinds of page.
 
-Pages are handed to the biography parser (``extractors.biography.parse_pages``)
+Pages are handed to the biography parser (``extractors.biography.parse``)
 as :class:`~extractors.layout.PageText`: coordinates in PDF points, top-left
 origin, in the upright frame of the page as read. A reader's line is split
 where the gap between two words is wider than :data:`LINE_GAP_EMS` line heights,
@@ -118,11 +118,17 @@ _NEAR = [255 if v >= 31 else 0 for v in range(256)]  # 3 coloured pixels of the 
 PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
 
 
-class ParsePages(Protocol):
-    """``extractors.biography.parse_pages``."""
+class Parsed(Protocol):
+    """What ``extractors.biography.parse`` returns, as far as extraction uses it."""
 
-    def __call__(self, part_name: str, pages: Sequence[PageText], *,
-                 as_of: date) -> list[dict[str, Any]]: ...
+    records: list[dict[str, Any]]
+    warnings: list[str]
+
+
+class Parse(Protocol):
+    """``extractors.biography.parse``."""
+
+    def __call__(self, part_name: str, pages: Sequence[PageText], *, as_of: date) -> Parsed: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +188,12 @@ class DocumentsExtractor:
                 f"the biography parser could not be loaded ({type(exc).__name__}): "
                 "the pages were read but no record can be extracted; reinstall the dxg "
                 "package on the gateway and extract the part again") from None
-        parse: ParsePages = biography.parse_pages
-        records = parse(part.name, read.pages, as_of=part.as_of)
-        return ExtractorOutput(records=records, photos=read.photos, pages=read.reports,
-                               warnings=warns)
+        parse: Parse = biography.parse
+        parsed = parse(part.name, read.pages, as_of=part.as_of)
+        # The parser's warnings (a block that is no record, a value left null,
+        # a record to transcribe) name pages and members, never values.
+        return ExtractorOutput(records=parsed.records, photos=read.photos, pages=read.reports,
+                               warnings=[*warns, *parsed.warnings])
 
     def read(self, part: PartInput) -> ReadResult:
         """Read every page of the part as positioned text, with its photos.
