@@ -5,6 +5,7 @@ keep the CSP (no inline script, style or handler anywhere)."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +18,7 @@ from PIL import Image
 from gateway.monitor.view import history
 from gateway.party.console import charts, i18n
 from gateway.party.console.casework import _flags, _history, actions_for
-from gateway.party.console.inbox import LOW_CONFIDENCE, record_fields
+from gateway.party.console.inbox import LOW_CONFIDENCE, Inbox, record_fields
 from gateway.party.console.render import ZOOM, page_size, render_page
 from gateway.protocol.case import STATES, CaseEvent
 from gateway.protocol.errors import NotFound
@@ -48,6 +49,44 @@ def test_a_field_under_the_threshold_is_marked_and_keeps_its_box() -> None:
     assert fields["family_name"].low and fields["family_name"].bbox == (10, 20, 50, 30)
     assert not fields["given_name"].low
     assert fields["services.medical"].value == "так"
+
+
+def test_the_records_own_review_list_decides_what_is_marked_for_checking() -> None:
+    # Regression: the console marked fields by a confidence of its own (0.8)
+    # and ignored the extractor's calibrated review list, so a value the
+    # extractor said to check at 0.9 (its threshold is 0.936), an unread
+    # member, or every value of a hand-filled record showed as fine.
+    record = _record(
+        family_name={"page": 1, "bbox": [10, 20, 50, 30], "method": "ocr", "confidence": 0.9},
+        given_name={"page": 1, "bbox": [10, 40, 50, 50], "method": "ocr", "confidence": 0.99},
+        birth_date={"page": 1, "bbox": [10, 60, 50, 70], "method": "ocr", "confidence": 0.2},
+    )
+    record["review"] = ["family_name", "patronymic"]
+    fields = {f.member: f for f in record_fields(record)}
+    assert fields["family_name"].low  # listed, though over the console's own 0.8
+    assert fields["patronymic"].low and fields["patronymic"].value is None  # unread
+    assert not fields["given_name"].low
+    assert not fields["birth_date"].low  # the extractor's list is the word on it
+
+
+def test_notes_of_the_extraction_are_shown_by_dossier_and_by_part(tmp_path: Path) -> None:
+    packet_id = str(uuid.uuid4())
+    folder = tmp_path / packet_id
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(
+        {"sender": "ua", "kind": "dossier", "created": "2026-03-01T00:00:00Z", "parts": []}))
+    (folder / "records.json").write_text("[]")
+    notes = ["part a.pdf, extractor documents: extractor: page 1: a block without name or"
+             " birth date is not a record",
+             "part b.pdf, extractor documents: extractor: page 2: most values of record x"
+             " could not be read with certainty"]  # fmt: skip
+    (folder / "extraction.json").write_text(json.dumps(
+        {"warnings": notes[:1], "errors": notes[1:]}))
+    inbox = Inbox(tmp_path)
+    [dossier] = inbox.dossiers()
+    assert dossier.notes == tuple(notes) and dossier.children == ()
+    assert inbox.notes(packet_id, "b.pdf") == (notes[1],)
+    assert inbox.notes(packet_id, "a") == ()  # a part whose name prefixes another's
 
 
 def test_inferred_and_corrected_flags_are_shown_and_their_absence_is_no_flag() -> None:

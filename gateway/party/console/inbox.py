@@ -19,7 +19,9 @@ from gateway.protocol.errors import NotFound
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-LOW_CONFIDENCE = 0.8  # below this a field is marked for the official to check against the page
+# Below this a field is marked for the official to check against the page,
+# when the record does not list what to check (``review``) itself.
+LOW_CONFIDENCE = 0.8
 FIELDS = (
     "family_name", "given_name", "patronymic", "sex", "birth_date", "birth_place",
     "displacement_date", "displacement_place", "current_location", "guardian",
@@ -52,6 +54,9 @@ class Dossier:
     children: tuple[Child, ...]
     in_reply_to: str | None = None
     verification: dict[str, Any] | None = None  # a verification packet's body (SPEC §10)
+    # The extraction's warnings and errors (a child's block that became no
+    # record, a page to transcribe by hand): free of personal data (SPEC §4).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,7 @@ class Field:
     page: int | None
     bbox: tuple[float, float, float, float] | None
     confidence: float | None
-    low: bool
+    low: bool  # for the official to check against the page
     inferred: bool
     corrected: bool
     label: str = ""  # the message key of its label; "field.<member>" unless set
@@ -95,6 +100,10 @@ def record_fields(record: dict[str, Any]) -> list[Field]:
     relation, with the provenance the extractor gives ``family_contacts.<i>``.
     """
     provenance = record.get("provenance") or {}
+    # The extractor's own list of what to check (calibrated, SPEC §4.1); a
+    # plugin that gives none is judged by confidence alone.
+    review = record.get("review")
+    listed = set(review) if isinstance(review, list) else None
     out = []
     members: list[tuple[str, Any, str]] = [(m, _value(record, m), "") for m in FIELDS]
     contacts = record.get("family_contacts")
@@ -117,7 +126,8 @@ def record_fields(record: dict[str, Any]) -> list[Field]:
                 bbox=tuple(float(v) for v in bbox) if isinstance(bbox, list) and len(bbox) == 4
                 else None,  # type: ignore[arg-type]
                 confidence=float(confidence) if isinstance(confidence, int | float) else None,
-                low=isinstance(confidence, int | float) and confidence < LOW_CONFIDENCE,
+                low=member in listed if listed is not None
+                else isinstance(confidence, int | float) and confidence < LOW_CONFIDENCE,
                 inferred=bool(prov.get("inferred")),
                 corrected=bool(prov.get("corrected")),
                 label=label,
@@ -148,6 +158,18 @@ class Inbox:
     def records(self, packet_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._read(packet_id, "records.json")
         return result
+
+    def notes(self, packet_id: str, part: str | None = None) -> tuple[str, ...]:
+        """The extraction's warnings then errors; with ``part``, those that name it."""
+        try:
+            doc = self._read(packet_id, "extraction.json")
+        except FileNotFoundError:
+            return ()
+        notes = [n for key in ("warnings", "errors") for n in doc.get(key) or []
+                 if isinstance(n, str)]  # fmt: skip
+        if part is not None:
+            notes = [n for n in notes if n.startswith((f"part {part},", f"part {part}:"))]
+        return tuple(notes)
 
     def record(self, packet_id: str, record_id: str) -> dict[str, Any]:
         """Raises: NotFound: no such record in that dossier."""
@@ -186,6 +208,7 @@ class Inbox:
                     in_reply_to=manifest.get("in_reply_to"),
                     verification=manifest.get("body") if manifest.get("kind") == "verification"
                     and isinstance(manifest.get("body"), dict) else None,
+                    notes=self.notes(folder.name),
                 )
             )
         out.sort(key=lambda d: d.created, reverse=True)

@@ -206,6 +206,7 @@ def _record_context(request: web.Request, packet_id: str, record_id: str) -> dic
         "reasons": REASONS,
         "verdicts": FIELD_VERDICTS,
         "members": FIELDS,
+        "notes": console.inbox.notes(packet_id, part),
     }
 
 
