@@ -19,6 +19,7 @@ unique across senders: a second sender reusing an id gets 409 too, so that
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import secrets
@@ -150,24 +151,39 @@ _INSERT_PART = (
 )
 # PostgreSQL: the packet row (unless its id is taken), its parts and its
 # timeline's first step in one statement, one round trip; 1 if inserted, 0 if taken.
-_INSERT_PG = """
-WITH p AS (
-    INSERT INTO packets (packet_id, sender, recipient, kind, created, envelope, envelope_sha256,
-                         blob_dir, status, accepted_at, deadline, response)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ACCEPTED', ?, ?, ?)
-    ON CONFLICT (packet_id) DO NOTHING RETURNING packet_id
-),
+_PART_ROW = "(?, ?, ?, ?, ?::bigint, ?::bigint, ?::bytea)"
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_pg(parts: int) -> str:
+    """PostgreSQL: the packet row (unless its id is taken), its ``parts`` part rows and its
+    timeline's first step in one statement, one round trip; 1 if inserted, 0 if taken.
+
+    The parts are rows of scalar parameters, not arrays: psycopg dumps an
+    array element by element in Python (regex quoting), which with the
+    encrypted part bytes in a ``bytea[]`` took 5-8% of a node's samples.
+    """
+    blobs = "" if not parts else f"""
 b AS (
     INSERT INTO blobs (packet_id, sha256, role, name, part_name, media_type, size, position,
                        inline)
     SELECT p.packet_id, t.sha256, 'part', t.name, t.part_name, t.media_type, t.size,
            t.position, t.inline
-    FROM p, unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[],
-                   ?::bytea[]) AS t(sha256, name, part_name, media_type, size, position, inline)
-),
+    FROM p, (VALUES {", ".join([_PART_ROW] * parts)})
+        AS t(sha256, name, part_name, media_type, size, position, inline)
+),"""  # noqa: S608 - placeholders only
+    return f"""
+WITH p AS (
+    INSERT INTO packets (packet_id, sender, recipient, kind, created, envelope, envelope_sha256,
+                         blob_dir, status, accepted_at, deadline, response)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ACCEPTED', ?, ?, ?)
+    ON CONFLICT (packet_id) DO NOTHING RETURNING packet_id
+),{blobs}
 t AS (INSERT INTO timeline (packet_id, status, at) SELECT packet_id, ?, ? FROM p)
 SELECT COUNT(*) FROM p
-"""
+"""  # noqa: S608 - placeholders only
+
+
 LOG_INDEX_KEY = ', "log_index": '  # the stored 202 body ends with it until the index is known
 
 
@@ -395,11 +411,11 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
             # PostgreSQL, before the group takes any lock: packet, parts and
             # timeline in one round trip; the receipt is numbered at the end.
             parts = manifest.parts
-            inserted = conn.execute(_INSERT_PG, (
+            inserted = conn.execute(_insert_pg(len(parts)), (
                 *row(_unfinished(head)),
-                [p.sha256 for p in parts], [f"part-{p.name}" for p in parts],
-                [p.name for p in parts], [p.media_type for p in parts],
-                [p.size for p in parts], list(range(len(parts))), stored,
+                *(value for i, p in enumerate(parts)
+                  for value in (p.sha256, f"part-{p.name}", p.name, p.media_type, p.size, i,
+                                stored[i])),
                 rules.ACCEPTED, format_time(at),
             )).fetchone()[0]  # fmt: skip
             if not inserted:  # the id is taken: ON CONFLICT waited for its commit
