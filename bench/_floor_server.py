@@ -45,7 +45,7 @@ from aiohttp import BodyPartReader, web
 from gateway.protocol.crypto import jws
 from gateway.protocol.crypto.keys import PublicKey, SigningKey
 from gateway.protocol.crypto.seal import StorageKey
-from gateway.protocol.errors import DXGError
+from gateway.protocol.errors import DXGError, Unauthenticated
 from gateway.protocol.manifest import Manifest
 from gateway.protocol.receipt import sign_receipt
 from gateway.protocol.token import verify_token
@@ -106,8 +106,12 @@ class PgFloorWriter:
 
 
 def main() -> None:
-    port, sender_jwk, target = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    sender = PublicKey.from_jwk(json.loads(sender_jwk.read_text())["sig"])
+    # Senders: "id=path/to/keys.pub.json", comma-separated (one or more parties).
+    port, sender_jwks, target = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    senders = {
+        party: PublicKey.from_jwk(json.loads(Path(path).read_text())["sig"])
+        for party, _, path in (pair.partition("=") for pair in sender_jwks.split(","))
+    }
     gateway_key = SigningKey.generate()
     storage = StorageKey(secrets.token_bytes(32))  # the bench's throwaway key
     db: Database | None = None
@@ -124,7 +128,9 @@ def main() -> None:
     seen: set[tuple[str, str]] = set()
 
     async def resolve(issuer: str, kid: str, at: object) -> PublicKey:
-        return sender
+        if issuer not in senders:
+            raise Unauthenticated("unknown caller")
+        return senders[issuer]
 
     async def handle(request: web.Request) -> web.Response:
         claimed: list[tuple[str, str]] = []  # on PostgreSQL, claimed again with the packet
@@ -150,7 +156,8 @@ def main() -> None:
             envelope_part = await reader.next()
             assert isinstance(envelope_part, BodyPartReader)
             envelope = (await envelope_part.read()).decode("ascii")
-            signed = jws.verify(jws.parse(envelope, typ=jws.TYP_PACKET), sender)
+            caller = claimed[-1][0]  # the token's issuer, verified above
+            signed = jws.verify(jws.parse(envelope, typ=jws.TYP_PACKET), senders[caller])
             manifest = Manifest.from_bytes(signed.payload)
             spec = manifest.parts[0]
             part = await reader.next()

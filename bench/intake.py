@@ -233,7 +233,7 @@ def main() -> int:
                 "-m",
                 "bench._floor_server",
                 str(floor_port),
-                f"{ua.prefix}.pub.json",
+                f"{ua.id}={ua.prefix}.pub.json",
                 str(floor_dir),
             ],
             cwd=ROOT,

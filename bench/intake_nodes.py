@@ -18,8 +18,16 @@ those of ``bench/intake.py``):
 The PostgreSQL server is a throwaway cluster (``tests/postgres.py``,
 ``fsync`` on) on the same machine: its CPU comes out of the same cores.
 
-    python bench/intake_nodes.py [--requests N] [--rounds R] [--concurrency 16]
-        [--nodes 1,2] [--floors 1,2]
+    python bench/intake_nodes.py [--requests N] [--rounds R] [--concurrency 16,64]
+        [--nodes 1,2] [--floors 1,2] [--parties 4]
+
+Extraction runs in the measured window: every gateway runs its own
+extraction worker (the default deployment), extracting the packets it
+accepted while intake goes on, on the same cores; after each round the
+bench waits, outside the window, until every accepted packet is extracted.
+The sandboxes' CPU is not charged to any column. ``--parties`` sends as
+several parties (connection i as party ``i % parties``): one party at
+concurrency 64 would pass ``max_uploads_per_party`` (32).
 
 Prints, per concurrency level, each server's median accepted packets/s
 over the rounds, p50/p99 latency (rounds pooled) and its ratio to bare;
@@ -64,42 +72,57 @@ from bench.intake import (
 from tests.harness import GatewayProcess, Packet, Party, free_port, start_gateway, wait_for
 from tests.postgres import PostgresServer
 
+Sent = list[tuple[Party, Packet]]  # each packet with the party that signs and sends it
 
-async def load(
-    urls: Sequence[str], sender: Party, packets: list[Packet], concurrency: int
-) -> tuple[Result, list[Packet]]:
+
+def packets_of(senders: Sequence[Party], pdf: bytes, count: int) -> Sent:
+    """``count`` packets, dealt round-robin to the sending parties."""
+    per = [packets_for(sender, pdf, -(-count // len(senders))) for sender in senders]
+    return [(senders[i % len(senders)], per[i % len(senders)][i // len(senders)])
+            for i in range(count)]  # fmt: skip
+
+
+async def load(urls: Sequence[str], packets: Sent, concurrency: int) -> tuple[Result, Sent]:
     """Send ``packets`` over ``concurrency`` connections, connection i to ``urls[i % n]``.
 
-    Returns the result and the packets that were accepted (a refused one,
-    e.g. 429 past ``max_uploads_per_party``, is counted as an error).
+    Connection i sends only the packets of sending party ``i % parties`` (a
+    party's own uploads at once are ``concurrency / parties``, which
+    ``max_uploads_per_party`` bounds). Returns the result and the packets
+    that were accepted (a refused one, e.g. 429, is counted as an error).
     """
-    queue: asyncio.Queue[Packet] = asyncio.Queue()
-    for packet in packets:
-        queue.put_nowait(packet)
+    senders = list(dict.fromkeys(sender.id for sender, _ in packets))
+    queues: dict[str, asyncio.Queue[tuple[Party, Packet]]] = {s: asyncio.Queue() for s in senders}
+    for sent in packets:
+        queues[sent[0].id].put_nowait(sent)
     latencies: list[float] = []
-    accepted: list[Packet] = []
+    accepted: Sent = []
 
-    async def worker(url: str) -> None:
+    async def worker(url: str, queue: asyncio.Queue[tuple[Party, Packet]]) -> None:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
             while not queue.empty():
-                packet = queue.get_nowait()
+                sender, packet = queue.get_nowait()
                 ok, seconds = await post_timed(session, url, sender, packet)
                 if ok:
-                    accepted.append(packet)
+                    accepted.append((sender, packet))
                 latencies.append(seconds)
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker(urls[i % len(urls)]) for i in range(concurrency)))
+    await asyncio.gather(*(worker(urls[i % len(urls)], queues[senders[i % len(senders)]])
+                           for i in range(concurrency)))  # fmt: skip
     elapsed = time.perf_counter() - started
     latencies.sort()
     errors = len(packets) - len(accepted)
     return Result(rate=len(accepted) / elapsed, latencies=latencies, errors=errors), accepted
 
 
-def gateway(tmp: Path, config: dict[str, object]) -> tuple[GatewayProcess, Party]:
+def gateway(
+    tmp: Path, config: dict[str, object], parties: int
+) -> tuple[GatewayProcess, list[Party]]:
+    """A gateway (not started) with ``parties`` sending parties (ua, ua2, ...) and ru."""
     gw = start_gateway(tmp, config)
-    sender, _ = gw.add_party("ua"), gw.add_party("ru")
-    return gw, sender
+    senders = [gw.add_party("ua" if i == 1 else f"ua{i}") for i in range(1, parties + 1)]
+    gw.add_party("ru")
+    return gw, senders
 
 
 def cpu_s(pid: int, *, reaped: bool = False) -> float:
@@ -151,7 +174,7 @@ class Target:
 
     name: str
     urls: list[str]
-    sender: Party
+    senders: list[Party]
     pids: list[int]
     drain: GatewayProcess | None = None
     rounds: list[Result] = field(default_factory=list)
@@ -160,8 +183,8 @@ class Target:
 
 def measure(target: Target, pdf: bytes, count: int, level: int, postmaster: int | None) -> None:
     """One round of ``target``: warm up, then ``count`` packets timed and charged."""
-    asyncio.run(load(target.urls, target.sender, packets_for(target.sender, pdf, 20), level))
-    packets = packets_for(target.sender, pdf, count)
+    asyncio.run(load(target.urls, packets_of(target.senders, pdf, 20), level))
+    packets = packets_of(target.senders, pdf, count)
 
     def sample() -> tuple[float, float, float]:
         pg = 0.0
@@ -170,7 +193,7 @@ def measure(target: Target, pdf: bytes, count: int, level: int, postmaster: int 
         return client_cpu_s(), sum(map(cpu_s, target.pids)), pg
 
     before = sample()
-    result, accepted = asyncio.run(load(target.urls, target.sender, packets, level))
+    result, accepted = asyncio.run(load(target.urls, packets, level))
     after = sample()
     charged = max(1, len(accepted))
     cpu = tuple((b - a) * 1000 / charged for a, b in zip(before, after, strict=True))
@@ -178,7 +201,8 @@ def measure(target: Target, pdf: bytes, count: int, level: int, postmaster: int 
     target.cpu.append(cpu)  # type: ignore[arg-type]
     if target.drain is not None:
         # Extraction must not eat the next one's CPU; a refused packet is never extracted.
-        drain(target.drain, target.sender, accepted)
+        for sender in target.senders:
+            drain(target.drain, sender, [packet for by, packet in accepted if by is sender])
 
 
 def report(targets: list[Target], level: int) -> None:
@@ -217,6 +241,9 @@ def main() -> int:
     parser.add_argument("--concurrency", default="16")
     parser.add_argument("--nodes", default="1,2", help="gateway nodes on PostgreSQL, per server")
     parser.add_argument("--floors", default="1,2", help="floor processes on PostgreSQL")
+    parser.add_argument("--parties", type=int, default=1,
+                        help="sending parties, connection i sends as party i %% parties "
+                        "(each party has max_uploads_per_party = 32 uploads at once)")  # fmt: skip
     args = parser.parse_args()
     levels = counts(args.concurrency)
     pdf = pdf_of_about(20 * 1024)
@@ -227,7 +254,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dxg-bench-nodes-") as tmp_name, \
             contextlib.ExitStack() as databases:  # fmt: skip
         tmp = Path(tmp_name)
-        sqlite_gw, sqlite_ua = gateway(tmp / "sqlite", {})
+        sqlite_gw, sqlite_ua = gateway(tmp / "sqlite", {}, args.parties)
         gateways.append(sqlite_gw)
         bare_port = free_port()
         others.append(subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)]))
@@ -238,7 +265,9 @@ def main() -> int:
         ]
         for n in counts(args.nodes):
             dsn = databases.enter_context(postgres.database())
-            first, ua = gateway(tmp / f"pg{n}", {"database": dsn, "blobs": str(tmp / f"pg{n}-b")})
+            first, ua = gateway(
+                tmp / f"pg{n}", {"database": dsn, "blobs": str(tmp / f"pg{n}-b")}, args.parties
+            )
             nodes = [first]
             for i in range(2, n + 1):
                 node = GatewayProcess(root=tmp / f"pg{n}" / f"gw{i}")
@@ -254,7 +283,7 @@ def main() -> int:
                 port = free_port()
                 floor = subprocess.Popen(
                     [sys.executable, "-m", "bench._floor_server", str(port),
-                     f"{sqlite_ua.prefix}.pub.json", dsn],
+                     ",".join(f"{p.id}={p.prefix}.pub.json" for p in sqlite_ua), dsn],
                     cwd=ROOT,
                 )  # fmt: skip
                 others.append(floor)
@@ -275,6 +304,12 @@ def main() -> int:
                   f"({os.cpu_count()} cores, shared with the load generator)")
             print("rate: median accepted/s of the rounds; p50/p99: latency ms, rounds pooled; "
                   "cpu: median of the rounds")
+            print(f"{args.parties} sending part{'y' if args.parties == 1 else 'ies'}; extraction: "
+                  "every gateway (sqlite, each pg node) runs its own extraction worker, which "
+                  "extracts the packets it accepted during the measured window on these same "
+                  "cores (its sandboxes' CPU is not in the cpu columns); after each round the "
+                  "bench waits until every accepted packet is extracted, outside the window. "
+                  "bare and floor do no extraction.")
             for level in levels:
                 for target in targets:
                     target.rounds.clear()

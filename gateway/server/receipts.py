@@ -14,6 +14,8 @@ its log index is its place there and its cursor in ``GET /v1/receipts``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,6 +59,83 @@ def next_index(conn: Connection) -> int:
     serialize(conn, "log_entries")  # PostgreSQL: MAX + 1 under the sequence's lock
     (index,) = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries").fetchone()
     return int(index)
+
+
+@dataclass(frozen=True, slots=True)
+class Unnumbered:
+    """An accepted packet's receipt, inserted without its log index, waiting for it.
+
+    Its packet row is in the same transaction already, its stored 202 body
+    ``response`` ending in ``"log_index": `` (:func:`number_accepted` appends the
+    index and the closing brace).
+    """
+
+    compact: str
+    sha256: str
+    packet_id: str
+    level: str
+    issuer: str
+    appended_at: str  # RFC 3339, the receipt's time
+
+
+# One statement: the next index, every receipt's log entry and row, and each
+# packet's 202 body completed with its index (PostgreSQL: unnest, WITH ORDINALITY).
+_NUMBER_ACCEPTED = """
+WITH base AS (SELECT COALESCE(MAX(idx) + 1, 0) AS first FROM log_entries),
+n AS (
+    SELECT base.first + t.ord - 1 AS idx, t.compact, t.sha, t.packet_id, t.level, t.issuer,
+           t.appended_at
+    FROM base, unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
+        WITH ORDINALITY AS t(compact, sha, packet_id, level, issuer, appended_at, ord)
+),
+e AS (
+    INSERT INTO log_entries (idx, entry, appended_at)
+    SELECT idx, convert_to(compact, 'UTF8'), appended_at FROM n
+),
+r AS (
+    INSERT INTO receipts (receipt_sha256, packet_id, level, issuer, log_index, compact)
+    SELECT sha, packet_id, level, issuer, idx, compact FROM n
+),
+p AS (
+    UPDATE packets SET response = packets.response || n.idx::text || '}'
+    FROM n WHERE packets.packet_id = n.packet_id
+)
+SELECT first FROM base
+"""
+
+
+def number_accepted(conn: Connection, items: list[Unnumbered]) -> Callable[[], list[int]]:
+    """Give a write group's accepted receipts their log indices (PostgreSQL only).
+
+    Sends, without waiting (the writer pipelines it with the group's COMMIT):
+    the log's sequence lock, then one statement that numbers ``items`` from
+    the log's next index in order, inserts their log entries and receipt
+    rows, and completes their packets' stored 202 bodies. The lock is held
+    to COMMIT, so indices are gapless and commit in order; everything is in
+    the packets' own transaction, so a crash leaves neither a hole nor a
+    receipt without its packet.
+
+    Returns:
+        A function that, once the pipeline has synced, gives each item's index.
+    """
+    serialize(conn, "log_entries")
+    cur = conn.execute(
+        _NUMBER_ACCEPTED,
+        (
+            [i.compact for i in items],
+            [i.sha256 for i in items],
+            [i.packet_id for i in items],
+            [i.level for i in items],
+            [i.issuer for i in items],
+            [i.appended_at for i in items],
+        ),
+    )
+
+    def indices() -> list[int]:
+        (first,) = cur.fetchone()
+        return [int(first) + k for k in range(len(items))]
+
+    return indices
 
 
 def record(conn: Connection, compact: str, index: int, *, at: datetime) -> None:

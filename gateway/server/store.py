@@ -20,12 +20,19 @@ On PostgreSQL (a ``postgresql://`` DSN instead of a path; see
 the writer is one connection committing groups with a savepoint per write
 (``synchronous_commit`` on: a commit has reached the server's disk), reads
 take read-only connections from a psycopg pool. Several nodes write to one
-database, so each group first takes one transaction-scoped advisory lock
-(:data:`WRITE_GROUP_LOCK`): groups of different nodes commit one after
-another, every decision a write makes (a status change, the next log
-index) sees every write committed before it, and no two nodes deadlock
-on the finer locks taken inside (``gateway.server.sql.serialize``). The schema is not made here
-but by ``gateway.server.migrations``.
+database, so a write that decides on what it reads (a status change, the
+next number of a sequence) runs under one transaction-scoped advisory
+lock (:data:`WRITE_GROUP_LOCK`), taken by its group before it and held
+to COMMIT: such writes of different nodes commit one after another, each
+sees every write committed before it, and no two nodes deadlock on the
+finer locks taken inside (``gateway.server.sql.serialize``). A write that
+only inserts rows of its own (an intake) is submitted with
+``lock_first=False``: it runs before the group takes any lock, and what
+must be numbered in commit order (its receipt's log index) it hands back
+as a :class:`Finish`, a step shared by the group's writes that runs last,
+under the log's own lock, pipelined with COMMIT. So a group of intakes
+holds a cross-node lock for one round trip, not for the whole group. The
+schema is not made here but by ``gateway.server.migrations``.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -59,6 +66,7 @@ from gateway.server.sql import (
 )
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 INLINE_MAX = 256 * 1024  # bytes of blobs per packet kept in the database, not in files
 GROUP_COMMIT_MAX = 256  # writes per transaction: bounds the latency of the last one
@@ -170,11 +178,33 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class _Write:
-    __slots__ = ("fn", "future")
+FinishStep = Callable[[Connection, list[Any]], Callable[[], list[Any]]]
 
-    def __init__(self, fn: Callable[[Connection], object]) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Finish(Generic[V, T]):
+    """What a write leaves for the end of its group (PostgreSQL, ``lock_first=False``).
+
+    Once every write of the group has run, the writer calls each distinct
+    ``step`` once, in the order the writes returned them, with the ``item`` of
+    every write that named it: ``step(conn, items)`` sends its statements
+    (pipelined with the group's COMMIT, so they run in the same transaction,
+    after every write) and returns a function that, called after the commit,
+    gives one value per item. The write's caller receives ``then(value)``. A
+    failing step fails the whole group, like a failing COMMIT.
+    """
+
+    step: FinishStep
+    item: V
+    then: Callable[[Any], T]
+
+
+class _Write:
+    __slots__ = ("fn", "future", "lock_first")
+
+    def __init__(self, fn: Callable[[Connection], object], *, lock_first: bool) -> None:
         self.fn = fn
+        self.lock_first = lock_first
         self.future: concurrent.futures.Future[object] = concurrent.futures.Future()
 
 
@@ -247,16 +277,40 @@ class Database:
 
     # -- writing -----------------------------------------------------------
 
-    def submit(self, fn: Callable[[Connection], T]) -> concurrent.futures.Future[T]:
-        """Queue ``fn`` to run inside a write transaction; the future resolves once durable."""
+    def submit(
+        self, fn: Callable[[Connection], T], *, lock_first: bool = True
+    ) -> concurrent.futures.Future[T]:
+        """Queue ``fn`` to run inside a write transaction; the future resolves once durable.
+
+        Args:
+            fn: the write; on PostgreSQL with ``lock_first=False`` it may return
+                a :class:`Finish`, and its caller then receives ``then(value)``.
+            lock_first: PostgreSQL: hold the write-group lock while ``fn`` runs
+                (needed by a write that decides on what it reads). ``False``
+                for a write that only inserts rows of its own: it runs before
+                the lock is taken. SQLite ignores it (one writer, one lock).
+
+        Raises:
+            RuntimeError: the database is closed.
+        """
         if self._closed:
             raise RuntimeError("the database is closed")
-        item = _Write(fn)
+        item = _Write(fn, lock_first=lock_first)
         self._queue.put(item)
         return item.future  # type: ignore[return-value]
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        return await asyncio.wrap_future(self.submit(fn))
+    async def write(self, fn: Callable[[Connection], T], *, lock_first: bool = True) -> T:
+        return await asyncio.wrap_future(self.submit(fn, lock_first=lock_first))
+
+    async def write_unlocked(self, fn: Callable[[Connection], T | Finish[Any, T]]) -> T:
+        """:meth:`write` with ``lock_first=False``: ``fn`` only inserts rows of its own.
+
+        On PostgreSQL ``fn`` runs before its group takes the write-group lock
+        and may leave the part that needs a lock to a :class:`Finish`; the
+        caller receives the finished value.
+        """
+        future = self.submit(fn, lock_first=False)
+        return cast(T, await asyncio.wrap_future(future))
 
     def write_sync(self, fn: Callable[[Connection], T]) -> T:
         return self.submit(fn).result()
@@ -289,33 +343,27 @@ class Database:
                             if item.future.set_running_or_notify_cancel():
                                 item.future.set_exception(exc)
                         continue
-                self._commit(conn, batch)
+                if isinstance(conn, PgConnection):
+                    self._commit_pg(conn, batch)
+                else:
+                    self._commit(conn, batch)
         finally:
             if conn is not None:
                 conn.close()
 
     @staticmethod
-    def _commit(conn: sqlite3.Connection | PgConnection, batch: list[_Write]) -> None:
+    def _commit(conn: sqlite3.Connection, batch: list[_Write]) -> None:
+        """One SQLite group: ``BEGIN IMMEDIATE`` (the file's one write lock), a savepoint each."""
         results: list[tuple[_Write, object, BaseException | None]] = []
-        step: Callable[[str], object]
-        if isinstance(conn, PgConnection):
-            steps, step = _PG_STEPS, conn.execute_script
-        else:
-            steps, step = _SQLITE_STEPS, conn.execute
         try:
-            step(steps.begin)  # PostgreSQL: one group at a time, all nodes
-            open_savepoint = False
+            conn.execute("BEGIN IMMEDIATE")
             for item in batch:
                 # A caller that gave up (its task cancelled) gets no write and no
                 # answer: running it anyway would end in set_result on a cancelled
                 # future, which raises and would kill this thread.
                 if not item.future.set_running_or_notify_cancel():
                     continue
-                if open_savepoint:
-                    step(steps.next_savepoint)
-                else:
-                    conn.execute("SAVEPOINT w")
-                    open_savepoint = True
+                conn.execute("SAVEPOINT w")
                 try:
                     value = item.fn(conn)
                 except BaseException as exc:  # handed to the caller, not swallowed
@@ -323,26 +371,75 @@ class Database:
                     results.append((item, None, exc))
                 else:
                     results.append((item, value, None))
-                if not steps.next_savepoint:
-                    conn.execute("RELEASE w")
-                    open_savepoint = False
-            step(steps.commit if open_savepoint else "COMMIT")
+                conn.execute("RELEASE w")
+            conn.execute("COMMIT")
         except BaseException as exc:
-            # A lost PostgreSQL link fails the ROLLBACK too; that must not end
-            # this thread (every later write would wait for ever): the loop
-            # reconnects before the next group, and the server rolled back.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            _fail(batch, exc)
+            return
+        _resolve(results, {})
+
+    @staticmethod
+    def _commit_pg(conn: PgConnection, batch: list[_Write]) -> None:
+        """One PostgreSQL group: a savepoint per write, the group lock only where needed.
+
+        The writes submitted with ``lock_first=False`` run first, without
+        the write-group lock; the lock is taken (outside any savepoint, so a
+        write rolled back does not release it) before the first write that
+        needs it. Then the :class:`Finish` steps and the COMMIT go in one
+        pipeline: one round trip.
+        """
+        results: list[tuple[_Write, object, BaseException | None]] = []
+        ordered = [w for w in batch if not w.lock_first] + [w for w in batch if w.lock_first]
+        control = ["BEGIN"]  # statements sent with the next one of their kind, one message
+        locked = False
+        try:
+            for item in ordered:
+                # A caller that gave up (its task cancelled) gets no write and no
+                # answer: running it anyway would end in set_result on a cancelled
+                # future, which raises and would kill this thread.
+                if not item.future.set_running_or_notify_cancel():
+                    continue
+                if item.lock_first and not locked:
+                    control.append(_PG_GROUP_LOCK)
+                    locked = True
+                conn.execute_script("; ".join([*control, "SAVEPOINT w"]))
+                control = ["RELEASE w"]
+                try:
+                    value = item.fn(conn)
+                except BaseException as exc:  # handed to the caller, not swallowed
+                    conn.execute("ROLLBACK TO w")
+                    results.append((item, None, exc))
+                else:
+                    results.append((item, value, None))
+            steps: dict[FinishStep, list[Finish[Any, Any]]] = {}
+            for _, value, _ in results:
+                if isinstance(value, Finish):
+                    steps.setdefault(value.step, []).append(value)
+            finished: dict[int, object] = {}
+            if steps:
+                with conn.raw.pipeline():
+                    for statement in control:  # RELEASE w: a write ran, or no step
+                        conn.execute(statement)
+                    collect = [(finishes, step(conn, [f.item for f in finishes]))
+                               for step, finishes in steps.items()]  # fmt: skip
+                    conn.execute("COMMIT")
+                for finishes, values in collect:
+                    for finish, value in zip(finishes, values(), strict=True):
+                        finished[id(finish)] = value
+            else:
+                conn.execute_script("; ".join([*control, "COMMIT"]))
+        except BaseException as exc:
+            # A lost link fails the ROLLBACK too; that must not end this thread
+            # (every later write would wait for ever): the loop reconnects
+            # before the next group, and the server rolled back.
             with contextlib.suppress(psycopg.OperationalError):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+            _fail(batch, exc)
             return
-        for item, value, error in results:
-            if error is not None:
-                item.future.set_exception(error)
-            else:
-                item.future.set_result(value)
+        _resolve(results, finished)
 
     # -- reading -----------------------------------------------------------
 
@@ -470,25 +567,30 @@ class Database:
             self._early_pool.close()
 
 
-@dataclass(frozen=True, slots=True)
-class _GroupSteps:
-    """The statements that open, separate and close one write group's savepoints.
-
-    On PostgreSQL each step is one round trip: statements without parameters
-    joined by ``;`` go in one message. SQLite runs one statement per call.
-    """
-
-    begin: str
-    next_savepoint: str  # releases the last write's savepoint and opens the next ("": none)
-    commit: str  # releases the last savepoint and commits
+_PG_GROUP_LOCK = f"SELECT pg_advisory_xact_lock({advisory_key(WRITE_GROUP_LOCK)})"
 
 
-_SQLITE_STEPS = _GroupSteps(begin="BEGIN IMMEDIATE", next_savepoint="", commit="")
-_PG_STEPS = _GroupSteps(
-    begin=f"BEGIN; SELECT pg_advisory_xact_lock({advisory_key(WRITE_GROUP_LOCK)})",
-    next_savepoint="RELEASE w; SAVEPOINT w",
-    commit="RELEASE w; COMMIT",
-)
+def _fail(batch: list[_Write], exc: BaseException) -> None:
+    """The group did not commit: every write still waiting gets ``exc``."""
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)
+
+
+def _resolve(
+    results: list[tuple[_Write, object, BaseException | None]], finished: dict[int, object]
+) -> None:
+    """The group committed: each write's caller gets its value or its own error."""
+    for item, value, error in results:
+        if error is not None:
+            item.future.set_exception(error)
+        elif isinstance(value, Finish):
+            try:
+                item.future.set_result(value.then(finished[id(value)]))
+            except Exception as exc:  # a bug in then(): the caller hears of it
+                item.future.set_exception(exc)
+        else:
+            item.future.set_result(value)
 
 
 def _configure_reader(raw: psycopg.Connection[Any]) -> None:
