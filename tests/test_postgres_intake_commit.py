@@ -25,7 +25,7 @@ import pytest
 
 from gateway.protocol.crypto import jws
 from gateway.protocol.manifest import Manifest
-from gateway.server import migrations, receipts
+from gateway.server import migrations, receipts, sql
 from gateway.server.intake import IntakeResult, _answer_taken
 from gateway.server.log import insert_entry
 from gateway.server.sql import Connection, advisory_key
@@ -224,3 +224,37 @@ def test_the_same_packet_sent_at_once_is_accepted_once_and_every_answer_is_the_f
         bodies = [a.json() for a in answers]
         assert all(body == bodies[0] for body in bodies)
         assert isinstance(bodies[0]["log_index"], int)
+
+
+def test_a_deadlock_is_a_write_conflict_to_retry_not_an_unreachable_database(
+    postgres_dsn: str,
+) -> None:
+    """Regression: two uploads of the same two packets to two nodes in opposite
+    order can deadlock their intake groups; PostgreSQL aborts one, and its
+    callers were told the database "cannot be reached". A real deadlock on
+    two rows taken in opposite order is now a write conflict to retry."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as setup:
+        setup.execute("CREATE TABLE pair (id int PRIMARY KEY)")
+        setup.execute("INSERT INTO pair VALUES (1), (2)")
+    first_locked, second_locked = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def take(first: int, second: int, mine: threading.Event, theirs: threading.Event) -> None:
+        with psycopg.connect(postgres_dsn) as conn:
+            try:
+                conn.execute("SELECT 1 FROM pair WHERE id = %s FOR UPDATE", (first,))
+                mine.set()
+                theirs.wait(10)
+                conn.execute("SELECT 1 FROM pair WHERE id = %s FOR UPDATE", (second,))
+            except psycopg.Error as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=take, args=(1, 2, first_locked, second_locked)),
+               threading.Thread(target=take, args=(2, 1, second_locked, first_locked))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    [failure] = failures  # PostgreSQL aborts exactly one of the two
+    assert sql.is_write_conflict(failure) and not sql.is_unreachable(failure)
+    assert sql.is_unreachable(psycopg.OperationalError("connection refused"))

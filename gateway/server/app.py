@@ -44,7 +44,7 @@ from gateway.server.delivery import Expirer, Notifier
 from gateway.server.extraction import Engine, ExtractionWorker
 from gateway.server.service import Gateway
 from gateway.server.serving import DRAINING, INFLIGHT, serve_until_signalled
-from gateway.server.sql import DATABASE_ERRORS, is_unreachable
+from gateway.server.sql import DATABASE_ERRORS, is_unreachable, is_write_conflict
 from gateway.server.storage import is_storage_full
 from gateway.server.supervisor import supervise
 
@@ -159,6 +159,13 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
             return problem_response(
                 InsufficientStorage("the gateway's disk is full; nothing was stored")
             )
+        if is_write_conflict(exc):
+            log.warning("write conflict: %s %s answered 503 (%s)",
+                        request.method, request.path, type(exc).__name__)
+            return problem_response(Unavailable(
+                "a concurrent write on the same packets made the database abort this one;"
+                " retry the same request (an identical retry is answered once, never"
+                " stored twice)"))
         if is_unreachable(exc):
             log.warning("database unreachable: %s %s answered 503 (%s)",
                         request.method, request.path, type(exc).__name__)

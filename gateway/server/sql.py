@@ -44,11 +44,19 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 
+def is_write_conflict(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted a transaction for a concurrent one's sake (a
+    deadlock, e.g. two clients uploading the same two packets to two nodes
+    in opposite order; a serialization failure): retrying it succeeds."""
+    return isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
+
+
 def is_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` says the PostgreSQL server cannot be reached now (down,
     restarting, failing over, the pool out of connections): a request may
-    succeed when retried. SQLite's own errors are local and are not this."""
-    return isinstance(exc, psycopg.OperationalError)
+    succeed when retried. SQLite's own errors are local and are not this,
+    nor is a write conflict (:func:`is_write_conflict`)."""
+    return isinstance(exc, psycopg.OperationalError) and not is_write_conflict(exc)
 
 # INSERT OR REPLACE needs the conflict target on PostgreSQL: the table's primary key.
 REPLACE_KEYS: dict[str, tuple[str, ...]] = {
