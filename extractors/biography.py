@@ -379,14 +379,14 @@ def _rows(page: PageText) -> list[_Row]:
     groups: list[list[Line]] = []
     tall: list[list[Line]] = []
     for line in lines:
-        y0, y1 = line.bbox[1], line.bbox[3]
+        y0, y1 = _extent(line, TALL_LINE * typical)
         if y1 - y0 > TALL_LINE * typical:
             tall.append([line])  # a stroke or a ring: it would bridge the rows it crosses
             continue
         if groups:
             last = groups[-1]
-            gy0 = min(ln.bbox[1] for ln in last)
-            gy1 = max(ln.bbox[3] for ln in last)
+            gy0 = min(_extent(ln, TALL_LINE * typical)[0] for ln in last)
+            gy1 = max(_extent(ln, TALL_LINE * typical)[1] for ln in last)
             overlap = min(y1, gy1) - max(y0, gy0)
             if overlap >= 0.5 * min(y1 - y0, gy1 - gy0):
                 last.append(line)
@@ -402,6 +402,17 @@ def _rows(page: PageText) -> list[_Row]:
             for t in tokens)
         rows.append(_Row(page.page, tokens, bbox, ink))
     return rows
+
+
+def _extent(line: Line, tallest: float) -> tuple[float, float]:
+    """Top and bottom of a line's words of ordinary height, or of all if none is.
+
+    A word surely read whose box a rule or a stroke stretched (``July`` over
+    an underline) stays on its line (``extractors.documents``); the line sits
+    where its other words do, so that it still meets its label's row.
+    """
+    plain = [w.bbox for w in line.words if w.bbox[3] - w.bbox[1] <= tallest] or [line.bbox]
+    return min(b[1] for b in plain), max(b[3] for b in plain)
 
 
 def _union(boxes: Iterable[BBox]) -> BBox:

@@ -65,7 +65,7 @@ import numpy.typing as npt
 import pymupdf as _pymupdf
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
-from extractors import tesseract
+from extractors import numerals, tesseract
 from extractors.layout import ImageRegion, Line, PageText, Word, centre_on_source
 from gateway.pluginspec import (
     ExtractionFailed,
@@ -107,6 +107,7 @@ PHOTO_CELL_INK = 0.85  # share of non-white pixels that makes a grid cell "pictu
 PHOTO_MIN_FILL = 0.6  # share of picture cells in a candidate's bounding box
 WHITE = 235
 TALL_WORD = 1.8  # a word this many typical word heights tall is suspect of being a stroke
+TALL_TEXT_CONFIDENCE = 0.9  # a tall word read this surely, of letters and digits, is text
 OFF_LINE = 0.6  # a word whose middle strays this many word heights from its line's leaves it
 PAPER_LEVEL = 170  # a ~100-dpi cell brighter than this on average is paper, not a table
 INK_SATURATION = 77  # 30 %: a blue stamp is ~50 %, gray type with 200-dpi scanner noise <20 %
@@ -717,6 +718,8 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                 gray_img, words, confidence = turned, again, _mean_confidence(again)
                 rotation = osd.rotate
                 steps.append(("turn", rotation))
+    # Dates and phones again, on their own: the page's reading misreads digits.
+    words = numerals.reread(gray_img, words, dpi=dpi, timeout=deadline - time.monotonic())
     scale = 72.0 / dpi
     items = [((w.block, w.paragraph * 10_000 + w.line), Word(
         w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
@@ -964,20 +967,38 @@ def _ink_not_text(items: Sequence[tuple[tuple[int, int], Word]]
         return list(items)
     typical = heights[len(heights) // 2]
     kept = list(items)
-    # A line's middle is its longest word's: text is long words, debris short.
+
+    def tall(word: Word) -> bool:
+        return word.bbox[3] - word.bbox[1] > TALL_WORD * typical
+
+    # A line's middle is its longest word's of ordinary height: text is long
+    # words, debris short, and a stroke stretches the box it is read into.
     anchors: dict[tuple[int, int], Word] = {}
     for key, word in kept:
-        if key not in anchors or len(word.text) > len(anchors[key].text):
+        known = anchors.get(key)
+        if known is None or (tall(known), -len(known.text)) > (tall(word), -len(word.text)):
             anchors[key] = word
     out = []
     for n, (key, word) in enumerate(kept):
         anchor = anchors[key]
         middle = (anchor.bbox[1] + anchor.bbox[3]) / 2
-        tall = word.bbox[3] - word.bbox[1] > TALL_WORD * typical
-        if tall or abs((word.bbox[1] + word.bbox[3]) / 2 - middle) > OFF_LINE * typical:
+        if tall(word):
+            # A word surely read, of letters and digits, across its line's middle
+            # is text whose box a descender's rule or a stroke stretched.
+            on_line = (word.confidence >= TALL_TEXT_CONFIDENCE and _plain_word(word.text)
+                       and word.bbox[1] < middle < word.bbox[3])
+            if not on_line:
+                key = (-1, n)  # noqa: PLW2901  a line of its own
+        elif abs((word.bbox[1] + word.bbox[3]) / 2 - middle) > OFF_LINE * typical:
             key = (-1, n)  # noqa: PLW2901  a line of its own
         out.append((key, word))
     return out
+
+
+def _plain_word(text: str) -> bool:
+    """Letters and digits, with at most punctuation at its end: what text is, not ink."""
+    core = text.rstrip(".,;:")
+    return len(core) >= 2 and core.isalnum()
 
 
 def _lines(items: Sequence[tuple[tuple[int, int], Word]]) -> tuple[Line, ...]:

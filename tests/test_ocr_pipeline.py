@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from extractors import documents, tesseract
+from extractors import documents, numerals, tesseract
 from extractors.documents import DocumentsExtractor, ReadResult
-from extractors.layout import PageText
+from extractors.layout import PageText, Word
 from gateway.pluginspec import ExtractionFailed, Limits, PartInput
 from tests.dossiers import (
     LABELS,
@@ -475,3 +475,73 @@ def test_provenance_boxes_of_a_turned_skewed_scan_lie_on_the_page_as_sent(
                                                                    expected)
             checked += 1
     assert checked >= 9
+
+
+# -- numerals read again; a tall word of text kept on its line (issue 12) ----------------
+
+
+def _tsv(text: str, confidence: float) -> tesseract.TsvWord:
+    return tesseract.TsvWord(text, 100, 200, 180, 30, confidence, 1, 1, 1)
+
+
+@pytest.mark.parametrize(("first", "again", "kept"), [
+    ("2912-08-15", "2012-08-15", "2012-08-15"),  # a digit for a digit
+    ("20909", "2009", "2009"),  # a digit too many
+    ("12.99.2008,", "12.09.2008", "12.09.2008,"),  # the comma after it stays
+    ("12.99.2008", "12-09-2008", "12.99.2008"),  # other separators: no vote on digits
+    ("12.99.2008", "12.O9.2008", "12.99.2008"),  # a letter: not a numeral reading
+    ("2012-08-15", "", "2012-08-15"),  # nothing read: the first reading stands
+])
+def test_a_numerals_second_reading_changes_only_its_digits(first: str, again: str,
+                                                          kept: str) -> None:
+    assert numerals.vote(_tsv(first, 0.96), again, 0.9).text == kept
+
+
+def test_a_numerals_unsure_second_reading_overrules_nothing() -> None:
+    word = _tsv("2912-08-15", 0.96)
+    assert numerals.vote(word, "2012-08-15", numerals.VOTE_FLOOR - 0.01) == word
+    # Two readings that disagree are no surer than the less sure of them.
+    assert numerals.vote(word, "2012-08-15", 0.8).confidence == 0.8
+
+
+@pytest.mark.parametrize(("text", "numeral"), [
+    ("2012-08-15", True), ("12.09.2008,", True), ("2009", True), ("9655", True),
+    ("+380", False), ("45,", False), ("Kharkiv", False), ("No.", False),
+])
+def test_which_words_are_numerals(text: str, numeral: bool) -> None:
+    assert numerals.is_numeral(text) is numeral
+
+
+@pytest.mark.parametrize(("seed", "lang", "condition", "birth_date"), [
+    # Dev split. Read with ukr+rus+eng at once, a monospace "2012-08-15" under
+    # a rule came out "2912-08-15" at 0.96, and a date that cannot be was lost.
+    (1_000_066, "en", "degraded", "2012-08-15"),
+    # "12.09.2008" read "12.99.2008" on a bilingual degraded form.
+    (1_000_049, "uk", "degraded", "2008-09-12"),
+    # "July", its box stretched by the rule under the value to twice the line's
+    # height, was taken for a pen stroke and set on a line of its own: the date
+    # was cut to "27".
+    (1_000_047, "en", "300 dpi", "2010-07-27"),
+])
+def test_a_birth_date_misread_or_cut_by_the_page_reading_is_read(
+        tmp_path: Path, seed: int, lang: str, condition: str, birth_date: str) -> None:
+    dossier = wide_dossier(seed, lang, condition)  # type: ignore[arg-type]
+    out = DocumentsExtractor().extract(PartInput(dossier.filename, dossier.media_type,
+                                                 dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    assert record["birth_date"] == dossier.children[0].truth()["birth_date"] == birth_date
+
+
+def _word(text: str, top: float, bottom: float, confidence: float, x: float) -> Word:
+    return Word(text, (x, top, x + 20.0, bottom), confidence)
+
+
+def test_a_surely_read_tall_word_stays_on_its_line_and_a_stroke_does_not() -> None:
+    line = [_word("27", 100, 108, 0.96, 0), _word("July", 94, 112, 0.93, 30),
+            _word("2010", 100, 108, 0.97, 60)]
+    other = [_word(f"w{n}", 200 + 20 * n, 208 + 20 * n, 0.96, 0) for n in range(6)]
+    stroke = _word("®", 90, 115, 0.38, 90)
+    items = [((1, 1), w) for w in [*line, stroke]] + [((2, n), w) for n, w in enumerate(other)]
+    keys = {w.text: k for k, w in documents._ink_not_text(items)}
+    assert keys["27"] == keys["July"] == keys["2010"] == (1, 1)
+    assert keys["®"][0] == -1  # ink: a line of its own
