@@ -33,8 +33,12 @@ inside those words are repaired here, knowing what the field can hold:
   repairs above touched, or that starts in lower case, is snapped to a
   known name only when exactly one is near enough: the first letter swapped
   for one it is mistaken for (``trina`` → ``Irina``), or within one edit
-  (two, for a word rewritten from the other script). A name spelt as
-  written, even an unknown one, is never changed.
+  (two, for a word rewritten from the other script). A name read as it
+  stands that no table knows is checked for its first letter only: exactly
+  one known name that differs from it in a capital OCR mistakes for another
+  (``Грина``, ``Гванович`` for ``Ірина``, ``Іванович``, a serif ``І`` read
+  ``Г``). Any other name spelt as written, even an unknown one, is never
+  changed.
 - Sex, when the form does not print it: from the patronymic's ending
   (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
   ``-vych``/``-vich``/``-ich`` male), else from a known given name; a
@@ -86,7 +90,7 @@ _NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі",
                            "form", "курс"})
 # First letters OCR reads for a capital (the one that was printed → what was read).
 _FIRST_LETTER_MISREADS = {
-    "I": frozenset("tlfi1|!"), "І": frozenset("tlfi1|!і"), "О": frozenset("0oо"),
+    "I": frozenset("tlfi1|!"), "І": frozenset("tlfi1|!іГ"), "О": frozenset("0oо"),
     "O": frozenset("0oо"), "З": frozenset("3з"), "С": frozenset("cс("), "C": frozenset("cс("),
 }
 _FEMALE_ENDINGS = ("вна", "ична", "инична", "vna", "ichna", "ivna", "ovna", "ievna")
@@ -286,13 +290,16 @@ def _distance(a: str, b: str) -> int:
 
 
 def snap_name(word: str, kind: names.Kind, *, converted: bool,
-              table: names.NameTable | None = None) -> str | None:
+              table: names.NameTable | None = None, first_letter_only: bool = False,
+              ) -> str | None:
     """The one known name ``word`` is a misreading of, or ``None`` if none or several.
 
     Candidates are names in the word's script of the same length whose first
     letter OCR mistakes for the word's (``trina`` → ``Irina``), and names
     within :data:`SNAP_EDITS` edits (:data:`SNAP_EDITS_CONVERTED` for a word
     rewritten from the other script). Fewest edits wins; a tie is no answer.
+    With ``first_letter_only``, only the first kind of candidate counts (for a
+    word no repair touched: its other letters were read as they stand).
     """
     table = table or names.table()
     if len(word) < MIN_SNAP_LETTERS:
@@ -311,6 +318,8 @@ def snap_name(word: str, kind: names.Kind, *, converted: bool,
         if (len(candidate) == len(low) and candidate[1:] == low[1:]
                 and word[0] in _FIRST_LETTER_MISREADS.get(entry.text[0], frozenset())):
             best[entry.text] = 0  # the first letter misread: as good as exact
+            continue
+        if first_letter_only:
             continue
         d = _distance(low, candidate)
         if d <= limit:
@@ -355,9 +364,16 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None) -> C
             if changed:
                 fixes.add("script")
                 suspicious = True
+        table_kind: names.Kind = "given" if kind == "given" else "patronymic"
         if kind != "family" and (suspicious or word[:1].islower()):
-            snapped = snap_name(word, "given" if kind == "given" else "patronymic",
-                                converted=converted)
+            snapped = snap_name(word, table_kind, converted=converted)
+            if snapped is not None and snapped != word:
+                word = snapped
+                fixes.add("name")
+        elif kind != "family" and names.table().lookup(word, table_kind) is None:
+            # An unknown name one capital away from exactly one known name: the
+            # capital was misread ("Грина", "Гванович" for "Ірина", "Іванович").
+            snapped = snap_name(word, table_kind, converted=False, first_letter_only=True)
             if snapped is not None and snapped != word:
                 word = snapped
                 fixes.add("name")

@@ -201,6 +201,30 @@ def test_a_dropped_first_letter_with_two_candidates_is_left_alone() -> None:
     assert fixed.value == "rina" and not fixed.corrected
 
 
+@pytest.mark.parametrize(("read", "kind", "printed"), [
+    ("Грина", "given", "Ірина"),  # dev split, a phone photo of a serif form
+    ("Гванович", "patronymic", "Іванович"),
+])
+def test_a_serif_capital_i_read_as_ge_in_an_unknown_name_is_restored(
+        read: str, kind: correction.NameKind, printed: str) -> None:
+    fixed = correction.correct_name(read, kind, "cyrillic")
+    assert fixed.value == printed
+    assert fixed.fixes == {"name"}  # provenance says "corrected"
+
+
+def test_a_known_name_read_as_it_stands_is_never_snapped() -> None:
+    # "Ганна" is a name of its own, one capital away from no other; "Гліб" too.
+    for name in ("Ганна", "Гліб"):
+        fixed = correction.correct_name(name, "given", "cyrillic")
+        assert fixed.value == name and not fixed.corrected
+
+
+def test_an_unknown_name_read_as_it_stands_is_not_edited_beyond_its_capital() -> None:
+    # One edit from "Ірина" but its capital is not the misread one: left alone.
+    fixed = correction.correct_name("Ирена", "given", "cyrillic")
+    assert fixed.value == "Ирена" and not fixed.corrected
+
+
 def test_name_snapping_goes_through_the_table_interface() -> None:
     table = names.StaticNameTable((names.KnownName("Zoryana", "given", "female"),))
     previous = names.set_table(table)
