@@ -55,7 +55,7 @@ import time
 import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -116,6 +116,13 @@ INK_HALO_PX = 2  # the colourless edge JPEG leaves round a coloured mark (chroma
 _COLOURED = [255 if v > INK_SATURATION else 0 for v in range(256)]
 _FADED = [255 if v > INK_FADED else 0 for v in range(256)]
 _NEAR = [255 if v >= 31 else 0 for v in range(256)]  # 3 coloured pixels of the 25 round one
+STROKE_REREAD_BELOW = 0.8  # a line with a word read less surely than this, under pen, again
+STROKE_VOTE_MARGIN = 0.15  # mean confidence the line's reading without the pen must gain
+STROKE_DEBRIS_CHARS = 2  # a word of the first reading this short may be the stroke itself
+STROKE_ROW_GAP = 24  # pixels of paper between two lines read again in one image
+PEN_SATURATION = 40  # 16 %: blue pen thinned by JPEG; gray type and paper stay under ~5 %
+PEN_UNDER_TYPE = 105  # darker than this is type, with or without pen over it: kept
+PEN_HUES = (140, 200)  # PIL's 0-255 hue: blue (~170) to violet; red and black are not pen here
 PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
 
 
@@ -718,8 +725,11 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                 gray_img, words, confidence = turned, again, _mean_confidence(again)
                 rotation = osd.rotate
                 steps.append(("turn", rotation))
-    # Dates and phones again, on their own: the page's reading misreads digits.
+    # Dates in digits again, on their own: the page's reading misreads digits.
     words = numerals.reread(gray_img, words, dpi=dpi, timeout=deadline - time.monotonic())
+    if source.ink is not source.gray:
+        words = _reread_under_strokes(source, gray_img.size, rotation, skew, words, dpi=dpi,
+                                      deadline=deadline)
     scale = 72.0 / dpi
     items = [((w.block, w.paragraph * 10_000 + w.line), Word(
         w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
@@ -737,6 +747,95 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                     method="ocr", lines=_lines(_ink_not_text(items)), images=tuple(regions),
                     rotation=rotation, skew=skew)
     return PageResult(text, tuple(photos), confidence)
+
+
+def _pen_dropped(crop: Image.Image) -> Image.Image:
+    """A colour crop as gray with blue pen dropped, darkness aside: the stroke lighter
+    than type that :func:`_black_ink` keeps, since it may be writing, becomes paper.
+    Type under the stroke is darker still and stays."""
+    hue, saturation, value = (np.asarray(band, dtype=np.int16)
+                              for band in crop.convert("HSV").split())
+    pen = ((saturation > PEN_SATURATION) & (value > PEN_UNDER_TYPE)
+           & (hue >= PEN_HUES[0]) & (hue <= PEN_HUES[1]))
+    return Image.fromarray(np.where(pen, 255, value).astype(np.uint8))
+
+
+def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotation: int,
+                          skew: float, words: Sequence[tesseract.TsvWord], *, dpi: int,
+                          deadline: float) -> list[tesseract.TsvWord]:
+    """Lines read unsurely where blue pen crosses them, read again with the pen dropped.
+
+    A signature stroke through a value is as dark as writing, so the page is
+    read with it. Each line with a word under :data:`STROKE_REREAD_BELOW`
+    whose crop holds blue pen is cut from the colour page (turned and deskewed
+    like the page), the pen made paper (:func:`_pen_dropped`), and all such
+    lines are read in one more Tesseract call. A line's second reading
+    replaces its first only when it has no more words (the stroke's debris
+    goes) and a mean confidence :data:`STROKE_VOTE_MARGIN` higher: a value
+    written in blue pen, which dropping the pen would erase, keeps its first
+    reading.
+
+    Raises:
+        ExtractionFailed: the second reading failed (see ``extractors.tesseract``).
+    """
+    lines: dict[tuple[int, int, int], list[int]] = {}
+    for i, w in enumerate(words):
+        lines.setdefault((w.block, w.paragraph, w.line), []).append(i)
+    picked: list[tuple[list[int], tuple[int, int, int, int], Image.Image]] = []
+    for members in lines.values():
+        if min(words[i].confidence for i in members) >= STROKE_REREAD_BELOW:
+            continue
+        height = max(words[i].height for i in members)
+        margin = max(2, height // 3)
+        box = (max(0, min(words[i].left for i in members) - margin),
+               max(0, min(words[i].top for i in members) - margin),
+               min(upright[0], max(words[i].left + words[i].width for i in members) + margin),
+               min(upright[1], max(words[i].top + words[i].height for i in members) + margin))
+        if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+            continue
+        crop = _upright_crop(source, box, upright, rotation, skew)
+        if crop.mode != "RGB":
+            continue
+        cleaned = _pen_dropped(crop)
+        if np.array_equal(np.asarray(cleaned), np.asarray(crop.convert("HSV"))[..., 2]):
+            continue  # no pen on this line
+        picked.append((members, box, cleaned))
+    if not picked:
+        return list(words)
+    width = max(c.width for _, _, c in picked) + 2 * STROKE_ROW_GAP
+    height = sum(c.height for _, _, c in picked) + STROKE_ROW_GAP * (len(picked) + 1)
+    canvas = Image.new("L", (width, height), 255)
+    bands = []
+    y = STROKE_ROW_GAP
+    for _, _, crop in picked:
+        canvas.paste(crop, (STROKE_ROW_GAP, y))
+        bands.append(y)
+        y += crop.height + STROKE_ROW_GAP
+    found = tesseract.ocr_words(canvas, dpi=dpi, timeout=deadline - time.monotonic(), psm=6)
+    out: list[list[tesseract.TsvWord]] = [[w] for w in words]
+    for (members, box, crop), top in zip(picked, bands, strict=True):
+        first = [words[i] for i in members]
+        dx, dy = box[0] - STROKE_ROW_GAP, box[1] - top
+        again = [replace(w, left=w.left + dx, top=w.top + dy, block=first[0].block,
+                         paragraph=first[0].paragraph, line=first[0].line)
+                 for w in found if top <= w.top + w.height / 2 < top + crop.height]
+        if not again or len(again) > len(first):
+            continue  # nothing left (the line was pen), or words the first reading had not
+        if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:
+            continue
+        # Only the stroke's own debris ("Маріушюнь -") may go: a word of the first
+        # reading that no word of the second covers must be a mark or a letter or two,
+        # never a word (which could be writing in blue pen beside printed type).
+        if any(not any(_x_overlap(w, a) for a in again)
+               and sum(c.isalnum() for c in w.text) > STROKE_DEBRIS_CHARS for w in first):
+            continue
+        for n, i in enumerate(members):
+            out[i] = again if n == 0 else []
+    return [w for ws in out for w in ws]
+
+
+def _x_overlap(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:
+    return min(a.left + a.width, b.left + b.width) > max(a.left, b.left)
 
 
 def _mostly_vertical(words: Sequence[tesseract.TsvWord]) -> bool:

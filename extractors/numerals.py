@@ -1,23 +1,27 @@
-"""Numerals read a second time, each on its own: the digits of dates, years and phones.
+"""Dates written in digits read a second time, each on its own (``2012-08-15``, ``12.09.2008``).
 
 The page is read once with every form language loaded (``ukr+rus+eng``). In
 that reading a digit in a date is sometimes taken for its neighbour with
-full confidence (``2912-08-15`` for ``2012-08-15``, ``12.99.2008``,
-``20909`` for ``2009``): the Cyrillic models weigh in on shapes that are
-only ever digits, and a date that cannot be parsed is lost. Read again on
-its own, upscaled and binarised, with the English model alone (digits are
-the same in every script), the same word comes out right.
+full confidence (``2912-08-15`` for ``2012-08-15``, ``12.99.2008``): the
+Cyrillic models weigh in on shapes that are only ever digits, and a date
+that cannot be is lost. Read again on its own, upscaled and binarised, with
+the English model alone (digits are the same in every script), the same
+word comes out right.
 
-What is read again: every word of the page's reading that is mostly digits
-(:func:`is_numeral`). All of them go into one image, one word a row, read
-by one extra Tesseract call (``--psm 6``), so a page costs one call more
-only when it holds numerals, and the cost does not grow with their count.
+What is read again: every word of the page's reading that is a date in
+digits (:func:`is_numeral`: digits with ``.``, ``-`` or ``/`` between them).
+Other numbers are not: on the development split the second reading of
+phone groups and school numbers in serif type was worse than the first
+(``5490`` as ``9490``, ``50`` as ``590``), while on dates it only repaired.
+All of a page's dates go into one image, one word a row, read by one extra
+Tesseract call (``--psm 6``), so a page costs one call more only when it
+holds such dates, and the cost does not grow with their count.
 
 Guarantees:
 
-- only a numeral's digits change: the second reading replaces the first only
-  when it is a single word of digits with the same separators in the same
-  order (``.``, ``-``, ``/``), read with a confidence of at least
+- only a date's digits change: the second reading replaces the first only
+  when it is a single word of as many digits with the same separators in
+  the same places (``.``, ``-``, ``/``), read with a confidence of at least
   :data:`VOTE_FLOOR`; anything else keeps the first reading. The second
   reading wins over a surer first one: the first reading's confidence is
   exactly what misleads on these digits (``2912`` at 0.96), and the
@@ -38,7 +42,7 @@ from PIL import Image
 
 from extractors import tesseract
 
-NUMERAL_MIN_DIGITS = 4  # a year, a date, a phone group: shorter numbers are grades and flats
+NUMERAL_MIN_DIGITS = 6  # a date in digits has 6 to 8; a phone group or a number fewer
 NUMERAL_DIGIT_SHARE = 0.6  # of a word's characters; under it the word is text with a number
 VOTE_FLOOR = 0.7  # a second reading less sure than this is a guess: it overrules nothing
 UPSCALE = 2  # Tesseract reads digits of 200-300 dpi type best at twice their size
@@ -51,14 +55,16 @@ _INK_PERCENTILES = (5, 95)  # dark and light ends of a crop; the mean of the two
 
 
 def is_numeral(text: str) -> bool:
-    """Whether a word is mostly digits: a date, a year, a phone group, a document number."""
+    """Whether a word is a date in digits: mostly digits, with separators between them."""
     core = text.strip(".,;:()")
     digits = sum(c.isdigit() for c in core)
-    return digits >= NUMERAL_MIN_DIGITS and digits >= NUMERAL_DIGIT_SHARE * len(core)
+    return (digits >= NUMERAL_MIN_DIGITS and digits >= NUMERAL_DIGIT_SHARE * len(core)
+            and any(c in SEPARATORS for c in core))
 
 
 def _skeleton(text: str) -> str:
-    return "".join(c for c in text if c in SEPARATORS)
+    """Where the separators are: a digit (or a letter read for one) is ``0``."""
+    return "".join(c if c in SEPARATORS else "0" for c in text)
 
 
 def vote(first: tesseract.TsvWord, again: str, confidence: float) -> tesseract.TsvWord:
