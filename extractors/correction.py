@@ -11,8 +11,9 @@ inside those words are repaired here, knowing what the field can hold:
   has a twin there (:data:`CYRILLIC_TO_LATIN`, :data:`LATIN_TO_CYRILLIC`,
   which add the shapes OCR confuses to the typographic homoglyphs). A Latin
   name starting with ``l`` then lower case is an ``I`` (``lvanivna``).
-- Digits in names: ``1ван`` → ``Іван`` (0 1 3 6 read for О І З б and the
-  Latin O I S B). A number where one is expected: ``Ме``, ``Ne``, ``М»``,
+- Digits in names and in the words of places and persons:
+  ``1ван`` → ``Іван``, ``Запор1жжя`` → ``Запоріжжя`` (0 1 3 6 read for О І З
+  б and the Latin O I S B). A number where one is expected: ``Ме``, ``Ne``, ``М»``,
   ``Мо`` before a number are ``№`` (on a Cyrillic value; ``No`` on an English one
   stays), and a letter before ``клас``/``класс``/``grade`` is the digit it
   looks like (``З клас`` → ``3 клас``, ``б класс`` → ``6 класс``).
@@ -22,7 +23,8 @@ inside those words are repaired here, knowing what the field can hold:
   letter or a lower-case word of up to two letters (``Іван Я``, ``Юлия
   же``); the same after a service, and a lone letter or digit after a place
   (``Харків й``, ``Ужгород 7``); a rule glued to the last word
-  (``Zaporizhzhia_``). Never a word of the value itself: a value keeps at
+  (``Zaporizhzhia_``), a full stop after a place of one word (``Луганск.``).
+  Never a word of the value itself: a value keeps at
   least one word.
 - Spelling of the form's language: a place on a Cyrillic form read wholly in
   Latin look-alikes (``Cymu``, ``TaraHpor``) is rewritten in Cyrillic when
@@ -233,6 +235,11 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
         changed = True
     if out:
         last = out[-1].rstrip(_GLUED_RULE)
+        if (kind == "place" and len(out) == 1 and len(last) > MAX_DEBRIS_LETTERS + 1
+                and last[:-1].isalpha()):
+            # A place of one word ends in no full stop ("Луганск."); in a longer one
+            # the stop ends an abbreviation ("Полтавська обл.").
+            last = last.rstrip(".")
         if last and last != out[-1] and last[-1].isalnum():
             out[-1] = last
             changed = True
@@ -450,7 +457,13 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
             fixes.add("script")
     fixed = []
     for read in words:
-        word, changed = fix_script(read, script)
+        word = read
+        if (kind in ("place", "person") or person) and sum(c.isalpha() for c in read) >= 3:
+            # "Запор1жжя"; a service's "3Б" (a class) keeps its digit.
+            word, changed_digit = fix_digits_in_word(read, script)
+            if changed_digit:
+                fixes.add("digit")
+        word, changed = fix_script(word, script)
         word, changed_language = fix_language(word, language)
         if changed or changed_language:
             fixes.add("script")

@@ -171,6 +171,25 @@ def test_debris_after_a_place_or_a_service_is_trimmed(
     assert fixed.fixes == {"debris"}
 
 
+def test_a_digit_one_for_i_inside_a_place_is_the_letter() -> None:
+    # Dev split, a phone photo in monospace: "Запоріжжя" read "Запор1жжя".
+    fixed = correction.correct_text("Запор1жжя", kind="place", language="uk")
+    assert fixed.value == "Запоріжжя"
+    assert fixed.fixes == {"digit"}
+    # A class in a service keeps its digit.
+    assert correction.correct_text("школа № 5, 3Б клас", kind="service").value == (
+        "школа № 5, 3Б клас")
+
+
+def test_a_full_stop_after_a_place_is_debris_and_an_abbreviation_is_not() -> None:
+    # Dev split, a phone photo: "Луганск" read "Луганск." at a frame's edge.
+    fixed = correction.correct_text("Луганск.", kind="place", language="ru")
+    assert fixed.value == "Луганск"
+    assert fixed.fixes == {"debris"}
+    for value in ("смт Ст.", "Кривий Ріг", "м. Київ", "Полтавська обл."):
+        assert correction.correct_text(value, kind="place", language="uk").value == value
+
+
 def test_debris_trimming_keeps_the_end_of_school_numbers_and_places() -> None:
     for value in ("school No. 18, grade 7", "школа № 5, 8 клас", "ліцей № 107"):
         assert correction.correct_text(value, kind="service").value == value
