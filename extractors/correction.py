@@ -39,8 +39,10 @@ inside those words are repaired here, knowing what the field can hold:
   stands that no table knows is checked for its first letter only: exactly
   one known name that differs from it in a capital OCR mistakes for another
   (``Грина``, ``Гванович`` for ``Ірина``, ``Іванович``, a serif ``І`` read
-  ``Г``). Any other name spelt as written, even an unknown one, is never
-  changed.
+  ``Г``), or in a last letter lost at a frame or a rule (``Ганн`` for
+  ``Ганна``); the same for the given name that ends a guardian's or a
+  relative's name. Any other name spelt as written, even an unknown one, is
+  never changed.
 - Sex, when the form does not print it: from the patronymic's ending
   (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
   ``-vych``/``-vich``/``-ich`` male), else from a known given name; a
@@ -305,7 +307,9 @@ def snap_name(word: str, kind: names.Kind, *, converted: bool,
     letter OCR mistakes for the word's (``trina`` → ``Irina``), and names
     within :data:`SNAP_EDITS` edits (:data:`SNAP_EDITS_CONVERTED` for a word
     rewritten from the other script). Fewest edits wins; a tie is no answer.
-    With ``first_letter_only``, only the first kind of candidate counts (for a
+    A name one letter longer that starts with the whole word is as good: the
+    last letter was lost at a photo frame, a stamp or a rule (``Ганн``).
+    With ``first_letter_only``, only those two kinds of candidate count (for a
     word no repair touched: its other letters were read as they stand).
     """
     table = table or names.table()
@@ -325,6 +329,9 @@ def snap_name(word: str, kind: names.Kind, *, converted: bool,
         if (len(candidate) == len(low) and candidate[1:] == low[1:]
                 and word[0] in _FIRST_LETTER_MISREADS.get(entry.text[0], frozenset())):
             best[entry.text] = 0  # the first letter misread: as good as exact
+            continue
+        if len(candidate) == len(low) + 1 and candidate.startswith(low):
+            best[entry.text] = 0  # the last letter lost at a frame or a rule ("Ганн")
             continue
         if first_letter_only:
             continue
@@ -468,6 +475,15 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
         if changed or changed_language:
             fixes.add("script")
         fixed.append(word)
+    if (person or kind == "person") and len(fixed) >= 2:
+        # "Family Given": the given name, at the value's end, is where a photo
+        # frame or a stamp takes a letter ("Коваленко Ганн").
+        given = fixed[-1]
+        if given[:1].isupper() and names.table().lookup(given, "given") is None:
+            snapped = snap_name(given, "given", converted=False, first_letter_only=True)
+            if snapped is not None and snapped != given:
+                fixed[-1] = snapped
+                fixes.add("name")
     fixed, number_fixes = fix_numbers(fixed, script)
     fixes |= number_fixes
     value = " ".join(fixed).strip()

@@ -244,6 +244,18 @@ def test_an_unknown_name_read_as_it_stands_is_not_edited_beyond_its_capital() ->
     assert fixed.value == "Ирена" and not fixed.corrected
 
 
+def test_a_last_letter_lost_at_a_frame_is_restored_only_when_one_name_fits() -> None:
+    # Dev split, a phone photo: the guardian's "Ганна" cut to "Ганн" at the table's rule.
+    fixed = correction.correct_text("Коваленко Ганн", kind="person", language="uk")
+    assert fixed.value == "Коваленко Ганна"
+    assert fixed.fixes == {"name"}
+    fixed = correction.correct_name("Іванови", "patronymic", "cyrillic")
+    assert fixed.value == "Іванович" and fixed.fixes == {"name"}
+    # A known given name is never lengthened, nor a family name touched.
+    assert correction.correct_text("Коваленко Ганна", kind="person").value == "Коваленко Ганна"
+    assert correction.correct_text("Ганн Коваленко", kind="person").value == "Ганн Коваленко"
+
+
 def test_name_snapping_goes_through_the_table_interface() -> None:
     table = names.StaticNameTable((names.KnownName("Zoryana", "given", "female"),))
     previous = names.set_table(table)
