@@ -572,6 +572,13 @@ def test_label_matching_directly() -> None:
     assert biography.match_label("Мама") is None  # 4 letters: exact only
 
 
+def test_a_digit_one_read_for_the_capital_i_of_a_label() -> None:
+    # Dev split, degraded: "Ім'я" read "1м'я"; the given name was lost with it.
+    label = biography.match_label("1м'я")
+    assert label is not None and label.member == "given_name"
+    assert biography.match_label("10") is None and biography.match_label("2010") is None
+
+
 def test_the_order_lines_arrive_in_does_not_matter() -> None:
     lines = left_form(100, UK_CHILD)
     in_order = parse(page(*lines))
