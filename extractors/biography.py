@@ -304,21 +304,24 @@ def _key(text: str) -> str:
     return "".join(c for c in folded if c.isalpha())
 
 
-# Digits OCR reads for the letters of a label ("1м'я" for "Ім'я"), in each script.
-_DIGITS_AS_CYRILLIC = str.maketrans("103", "іоз")
-_DIGITS_AS_LATIN = str.maketrans("10", "io")
+# Digits and marks OCR reads for the letters of a label ("1м'я" for "Ім'я",
+# "PATBOMYM!C" for "PATRONYMIC"), in each script.
+_DIGITS_AS_CYRILLIC = str.maketrans("103!", "іозі")
+_DIGITS_AS_LATIN = str.maketrans("10!", "ioi")
 
 
 def _keys(text: str) -> set[str]:
     # OCR may read most of a Cyrillic label in Latin look-alikes ("MICЦE"),
     # so a label is also tried with every look-alike turned each way, and
     # with a digit read for a letter as that letter.
+    cyrillic = translit.to_cyrillic_lookalikes(text)
+    latin = translit.to_latin_lookalikes(text)
     return {
         _key(text),
-        _key(translit.to_cyrillic_lookalikes(text)),
-        _key(translit.to_latin_lookalikes(text)),
-        _key(text.translate(_DIGITS_AS_CYRILLIC)),
-        _key(text.translate(_DIGITS_AS_LATIN)),
+        _key(cyrillic),
+        _key(latin),
+        _key(cyrillic.translate(_DIGITS_AS_CYRILLIC)),
+        _key(latin.translate(_DIGITS_AS_LATIN)),
     }
 
 
