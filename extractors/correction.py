@@ -39,10 +39,10 @@ inside those words are repaired here, knowing what the field can hold:
   stands that no table knows is checked for its first letter only: exactly
   one known name that differs from it in a capital OCR mistakes for another
   (``Грина``, ``Гванович`` for ``Ірина``, ``Іванович``, a serif ``І`` read
-  ``Г``), or in a last letter lost at a frame or a rule (``Ганн`` for
-  ``Ганна``); the same for the given name that ends a guardian's or a
-  relative's name. Any other name spelt as written, even an unknown one, is
-  never changed.
+  ``Г``), a capital ``I`` whose serif was read as a letter (``Ilvanovych``),
+  or in a last letter lost at a frame or a rule (``Ганн`` for ``Ганна``);
+  the same for the given name that ends a guardian's name. Any other name
+  spelt as written, even an unknown one, is never changed.
 - Sex, when the form does not print it: from the patronymic's ending
   (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
   ``-vych``/``-vich``/``-ich`` male), else from a known given name; a
@@ -100,6 +100,7 @@ _FIRST_LETTER_MISREADS = {
 _FEMALE_ENDINGS = ("вна", "ична", "инична", "vna", "ichna", "ivna", "ovna", "ievna")
 _MALE_ENDINGS = ("вич", "ич", "vych", "vich", "ych", "ich")
 _SPLIT = re.compile(r"\s+")
+_SERIF_I = frozenset({"Il", "Іl", "Ii"})  # a capital I whose serif was read as a letter
 _GLUED_RULE = "_|~"  # a rule or frame edge read as a mark glued to the end of a value
 
 
@@ -386,8 +387,12 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None) -> C
                 fixes.add("name")
         elif kind != "family" and names.table().lookup(word, table_kind) is None:
             # An unknown name one capital away from exactly one known name: the
-            # capital was misread ("Грина", "Гванович" for "Ірина", "Іванович").
+            # capital was misread ("Грина", "Гванович" for "Ірина", "Іванович"),
+            # or its serif read as a letter of its own ("Ilvanovych").
             snapped = snap_name(word, table_kind, converted=False, first_letter_only=True)
+            if snapped is None and word[:2] in _SERIF_I and len(word) > MIN_SNAP_LETTERS:
+                known = names.table().lookup(word[0] + word[2:], table_kind)
+                snapped = known.text if known is not None else None
             if snapped is not None and snapped != word:
                 word = snapped
                 fixes.add("name")

@@ -231,6 +231,12 @@ def test_a_serif_capital_i_read_as_ge_in_an_unknown_name_is_restored(
     assert fixed.fixes == {"name"}  # provenance says "corrected"
 
 
+def test_a_capital_is_serif_read_as_a_letter_of_its_own() -> None:
+    # Dev split, 300 dpi, an underlined sans form: "Ivanovych" read "Ilvanovych".
+    fixed = correction.correct_name("Ilvanovych", "patronymic", "latin")
+    assert fixed.value == "Ivanovych" and fixed.fixes == {"name"}
+
+
 def test_a_known_name_read_as_it_stands_is_never_snapped() -> None:
     # "Ганна" is a name of its own, one capital away from no other; "Гліб" too.
     for name in ("Ганна", "Гліб"):
