@@ -776,9 +776,9 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     like the page), the pen made paper (:func:`_pen_dropped`), and all such
     lines are read in one more Tesseract call. A line's second reading
     replaces its first only when it has no more words (the stroke's debris
-    goes) and a mean confidence :data:`STROKE_VOTE_MARGIN` higher: a value
-    written in blue pen, which dropping the pen would erase, keeps its first
-    reading.
+    goes), each over a word of the first, no more letters, and a mean confidence
+    :data:`STROKE_VOTE_MARGIN` higher: a value written in blue pen, which
+    dropping the pen would erase, keeps its first reading.
 
     Raises:
         ExtractionFailed: the second reading failed (see ``extractors.tesseract``).
@@ -834,9 +834,19 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         if any(not any(_x_overlap(w, a) for a in again)
                and sum(c.isalnum() for c in w.text) > STROKE_DEBRIS_CHARS for w in first):
             continue
+        # Nor may it find words where the first reading had none, nor more
+        # letters: a line of the stroke alone ("НО Ра") is no value, and its
+        # crop, reaching into the line above, reads that line's words cut.
+        if (any(not any(_x_overlap(a, w) for w in first) for a in again)
+                or _letters(again) > _letters(first)):
+            continue
         for n, i in enumerate(members):
             out[i] = again if n == 0 else []
     return [w for ws in out for w in ws]
+
+
+def _letters(words: Sequence[tesseract.TsvWord]) -> int:
+    return sum(c.isalnum() for w in words for c in w.text)
 
 
 def _x_overlap(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:

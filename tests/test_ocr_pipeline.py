@@ -571,15 +571,22 @@ def test_pen_dropped_makes_a_blue_stroke_paper_and_keeps_the_type_under_it() -> 
             < 200).all()
 
 
-def test_a_value_a_signature_stroke_runs_through_is_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("seed", "condition", "member", "value"), [
     # Dev split, degraded: the stroke through the descenders of "Маріуполь" was
     # read into it ("Маріушюнь -", 0.29).
-    dossier = wide_dossier(1_000_050, "uk", "degraded")
+    (1_000_050, "degraded", "displacement_place", "Маріуполь"),
+    # Dev split, rotated: the stroke under the guardian, read alone as "НО Ра",
+    # read again without the pen gave the guardian's own letters, cut
+    # ("заленко При!"), which must not join the value.
+    (1_000_080, "rotated", "guardian", "Коваленко Ірина"),
+])
+def test_a_value_a_signature_stroke_runs_through_is_read(
+        tmp_path: Path, seed: int, condition: str, member: str, value: str) -> None:
+    dossier = wide_dossier(seed, "uk", condition)  # type: ignore[arg-type]
     out = DocumentsExtractor().extract(PartInput(dossier.filename, dossier.media_type,
                                                  dossier.write(tmp_path), AS_OF))
     [record] = out.records
-    assert record["displacement_place"] == dossier.children[0].truth()[
-        "displacement_place"] == "Маріуполь"
+    assert record[member] == dossier.children[0].truth()[member] == value
 
 
 def test_a_value_written_in_blue_pen_beside_black_type_is_kept(tmp_path: Path) -> None:
