@@ -601,3 +601,12 @@ def test_a_value_written_in_blue_pen_beside_black_type_is_kept(tmp_path: Path) -
     img.save(path, dpi=(300, 300))
     read = DocumentsExtractor().read(PartInput("pen.png", "image/png", path, AS_OF))
     assert "Харків" in words_of(read.pages[0])
+
+
+@pytest.mark.parametrize(("text", "plausible"), [
+    ("2012-08-15", True), ("12.09.2008,", True), ("1/2/2010", True),
+    ("2912-08-15", False), ("12.99.2008", False), ("95.10.2012", False), ("12.09.08", False),
+])
+def test_only_an_implausible_date_is_read_again(text: str, plausible: bool) -> None:
+    # A page of dates read well costs no second Tesseract call.
+    assert numerals.plausible(text) is plausible
