@@ -314,13 +314,24 @@ def _key(text: str) -> str:
     return "".join(c for c in folded if c.isalpha())
 
 
+# Digits and marks OCR reads for the letters of a label ("1м'я" for "Ім'я",
+# "PATBOMYM!C" for "PATRONYMIC"), in each script.
+_DIGITS_AS_CYRILLIC = str.maketrans("103!", "іозі")
+_DIGITS_AS_LATIN = str.maketrans("10!", "ioi")
+
+
 def _keys(text: str) -> set[str]:
     # OCR may read most of a Cyrillic label in Latin look-alikes ("MICЦE"),
-    # so a label is also tried with every look-alike turned each way.
+    # so a label is also tried with every look-alike turned each way, and
+    # with a digit read for a letter as that letter.
+    cyrillic = translit.to_cyrillic_lookalikes(text)
+    latin = translit.to_latin_lookalikes(text)
     return {
         _key(text),
-        _key(translit.to_cyrillic_lookalikes(text)),
-        _key(translit.to_latin_lookalikes(text)),
+        _key(cyrillic),
+        _key(latin),
+        _key(cyrillic.translate(_DIGITS_AS_CYRILLIC)),
+        _key(latin.translate(_DIGITS_AS_LATIN)),
     }
 
 
@@ -389,14 +400,14 @@ def _rows(page: PageText) -> list[_Row]:
     groups: list[list[Line]] = []
     tall: list[list[Line]] = []
     for line in lines:
-        y0, y1 = line.bbox[1], line.bbox[3]
+        y0, y1 = _extent(line, TALL_LINE * typical)
         if y1 - y0 > TALL_LINE * typical:
             tall.append([line])  # a stroke or a ring: it would bridge the rows it crosses
             continue
         if groups:
             last = groups[-1]
-            gy0 = min(ln.bbox[1] for ln in last)
-            gy1 = max(ln.bbox[3] for ln in last)
+            gy0 = min(_extent(ln, TALL_LINE * typical)[0] for ln in last)
+            gy1 = max(_extent(ln, TALL_LINE * typical)[1] for ln in last)
             overlap = min(y1, gy1) - max(y0, gy0)
             if overlap >= 0.5 * min(y1 - y0, gy1 - gy0):
                 last.append(line)
@@ -412,6 +423,17 @@ def _rows(page: PageText) -> list[_Row]:
             for t in tokens)
         rows.append(_Row(page.page, tokens, bbox, ink))
     return rows
+
+
+def _extent(line: Line, tallest: float) -> tuple[float, float]:
+    """Top and bottom of a line's words of ordinary height, or of all if none is.
+
+    A word surely read whose box a rule or a stroke stretched (``July`` over
+    an underline) stays on its line (``extractors.documents``); the line sits
+    where its other words do, so that it still meets its label's row.
+    """
+    plain = [w.bbox for w in line.words if w.bbox[3] - w.bbox[1] <= tallest] or [line.bbox]
+    return min(b[1] for b in plain), max(b[3] for b in plain)
 
 
 def _union(boxes: Iterable[BBox]) -> BBox:

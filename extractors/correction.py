@@ -11,8 +11,9 @@ inside those words are repaired here, knowing what the field can hold:
   has a twin there (:data:`CYRILLIC_TO_LATIN`, :data:`LATIN_TO_CYRILLIC`,
   which add the shapes OCR confuses to the typographic homoglyphs). A Latin
   name starting with ``l`` then lower case is an ``I`` (``lvanivna``).
-- Digits in names: ``1ван`` → ``Іван`` (0 1 3 6 read for О І З б and the
-  Latin O I S B). A number where one is expected: ``Ме``, ``Ne``, ``М»``,
+- Digits in names and in the words of places and persons:
+  ``1ван`` → ``Іван``, ``Запор1жжя`` → ``Запоріжжя`` (0 1 3 6 read for О І З
+  б and the Latin O I S B). A number where one is expected: ``Ме``, ``Ne``, ``М»``,
   ``Мо`` before a number are ``№`` (on a Cyrillic value; ``No`` on an English one
   stays), and a letter before ``клас``/``класс``/``grade`` is the digit it
   looks like (``З клас`` → ``3 клас``, ``б класс`` → ``6 класс``).
@@ -22,7 +23,8 @@ inside those words are repaired here, knowing what the field can hold:
   letter or a lower-case word of up to two letters (``Іван Я``, ``Юлия
   же``); the same after a service, and a lone letter or digit after a place
   (``Харків й``, ``Ужгород 7``); a rule glued to the last word
-  (``Zaporizhzhia_``). Never a word of the value itself: a value keeps at
+  (``Zaporizhzhia_``), a full stop after a place of one word (``Луганск.``).
+  Never a word of the value itself: a value keeps at
   least one word.
 - Spelling of the form's language: a place on a Cyrillic form read wholly in
   Latin look-alikes (``Cymu``, ``TaraHpor``) is rewritten in Cyrillic when
@@ -33,8 +35,14 @@ inside those words are repaired here, knowing what the field can hold:
   repairs above touched, or that starts in lower case, is snapped to a
   known name only when exactly one is near enough: the first letter swapped
   for one it is mistaken for (``trina`` → ``Irina``), or within one edit
-  (two, for a word rewritten from the other script). A name spelt as
-  written, even an unknown one, is never changed.
+  (two, for a word rewritten from the other script). A name read as it
+  stands that no table knows is checked for its first letter only: exactly
+  one known name that differs from it in a capital OCR mistakes for another
+  (``Грина``, ``Гванович`` for ``Ірина``, ``Іванович``, a serif ``І`` read
+  ``Г``), a capital ``I`` whose serif was read as a letter (``Ilvanovych``),
+  or in a last letter lost at a frame or a rule (``Ганн`` for ``Ганна``);
+  the same for the given name that ends a guardian's name. Any other name
+  spelt as written, even an unknown one, is never changed.
 - Sex, when the form does not print it: from the patronymic's ending
   (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
   ``-vych``/``-vich``/``-ich`` male), else from a known given name; a
@@ -86,12 +94,13 @@ _NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі",
                            "form", "курс"})
 # First letters OCR reads for a capital (the one that was printed → what was read).
 _FIRST_LETTER_MISREADS = {
-    "I": frozenset("tlfi1|!"), "І": frozenset("tlfi1|!і"), "О": frozenset("0oо"),
+    "I": frozenset("tlfi1|!"), "І": frozenset("tlfi1|!іГ"), "О": frozenset("0oо"),
     "O": frozenset("0oо"), "З": frozenset("3з"), "С": frozenset("cс("), "C": frozenset("cс("),
 }
 _FEMALE_ENDINGS = ("вна", "ична", "инична", "vna", "ichna", "ivna", "ovna", "ievna")
 _MALE_ENDINGS = ("вич", "ич", "vych", "vich", "ych", "ich")
 _SPLIT = re.compile(r"\s+")
+_SERIF_I = frozenset({"Il", "Іl", "Ii"})  # a capital I whose serif was read as a letter
 _GLUED_RULE = "_|~"  # a rule or frame edge read as a mark glued to the end of a value
 
 
@@ -229,6 +238,11 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
         changed = True
     if out:
         last = out[-1].rstrip(_GLUED_RULE)
+        if (kind == "place" and len(out) == 1 and len(last) > MAX_DEBRIS_LETTERS + 1
+                and last[:-1].isalpha()):
+            # A place of one word ends in no full stop ("Луганск."); in a longer one
+            # the stop ends an abbreviation ("Полтавська обл.").
+            last = last.rstrip(".")
         if last and last != out[-1] and last[-1].isalnum():
             out[-1] = last
             changed = True
@@ -286,13 +300,18 @@ def _distance(a: str, b: str) -> int:
 
 
 def snap_name(word: str, kind: names.Kind, *, converted: bool,
-              table: names.NameTable | None = None) -> str | None:
+              table: names.NameTable | None = None, first_letter_only: bool = False,
+              ) -> str | None:
     """The one known name ``word`` is a misreading of, or ``None`` if none or several.
 
     Candidates are names in the word's script of the same length whose first
     letter OCR mistakes for the word's (``trina`` → ``Irina``), and names
     within :data:`SNAP_EDITS` edits (:data:`SNAP_EDITS_CONVERTED` for a word
     rewritten from the other script). Fewest edits wins; a tie is no answer.
+    A name one letter longer that starts with the whole word is as good: the
+    last letter was lost at a photo frame, a stamp or a rule (``Ганн``).
+    With ``first_letter_only``, only those two kinds of candidate count (for a
+    word no repair touched: its other letters were read as they stand).
     """
     table = table or names.table()
     if len(word) < MIN_SNAP_LETTERS:
@@ -311,6 +330,11 @@ def snap_name(word: str, kind: names.Kind, *, converted: bool,
         if (len(candidate) == len(low) and candidate[1:] == low[1:]
                 and word[0] in _FIRST_LETTER_MISREADS.get(entry.text[0], frozenset())):
             best[entry.text] = 0  # the first letter misread: as good as exact
+            continue
+        if len(candidate) == len(low) + 1 and candidate.startswith(low):
+            best[entry.text] = 0  # the last letter lost at a frame or a rule ("Ганн")
+            continue
+        if first_letter_only:
             continue
         d = _distance(low, candidate)
         if d <= limit:
@@ -355,9 +379,20 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None) -> C
             if changed:
                 fixes.add("script")
                 suspicious = True
+        table_kind: names.Kind = "given" if kind == "given" else "patronymic"
         if kind != "family" and (suspicious or word[:1].islower()):
-            snapped = snap_name(word, "given" if kind == "given" else "patronymic",
-                                converted=converted)
+            snapped = snap_name(word, table_kind, converted=converted)
+            if snapped is not None and snapped != word:
+                word = snapped
+                fixes.add("name")
+        elif kind != "family" and names.table().lookup(word, table_kind) is None:
+            # An unknown name one capital away from exactly one known name: the
+            # capital was misread ("Грина", "Гванович" for "Ірина", "Іванович"),
+            # or its serif read as a letter of its own ("Ilvanovych").
+            snapped = snap_name(word, table_kind, converted=False, first_letter_only=True)
+            if snapped is None and word[:2] in _SERIF_I and len(word) > MIN_SNAP_LETTERS:
+                known = names.table().lookup(word[0] + word[2:], table_kind)
+                snapped = known.text if known is not None else None
             if snapped is not None and snapped != word:
                 word = snapped
                 fixes.add("name")
@@ -434,11 +469,26 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
             fixes.add("script")
     fixed = []
     for read in words:
-        word, changed = fix_script(read, script)
+        word = read
+        if (kind in ("place", "person") or person) and sum(c.isalpha() for c in read) >= 3:
+            # "Запор1жжя"; a service's "3Б" (a class) keeps its digit.
+            word, changed_digit = fix_digits_in_word(read, script)
+            if changed_digit:
+                fixes.add("digit")
+        word, changed = fix_script(word, script)
         word, changed_language = fix_language(word, language)
         if changed or changed_language:
             fixes.add("script")
         fixed.append(word)
+    if (person or kind == "person") and len(fixed) >= 2:
+        # "Family Given": the given name, at the value's end, is where a photo
+        # frame or a stamp takes a letter ("Коваленко Ганн").
+        given = fixed[-1]
+        if given[:1].isupper() and names.table().lookup(given, "given") is None:
+            snapped = snap_name(given, "given", converted=False, first_letter_only=True)
+            if snapped is not None and snapped != given:
+                fixed[-1] = snapped
+                fixes.add("name")
     fixed, number_fixes = fix_numbers(fixed, script)
     fixes |= number_fixes
     value = " ".join(fixed).strip()

@@ -11,6 +11,11 @@ What it reads:
   upright (Tesseract OSD) and straightening small skews (±3°, projection
   profile). Photos on scans are large, dense, non-white rectangles, cropped
   as JPEG.
+- Two second readings, each one more Tesseract call on the page's own crops
+  and only when there is something to read again: dates written in digits,
+  read alone with the English model (``extractors.numerals``), and on a
+  colour page, lines read unsurely where blue pen crosses them, read with
+  the pen dropped (:func:`_reread_under_strokes`).
 - A document may mix both kinds of page.
 
 Pages are handed to the biography parser (``extractors.biography.parse``)
@@ -55,7 +60,7 @@ import time
 import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -65,7 +70,7 @@ import numpy.typing as npt
 import pymupdf as _pymupdf
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
-from extractors import tesseract
+from extractors import numerals, tesseract
 from extractors.layout import ImageRegion, Line, PageText, Word, centre_on_source
 from gateway.pluginspec import (
     ExtractionFailed,
@@ -107,6 +112,7 @@ PHOTO_CELL_INK = 0.85  # share of non-white pixels that makes a grid cell "pictu
 PHOTO_MIN_FILL = 0.6  # share of picture cells in a candidate's bounding box
 WHITE = 235
 TALL_WORD = 1.8  # a word this many typical word heights tall is suspect of being a stroke
+TALL_TEXT_CONFIDENCE = 0.9  # a tall word read this surely, of letters and digits, is text
 OFF_LINE = 0.6  # a word whose middle strays this many word heights from its line's leaves it
 PAPER_LEVEL = 170  # a ~100-dpi cell brighter than this on average is paper, not a table
 INK_SATURATION = 77  # 30 %: a blue stamp is ~50 %, gray type with 200-dpi scanner noise <20 %
@@ -115,6 +121,13 @@ INK_HALO_PX = 2  # the colourless edge JPEG leaves round a coloured mark (chroma
 _COLOURED = [255 if v > INK_SATURATION else 0 for v in range(256)]
 _FADED = [255 if v > INK_FADED else 0 for v in range(256)]
 _NEAR = [255 if v >= 31 else 0 for v in range(256)]  # 3 coloured pixels of the 25 round one
+STROKE_REREAD_BELOW = 0.8  # a line with a word read less surely than this, under pen, again
+STROKE_VOTE_MARGIN = 0.15  # mean confidence the line's reading without the pen must gain
+STROKE_DEBRIS_CHARS = 2  # a word of the first reading this short may be the stroke itself
+STROKE_ROW_GAP = 24  # pixels of paper between two lines read again in one image
+PEN_SATURATION = 40  # 16 %: blue pen thinned by JPEG; gray type and paper stay under ~5 %
+PEN_UNDER_TYPE = 105  # darker than this is type, with or without pen over it: kept
+PEN_HUES = (140, 200)  # PIL's 0-255 hue: blue (~170) to violet; red and black are not pen here
 PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
 
 
@@ -725,6 +738,11 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                 gray_img, words, confidence = turned, again, _mean_confidence(again)
                 rotation = osd.rotate
                 steps.append(("turn", rotation))
+    # Dates in digits again, on their own: the page's reading misreads digits.
+    words = numerals.reread(gray_img, words, dpi=dpi, timeout=deadline - time.monotonic())
+    if source.ink is not source.gray:
+        words = _reread_under_strokes(source, gray_img.size, rotation, skew, words, dpi=dpi,
+                                      deadline=deadline)
     scale = 72.0 / dpi
     items = [((w.block, w.paragraph * 10_000 + w.line), Word(
         w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
@@ -742,6 +760,105 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                     method="ocr", lines=_lines(_ink_not_text(items)), images=tuple(regions),
                     rotation=rotation, skew=skew)
     return PageResult(text, tuple(photos), confidence)
+
+
+def _pen_dropped(crop: Image.Image) -> Image.Image:
+    """A colour crop as gray with blue pen dropped, darkness aside: the stroke lighter
+    than type that :func:`_black_ink` keeps, since it may be writing, becomes paper.
+    Type under the stroke is darker still and stays."""
+    hue, saturation, value = (np.asarray(band, dtype=np.int16)
+                              for band in crop.convert("HSV").split())
+    pen = ((saturation > PEN_SATURATION) & (value > PEN_UNDER_TYPE)
+           & (hue >= PEN_HUES[0]) & (hue <= PEN_HUES[1]))
+    return Image.fromarray(np.where(pen, 255, value).astype(np.uint8))
+
+
+def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotation: int,
+                          skew: float, words: Sequence[tesseract.TsvWord], *, dpi: int,
+                          deadline: float) -> list[tesseract.TsvWord]:
+    """Lines read unsurely where blue pen crosses them, read again with the pen dropped.
+
+    A signature stroke through a value is as dark as writing, so the page is
+    read with it. Each line with a word under :data:`STROKE_REREAD_BELOW`
+    whose crop holds blue pen is cut from the colour page (turned and deskewed
+    like the page), the pen made paper (:func:`_pen_dropped`), and all such
+    lines are read in one more Tesseract call. A line's second reading
+    replaces its first only when it has no more words (the stroke's debris
+    goes), each over a word of the first, no more letters, and a mean confidence
+    :data:`STROKE_VOTE_MARGIN` higher: a value written in blue pen, which
+    dropping the pen would erase, keeps its first reading.
+
+    Raises:
+        ExtractionFailed: the second reading failed (see ``extractors.tesseract``).
+    """
+    lines: dict[tuple[int, int, int], list[int]] = {}
+    for i, w in enumerate(words):
+        lines.setdefault((w.block, w.paragraph, w.line), []).append(i)
+    picked: list[tuple[list[int], tuple[int, int, int, int], Image.Image]] = []
+    for members in lines.values():
+        if min(words[i].confidence for i in members) >= STROKE_REREAD_BELOW:
+            continue
+        height = max(words[i].height for i in members)
+        margin = max(2, height // 3)
+        box = (max(0, min(words[i].left for i in members) - margin),
+               max(0, min(words[i].top for i in members) - margin),
+               min(upright[0], max(words[i].left + words[i].width for i in members) + margin),
+               min(upright[1], max(words[i].top + words[i].height for i in members) + margin))
+        if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+            continue
+        crop = _upright_crop(source, box, upright, rotation, skew)
+        if crop.mode != "RGB":
+            continue
+        cleaned = _pen_dropped(crop)
+        if np.array_equal(np.asarray(cleaned), np.asarray(crop.convert("HSV"))[..., 2]):
+            continue  # no pen on this line
+        picked.append((members, box, cleaned))
+    if not picked:
+        return list(words)
+    width = max(c.width for _, _, c in picked) + 2 * STROKE_ROW_GAP
+    height = sum(c.height for _, _, c in picked) + STROKE_ROW_GAP * (len(picked) + 1)
+    canvas = Image.new("L", (width, height), 255)
+    bands = []
+    y = STROKE_ROW_GAP
+    for _, _, crop in picked:
+        canvas.paste(crop, (STROKE_ROW_GAP, y))
+        bands.append(y)
+        y += crop.height + STROKE_ROW_GAP
+    found = tesseract.ocr_words(canvas, dpi=dpi, timeout=deadline - time.monotonic(), psm=6)
+    out: list[list[tesseract.TsvWord]] = [[w] for w in words]
+    for (members, box, crop), top in zip(picked, bands, strict=True):
+        first = [words[i] for i in members]
+        dx, dy = box[0] - STROKE_ROW_GAP, box[1] - top
+        again = [replace(w, left=w.left + dx, top=w.top + dy, block=first[0].block,
+                         paragraph=first[0].paragraph, line=first[0].line)
+                 for w in found if top <= w.top + w.height / 2 < top + crop.height]
+        if not again or len(again) > len(first):
+            continue  # nothing left (the line was pen), or words the first reading had not
+        if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:
+            continue
+        # Only the stroke's own debris ("Маріушюнь -") may go: a word of the first
+        # reading that no word of the second covers must be a mark or a letter or two,
+        # never a word (which could be writing in blue pen beside printed type).
+        if any(not any(_x_overlap(w, a) for a in again)
+               and sum(c.isalnum() for c in w.text) > STROKE_DEBRIS_CHARS for w in first):
+            continue
+        # Nor may it find words where the first reading had none, nor more
+        # letters: a line of the stroke alone ("НО Ра") is no value, and its
+        # crop, reaching into the line above, reads that line's words cut.
+        if (any(not any(_x_overlap(a, w) for w in first) for a in again)
+                or _letters(again) > _letters(first)):
+            continue
+        for n, i in enumerate(members):
+            out[i] = again if n == 0 else []
+    return [w for ws in out for w in ws]
+
+
+def _letters(words: Sequence[tesseract.TsvWord]) -> int:
+    return sum(c.isalnum() for w in words for c in w.text)
+
+
+def _x_overlap(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:
+    return min(a.left + a.width, b.left + b.width) > max(a.left, b.left)
 
 
 def _mostly_vertical(words: Sequence[tesseract.TsvWord]) -> bool:
@@ -972,20 +1089,38 @@ def _ink_not_text(items: Sequence[tuple[tuple[int, int], Word]]
         return list(items)
     typical = heights[len(heights) // 2]
     kept = list(items)
-    # A line's middle is its longest word's: text is long words, debris short.
+
+    def tall(word: Word) -> bool:
+        return word.bbox[3] - word.bbox[1] > TALL_WORD * typical
+
+    # A line's middle is its longest word's of ordinary height: text is long
+    # words, debris short, and a stroke stretches the box it is read into.
     anchors: dict[tuple[int, int], Word] = {}
     for key, word in kept:
-        if key not in anchors or len(word.text) > len(anchors[key].text):
+        known = anchors.get(key)
+        if known is None or (tall(known), -len(known.text)) > (tall(word), -len(word.text)):
             anchors[key] = word
     out = []
     for n, (key, word) in enumerate(kept):
         anchor = anchors[key]
         middle = (anchor.bbox[1] + anchor.bbox[3]) / 2
-        tall = word.bbox[3] - word.bbox[1] > TALL_WORD * typical
-        if tall or abs((word.bbox[1] + word.bbox[3]) / 2 - middle) > OFF_LINE * typical:
+        if tall(word):
+            # A word surely read, of letters and digits, across its line's middle
+            # is text whose box a descender's rule or a stroke stretched.
+            on_line = (word.confidence >= TALL_TEXT_CONFIDENCE and _plain_word(word.text)
+                       and word.bbox[1] < middle < word.bbox[3])
+            if not on_line:
+                key = (-1, n)  # noqa: PLW2901  a line of its own
+        elif abs((word.bbox[1] + word.bbox[3]) / 2 - middle) > OFF_LINE * typical:
             key = (-1, n)  # noqa: PLW2901  a line of its own
         out.append((key, word))
     return out
+
+
+def _plain_word(text: str) -> bool:
+    """Letters and digits, with at most punctuation at its end: what text is, not ink."""
+    core = text.rstrip(".,;:")
+    return len(core) >= 2 and core.isalnum()
 
 
 def _lines(items: Sequence[tuple[tuple[int, int], Word]]) -> tuple[Line, ...]:

@@ -572,6 +572,16 @@ def test_label_matching_directly() -> None:
     assert biography.match_label("Мама") is None  # 4 letters: exact only
 
 
+def test_a_digit_or_a_mark_read_for_a_letter_of_a_label() -> None:
+    # Dev split, degraded: "Ім'я" read "1м'я"; the given name was lost with it.
+    label = biography.match_label("1м'я")
+    assert label is not None and label.member == "given_name"
+    assert biography.match_label("10") is None and biography.match_label("2010") is None
+    # Dev split, 300 dpi: an English label in Cyrillic look-alikes with "!" for "I".
+    label = biography.match_label("РАТВОМУМ!С")
+    assert label is not None and label.member == "patronymic"
+
+
 def test_the_order_lines_arrive_in_does_not_matter() -> None:
     lines = left_form(100, UK_CHILD)
     in_order = parse(page(*lines))

@@ -171,6 +171,25 @@ def test_debris_after_a_place_or_a_service_is_trimmed(
     assert fixed.fixes == {"debris"}
 
 
+def test_a_digit_one_for_i_inside_a_place_is_the_letter() -> None:
+    # Dev split, a phone photo in monospace: "Запоріжжя" read "Запор1жжя".
+    fixed = correction.correct_text("Запор1жжя", kind="place", language="uk")
+    assert fixed.value == "Запоріжжя"
+    assert fixed.fixes == {"digit"}
+    # A class in a service keeps its digit.
+    assert correction.correct_text("школа № 5, 3Б клас", kind="service").value == (
+        "школа № 5, 3Б клас")
+
+
+def test_a_full_stop_after_a_place_is_debris_and_an_abbreviation_is_not() -> None:
+    # Dev split, a phone photo: "Луганск" read "Луганск." at a frame's edge.
+    fixed = correction.correct_text("Луганск.", kind="place", language="ru")
+    assert fixed.value == "Луганск"
+    assert fixed.fixes == {"debris"}
+    for value in ("смт Ст.", "Кривий Ріг", "м. Київ", "Полтавська обл."):
+        assert correction.correct_text(value, kind="place", language="uk").value == value
+
+
 def test_debris_trimming_keeps_the_end_of_school_numbers_and_places() -> None:
     for value in ("school No. 18, grade 7", "школа № 5, 8 клас", "ліцей № 107"):
         assert correction.correct_text(value, kind="service").value == value
@@ -199,6 +218,48 @@ def test_a_dropped_first_letter_with_two_candidates_is_left_alone() -> None:
     # "rina" could be Irina or Arina: a guess would be worse than the misreading.
     fixed = correction.correct_name("rina", "given", "latin")
     assert fixed.value == "rina" and not fixed.corrected
+
+
+@pytest.mark.parametrize(("read", "kind", "printed"), [
+    ("Грина", "given", "Ірина"),  # dev split, a phone photo of a serif form
+    ("Гванович", "patronymic", "Іванович"),
+])
+def test_a_serif_capital_i_read_as_ge_in_an_unknown_name_is_restored(
+        read: str, kind: correction.NameKind, printed: str) -> None:
+    fixed = correction.correct_name(read, kind, "cyrillic")
+    assert fixed.value == printed
+    assert fixed.fixes == {"name"}  # provenance says "corrected"
+
+
+def test_a_capital_is_serif_read_as_a_letter_of_its_own() -> None:
+    # Dev split, 300 dpi, an underlined sans form: "Ivanovych" read "Ilvanovych".
+    fixed = correction.correct_name("Ilvanovych", "patronymic", "latin")
+    assert fixed.value == "Ivanovych" and fixed.fixes == {"name"}
+
+
+def test_a_known_name_read_as_it_stands_is_never_snapped() -> None:
+    # "Ганна" is a name of its own, one capital away from no other; "Гліб" too.
+    for name in ("Ганна", "Гліб"):
+        fixed = correction.correct_name(name, "given", "cyrillic")
+        assert fixed.value == name and not fixed.corrected
+
+
+def test_an_unknown_name_read_as_it_stands_is_not_edited_beyond_its_capital() -> None:
+    # One edit from "Ірина" but its capital is not the misread one: left alone.
+    fixed = correction.correct_name("Ирена", "given", "cyrillic")
+    assert fixed.value == "Ирена" and not fixed.corrected
+
+
+def test_a_last_letter_lost_at_a_frame_is_restored_only_when_one_name_fits() -> None:
+    # Dev split, a phone photo: the guardian's "Ганна" cut to "Ганн" at the table's rule.
+    fixed = correction.correct_text("Коваленко Ганн", kind="person", language="uk")
+    assert fixed.value == "Коваленко Ганна"
+    assert fixed.fixes == {"name"}
+    fixed = correction.correct_name("Іванови", "patronymic", "cyrillic")
+    assert fixed.value == "Іванович" and fixed.fixes == {"name"}
+    # A known given name is never lengthened, nor a family name touched.
+    assert correction.correct_text("Коваленко Ганна", kind="person").value == "Коваленко Ганна"
+    assert correction.correct_text("Ганн Коваленко", kind="person").value == "Ганн Коваленко"
 
 
 def test_name_snapping_goes_through_the_table_interface() -> None:
