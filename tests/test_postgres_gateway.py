@@ -159,6 +159,14 @@ def checkpoint_of(node: GatewayProcess, party: Party) -> tuple[int, str]:
     return int(lines[1]), lines[2]
 
 
+def pulled_part(ex: Exchange, node: GatewayProcess, out: Path, part: str) -> bytes:
+    """The one packet waiting for ``ru``, pulled through ``node`` into ``out``: ``part``'s bytes."""
+    pulled = run_cli("pull", "--gateway", node.url, "--id", "ru", "--keys", str(ex.ru.prefix),
+                     "--trust", str(ex.gw.trust_file(ex.ru)), "--out", str(out))  # fmt: skip
+    (result,) = json.loads(pulled.stdout)
+    return (Path(result["folder"]) / "parts" / part).read_bytes()
+
+
 def test_two_nodes_share_replay_cache_log_and_lease_and_one_takes_over_from_a_dead_one(
     tmp_path: Path, postgres_dsn: str
 ) -> None:
@@ -196,12 +204,7 @@ def test_two_nodes_share_replay_cache_log_and_lease_and_one_takes_over_from_a_de
             packet = make_packet(ex.ua, "ru", [("dossier.pdf", "application/pdf", pdf)])
             assert post_packet(follower, ex.ua, packet).status == 202
             wait_ready(leader, ex.ru, packet.packet_id)
-            out = tmp_path / "in-ru"
-            pulled = run_cli("pull", "--gateway", leader.url, "--id", "ru",
-                             "--keys", str(ex.ru.prefix), "--trust", str(ex.gw.trust_file(ex.ru)),
-                             "--out", str(out))  # fmt: skip
-            (result,) = json.loads(pulled.stdout)
-            assert (Path(result["folder"]) / "parts" / "dossier.pdf").read_bytes() == pdf
+            assert pulled_part(ex, leader, tmp_path / "in-ru", "dossier.pdf") == pdf
 
             # Both nodes serve the one log the leader signs.
             size = 2  # ACCEPTED + DELIVERED
@@ -270,12 +273,7 @@ def test_an_upload_cut_by_a_nodes_crash_is_swept_by_the_node_that_lives_on(
 
             wait_for(lambda: not (shared / orphan).exists(), timeout=30)
             assert {d.name for d in shared.iterdir()} == {kept_dir}
-            out = tmp_path / "in-ru"
-            pulled = run_cli("pull", "--gateway", survivor.url, "--id", "ru",
-                             "--keys", str(ex.ru.prefix), "--trust", str(ex.gw.trust_file(ex.ru)),
-                             "--out", str(out))  # fmt: skip
-            (result,) = json.loads(pulled.stdout)
-            assert (Path(result["folder"]) / "parts" / "scan.txt").read_bytes() == big
+            assert pulled_part(ex, survivor, tmp_path / "in-ru", "scan.txt") == big
         finally:
             survivor.stop()
 
