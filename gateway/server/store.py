@@ -364,13 +364,7 @@ class Database:
                 if not item.future.set_running_or_notify_cancel():
                     continue
                 conn.execute("SAVEPOINT w")
-                try:
-                    value = item.fn(conn)
-                except BaseException as exc:  # handed to the caller, not swallowed
-                    conn.execute("ROLLBACK TO w")
-                    results.append((item, None, exc))
-                else:
-                    results.append((item, value, None))
+                results.append(_run(conn, item))
                 conn.execute("RELEASE w")
             conn.execute("COMMIT")
         except BaseException as exc:
@@ -406,13 +400,7 @@ class Database:
                     locked = True
                 conn.execute_script("; ".join([*control, "SAVEPOINT w"]))
                 control = ["RELEASE w"]
-                try:
-                    value = item.fn(conn)
-                except BaseException as exc:  # handed to the caller, not swallowed
-                    conn.execute("ROLLBACK TO w")
-                    results.append((item, None, exc))
-                else:
-                    results.append((item, value, None))
+                results.append(_run(conn, item))
             steps: dict[FinishStep, list[Finish[Any, Any]]] = {}
             for _, value, _ in results:
                 if isinstance(value, Finish):
@@ -568,6 +556,20 @@ class Database:
 
 
 _PG_GROUP_LOCK = f"SELECT pg_advisory_xact_lock({advisory_key(WRITE_GROUP_LOCK)})"
+
+
+def _run(
+    conn: sqlite3.Connection | PgConnection, item: _Write
+) -> tuple[_Write, object, BaseException | None]:
+    """One write inside its open savepoint ``w``, rolled back to it if it fails.
+
+    Its error is handed to its caller, not swallowed, and does not fail the group.
+    """
+    try:
+        return item, item.fn(conn), None
+    except BaseException as exc:
+        conn.execute("ROLLBACK TO w")
+        return item, None, exc
 
 
 def _fail(batch: list[_Write], exc: BaseException) -> None:
