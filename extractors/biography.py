@@ -1224,6 +1224,7 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
             found.append((child, record))
     _attach_photos(pages, found)
     _boxes_on_the_page_as_sent(pages, [record for _, record in found])
+    illegible: set[str] = set()
     for _, record in found:
         confidences = [p["confidence"] for p in record["provenance"].values()]
         record["confidence"] = min(confidences) if confidences else 0.0
@@ -1231,15 +1232,17 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
                if (p["confidence"] < PHOTO_REVIEW_THRESHOLD if k == "photos"
                    else confidence.model().needs_review(p["confidence"]))}
         record["review"] = sorted(set(record["review"]) | low)
-    illegible = frozenset(record["record_id"] for _, record in found
-                          if _all_for_review_if_illegible(record, warnings))  # fmt: skip
+        if _all_for_review_if_illegible(record, low - {"photos"}, warnings):
+            illegible.add(record["record_id"])
     return ParseResult([record for _, record in found], warnings,
                        {record["record_id"]: builder.evidence.get(record["record_id"], {})
-                        for _, record in found}, illegible)
+                        for _, record in found}, frozenset(illegible))
 
 
-def _all_for_review_if_illegible(record: dict[str, Any], warnings: list[str]) -> bool:
-    """Every value of ``record`` for review if most it read are doubtful; whether so.
+def _all_for_review_if_illegible(
+    record: dict[str, Any], doubtful: set[str], warnings: list[str]
+) -> bool:
+    """Every value of ``record`` for review if most it read are ``doubtful``; whether so.
 
     A record most of whose values read poorly was written in a hand (or
     scanned so badly) that the OCR cannot read: its few confident-looking
@@ -1247,11 +1250,10 @@ def _all_for_review_if_illegible(record: dict[str, Any], warnings: list[str]) ->
     reach matching unchecked. On the development split this listed every
     value of every hand-filled record and none of a printed one.
     """
-    read = {k: p for k, p in record["provenance"].items() if k != "photos"}
-    doubtful = [k for k, p in read.items() if confidence.model().needs_review(p["confidence"])]
+    read = {k for k in record["provenance"] if k != "photos"}
     if len(read) < ILLEGIBLE_MIN_VALUES or len(doubtful) <= ILLEGIBLE_SHARE * len(read):
         return False
-    record["review"] = sorted(set(record["review"]) | set(read))
+    record["review"] = sorted(set(record["review"]) | read)
     pages = ", ".join(str(page) for page in record["source"]["pages"])
     warnings.append(
         f"page {pages}: most values of record {record['record_id']} could not be read with"
