@@ -1,4 +1,3 @@
-
 """The biography parser on positioned text laid out as real forms are.
 
 Pages are built directly as a page reader would hand them over: words with
@@ -14,41 +13,14 @@ from typing import Any
 import pytest
 
 from extractors import biography, confidence
-from extractors.layout import ImageRegion, Line, PageText, Word
-from gateway.pluginspec import Method
+from extractors.layout import ImageRegion, Line, PageText
 from gateway.protocol import schemas
+from tests.positioned import page, row
 
 AS_OF = date(2026, 3, 1)
-CHAR = 6.0  # points per character
-HEIGHT = 12.0  # points per line
-SPACE = 4.0  # points between the words of one cell
 PHOTO_1 = "1" * 64
 PHOTO_2 = "2" * 64
 LOGO = "f" * 64
-
-
-def cell(x: float, y: float, text: str, confidence: float = 1.0) -> list[Word]:
-    """The words of ``text`` set from ``x`` on the line at ``y``."""
-    words = []
-    for part in text.split():
-        width = len(part) * CHAR
-        words.append(Word(part, (x, y, x + width, y + HEIGHT), confidence))
-        x += width + SPACE
-    return words
-
-
-def row(y: float, *cells: tuple[float, str], confidence: float = 1.0) -> Line:
-    """One visual line holding several cells, e.g. label and value."""
-    return Line(tuple(w for x, text in cells for w in cell(x, y, text, confidence)))
-
-
-def page(
-    *lines: Line,
-    number: int = 1,
-    method: Method = "text",
-    images: tuple[ImageRegion, ...] = (),
-) -> PageText:
-    return PageText(number, 595.0, 842.0, method, tuple(lines), images)
 
 
 def left_form(

@@ -26,6 +26,7 @@ from bench.extraction_accuracy import SCALARS, SERVICES
 from extractors import biography, confidence
 from extractors.layout import ImageRegion, Line, PageText, Word
 from gateway.protocol import schemas
+from tests.positioned import cell
 
 AS_OF = date(2026, 3, 1)
 KINDS: tuple[confidence.Kind, ...] = tuple(confidence.KIND_GROUPS)
@@ -119,15 +120,8 @@ def test_dates_that_cannot_be_right_are_told_apart() -> None:
 
 
 def _row(y: float, label: str, value: str, confidence: float) -> Line:
-    words, x = [], 50.0
-    for text in label.split():
-        words.append(Word(text, (x, y, x + 6 * len(text), y + 12), 0.95))
-        x += 6 * len(text) + 4
-    x = 220.0
-    for text in value.split():
-        words.append(Word(text, (x, y, x + 6 * len(text), y + 12), confidence))
-        x += 6 * len(text) + 4
-    return Line(tuple(words))
+    """A label read at 0.95 and its value read at ``confidence``."""
+    return Line((*cell(50.0, y, label, 0.95), *cell(220.0, y, value, confidence)))
 
 
 def _record(rows: list[tuple[str, str, float]]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -21,6 +21,7 @@ from extractors.layout import Line, PageText, Word
 from gateway.pluginspec import PartInput
 from gateway.protocol import schemas
 from tests.dossiers import FONT, ScanStyle, image_pdf, pymupdf, scan_page
+from tests.positioned import row
 
 AS_OF = date(2026, 3, 1)
 
@@ -288,15 +289,7 @@ def test_sex_from_patronymic_and_given_name(given: str | None, patronymic: str |
 
 
 def _row(y: float, label: str, value: str, confidence: float = 0.95) -> Line:
-    words, x = [], 50.0
-    for part in label.split():
-        words.append(Word(part, (x, y, x + 6 * len(part), y + 12), confidence))
-        x += 6 * len(part) + 4
-    x = 220.0
-    for part in value.split():
-        words.append(Word(part, (x, y, x + 6 * len(part), y + 12), confidence))
-        x += 6 * len(part) + 4
-    return Line(tuple(words))
+    return row(y, (50.0, label), (220.0, value), confidence=confidence)
 
 
 def _parse(rows: list[tuple[str, str]], method: Any = "ocr") -> dict[str, Any]:
