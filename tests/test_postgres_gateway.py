@@ -30,6 +30,7 @@ import pytest
 from tests.conftest import Exchange, running_exchange
 from tests.dossiers import make_dossier
 from tests.harness import (
+    Answer,
     GatewayProcess,
     Party,
     assert_problem,
@@ -276,6 +277,90 @@ def test_an_upload_cut_by_a_nodes_crash_is_swept_by_the_node_that_lives_on(
             assert pulled_part(ex, survivor, tmp_path / "in-ru", "scan.txt") == big
         finally:
             survivor.stop()
+
+
+def read_answer(sock: socket.socket) -> Answer:
+    """The whole HTTP answer on ``sock`` (the request sent ``Connection: close``)."""
+    received = bytearray()
+    while chunk := sock.recv(65536):
+        received += chunk
+    raw_head, _, body = bytes(received).partition(b"\r\n\r\n")
+    status_line, *header_lines = raw_head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return Answer(int(status_line.split()[1]), headers, body)
+
+
+def test_a_token_replayed_to_a_second_node_while_its_first_upload_is_in_flight(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """An upload's jti is claimed in the transaction that inserts its packet
+    (one intake, one transaction). A token replayed to the other node while
+    the first upload still streams: the request whose claim commits first
+    is answered, the other gets the replay's 401, stores no packet and
+    leaves no part behind. A replay that comes after an answer is refused
+    on either node, whatever its body: with a malformed body (the token is
+    checked first, SPEC §3) and as an identical retry (whose 200 claims the
+    jti too)."""
+    shared = tmp_path / "shared-blobs"
+    with running_exchange(tmp_path, {"database": postgres_dsn, "blobs": str(shared)}) as ex:
+        first = ex.gw
+        second = GatewayProcess(root=tmp_path / "gw2")
+        shutil.copytree(first.root, second.root,
+                        ignore=shutil.ignore_patterns("dxg.sqlite3*", "tmp"))  # fmt: skip
+        second.start()
+        try:
+            token = bearer(ex.ua, "POST", "/v1/packets")
+            big = os.urandom(2 << 20).hex().encode()  # 4 MiB: a file, written while it streams
+            slow = make_packet(ex.ua, "ru", [("scan.txt", "text/plain", big)])
+            body, content_type = slow.body()
+            head = (f"POST /v1/packets HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {token}"
+                    f"\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+                    "Connection: close\r\n\r\n")  # fmt: skip
+            with socket.create_connection(("127.0.0.1", first.port), timeout=30) as upload:
+                upload.sendall(head.encode() + body[: len(body) // 2])
+                (in_flight,) = wait_for(lambda: {d.name for d in shared.iterdir()}, timeout=20)
+
+                quick = make_packet(ex.ua, "ru", [("note.txt", "text/plain", b"the replay\n")])
+                quick_body, quick_type = quick.body()
+                replayed = http("POST", second.url + "/v1/packets", body=quick_body,
+                                headers={"Authorization": token, "Content-Type": quick_type})
+                assert replayed.status == 202  # its claim committed first
+
+                upload.sendall(body[len(body) // 2 :])
+                assert_problem(read_answer(upload), 401, "unauthenticated")
+
+            assert not (shared / in_flight).exists()  # the refused upload's parts are removed
+            with psycopg.connect(postgres_dsn) as conn:
+                stored = conn.execute(
+                    "SELECT packet_id FROM packets WHERE packet_id IN (%s, %s)",
+                    (slow.packet_id, quick.packet_id),
+                ).fetchall()
+            assert stored == [(quick.packet_id,)]  # one token, one packet
+            assert_problem(get(second, ex.ua, f"/v1/packets/{slow.packet_id}"), 404, "not-found")
+
+            # After the answers: refused on either node, a malformed body or not.
+            for node in (first, second):
+                again = http("POST", node.url + "/v1/packets", body=quick_body,
+                             headers={"Authorization": token, "Content-Type": quick_type})
+                assert_problem(again, 401, "unauthenticated")
+            garbage = http("POST", second.url + "/v1/packets", body=b"not multipart",
+                           headers={"Authorization": token, "Content-Type": "text/plain"})
+            assert_problem(garbage, 401, "unauthenticated")  # not 415: the token comes first
+
+            # An identical retry answers 200 with a fresh token, and claims it.
+            with psycopg.connect(postgres_dsn) as conn:
+                claims = conn.execute("SELECT COUNT(*) FROM seen_jti").fetchone()
+            assert claims is not None
+            retry_token = bearer(ex.ua, "POST", "/v1/packets")
+            retry = {"Authorization": retry_token, "Content-Type": quick_type}
+            answered = http("POST", first.url + "/v1/packets", body=quick_body, headers=retry)
+            assert (answered.status, answered.json()) == (200, replayed.json())
+            assert_problem(http("POST", second.url + "/v1/packets", body=quick_body,
+                                headers=retry), 401, "unauthenticated")  # fmt: skip
+            with psycopg.connect(postgres_dsn) as conn:
+                assert conn.execute("SELECT COUNT(*) FROM seen_jti").fetchone() == (claims[0] + 1,)
+        finally:
+            second.stop()
 
 
 def test_a_sqlite_deployment_moves_to_postgresql_with_its_log_root_and_packets(

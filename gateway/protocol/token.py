@@ -31,6 +31,7 @@ JTI_MIN_BYTES = 16  # SPEC §2: at least 16 random bytes
 JTI_MIN_CHARS = 22
 JTI_MAX_CHARS = 256  # the replay cache stores it
 DEFAULT_LIFETIME_S = 120
+REPLAYED = "the token was already used (replay)"  # the one detail of every replay refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,5 +127,5 @@ async def verify_token(
     if not JTI_MIN_CHARS <= len(claims.jti) <= JTI_MAX_CHARS:
         raise Unauthenticated(f"a jti carries at least {JTI_MIN_BYTES} random bytes")
     if not await remember_jti(claims.iss, claims.jti, claims.exp + CLOCK_SKEW_S):
-        raise Unauthenticated("the token was already used (replay)")
+        raise Unauthenticated(REPLAYED)
     return claims

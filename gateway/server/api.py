@@ -37,6 +37,7 @@ from gateway.server.sql import Connection
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 UPLOADS: web.AppKey[dict[str, int]] = web.AppKey("uploads", dict)  # party -> uploads now
 CALLER = "dxg.caller"
+PENDING_CLAIM = "dxg.pending_jti"  # an upload's jti, for intake to claim with its packet
 READ_CHUNK = 256 * 1024  # bytes read from the socket at a time while streaming a part
 MAX_RECEIPT_BYTES = 64 * 1024  # a receipt lists ≤ 64 parts: a few KiB
 
@@ -456,7 +457,9 @@ async def _submit_packet(request: web.Request, gw: Gateway, party: registry.Part
         envelope = raw.decode("ascii").strip()
     except UnicodeDecodeError as exc:
         raise BadRequest("the envelope is a JWS compact serialization (ASCII)") from exc
-    result = await packets.accept(gw, party.id, envelope, _MultipartParts(reader, idle_s))
+    result = await packets.accept(
+        gw, party.id, envelope, _MultipartParts(reader, idle_s), claim=request.get(PENDING_CLAIM)
+    )
     return web.json_response(result.body, status=result.status)
 
 

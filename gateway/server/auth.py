@@ -7,8 +7,20 @@ through the database writer, ordered before the request's own effects, and
 loaded back at start-up, so a replay is refused across ``kill -9``. On
 PostgreSQL, where several nodes share the database but not their memory,
 a ``jti`` new to this node is also claimed in the database
-(:func:`claim_jti`, ``INSERT ... ON CONFLICT DO NOTHING``) and the request
-waits for that durable answer: a token replayed to another node is refused.
+(``gateway.server.jti``) and the request waits for that answer: a token
+replayed to another node is refused.
+
+An upload (``POST /v1/packets``) on PostgreSQL does not claim its ``jti``
+on its own: intake claims it in the statement that inserts the packet, so
+one intake is one transaction (:class:`PendingClaim`). Whatever else the
+request ends in (a refusal at any step, an identical retry's 200, an
+error), the middleware claims the ``jti`` before the answer leaves and
+answers 401 instead if another node has claimed it. So every replay that
+reaches a node after the first request's answer is refused with the same
+401 as before, whatever its body, as SPEC §2–§3 order it (the token
+first). Of two requests with one token in flight at once on two nodes,
+the one whose claim commits first is answered; the other gets 401 and
+stores nothing (its parts are removed).
 """
 
 from __future__ import annotations
@@ -22,13 +34,15 @@ from aiohttp import web
 
 from gateway.protocol.crypto.keys import PublicKey
 from gateway.protocol.errors import RateLimited, Unauthenticated
-from gateway.protocol.token import verify_token
+from gateway.protocol.token import REPLAYED, verify_token
 from gateway.server import api, registry
+from gateway.server.jti import PendingClaim, claim_jti
 from gateway.server.service import Gateway
-from gateway.server.sql import Connection
+from gateway.server.sql import DATABASE_ERRORS, Connection
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNAUTHENTICATED_PATHS = frozenset({"/v1/gateway"})
+INTAKE_PATH = "/v1/packets"  # POST: the upload, whose jti intake claims with its packet
 JTI_PRUNE_INTERVAL_S = 60.0
 
 
@@ -110,9 +124,15 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             caller.append(party)
         return key
 
+    deferred = gw.db.postgres and request.method == "POST" and request.path == INTAKE_PATH
+    pending: list[PendingClaim] = []
+
     async def remember(issuer: str, jti: str, expires: int) -> bool:
         if not replay.first_use(issuer, jti, expires):
             return False
+        if deferred:  # claimed with the packet, or after the handler (below)
+            pending.append(PendingClaim(issuer, jti, expires))
+            return True
         if gw.db.postgres:
             # Other nodes share the database, not this memory: the database
             # decides before the request has any effect (made durable with it).
@@ -131,7 +151,37 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if not caller:  # a key without a party cannot exist; refuse rather than assume
         raise Unauthenticated("unknown caller")
     request[api.CALLER] = caller[0]
-    return await handler(request)
+    if not pending:
+        return await handler(request)
+    claim = request[api.PENDING_CLAIM] = pending[0]
+    try:
+        response = await handler(request)
+    except asyncio.CancelledError:
+        raise  # no answer leaves; the claim only mattered with an effect, and there is none
+    except Exception:
+        if await _settle_after_failure(gw, claim):
+            raise Unauthenticated(REPLAYED) from None
+        raise
+    if not claim.settled:  # e.g. an identical retry's 200: claimed here, before it leaves
+        claim.settled = True
+        if not await gw.db.write_early(claim.write):
+            raise Unauthenticated(REPLAYED)
+    return response
+
+
+async def _settle_after_failure(gw: Gateway, claim: PendingClaim) -> bool:
+    """Claim the jti of a request that failed; whether it was a replay (then 401 instead).
+
+    A claim that cannot be made (the database is unreachable) leaves the
+    request's own error standing: the request had no effect to guard.
+    """
+    if claim.settled:
+        return False
+    claim.settled = True
+    try:
+        return not await gw.db.write_early(claim.write)
+    except DATABASE_ERRORS:
+        return False
 
 
 def _persist_jti(conn: Connection, issuer: str, jti: str, expires: int) -> None:
@@ -139,19 +189,6 @@ def _persist_jti(conn: Connection, issuer: str, jti: str, expires: int) -> None:
         "INSERT OR IGNORE INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?)",
         (issuer, jti, expires),
     )
-
-
-def claim_jti(conn: Connection, issuer: str, jti: str, expires: int) -> bool:
-    """Record ``(issuer, jti)``; whether it was new (False: a replay, on any node).
-
-    On PostgreSQL a concurrent claim of the same jti by another node waits for
-    that node's transaction and then finds the row: exactly one claim wins.
-    """
-    row = conn.execute(
-        "INSERT OR IGNORE INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?) RETURNING jti",
-        (issuer, jti, expires),
-    ).fetchone()
-    return row is not None
 
 
 def load_jti(conn: Connection) -> list[tuple[str, str, int]]:

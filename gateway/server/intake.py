@@ -13,7 +13,10 @@ rest, and its row, timeline and signed ACCEPTED receipt are committed in one
 transaction. The same (sender, packet_id) with the identical envelope answers
 200 with the first answer; with any other envelope, 409. Packet ids are
 unique across senders: a second sender reusing an id gets 409 too, so that
-``/v1/packets/{id}`` always names one packet.
+``/v1/packets/{id}`` always names one packet. On PostgreSQL the request
+token's ``jti`` is claimed in the same statement as the packet row
+(``gateway.server.jti``): a token another request claimed first stores
+nothing and answers 401.
 """
 
 from __future__ import annotations
@@ -48,8 +51,10 @@ from gateway.protocol.errors import (
 from gateway.protocol.manifest import Manifest, PartSpec
 from gateway.protocol.media import Sniffer
 from gateway.protocol.receipt import sign_receipt
-from gateway.server import cases, receipts, registry, timeline
+from gateway.protocol.token import REPLAYED
+from gateway.server import cases, jti, receipts, registry, timeline
 from gateway.server.config import Config
+from gateway.server.jti import PendingClaim
 from gateway.server.service import Gateway
 from gateway.server.sql import Connection, Cursor
 from gateway.server.store import INLINE_MAX, Finish
@@ -149,19 +154,23 @@ _INSERT_PART = (
     "INSERT INTO blobs (packet_id, sha256, role, name, part_name, media_type, size,"
     " position, inline) VALUES (?, ?, 'part', ?, ?, ?, ?, ?, ?)"
 )
-# PostgreSQL: the packet row (unless its id is taken), its parts and its
-# timeline's first step in one statement, one round trip; 1 if inserted, 0 if taken.
 _PART_ROW = "(?, ?, ?, ?, ?::bigint, ?::bigint, ?::bytea)"
+_PACKET_ROW = "?, ?, ?, ?, ?, ?, ?, ?, 'ACCEPTED', ?, ?, ?"
 
 
 @functools.lru_cache(maxsize=128)
-def _insert_pg(parts: int) -> str:
-    """PostgreSQL: the packet row (unless its id is taken), its ``parts`` part rows and its
-    timeline's first step in one statement, one round trip; 1 if inserted, 0 if taken.
+def _insert_pg(parts: int, *, claim: bool) -> str:
+    """PostgreSQL: the token's jti claim (if ``claim``), the packet row (unless the jti or
+    its id is taken), its ``parts`` part rows and its timeline's first step in one
+    statement, one round trip. Its row: (1 if the jti was claimed, else 0, 1 if the
+    packet was inserted, else 0); without ``claim`` the first is 1.
 
-    The parts are rows of scalar parameters, not arrays: psycopg dumps an
-    array element by element in Python (regex quoting), which with the
-    encrypted part bytes in a ``bytea[]`` took 5-8% of a node's samples.
+    With the claim here an intake is one transaction, as the floor's is: the
+    jti commits with the packet, in the group's one WAL flush (SPEC §2's
+    replay rule, ``gateway.server.jti``). The parts are rows of scalar
+    parameters, not arrays: psycopg dumps an array element by element in
+    Python (regex quoting), which with the encrypted part bytes in a
+    ``bytea[]`` took 5-8% of a node's samples.
     """
     blobs = "" if not parts else f"""
 b AS (
@@ -172,15 +181,21 @@ b AS (
     FROM p, (VALUES {", ".join([_PART_ROW] * parts)})
         AS t(sha256, name, part_name, media_type, size, position, inline)
 ),"""  # noqa: S608 - placeholders only
+    packet = f"VALUES ({_PACKET_ROW})"
+    claimed = "1"
+    if claim:
+        packet = f"SELECT {_PACKET_ROW} FROM j"  # noqa: S608 - no row: the jti is taken
+        claimed = "(SELECT COUNT(*) FROM j)"
     return f"""
-WITH p AS (
+WITH {jti.CLAIM_CTE + "," if claim else ""}
+p AS (
     INSERT INTO packets (packet_id, sender, recipient, kind, created, envelope, envelope_sha256,
                          blob_dir, status, accepted_at, deadline, response)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ACCEPTED', ?, ?, ?)
+    {packet}
     ON CONFLICT (packet_id) DO NOTHING RETURNING packet_id
 ),{blobs}
 t AS (INSERT INTO timeline (packet_id, status, at) SELECT packet_id, ?, ? FROM p)
-SELECT COUNT(*) FROM p
+SELECT {claimed}, (SELECT COUNT(*) FROM p)
 """  # noqa: S608 - placeholders only
 
 
@@ -324,10 +339,26 @@ async def _receive_part(
         part.close()
 
 
-async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) -> IntakeResult:
+async def accept(
+    gw: Gateway,
+    caller: str,
+    envelope: str,
+    stream: PartStream,
+    *,
+    claim: PendingClaim | None = None,
+) -> IntakeResult:
     """Take in one packet: verify, stream its parts to disk, commit, sign ACCEPTED.
 
+    Args:
+        gw: the gateway.
+        caller: the authenticated sender.
+        envelope: the packet's JWS, as sent.
+        stream: the parts after the envelope.
+        claim: PostgreSQL: the request token's jti, claimed in the packet's
+            insert; settled once that insert has committed or found it taken.
+
     Raises:
+        Unauthenticated: ``claim``'s jti was claimed first by another request (a replay).
         DXGError: the first rule of SPEC §3 the packet breaks.
     """
     at = now()
@@ -411,13 +442,16 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
             # PostgreSQL, before the group takes any lock: packet, parts and
             # timeline in one round trip; the receipt is numbered at the end.
             parts = manifest.parts
-            inserted = conn.execute(_insert_pg(len(parts)), (
+            claimed, inserted = conn.execute(_insert_pg(len(parts), claim=claim is not None), (
+                *(claim.params() if claim is not None else ()),
                 *row(_unfinished(head)),
                 *(value for i, p in enumerate(parts)
                   for value in (p.sha256, f"part-{p.name}", p.name, p.media_type, p.size, i,
                                 stored[i])),
                 rules.ACCEPTED, format_time(at),
-            )).fetchone()[0]  # fmt: skip
+            )).fetchone()  # fmt: skip
+            if not claimed:  # another request holds this token's jti: nothing was inserted
+                raise Unauthenticated(REPLAYED)
             if not inserted:  # the id is taken: ON CONFLICT waited for its commit
                 return _answer_taken(conn, manifest, envelope)
             unnumbered = receipts.Unnumbered(
@@ -435,7 +469,14 @@ async def accept(gw: Gateway, caller: str, envelope: str, stream: PartStream) ->
             )
 
         if gw.db.postgres:
-            result = await gw.db.write_unlocked(commit_unnumbered)
+            try:
+                result = await gw.db.write_unlocked(commit_unnumbered)
+            except Unauthenticated:
+                if claim is not None:
+                    claim.settled = True  # found taken: the replay answer stands
+                raise
+            if claim is not None:
+                claim.settled = True  # committed with the packet (or its identical twin's 200)
         else:
             result = await gw.db.write(commit)
         committed = result.status == 202
