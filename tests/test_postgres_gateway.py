@@ -39,6 +39,7 @@ from tests.harness import (
     http,
     make_keys,
     make_packet,
+    multipart,
     packet_status,
     post_packet,
     run_cli,
@@ -361,6 +362,42 @@ def test_a_token_replayed_to_a_second_node_while_its_first_upload_is_in_flight(
                 assert conn.execute("SELECT COUNT(*) FROM seen_jti").fetchone() == (claims[0] + 1,)
         finally:
             second.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_retry_answers_alike_on_both_backends_whatever_its_parts(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """SQLite answers a retry from a look-up before the parts; PostgreSQL
+    leaves that look-up out (its insert finds the id taken, ``ON CONFLICT``)
+    and looks up only after a refused part. Both answer alike: the identical
+    envelope 200 with the first body even with broken or missing parts,
+    another envelope on a taken id 409 even with a broken part, a free id
+    the part's own refusal; and nothing a retry streamed is left behind."""
+    config = {} if backend == "sqlite" else {"database": request.getfixturevalue("postgres_dsn")}
+    with running_exchange(tmp_path, config) as ex:
+        big = os.urandom(200 << 10).hex().encode()  # 400 KiB: a file, not an inline part
+        packet = make_packet(ex.ua, "ru", [("scan.txt", "text/plain", big)])
+        first = post_packet(ex.gw, ex.ua, packet)
+        assert first.status == 202
+        (kept,) = (ex.gw.root / "blobs").iterdir()
+
+        def send(envelope: str, files: list[tuple[str, bytes]]) -> Answer:
+            body, content_type = multipart([("envelope", envelope.encode()), *files])
+            headers = {"Authorization": bearer(ex.ua, "POST", "/v1/packets"),
+                       "Content-Type": content_type}  # fmt: skip
+            return http("POST", ex.gw.url + "/v1/packets", headers=headers, body=body)
+
+        for files in ([("scan.txt", big)], [("scan.txt", big[:-1] + b"!")], []):
+            again = send(packet.envelope, files)
+            assert (again.status, again.json()) == (200, first.json())
+        other = make_packet(ex.ua, "ru", [("scan.txt", "text/plain", b"other\n")],
+                            packet_id=packet.packet_id)  # fmt: skip
+        assert_problem(send(other.envelope, [("scan.txt", b"tampered\n")]), 409, "conflict")
+        fresh = make_packet(ex.ua, "ru", [("scan.txt", "text/plain", b"fresh\n")])
+        assert_problem(send(fresh.envelope, [("scan.txt", b"tampered\n")]), 422,
+                       "digest-mismatch")  # fmt: skip
+        assert list((ex.gw.root / "blobs").iterdir()) == [kept]
 
 
 def test_a_sqlite_deployment_moves_to_postgresql_with_its_log_root_and_packets(

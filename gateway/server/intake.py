@@ -26,7 +26,7 @@ import functools
 import hashlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Protocol
@@ -40,6 +40,7 @@ from gateway.protocol.crypto.seal import EncryptingWriter
 from gateway.protocol.errors import (
     Conflict,
     DigestMismatch,
+    DXGError,
     Forbidden,
     Invalid,
     NotFound,
@@ -92,13 +93,15 @@ def check_envelope(
     at: datetime,
     *,
     cache: registry.RegistryCache | None = None,
+    look_up: bool = True,
 ) -> Manifest | IntakeResult:
     """Steps 2–5 of SPEC §3 (signer, schema, recipient, age, limits), in order.
 
     Its database reads are a few rows by key (``Database.lookup``), the
     registry's through ``cache`` where the node keeps one. Returns
     the manifest, or the first answer if this exact envelope was accepted
-    before (an idempotent retry).
+    before (an idempotent retry); without ``look_up`` the caller answers
+    retries itself (PostgreSQL: the insert finds the id taken).
 
     Raises:
         Unauthenticated: bad signature, unknown/invalid key.
@@ -141,7 +144,7 @@ def check_envelope(
             raise TooLarge(f"part {part.name!r} is over {limits.max_part_bytes} bytes")
     if sum(p.size for p in manifest.parts) > limits.max_packet_bytes:
         raise TooLarge(f"a packet has at most {limits.max_packet_bytes} bytes")
-    return _existing(conn, manifest, envelope) or manifest
+    return (_existing(conn, manifest, envelope) if look_up else None) or manifest
 
 
 _EXISTING = "SELECT sender, envelope, response FROM packets WHERE packet_id = ?"
@@ -263,6 +266,69 @@ def _answer_taken(
     return IntakeResult(status=200, body=json.loads(response))
 
 
+class _Uncached(Exception):
+    """The envelope check needs a row the node's registry cache does not hold."""
+
+
+class _CacheOnly:
+    """A :class:`Connection` for a check that must not leave the event loop: it has none.
+
+    Every statement raises :class:`_Uncached`; the caller then runs the check
+    again on a reader thread with a real connection.
+    """
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        raise _Uncached(sql)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        raise _Uncached(sql)
+
+
+async def _check(gw: Gateway, caller: str, envelope: str, at: datetime) -> Manifest | IntakeResult:
+    """:func:`check_envelope` where it is cheapest.
+
+    SQLite: on the event loop, the retry look-up included (rows by key, tens
+    of microseconds). PostgreSQL: without the retry look-up, whose answer
+    the packet's insert gives (``ON CONFLICT``, :func:`_answer_taken`), or
+    the look-up after a refused part (:func:`_answer_first`); so on the event
+    loop when the node's registry cache holds the rows (no round trip, no
+    thread), else on a reader thread.
+    """
+    if not gw.db.postgres:
+        return await gw.db.find(lambda c: check_envelope(c, gw.config, caller, envelope, at))
+    try:
+        return check_envelope(
+            _CacheOnly(), gw.config, caller, envelope, at, cache=gw.registry, look_up=False
+        )
+    except _Uncached:
+        return await gw.db.find(
+            lambda c: check_envelope(
+                c, gw.config, caller, envelope, at, cache=gw.registry, look_up=False
+            )
+        )
+
+
+async def _answer_first(
+    gw: Gateway, manifest: Manifest, envelope: str, refusal: DXGError
+) -> IntakeResult:
+    """After a part was refused (PostgreSQL): the answer SQLite's up-front look-up gives.
+
+    The first answer if this exact envelope was accepted before (200), 409
+    if its id was taken by another envelope, else the part's own refusal
+    (re-raised: call this only inside ``except``). So every refusal answers
+    as before, at one round trip for a refused upload instead of one for
+    every upload.
+
+    Raises:
+        Conflict: the packet id was taken by another envelope.
+        DXGError: the part's refusal, when the packet id is free.
+    """
+    again = await gw.db.find(lambda c: _existing(c, manifest, envelope))
+    if again is None:
+        raise refusal
+    return again
+
+
 class _PartFile:
     """One part's encrypted file, opened on first write (in the I/O pool)."""
 
@@ -364,9 +430,7 @@ async def accept(
     at = now()
     # Rows by key and ~0.2 ms of signature and schema checks: cheaper here than
     # the trip to a reader thread and back, which would not run them sooner.
-    checked = await gw.db.find(
-        lambda c: check_envelope(c, gw.config, caller, envelope, at, cache=gw.registry)
-    )
+    checked = await _check(gw, caller, envelope, at)
     if isinstance(checked, IntakeResult):
         return checked
     manifest = checked
@@ -376,15 +440,22 @@ async def accept(
     inline_left = INLINE_MAX
     stored: list[bytes | None] = []
     try:
-        for spec in manifest.parts:
-            incoming = await stream.next()
-            if incoming is None or incoming.name != spec.name:
-                raise Invalid(f"expected part {spec.name!r} next, in manifest order")
-            inline = spec.size <= inline_left
-            inline_left -= spec.size if inline else 0
-            stored.append(await _receive_part(gw, upload, manifest, spec, incoming, inline=inline))
-        if await stream.next() is not None:
-            raise Invalid("the request carries parts that the manifest does not list")
+        try:
+            for spec in manifest.parts:
+                incoming = await stream.next()
+                if incoming is None or incoming.name != spec.name:
+                    raise Invalid(f"expected part {spec.name!r} next, in manifest order")
+                inline = spec.size <= inline_left
+                inline_left -= spec.size if inline else 0
+                stored.append(
+                    await _receive_part(gw, upload, manifest, spec, incoming, inline=inline)
+                )
+            if await stream.next() is not None:
+                raise Invalid("the request carries parts that the manifest does not list")
+        except DXGError as refusal:
+            if gw.db.postgres:  # the retry look-up _check left out, as SQLite's answer
+                return await _answer_first(gw, manifest, envelope, refusal)
+            raise
         if any(data is None for data in stored):
             await loop.run_in_executor(gw.io_pool, gw.blobs.seal_upload, upload)
         at = now()
