@@ -341,7 +341,8 @@ def test_two_nodes_claim_disjoint_extraction_jobs_and_a_dead_nodes_claim_runs_ou
 
     def claim(node: int, at: datetime, limit: int = 10) -> Callable[[Connection], list[str]]:
         def run(c: Connection) -> list[str]:
-            jobs = _claim_jobs(c, node=f"node{node}", skip=set(), limit=limit, at=at, hold_s=60)
+            jobs = _claim_jobs(c, node=f"node{node}", skip=set(), limit=limit, at=at, hold_s=60,
+                               renew=True)
             return [job.packet_id for job in jobs]
 
         return run

@@ -52,7 +52,11 @@ from gateway.server.sql import Connection, PgConnection, serialize
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
-CLAIM_HOLD_S = 3 * POLL_S  # renewed every poll, so only a dead node's claim runs out
+CLAIM_HOLD_S = 3 * POLL_S  # renewed every POLL_S, so only a dead node's claim runs out
+# PostgreSQL: woken by every intake, the worker claims at most this often, so a
+# burst of intakes is claimed in one statement, not one claim (and write group)
+# each; one packet's extraction takes longer than this, so the engine never waits.
+CLAIM_EVERY_S = 0.25
 MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
 RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
 RELEASE_WAIT_S = 5.0  # handing claims back at shutdown; an unreachable database must not hold it
@@ -117,6 +121,7 @@ class _Job:
     blob_dir: str
     parts: list[tuple[str, str, str, bytes | None]]  # (part name, blob name, type, inline)
     case_names: tuple[CaseName, ...]  # a dossier's body.cases (SPEC §10)
+    marked: bool  # EXTRACTING already (its claim moved it there), or not yet
 
 
 def _next_jobs(conn: Connection, skip: set[str], limit: int) -> list[_Job]:
@@ -129,45 +134,109 @@ def _next_jobs(conn: Connection, skip: set[str], limit: int) -> list[_Job]:
     return _jobs(conn, [row for row in rows if row[0] not in skip][:limit])
 
 
-def _jobs(conn: Connection, chosen: Sequence[Sequence[Any]]) -> list[_Job]:
-    """The jobs of packet rows (packet_id, kind, created, envelope_sha256, blob_dir, envelope)."""
-    jobs = []
-    for row in chosen:  # parts only for the packets taken now
-        parts = conn.execute(
-            "SELECT part_name, name, media_type, inline FROM blobs"
-            " WHERE packet_id = ? AND role = 'part' ORDER BY position",
-            (row[0],),
-        ).fetchall()
-        names = cases.case_names(row[5]) if row[1] == "dossier" else ()
-        jobs.append(
-            _Job(row[0], row[1], row[2], row[3], row[4], [tuple(p) for p in parts], names)
-        )
-    return jobs
+def _jobs(
+    conn: Connection, chosen: Sequence[Sequence[Any]], *, marked: bool = False
+) -> list[_Job]:
+    """The jobs of packet rows (packet_id, kind, created, envelope_sha256, blob_dir, envelope).
+
+    Their parts come in one statement for all of them.
+    """
+    if not chosen:
+        return []
+    ids = [row[0] for row in chosen]
+    sql = (
+        "SELECT packet_id, part_name, name, media_type, inline FROM blobs"  # noqa: S608 - placeholders only
+        f" WHERE packet_id IN ({', '.join('?' * len(ids))}) AND role = 'part'"
+        " ORDER BY packet_id, position"
+    )
+    parts: dict[str, list[tuple[str, str, str, bytes | None]]] = {i: [] for i in ids}
+    for packet_id, *part in conn.execute(sql, ids):
+        parts[packet_id].append(tuple(part))
+    return [
+        _Job(row[0], row[1], row[2], row[3], row[4], parts[row[0]],
+             cases.case_names(row[5]) if row[1] == "dossier" else (), marked)
+        for row in chosen
+    ]  # fmt: skip
 
 
-_CLAIMABLE = (
-    "SELECT packet_id FROM packets WHERE status IN ('ACCEPTED', 'EXTRACTING')"
-    " AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"
-    " ORDER BY accepted_at LIMIT ?"
+# One statement claims a batch for this node: the waiting packets nobody holds
+# (or whose claim ran out, or that this node held before: a retry), oldest
+# first, skipping rows another node is claiming right now (SKIP LOCKED, never
+# waited for); those still ACCEPTED move to EXTRACTING in the same statement,
+# with their timeline step (ACCEPTED -> EXTRACTING, gateway.protocol.status).
+_CLAIM_PG = """
+WITH c AS (
+    SELECT packet_id, status FROM packets
+    WHERE status IN ('ACCEPTED', 'EXTRACTING')
+      AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)
+      AND packet_id <> ALL(?::text[])
+    ORDER BY accepted_at LIMIT ? FOR UPDATE SKIP LOCKED
+),
+u AS (
+    UPDATE packets k SET claimed_by = ?, claimed_until = ?, status = 'EXTRACTING',
+                         notify_next_at = NULL
+    FROM c WHERE k.packet_id = c.packet_id
+    RETURNING k.packet_id, k.kind, k.created, k.envelope_sha256, k.blob_dir, k.envelope,
+              k.accepted_at, c.status AS was
+),
+t AS (
+    INSERT INTO timeline (packet_id, status, at)
+    SELECT packet_id, 'EXTRACTING', ? FROM u WHERE was = 'ACCEPTED'
 )
+SELECT packet_id, kind, created, envelope_sha256, blob_dir, envelope FROM u ORDER BY accepted_at
+"""
 
 
 def _claim_jobs(
-    conn: Connection, *, node: str, skip: set[str], limit: int, at: datetime, hold_s: float
+    conn: Connection,
+    *,
+    node: str,
+    skip: set[str],
+    limit: int,
+    at: datetime,
+    hold_s: float,
+    renew: bool,
 ) -> list[_Job]:
-    """Claim up to ``limit`` waiting packets for this node (several nodes, one database).
+    """Claim up to ``limit`` waiting packets for this node (PostgreSQL: several nodes).
 
     A packet is free if nobody claimed it, its claim ran out (the claiming
     node died or gave up) or this node claimed it before (a retry). Rows
     another node is claiming right now are skipped, not waited for
-    (``FOR UPDATE SKIP LOCKED``); a claim lasts ``hold_s`` and every call
-    renews this node's claims, so only a dead node's claims run out.
+    (``FOR UPDATE SKIP LOCKED``). A claim lasts ``hold_s``; with ``renew``
+    this node's other claims are renewed too (the caller renews well
+    within ``hold_s``), so only a dead node's claims run out. The claimed
+    packets are EXTRACTING when this returns (:attr:`_Job.marked`): one
+    statement for the batch, and one more for their parts.
     """
-    sql = _CLAIMABLE + (" FOR UPDATE SKIP LOCKED" if isinstance(conn, PgConnection) else "")
-    rows = conn.execute(sql, (format_time(at), node, limit + len(skip))).fetchall()
-    chosen = [row[0] for row in rows if row[0] not in skip][:limit]
     until = format_time(at + timedelta(seconds=hold_s))
-    conn.execute(  # renew what this node holds (in flight, or waiting for a retry)
+    if not isinstance(conn, PgConnection):  # SQLite: one writer, statement by statement
+        return _claim_one_by_one(conn, node=node, skip=skip, limit=limit, at=at, until=until)
+    if renew:  # what this node holds (in flight, or waiting for a retry)
+        conn.execute(
+            "UPDATE packets SET claimed_until = ? WHERE claimed_by = ?"
+            " AND status IN ('ACCEPTED', 'EXTRACTING')",
+            (until, node),
+        )
+    if limit <= 0:
+        return []
+    rows = conn.execute(
+        _CLAIM_PG, (format_time(at), node, sorted(skip), limit, node, until, format_time(at))
+    ).fetchall()
+    return _jobs(conn, rows, marked=True)
+
+
+def _claim_one_by_one(
+    conn: Connection, *, node: str, skip: set[str], limit: int, at: datetime, until: str
+) -> list[_Job]:
+    """:func:`_claim_jobs` on SQLite (one writer, no row locks), without marking."""
+    rows = conn.execute(
+        "SELECT packet_id FROM packets WHERE status IN ('ACCEPTED', 'EXTRACTING')"
+        " AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"
+        " ORDER BY accepted_at LIMIT ?",
+        (format_time(at), node, limit + len(skip)),
+    ).fetchall()
+    chosen = [row[0] for row in rows if row[0] not in skip][:limit]
+    conn.execute(
         "UPDATE packets SET claimed_until = ? WHERE claimed_by = ?"
         " AND status IN ('ACCEPTED', 'EXTRACTING')",
         (until, node),
@@ -217,6 +286,7 @@ class ExtractionWorker:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
+        renewed_at = -POLL_S  # monotonic time of this node's last claim renewal: never
         try:
             while True:
                 room = MAX_CONCURRENT_JOBS - len(self._in_flight)
@@ -227,11 +297,17 @@ class ExtractionWorker:
                 waiting = {p for p, at in self._retry_at.items() if at > clock}
                 skip = self._in_flight | waiting
                 if self.gw.db.postgres:  # other nodes extract from the same table
-                    # Also renews this node's claims, full or not: a claim held
-                    # by a live node never runs out, one of a dead node soon does.
+                    # Also renews this node's claims every POLL_S, full or not: a
+                    # claim held by a live node never runs out, a dead node's soon does.
+                    renew = clock - renewed_at >= POLL_S
+                    if room <= 0 and not renew:
+                        await idle(self._wakeup, POLL_S)
+                        continue
                     claim = partial(_claim_jobs, node=self.gw.node_id, skip=skip,
-                                    limit=max(room, 0), at=now(), hold_s=CLAIM_HOLD_S)  # fmt: skip
+                                    limit=max(room, 0), at=now(), hold_s=CLAIM_HOLD_S,
+                                    renew=renew)  # fmt: skip
                     jobs = await self.gw.db.write(claim)
+                    renewed_at = clock if renew else renewed_at
                 else:
                     jobs = await self.gw.db.read(partial(_next_jobs, skip=skip, limit=room))
                 for job in jobs:
@@ -240,6 +316,8 @@ class ExtractionWorker:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
                 await idle(self._wakeup, POLL_S)
+                if self.gw.db.postgres:  # a burst of wake-ups: one claim for it
+                    await asyncio.sleep(max(0.0, clock + CLAIM_EVERY_S - time.monotonic()))
         finally:
             # Jobs end before the gateway closes its pools: each removes its
             # scratch plaintext on the way out, which needs the I/O pool.
@@ -266,12 +344,15 @@ class ExtractionWorker:
             )
             log.exception("extraction of packet %s failed; retrying later", job.packet_id)
         finally:
+            full = len(self._in_flight) >= MAX_CONCURRENT_JOBS
             self._in_flight.discard(job.packet_id)
-            self._wakeup.set()
+            if full:  # the loop waits for room; else new work wakes it, and the poll
+                self._wakeup.set()
 
     async def process(self, job: _Job) -> None:
         gw = self.gw
-        await gw.db.write(lambda c: _mark_extracting(c, job.packet_id))
+        if not job.marked:
+            await gw.db.write(lambda c: _mark_extracting(c, job.packet_id))
         findings = await self._findings(job)
         at = now()
         doc = document(
@@ -293,16 +374,17 @@ class ExtractionWorker:
                 found.photo.data,
             )
 
-        def ready(conn: Connection) -> None:
-            if not status.may_follow(timeline.current(conn, job.packet_id) or "", status.READY):
-                return  # it expired while being extracted: EXPIRED is final
-            serialize(conn, "ready_seq")  # PostgreSQL: MAX + 1 under the sequence's lock
-            (seq,) = conn.execute("SELECT COALESCE(MAX(ready_seq), 0) + 1 FROM packets").fetchone()
-            endpoint = conn.execute(
-                "SELECT p.endpoint FROM parties p JOIN packets k ON k.recipient = p.id"
+        def ready(conn: Connection) -> bool:
+            """Whether a notification is due (the recipient has an endpoint)."""
+            was, endpoint = conn.execute(
+                "SELECT k.status, p.endpoint FROM packets k JOIN parties p ON p.id = k.recipient"
                 " WHERE k.packet_id = ?",
                 (job.packet_id,),
-            ).fetchone()[0]
+            ).fetchone()
+            if not status.may_follow(was, status.READY):
+                return False  # it expired while being extracted: EXPIRED is final
+            serialize(conn, "ready_seq")  # PostgreSQL: MAX + 1 under the sequence's lock
+            (seq,) = conn.execute("SELECT COALESCE(MAX(ready_seq), 0) + 1 FROM packets").fetchone()
             conn.execute(
                 "UPDATE packets SET extraction = ?, extraction_sha256 = ?, ready_seq = ?,"
                 " ready_at = ?, notify_next_at = ? WHERE packet_id = ?",
@@ -331,10 +413,11 @@ class ExtractionWorker:
                 ],
             )
             cases.store_records(conn, job.packet_id, doc["records"])
-            timeline.record(conn, job.packet_id, status.READY, at)
+            timeline.record(conn, job.packet_id, status.READY, at, was=was)
+            return bool(endpoint)
 
-        await gw.db.write(ready)
-        gw.wake(gw.NOTIFY)
+        if await gw.db.write(ready):  # else nothing to push: the notifier need not look
+            gw.wake(gw.NOTIFY)
 
     async def _findings(self, job: _Job) -> IngestionResult:
         documents = [p for p in job.parts if p[2] in DOCUMENT_TYPES]

@@ -31,15 +31,23 @@ def current(conn: Connection, packet_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def record(conn: Connection, packet_id: str, status: str, at: datetime) -> None:
+def record(
+    conn: Connection, packet_id: str, status: str, at: datetime, *, was: str | None = None
+) -> None:
     """Move a packet to ``status`` and add it to the timeline.
 
-    This is the only place a packet's status changes.
+    ``was`` is the packet's status as the caller read it in this same
+    transaction, to spare reading it again; None reads it here.
+
+    This is the only place a packet's status changes, but one: on
+    PostgreSQL the extraction worker's claim moves the packets it claims
+    from ACCEPTED to EXTRACTING, with this timeline step, in the statement
+    that claims them (``gateway.server.extraction``).
 
     Raises:
         Conflict: ``status`` may not follow the packet's current status.
     """
-    rules.check(current(conn, packet_id) or "", status, packet_id=packet_id)
+    rules.check((was or current(conn, packet_id)) or "", status, packet_id=packet_id)
     conn.execute(
         "INSERT INTO timeline (packet_id, status, at) VALUES (?, ?, ?)",
         (packet_id, status, format_time(at)),
