@@ -258,3 +258,43 @@ def test_a_deadlock_is_a_write_conflict_to_retry_not_an_unreachable_database(
     [failure] = failures  # PostgreSQL aborts exactly one of the two
     assert sql.is_write_conflict(failure) and not sql.is_unreachable(failure)
     assert sql.is_unreachable(psycopg.OperationalError("connection refused"))
+
+
+def test_a_write_aborted_as_a_deadlock_is_run_again_once_in_the_next_group(
+    postgres_dsn: str,
+) -> None:
+    """Regression: a write that PostgreSQL aborted as a deadlock (two nodes
+    inserting the same two rows in opposite order, as two uploads of the same
+    two packets do) was answered 503 at once. The node now runs it again,
+    once, in its next write group, after the transaction it deadlocked with
+    could commit: both callers get an answer, neither an error."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as setup:
+        setup.execute("CREATE TABLE pair (id int PRIMARY KEY)")
+    nodes = [Database(postgres_dsn), Database(postgres_dsn)]
+    holding = [threading.Event(), threading.Event()]
+    runs: list[int] = []
+
+    def both(node: int) -> Callable[[Connection], int]:
+        mine, theirs = holding[node], holding[1 - node]
+        first, second = (1, 2) if node == 0 else (2, 1)
+
+        def run(conn: Connection) -> int:
+            runs.append(node)
+            insert = "INSERT INTO pair VALUES (?) ON CONFLICT DO NOTHING RETURNING id"
+            inserted = conn.execute(insert, (first,)).fetchall()
+            mine.set()
+            theirs.wait(WAIT_S)  # both hold their first row: the second inserts deadlock
+            return len(inserted + conn.execute(insert, (second,)).fetchall())
+
+        return run
+
+    try:
+        futures = [nodes[n].submit(both(n), lock_first=False) for n in (0, 1)]
+        counts = sorted(future.result(3 * WAIT_S) for future in futures)
+    finally:
+        for node in nodes:
+            node.close()
+    assert counts == [0, 2]  # one inserted both rows; the aborted one, run again, found them
+    assert sorted(runs) in ([0, 0, 1], [0, 1, 1])  # exactly one write ran twice
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute("SELECT id FROM pair ORDER BY id").fetchall() == [(1,), (2,)]

@@ -31,7 +31,9 @@ only inserts rows of its own (an intake) is submitted with
 must be numbered in commit order (its receipt's log index) it hands back
 as a :class:`Finish`, a step shared by the group's writes that runs last,
 under the log's own lock, pipelined with COMMIT. So a group of intakes
-holds a cross-node lock for one round trip, not for the whole group. The
+holds a cross-node lock for one round trip, not for the whole group. A
+write PostgreSQL aborts as a deadlock or serialization failure runs once
+more, in the next group, before its caller hears of it. The
 schema is not made here but by ``gateway.server.migrations``.
 """
 
@@ -63,6 +65,7 @@ from gateway.server.sql import (
     configure_postgres,
     connect_postgres,
     is_postgres,
+    is_write_conflict,
 )
 
 T = TypeVar("T")
@@ -200,12 +203,25 @@ class Finish(Generic[V, T]):
 
 
 class _Write:
-    __slots__ = ("fn", "future", "lock_first")
+    __slots__ = ("fn", "future", "lock_first", "retried", "started")
 
     def __init__(self, fn: Callable[[Connection], object], *, lock_first: bool) -> None:
         self.fn = fn
         self.lock_first = lock_first
         self.future: concurrent.futures.Future[object] = concurrent.futures.Future()
+        self.started = False  # its future is running: its caller waits for this write
+        self.retried = False  # PostgreSQL aborted it once for a concurrent write's sake
+
+    def start(self) -> bool:
+        """Whether to run the write: its caller still waits (the first call marks it running).
+
+        A caller that gave up (its task cancelled) gets no write and no
+        answer: running it anyway would end in set_result on a cancelled
+        future, which raises and would kill the writer thread.
+        """
+        if not self.started:
+            self.started = self.future.set_running_or_notify_cancel()
+        return self.started
 
 
 class Database:
@@ -317,12 +333,15 @@ class Database:
 
     def _write_loop(self) -> None:
         conn: sqlite3.Connection | PgConnection | None = None
+        again: list[_Write] = []  # aborted for a concurrent write's sake: in the next group
         try:
             while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
+                batch, again = again, []
+                if not batch:
+                    first = self._queue.get()
+                    if first is None:
+                        return
+                    batch = [first]
                 while len(batch) < GROUP_COMMIT_MAX:
                     try:
                         item = self._queue.get_nowait()
@@ -340,11 +359,11 @@ class Database:
                         conn = self._write_connection()
                     except Exception as exc:  # handed to every waiting caller
                         for item in batch:
-                            if item.future.set_running_or_notify_cancel():
+                            if item.start():
                                 item.future.set_exception(exc)
                         continue
                 if isinstance(conn, PgConnection):
-                    self._commit_pg(conn, batch)
+                    again = self._commit_pg(conn, batch)
                 else:
                     self._commit(conn, batch)
         finally:
@@ -358,10 +377,7 @@ class Database:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
-                # A caller that gave up (its task cancelled) gets no write and no
-                # answer: running it anyway would end in set_result on a cancelled
-                # future, which raises and would kill this thread.
-                if not item.future.set_running_or_notify_cancel():
+                if not item.start():
                     continue
                 conn.execute("SAVEPOINT w")
                 results.append(_run(conn, item))
@@ -375,7 +391,7 @@ class Database:
         _resolve(results, {})
 
     @staticmethod
-    def _commit_pg(conn: PgConnection, batch: list[_Write]) -> None:
+    def _commit_pg(conn: PgConnection, batch: list[_Write]) -> list[_Write]:
         """One PostgreSQL group: a savepoint per write, the group lock only where needed.
 
         The writes submitted with ``lock_first=False`` run first, without
@@ -383,24 +399,34 @@ class Database:
         write rolled back does not release it) before the first write that
         needs it. Then the :class:`Finish` steps and the COMMIT go in one
         pipeline: one round trip.
+
+        A write PostgreSQL aborts for a concurrent one's sake (a deadlock, a
+        serialization failure: ``sql.is_write_conflict``), alone or with its
+        whole group, is not answered yet: it is returned, to run once more
+        in the next group, after this transaction has ended and the other
+        could commit (run again here it would meet the same locks, which
+        this transaction still holds). Its second failure is its answer.
         """
         results: list[tuple[_Write, object, BaseException | None]] = []
+        again: list[_Write] = []
         ordered = [w for w in batch if not w.lock_first] + [w for w in batch if w.lock_first]
         control = ["BEGIN"]  # statements sent with the next one of their kind, one message
         locked = False
         try:
             for item in ordered:
-                # A caller that gave up (its task cancelled) gets no write and no
-                # answer: running it anyway would end in set_result on a cancelled
-                # future, which raises and would kill this thread.
-                if not item.future.set_running_or_notify_cancel():
+                if not item.start():
                     continue
                 if item.lock_first and not locked:
                     control.append(_PG_GROUP_LOCK)
                     locked = True
                 conn.execute_script("; ".join([*control, "SAVEPOINT w"]))
                 control = ["RELEASE w"]
-                results.append(_run(conn, item))
+                ran = _run(conn, item)
+                if ran[2] is not None and is_write_conflict(ran[2]) and not item.retried:
+                    item.retried = True
+                    again.append(item)
+                else:
+                    results.append(ran)
             steps: dict[FinishStep, list[Finish[Any, Any]]] = {}
             for _, value, _ in results:
                 if isinstance(value, Finish):
@@ -425,9 +451,15 @@ class Database:
             with contextlib.suppress(psycopg.OperationalError):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            _fail(batch, exc)
-            return
+            if is_write_conflict(exc):  # every write still waiting runs again (once)
+                for item in batch:
+                    if item.started and not item.retried and not item.future.done():
+                        item.retried = True
+                        again.append(item)
+            _fail([w for w in batch if w not in again], exc)
+            return again
         _resolve(results, finished)
+        return again
 
     # -- reading -----------------------------------------------------------
 
