@@ -52,7 +52,10 @@ from gateway.server.sql import Connection, PgConnection, serialize
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # how often the worker looks for work when nobody wakes it
-CLAIM_HOLD_S = 3 * POLL_S  # renewed every POLL_S, so only a dead node's claim runs out
+CLAIM_HOLD_S = 3 * POLL_S  # renewed every RENEW_S, so only a dead node's claim runs out
+# At the first loop turn this long after the last renewal; a turn comes at least
+# every POLL_S, so a live claim is renewed within RENEW_S + POLL_S (7.5 s) < CLAIM_HOLD_S.
+RENEW_S = POLL_S / 2
 # PostgreSQL: woken by every intake, the worker claims at most this often, so a
 # burst of intakes is claimed in one statement, not one claim (and write group)
 # each; one packet's extraction takes longer than this, so the engine never waits.
@@ -297,9 +300,9 @@ class ExtractionWorker:
                 waiting = {p for p, at in self._retry_at.items() if at > clock}
                 skip = self._in_flight | waiting
                 if self.gw.db.postgres:  # other nodes extract from the same table
-                    # Also renews this node's claims every POLL_S, full or not: a
+                    # Also renews this node's claims every RENEW_S, full or not: a
                     # claim held by a live node never runs out, a dead node's soon does.
-                    renew = clock - renewed_at >= POLL_S
+                    renew = clock - renewed_at >= RENEW_S
                     if room <= 0 and not renew:
                         await idle(self._wakeup, POLL_S)
                         continue
