@@ -117,21 +117,45 @@ def configure_postgres(conn: psycopg.Connection[Any]) -> None:
 
 
 class PgConnection:
-    """A psycopg connection that speaks the gateway's SQLite-dialect statements."""
+    """A psycopg connection that speaks the gateway's SQLite-dialect statements.
 
-    __slots__ = ("raw",)
+    Statements given to :meth:`defer` (the writer's ``BEGIN``, savepoint steps)
+    go out with the next statement, pipelined in its round trip: a write of
+    one statement costs one round trip, not two.
+    """
+
+    __slots__ = ("deferred", "raw")
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
+        self.deferred: list[str] = []
+
+    def defer(self, *statements: str) -> None:
+        """Send parameterless ``statements`` before the next one, in its round trip."""
+        self.deferred.extend(statements)
+
+    def take_deferred(self) -> list[str]:
+        """The deferred statements, not sent (the caller sends or drops them)."""
+        taken, self.deferred = self.deferred, []
+        return taken
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
-        return self.raw.execute(translate(sql), _params(parameters))
+        if not self.deferred:
+            return self.raw.execute(translate(sql), _params(parameters))
+        with self.raw.pipeline():  # one round trip; an error is raised at its end
+            for statement in self.take_deferred():
+                self.raw.execute(statement)
+            cur = self.raw.execute(translate(sql), _params(parameters))
+        return cur
 
     def execute_script(self, sql: str) -> None:
         """Run PostgreSQL statements without parameters, joined by ``;``, in one round trip."""
-        self.raw.execute(sql.encode())  # bytes: no placeholders parsed, no extended protocol
+        script = "; ".join([*self.take_deferred(), sql])
+        self.raw.execute(script.encode())  # bytes: no placeholders parsed, no extended protocol
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        if self.deferred:
+            self.execute_script("SELECT 1")
         cur = self.raw.cursor()
         cur.executemany(translate(sql), [_params(p) for p in parameters])
         return cur

@@ -419,7 +419,7 @@ class Database:
                 if item.lock_first and not locked:
                     control.append(_PG_GROUP_LOCK)
                     locked = True
-                conn.execute_script("; ".join([*control, "SAVEPOINT w"]))
+                conn.defer(*control, "SAVEPOINT w")  # sent with the write's first statement
                 control = ["RELEASE w"]
                 ran = _run(conn, item)
                 if ran[2] is not None and is_write_conflict(ran[2]) and not item.retried:
@@ -434,7 +434,7 @@ class Database:
             finished: dict[int, object] = {}
             if steps:
                 with conn.raw.pipeline():
-                    for statement in control:  # RELEASE w: a write ran, or no step
+                    for statement in [*conn.take_deferred(), *control]:  # RELEASE w, or none
                         conn.execute(statement)
                     collect = [(finishes, step(conn, [f.item for f in finishes]))
                                for step, finishes in steps.items()]  # fmt: skip
@@ -448,6 +448,7 @@ class Database:
             # A lost link fails the ROLLBACK too; that must not end this thread
             # (every later write would wait for ever): the loop reconnects
             # before the next group, and the server rolled back.
+            conn.take_deferred()  # not sent: the transaction ends here
             with contextlib.suppress(psycopg.OperationalError):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
