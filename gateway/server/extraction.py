@@ -58,7 +58,7 @@ CLAIM_HOLD_S = 3 * POLL_S  # renewed every RENEW_S, so only a dead node's claim 
 RENEW_S = POLL_S / 2
 # PostgreSQL: woken by every intake, the worker claims at most this often, so a
 # burst of intakes is claimed in one statement, not one claim (and write group)
-# each; one packet's extraction takes longer than this, so the engine never waits.
+# each; a packet waits at most this long to be claimed, less than a dossier's OCR.
 CLAIM_EVERY_S = 0.25
 MAX_CONCURRENT_JOBS = 64  # packets between ACCEPTED and READY at once
 RETRY_MAX_S = 600.0  # the longest wait before a failed extraction is tried again
