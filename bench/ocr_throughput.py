@@ -341,17 +341,20 @@ def digital_throughput(pages: int, cores: int, tmp: Path) -> None:
     digital = make_dossier(5, lang="uk", children=pages)
     path = digital.write(tmp)
     calls = 0
-    real_run = tesseract._run
+    real_words, real_orientation = tesseract.ocr_words, tesseract.detect_orientation
 
-    def counting(*a: Any, **k: Any) -> bytes:
-        nonlocal calls
-        calls += 1
-        return real_run(*a, **k)
+    def counting(real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*a: Any, **k: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return real(*a, **k)
+        return call
 
-    tesseract._run = counting
+    tesseract.ocr_words = counting(real_words)
+    tesseract.detect_orientation = counting(real_orientation)
     dpart = PartInput(path.name, "application/pdf", path, AS_OF, workers=cores)
     t_dig, dread = timed(lambda: DocumentsExtractor().read(dpart))
-    tesseract._run = real_run
+    tesseract.ocr_words, tesseract.detect_orientation = real_words, real_orientation
     assert all(r.method == "text" for r in dread.reports) and calls == 0
     with Ingestor(["documents"], Limits(), cores) as engine:
         t_deng, _ = timed(lambda: engine.extract([dpart]))

@@ -517,8 +517,8 @@ def _run_pool(jobs: Iterable[_OcrJob], workers: int, deadline: float,
                     report_progress(len(out), expected)
                 except cf.process.BrokenProcessPool:
                     raise ExtractionFailed(
-                        f"page {index + 1}: the page reader process died (out of memory?)"
-                    ) from None
+                        f"page {index + 1}: the page reader process died (out of memory, "
+                        "or OCR crashed)") from None
         ok = True
     finally:
         if pool is not None:
