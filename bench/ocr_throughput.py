@@ -22,8 +22,10 @@ N-page scanned PDF (JPEG pages, as scanners write them), start-up, sandbox,
 OCR, corrections and JSON output included, timed from outside, side by side
 with raw ``tesseract`` one thread per core (``cores`` processes at once) on
 the same pages as PNG files; runs alternate and the medians are compared.
-``--tree DIR`` runs the command from another checkout (e.g. the branch's
-base commit, unpacked with ``git archive``) for a before/after figure. Target
+``--tree DIR`` runs the command from another checkout; ``--base DIR`` runs
+the command from that one too (e.g. the branch's base commit, unpacked with
+``git archive``), in the same rounds as this one and raw, for a before/after
+figure of one sitting. Target
 (issue 12): command >= 0.9 x raw at 40 pages.
 
 Targets: reader >= 0.9 x cores x raw, and >= 2 x naive; born-digital pages
@@ -273,8 +275,10 @@ def scanned_throughput(pages: int, cores: int, tmp: Path, *, naive: bool) -> Non
 # -- the whole command (issue 12) -------------------------------------------------------------
 
 
-def cli_throughput(pages: int, cores: int, tmp: Path, *, tree: Path, repeat: int) -> None:
-    """``gateway extract`` on a scanned PDF vs raw tesseract, ``cores`` at a time."""
+def cli_throughput(pages: int, cores: int, tmp: Path, *, tree: Path, repeat: int,
+                   base: Path | None = None) -> None:
+    """``gateway extract`` on a scanned PDF vs raw tesseract, ``cores`` at a time; with
+    ``base``, the command from that checkout too, in the same rounds (before/after)."""
     print(f"\ncommand: building {pages} scanned pages (300 dpi, JPEG in a PDF) ...", flush=True)
     images = scanned_pages(pages, 11)
     files = []
@@ -283,25 +287,32 @@ def cli_throughput(pages: int, cores: int, tmp: Path, *, tree: Path, repeat: int
         img.save(files[-1], dpi=(300, 300))
     pdf = tmp / f"scanned-{pages}.pdf"
     pdf.write_bytes(image_pdf(images, 300, lossless=False))
-    env = dict(os.environ, PYTHONPATH=str(tree))
     command = [sys.executable, "-m", "gateway", "extract", str(pdf), "--as-of", "2026-03-01"]
-    raw_times, cli_times = [], []
-    records = 0
+    trees = [tree] if base is None else [base, tree]
+    raw_times: list[float] = []
+    cli_times: dict[Path, list[float]] = {t: [] for t in trees}
+    records: dict[Path, int] = {}
     for _ in range(repeat):
+        # One round: raw, then each command; rounds alternate so that load drifts
+        # (other users of the cores) fall on all of them alike.
         t_raw, _ = timed(lambda: raw_parallel(files, cores))
         raw_times.append(t_raw)
-        t_cli, done = timed(lambda: subprocess.run(command, env=env, cwd=tmp, check=True,
-                                                   capture_output=True))
-        cli_times.append(t_cli)
-        records = len(json.loads(done.stdout)["records"])
+        for t in trees:
+            env = dict(os.environ, PYTHONPATH=str(t))
+            t_cli, done = timed(lambda env=env: subprocess.run(  # type: ignore[misc]
+                command, env=env, cwd=tmp, check=True, capture_output=True))
+            cli_times[t].append(t_cli)
+            records[t] = len(json.loads(done.stdout)["records"])
     raw_rate = pages / statistics.median(raw_times)
-    cli_rate = pages / statistics.median(cli_times)
-    print(f"command: tree {tree}; {repeat} alternating runs, medians; {records} records found")
+    print(f"command: {repeat} rounds, medians")
     print(f"raw tesseract, {cores} at a time:  {raw_rate:6.3f} pages/s  "
           f"(runs {', '.join(f'{t:.1f}' for t in raw_times)} s)")
-    print(f"gateway extract (whole command): {cli_rate:6.3f} pages/s  "
-          f"(runs {', '.join(f'{t:.1f}' for t in cli_times)} s)")
-    print(f"  command / raw = {cli_rate / raw_rate:.2f}   (target >= 0.90 at 40 pages)")
+    for t in trees:
+        cli_rate = pages / statistics.median(cli_times[t])
+        print(f"gateway extract, tree {t} ({records[t]} records):\n"
+              f"  whole command {cli_rate:6.3f} pages/s  "
+              f"(runs {', '.join(f'{x:.1f}' for x in cli_times[t])} s)\n"
+              f"  command / raw = {cli_rate / raw_rate:.2f}   (target >= 0.90 at 40 pages)")
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -320,6 +331,8 @@ def main() -> int:
     parser.add_argument("--cli-repeat", type=int, default=3, help="alternating runs (median)")
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parent.parent,
                         help="checkout the command runs from (default: this one)")
+    parser.add_argument("--base", type=Path, default=None,
+                        help="also run the command from this checkout, in the same rounds")
     args = parser.parse_args()
     cores = args.workers
     with tempfile.TemporaryDirectory(prefix="dxg-bench-") as tmpdir:
@@ -332,7 +345,8 @@ def main() -> int:
             memory_run(args.memory, cores, tmp)
         if args.cli_pages:
             cli_throughput(args.cli_pages, cores, tmp, tree=args.tree.resolve(),
-                           repeat=args.cli_repeat)
+                           repeat=args.cli_repeat,
+                           base=args.base.resolve() if args.base else None)
     return 0
 
 
@@ -341,17 +355,20 @@ def digital_throughput(pages: int, cores: int, tmp: Path) -> None:
     digital = make_dossier(5, lang="uk", children=pages)
     path = digital.write(tmp)
     calls = 0
-    real_run = tesseract._run
+    real_words, real_orientation = tesseract.ocr_words, tesseract.detect_orientation
 
-    def counting(*a: Any, **k: Any) -> bytes:
-        nonlocal calls
-        calls += 1
-        return real_run(*a, **k)
+    def counting(real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*a: Any, **k: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return real(*a, **k)
+        return call
 
-    tesseract._run = counting
+    tesseract.ocr_words = counting(real_words)
+    tesseract.detect_orientation = counting(real_orientation)
     dpart = PartInput(path.name, "application/pdf", path, AS_OF, workers=cores)
     t_dig, dread = timed(lambda: DocumentsExtractor().read(dpart))
-    tesseract._run = real_run
+    tesseract.ocr_words, tesseract.detect_orientation = real_words, real_orientation
     assert all(r.method == "text" for r in dread.reports) and calls == 0
     with Ingestor(["documents"], Limits(), cores) as engine:
         t_deng, _ = timed(lambda: engine.extract([dpart]))

@@ -31,11 +31,14 @@ Guarantees (the caps come from :class:`~gateway.pluginspec.Limits`):
   pixels (checked from the header, before decoding) are capped; a part over a
   cap fails before any OCR work;
 - OCR pages run in parallel in a bounded process pool (``PartInput.workers``
-  processes, one page in flight per process, one Tesseract thread each), so
-  memory is bounded by the workers, not by the page count;
-- every Tesseract call has a timeout within the page and document budgets;
+  processes, one page in flight per process, one Tesseract thread each,
+  Tesseract loaded once per process and kept: ``extractors.tesseract``), so
+  memory is bounded by the workers, not by the page count; the pool forks
+  from a single-threaded process (the sandbox), else starts from a fork server;
+- every Tesseract call has a deadline within the page and document budgets;
   the document budget also bounds the wait for the pool, whose processes are
-  killed when it runs out;
+  killed when it runs out; a worker that dies (out of memory, a crash inside
+  Tesseract) fails the part with a message naming the page;
 - encrypted, broken, truncated and looping PDFs, and unreadable images, fail
   with :class:`~gateway.pluginspec.ExtractionFailed`; JavaScript in a PDF is
   never run (nothing here can run it) and is reported as a warning;
@@ -517,8 +520,8 @@ def _run_pool(jobs: Iterable[_OcrJob], workers: int, deadline: float,
                     report_progress(len(out), expected)
                 except cf.process.BrokenProcessPool:
                     raise ExtractionFailed(
-                        f"page {index + 1}: the page reader process died (out of memory?)"
-                    ) from None
+                        f"page {index + 1}: the page reader process died (out of memory, "
+                        "or OCR crashed)") from None
         ok = True
     finally:
         if pool is not None:

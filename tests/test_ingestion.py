@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import select
 import sys
+import time
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,6 +194,33 @@ def test_a_hanging_plugin_is_stopped_with_everything_it_started(broken_run: Run)
 def test_a_dying_plugin_is_a_crash(broken_run: Run, name: str, status: str) -> None:
     [error] = errors_of(broken_run, name)
     assert f": crashed: the extractor process died (exit status {status})" in error
+
+
+def test_a_sandbox_has_one_thread_so_its_page_pool_forks(tmp_path: Path) -> None:
+    """The watcher of the reader is a process: a thread would force every page pool
+    onto a fork server, each worker importing everything again."""
+    with Ingestor(["sandbox"], Limits(), 1, plugins=refs("sandbox")) as engine:
+        result = engine.extract([pdf_part(tmp_path)])
+    assert not result.errors
+    [warning] = result.warnings
+    assert warning.endswith(": threads 1, page pool fork")
+
+
+def test_a_sandbox_dying_under_its_workers_is_a_crash_and_takes_them(tmp_path: Path) -> None:
+    """A forked worker holds the reply pipe: the sandbox's group goes with the sandbox,
+    so its death is a crash at once, not a timeout, and no worker is left."""
+    with Ingestor(["crashes_with_a_worker"], Limits(document_timeout_s=120), 1,
+                  plugins=refs("crashes_with_a_worker")) as engine:
+        started = time.monotonic()
+        result = engine.extract([pdf_part(tmp_path)])
+    assert time.monotonic() - started < 60  # the sandbox deadline would be 135 s
+    [error] = result.errors
+    assert ": crashed: the extractor process died (exit status -9)" in error
+    worker = int((tmp_path / "worker.pid").read_text())
+    watched = os.pidfd_open(worker) if alive(worker) else None
+    if watched is not None:  # killed with its group; wait for the kill to land
+        assert select.select([watched], [], [], 10)[0]
+        os.close(watched)
 
 
 @pytest.mark.parametrize("name", BROKEN_TO_LOAD)

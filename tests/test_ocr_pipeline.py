@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import io
 import itertools
@@ -78,7 +79,8 @@ def assert_photo_at_top_right(page: PageText) -> None:
 def no_ocr(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def refuse(*args: Any, **kwargs: Any) -> bytes:
         raise AssertionError("a text page was sent to Tesseract")
-    monkeypatch.setattr(tesseract, "_run", refuse)
+    monkeypatch.setattr(tesseract, "ocr_words", refuse)
+    monkeypatch.setattr(tesseract, "detect_orientation", refuse)
     yield
 
 
@@ -297,18 +299,47 @@ def test_tesseract_missing_language_is_classified() -> None:
     assert err.value.kind == "language"
 
 
-def test_tesseract_timeout_is_classified() -> None:
-    big = np.full((3000, 3000), 255, dtype=np.uint8)
-    big[::40, :] = 0
+@pytest.mark.parametrize("engine", [tesseract.engine, tesseract.BinaryEngine])
+def test_tesseract_timeout_is_classified(engine: Any) -> None:
+    page = scan_page(pymupdf.open("pdf", make_dossier(38, lang="uk").data)[0],
+                     ScanStyle(dpi=300), random.Random(38)).convert("L")
     with pytest.raises(tesseract.TesseractFailed, match="timed out") as err:
-        tesseract.ocr_words(big, dpi=300, timeout=0.05)
+        engine().words(page, dpi=300, timeout=0.05, languages=tesseract.OCR_LANGUAGES, psm=3)
     assert err.value.kind == "timeout"
 
 
-def test_tesseract_missing_binary_is_classified(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def fresh_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The engine chosen again, as by a new process, and forgotten after the test."""
+    monkeypatch.setattr(tesseract, "_ENGINES", {})
+    yield
+
+
+@pytest.mark.usefixtures("fresh_engine")
+def test_tesseract_missing_library_falls_back_to_the_program(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tesseract, "LIBRARY", "libtesseract-that-is-not-installed.so.5")
+    assert tesseract.engine().kind == "binary"
+    assert tesseract.ocr_words(_text_image(), dpi=300, timeout=30) == (
+        tesseract.LibraryEngine.load() or tesseract.BinaryEngine()).words(
+            _text_image(), dpi=300, timeout=30, languages=tesseract.OCR_LANGUAGES, psm=3)
+
+
+@pytest.mark.usefixtures("fresh_engine")
+def test_tesseract_missing_library_and_binary_is_classified(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tesseract, "LIBRARY", "libtesseract-that-is-not-installed.so.5")
     monkeypatch.setattr(tesseract, "TESSERACT", "tesseract-that-is-not-installed")
-    with pytest.raises(ExtractionFailed, match="not installed"):
+    with pytest.raises(tesseract.TesseractFailed,
+                       match="OCR unavailable: the tesseract program is not installed") as err:
         tesseract.ocr_words(_text_image(), dpi=300, timeout=30)
+    assert err.value.kind == "missing"
+
+
+@pytest.mark.usefixtures("fresh_engine")
+def test_the_library_serves_when_it_loads() -> None:
+    """The gateway's own install has the library: pages are read in-process there."""
+    assert tesseract.engine().kind == "library"
 
 
 def test_osd_on_a_page_without_text_answers_upright() -> None:
@@ -319,6 +350,10 @@ def test_osd_on_a_page_without_text_answers_upright() -> None:
 
 def test_tesseract_runs_one_thread() -> None:
     assert tesseract._env()["OMP_THREAD_LIMIT"] == "1"
+    if tesseract.engine().kind == "library":  # OpenMP in this process, as the library sees it
+        limit = ctypes.CDLL(tesseract.OPENMP).omp_get_thread_limit
+        limit.restype = ctypes.c_int
+        assert limit() == 1
 
 
 def test_required_languages_are_installed() -> None:

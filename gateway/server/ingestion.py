@@ -452,7 +452,7 @@ class Ingestor:
 def _sandbox_main(conn: Connection, task: dict[str, Any]) -> None:
     """Entry point of a sandbox process: load, run, reply with JSON bytes, exit."""
     os.setsid()  # a group of our own, so the parent can kill everything we start
-    _die_with_the_reader(int(task["reader_pid"]))
+    _die_with_the_reader(int(task["reader_pid"]), conn)
     # Extraction is background work: requests (intake, delivery) come first on the
     # cores; page workers and Tesseract inherit the lower priority.
     os.nice(SANDBOX_NICENESS)
@@ -486,26 +486,38 @@ def _sandbox_main(conn: Connection, task: dict[str, Any]) -> None:
     conn.close()
 
 
-def _die_with_the_reader(reader_pid: int) -> None:
-    """Stop this sandbox's whole group once the process waiting for its reply is gone.
+def _die_with_the_reader(reader_pid: int, conn: Connection) -> None:
+    """Stop this sandbox's whole group once the process waiting for its reply is gone,
+    or once the sandbox itself is.
 
     A gateway killed with SIGKILL cannot stop its sandboxes, and a sandbox
     left running holds a decrypted part and its cores until its plugin ends.
     Its parent is the forkserver, which cannot notice the gateway's death
     while any sandbox lives (each holds the forkserver's liveness pipe), so
     the sandbox watches the gateway's process itself, through a pidfd.
+
+    The watcher is a process of the sandbox's group, not a thread: a sandbox
+    with one thread may fork its page workers (cheap, modules and models
+    shared), where a second thread forces a fork server and a fresh import in
+    every worker. It also watches the sandbox: a sandbox that dies leaves no
+    page worker behind holding the reply pipe open, so a crash is reported as
+    one at once instead of as a timeout.
     """
     try:
         watched = os.pidfd_open(reader_pid)
     except ProcessLookupError:
         os.killpg(0, signal.SIGKILL)  # gone before we started: nobody will read us
         return
-
-    def watch() -> None:
-        select.select([watched], [], [])  # readable once that process has exited
-        os.killpg(0, signal.SIGKILL)
-
-    threading.Thread(target=watch, name="dxg-reader-watch", daemon=True).start()
+    sandbox = os.pidfd_open(os.getpid())
+    if os.fork() == 0:
+        try:
+            conn.close()  # the reply pipe is the sandbox's: EOF must follow its end
+            select.select([watched, sandbox], [], [])  # readable once either has exited
+            os.killpg(0, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.close(watched)
+    os.close(sandbox)
 
 
 def _forward_progress(message: bytes, on_progress: PageProgress) -> None:

@@ -12,10 +12,12 @@ import hashlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from extractors import documents
 from gateway.pluginspec import ExtractionFailed, ExtractorOutput, PageReport, PartInput, Photo
 
 SECRET = "Шевченко Олена 14.03.2012"  # fictitious personal data that must never leak
@@ -102,6 +104,27 @@ class Crashes(_Base):
         os.kill(os.getpid(), signal.SIGSEGV)
 
 
+class CrashesWithAWorker(_Base):
+    """Dies while a child it forked (as a page pool does) holds the reply pipe open."""
+
+    def extract(self, part: PartInput) -> Any:
+        worker = os.fork()
+        if worker == 0:
+            time.sleep(3600)
+            os._exit(0)
+        (Path(part.path).parent / "worker.pid").write_text(str(worker))
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Sandbox(_Base):
+    """Not broken: reports the sandbox it runs in (threads; how page pools start)."""
+
+    def extract(self, part: PartInput) -> Any:
+        method = documents._pool_context().get_start_method()
+        return ExtractorOutput(records=[], photos=[], pages=[], warnings=[
+            f"threads {threading.active_count()}, page pool {method}"])
+
+
 class Exits(_Base):
     def extract(self, part: PartInput) -> Any:
         os._exit(3)
@@ -141,6 +164,14 @@ def hangs() -> Hangs:
 
 def crashes() -> Crashes:
     return Crashes()
+
+
+def crashes_with_a_worker() -> CrashesWithAWorker:
+    return CrashesWithAWorker()
+
+
+def sandbox() -> Sandbox:
+    return Sandbox()
 
 
 def exits() -> Exits:
