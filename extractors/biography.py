@@ -322,19 +322,19 @@ _DIGITS_AS_CYRILLIC = str.maketrans("103!", "іозі")
 _DIGITS_AS_LATIN = str.maketrans("10!", "ioi")
 
 
-def _keys(text: str) -> set[str]:
+def _keys(text: str) -> tuple[str, ...]:
     # OCR may read most of a Cyrillic label in Latin look-alikes ("MICЦE"),
     # so a label is also tried with every look-alike turned each way, and
-    # with a digit read for a letter as that letter.
+    # with a digit read for a letter as that letter. The text as read first.
     cyrillic = translit.to_cyrillic_lookalikes(text)
     latin = translit.to_latin_lookalikes(text)
-    return {
+    return (
         _key(text),
         _key(cyrillic),
         _key(latin),
         _key(cyrillic.translate(_DIGITS_AS_CYRILLIC)),
         _key(latin.translate(_DIGITS_AS_LATIN)),
-    }
+    )
 
 
 def _build_labels() -> tuple[Label, ...]:
@@ -458,15 +458,24 @@ def match_label(text: str) -> Label | None:
 def _best_label(text: str) -> tuple[Label, int] | None:
     # Remembered: every page of a form asks for the same labels, each an edit
     # distance to every known label (62 % of parsing a scanned page).
+    # The text's own reading first, so that the choice among its variants
+    # never depends on the order of a set (which differs between processes).
     best: tuple[Label, int] | None = None
-    for key in _keys(text):
+    rivals: set[str] = set()  # members another label equally near stands for
+    for key in dict.fromkeys(_keys(text)):
         if not key:
             continue
         for label in _ALL_LABELS:
             limit = _tolerance(label.key)
             d = _distance(key, label.key, limit)
-            if d <= limit and (best is None or d < best[1]):
-                best = (label, d)
+            if d > limit or (best is not None and d > best[1]):
+                continue
+            if best is None or d < best[1]:
+                best, rivals = (label, d), set()
+            elif label.member != best[0].member:
+                rivals.add(label.member)
+    if best is not None and best[1] > 0 and rivals:
+        return None  # an inexact reading as near to two fields names neither
     return best
 
 
