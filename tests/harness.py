@@ -556,10 +556,15 @@ def http_in_pieces(
         for piece in pieces[1:]:
             time.sleep(PIECE_PAUSE_S)
             s.sendall(piece)
-        received = bytearray()
-        while chunk := s.recv(65536):
-            received += chunk
-    raw_head, _, answer_body = bytes(received).partition(b"\r\n\r\n")
+        return read_answer(s)
+
+
+def read_answer(sock: socket.socket) -> Answer:
+    """The whole HTTP answer on ``sock`` (the request sent ``Connection: close``)."""
+    received = bytearray()
+    while chunk := sock.recv(65536):
+        received += chunk
+    raw_head, _, body = bytes(received).partition(b"\r\n\r\n")
     status_line, *header_lines = raw_head.decode("latin-1").split("\r\n")
-    answer_headers = dict(line.split(": ", 1) for line in header_lines)
-    return Answer(int(status_line.split()[1]), answer_headers, answer_body)
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return Answer(int(status_line.split()[1]), headers, body)

@@ -29,6 +29,7 @@ import pytest
 
 from tests.conftest import Exchange, running_exchange
 from tests.dossiers import make_dossier
+from tests.failover import second_node
 from tests.harness import (
     Answer,
     GatewayProcess,
@@ -42,6 +43,7 @@ from tests.harness import (
     multipart,
     packet_status,
     post_packet,
+    read_answer,
     run_cli,
     tiny_pdf,
     wait_for,
@@ -183,9 +185,7 @@ def test_two_nodes_share_replay_cache_log_and_lease_and_one_takes_over_from_a_de
     config = {"database": postgres_dsn, "blobs": str(shared)}
     with running_exchange(tmp_path, config) as ex:
         first = ex.gw
-        second = GatewayProcess(root=tmp_path / "gw2")
-        unshared = shutil.ignore_patterns("dxg.sqlite3*", "tmp")  # config and keys are copied
-        shutil.copytree(first.root, second.root, ignore=unshared)
+        second = second_node(ex, tmp_path / "gw2")  # config and keys copied
         second.start()
         nodes = [first, second]
         try:
@@ -250,9 +250,7 @@ def test_an_upload_cut_by_a_nodes_crash_is_swept_by_the_node_that_lives_on(
               "shared_sweep_min_age_s": 2.0, "shared_sweep_interval_s": 0.5}  # fmt: skip
     with running_exchange(tmp_path, config) as ex:
         doomed = ex.gw
-        survivor = GatewayProcess(root=tmp_path / "gw2")
-        shutil.copytree(doomed.root, survivor.root,
-                        ignore=shutil.ignore_patterns("dxg.sqlite3*", "tmp"))  # fmt: skip
+        survivor = second_node(ex, tmp_path / "gw2")  # config and keys copied
         survivor.start()
         try:
             big = os.urandom(2 << 20).hex().encode()  # 4 MiB: written to a file 1 MiB at a time
@@ -280,17 +278,6 @@ def test_an_upload_cut_by_a_nodes_crash_is_swept_by_the_node_that_lives_on(
             survivor.stop()
 
 
-def read_answer(sock: socket.socket) -> Answer:
-    """The whole HTTP answer on ``sock`` (the request sent ``Connection: close``)."""
-    received = bytearray()
-    while chunk := sock.recv(65536):
-        received += chunk
-    raw_head, _, body = bytes(received).partition(b"\r\n\r\n")
-    status_line, *header_lines = raw_head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in header_lines)
-    return Answer(int(status_line.split()[1]), headers, body)
-
-
 def test_a_token_replayed_to_a_second_node_while_its_first_upload_is_in_flight(
     tmp_path: Path, postgres_dsn: str
 ) -> None:
@@ -305,9 +292,7 @@ def test_a_token_replayed_to_a_second_node_while_its_first_upload_is_in_flight(
     shared = tmp_path / "shared-blobs"
     with running_exchange(tmp_path, {"database": postgres_dsn, "blobs": str(shared)}) as ex:
         first = ex.gw
-        second = GatewayProcess(root=tmp_path / "gw2")
-        shutil.copytree(first.root, second.root,
-                        ignore=shutil.ignore_patterns("dxg.sqlite3*", "tmp"))  # fmt: skip
+        second = second_node(ex, tmp_path / "gw2")  # config and keys copied
         second.start()
         try:
             token = bearer(ex.ua, "POST", "/v1/packets")
@@ -462,9 +447,7 @@ def test_sigkill_of_one_node_under_load_loses_no_acknowledged_packet(
     audits the log clean across the handover."""
     config = {"database": postgres_dsn, "blobs": str(tmp_path / "shared-blobs")}
     with running_exchange(tmp_path, config) as ex:
-        second = GatewayProcess(root=tmp_path / "gw2")
-        shutil.copytree(ex.gw.root, second.root,
-                        ignore=shutil.ignore_patterns("dxg.sqlite3*", "tmp"))  # fmt: skip
+        second = second_node(ex, tmp_path / "gw2")  # config and keys copied
         second.start()
         nodes = [ex.gw, second]
         try:
