@@ -52,6 +52,16 @@ def read(dossier: Dossier, tmp: Path, *, workers: int = 1, limits: Limits | None
     return DocumentsExtractor().read(part)
 
 
+def _read_one(tmp: Path, seed: int, lang: str, condition: str,
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The one record the extractor makes of a generated one-child form, and its truth."""
+    dossier = wide_dossier(seed, lang, condition)  # type: ignore[arg-type]
+    out = DocumentsExtractor().extract(PartInput(dossier.filename, dossier.media_type,
+                                                 dossier.write(tmp), AS_OF))
+    [record] = out.records
+    return record, dossier.children[0].truth()
+
+
 def words_of(page: PageText) -> Counter[str]:
     return Counter(w.text for line in page.lines for w in line.words)
 
@@ -456,11 +466,7 @@ def test_a_stamp_over_a_value_no_longer_hides_it(tmp_path: Path) -> None:
     # Read as gray, the father's place came out "Zapetighzhia", run into his
     # name; with the colour dropped but the stamp's colourless JPEG edge left
     # (no halo), the outline hid "vaccination" and was read as "ое.".
-    dossier = wide_dossier(1_000_023, "en", "300 dpi")
-    out = DocumentsExtractor().extract(PartInput(dossier.filename, dossier.media_type,
-                                                 dossier.write(tmp_path), AS_OF))
-    [record] = out.records
-    truth = dossier.children[0].truth()
+    record, truth = _read_one(tmp_path, 1_000_023, "en", "300 dpi")
     assert record["services"]["medical"] == truth["services"]["medical"] == "vaccination"
     father = [c for c in record["family_contacts"] if c["relation"] == "father"]
     assert [(c["name"], c["place"]) for c in father] == [("Walker Lucas", "Zaporizhzhia")]
@@ -593,11 +599,8 @@ def test_which_words_are_numerals(text: str, numeral: bool) -> None:
 ])
 def test_a_birth_date_misread_or_cut_by_the_page_reading_is_read(
         tmp_path: Path, seed: int, lang: str, condition: str, birth_date: str) -> None:
-    dossier = wide_dossier(seed, lang, condition)  # type: ignore[arg-type]
-    out = DocumentsExtractor().extract(PartInput(dossier.filename, dossier.media_type,
-                                                 dossier.write(tmp_path), AS_OF))
-    [record] = out.records
-    assert record["birth_date"] == dossier.children[0].truth()["birth_date"] == birth_date
+    record, truth = _read_one(tmp_path, seed, lang, condition)
+    assert record["birth_date"] == truth["birth_date"] == birth_date
 
 
 def _word(text: str, top: float, bottom: float, confidence: float, x: float) -> Word:
@@ -646,11 +649,8 @@ def test_pen_dropped_makes_a_blue_stroke_paper_and_keeps_the_type_under_it() -> 
 ])
 def test_a_value_a_signature_stroke_runs_through_is_read(
         tmp_path: Path, seed: int, condition: str, member: str, value: str) -> None:
-    dossier = wide_dossier(seed, "uk", condition)  # type: ignore[arg-type]
-    out = DocumentsExtractor().extract(PartInput(dossier.filename, dossier.media_type,
-                                                 dossier.write(tmp_path), AS_OF))
-    [record] = out.records
-    assert record[member] == dossier.children[0].truth()[member] == value
+    record, truth = _read_one(tmp_path, seed, "uk", condition)
+    assert record[member] == truth[member] == value
 
 
 def test_a_value_written_in_blue_pen_beside_black_type_is_kept(tmp_path: Path) -> None:
@@ -690,11 +690,7 @@ def test_only_an_implausible_date_is_read_again(text: str, plausible: bool) -> N
 ])
 def test_a_skewed_200dpi_scan_deskewed_smoothly_is_read(
         tmp_path: Path, seed: int, lang: str, member: str, value: str) -> None:
-    dossier = wide_dossier(seed, lang, "degraded")  # type: ignore[arg-type]
-    out = DocumentsExtractor().extract(PartInput(dossier.filename, dossier.media_type,
-                                                 dossier.write(tmp_path), AS_OF))
-    [record] = out.records
-    truth = dossier.children[0].truth()
+    record, truth = _read_one(tmp_path, seed, lang, "degraded")
     if member.startswith("services."):
         got, want = record["services"][member[9:]], truth["services"][member[9:]]
     else:
