@@ -190,6 +190,13 @@ SELECT packet_id, kind, created, envelope_sha256, blob_dir, envelope FROM u ORDE
 """
 
 
+# Renews every claim this node holds (in flight, or waiting for a retry).
+_RENEW = (
+    "UPDATE packets SET claimed_until = ? WHERE claimed_by = ?"
+    " AND status IN ('ACCEPTED', 'EXTRACTING')"
+)
+
+
 def _claim_jobs(
     conn: Connection,
     *,
@@ -215,11 +222,7 @@ def _claim_jobs(
     if not isinstance(conn, PgConnection):  # SQLite: one writer, statement by statement
         return _claim_one_by_one(conn, node=node, skip=skip, limit=limit, at=at, until=until)
     if renew:  # what this node holds (in flight, or waiting for a retry)
-        conn.execute(
-            "UPDATE packets SET claimed_until = ? WHERE claimed_by = ?"
-            " AND status IN ('ACCEPTED', 'EXTRACTING')",
-            (until, node),
-        )
+        conn.execute(_RENEW, (until, node))
     if limit <= 0:
         return []
     rows = conn.execute(
@@ -239,11 +242,7 @@ def _claim_one_by_one(
         (format_time(at), node, limit + len(skip)),
     ).fetchall()
     chosen = [row[0] for row in rows if row[0] not in skip][:limit]
-    conn.execute(
-        "UPDATE packets SET claimed_until = ? WHERE claimed_by = ?"
-        " AND status IN ('ACCEPTED', 'EXTRACTING')",
-        (until, node),
-    )
+    conn.execute(_RENEW, (until, node))
     for packet_id in chosen:
         conn.execute(
             "UPDATE packets SET claimed_by = ?, claimed_until = ? WHERE packet_id = ?",

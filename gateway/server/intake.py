@@ -296,16 +296,15 @@ async def _check(gw: Gateway, caller: str, envelope: str, at: datetime) -> Manif
     """
     if not gw.db.postgres:
         return await gw.db.find(lambda c: check_envelope(c, gw.config, caller, envelope, at))
+
+    def check(conn: Connection) -> Manifest | IntakeResult:
+        return check_envelope(conn, gw.config, caller, envelope, at, cache=gw.registry,
+                              look_up=False)  # fmt: skip
+
     try:
-        return check_envelope(
-            _CacheOnly(), gw.config, caller, envelope, at, cache=gw.registry, look_up=False
-        )
+        return check(_CacheOnly())
     except _Uncached:
-        return await gw.db.find(
-            lambda c: check_envelope(
-                c, gw.config, caller, envelope, at, cache=gw.registry, look_up=False
-            )
-        )
+        return await gw.db.find(check)
 
 
 async def _answer_first(
