@@ -29,7 +29,7 @@ import pytest
 
 from tests.conftest import Exchange, running_exchange
 from tests.dossiers import make_dossier
-from tests.failover import second_node
+from tests.failover import lease_holders, second_node
 from tests.harness import (
     Answer,
     GatewayProcess,
@@ -145,11 +145,6 @@ def _sqlite_holds_nothing(root: Path) -> bool:
 
     with sqlite3.connect(root / "dxg.sqlite3") as conn:
         return int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0]) == 0
-
-
-def lease_holders(nodes: list[GatewayProcess]) -> list[bool]:
-    """Each node's answer to "do you hold the log lease?", from /readyz's body."""
-    return [json.loads(http("GET", node.url + "/readyz").body)["log_lease"] for node in nodes]
 
 
 def lease_gauge(node: GatewayProcess) -> float:
