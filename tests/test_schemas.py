@@ -6,6 +6,7 @@ All names in these tests are fictitious.
 from __future__ import annotations
 
 import copy
+import json
 import socket
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from gateway.protocol import schemas
 from gateway.protocol.errors import Invalid
+from gateway.protocol.manifest import PartSpec, build_manifest
 
 SHA_A = "a" * 64
 SHA_B = "0123456789abcdef" * 4
@@ -282,15 +284,16 @@ def test_schemas_resolve_without_the_network(monkeypatch: pytest.MonkeyPatch) ->
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("schema resolution tried the network")
 
-    schemas._registry.cache_clear()
-    schemas._validator.cache_clear()
+    for cached in (schemas._registry, schemas._schema, schemas._validator, schemas._fast_validator):
+        cached.cache_clear()
     monkeypatch.setattr(socket, "socket", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     try:
         schemas.validate_extraction(make_extraction(records=[make_record(case_id=CASE_ID)] * 2))
     finally:
-        schemas._registry.cache_clear()
-        schemas._validator.cache_clear()
+        for cached in (schemas._registry, schemas._schema, schemas._validator,
+                       schemas._fast_validator):  # fmt: skip
+            cached.cache_clear()
 
 
 def test_the_schema_files_are_found_next_to_the_package() -> None:
@@ -309,3 +312,92 @@ def test_checking_does_not_change_the_document() -> None:
     before = copy.deepcopy(document)
     schemas.check_extraction(document)
     assert document == before
+
+
+# -- the fast path: jsonschema-rs's "valid" is taken, so it must never be laxer
+
+
+def _valid_documents() -> list[tuple[str, Any]]:
+    manifest = json.loads(build_manifest(
+        sender="ua", recipient="ru", in_reply_to=CASE_ID, body={"note": "x"},
+        parts=[PartSpec("dossier.pdf", "application/pdf", 20480, SHA_A),
+               PartSpec("photo-1.jpg", "image/jpeg", 1024, SHA_B)],
+    ))  # fmt: skip
+    receipt = {
+        "v": 1, "receipt_id": CASE_ID, "level": "ACCEPTED", "packet_id": CASE_ID,
+        "issuer": "gw-ua", "sender": "ua", "recipient": "ru",
+        "issued_at": "2026-12-01T10:00:00Z", "envelope_sha256": SHA_A,
+        "parts": [{"name": "dossier.pdf", "sha256": SHA_B}],
+        "extraction_sha256": None, "reason": None,
+    }  # fmt: skip
+    event = {
+        "v": 1, "event_id": CASE_ID, "case_id": CASE_ID, "event": "REPORTED", "issuer": "ua",
+        "holder": "ua", "home": "ru", "issued_at": "2026-12-01T10:00:00Z",
+        "packet_id": CASE_ID, "record_id": "3f2a9c1e0b7d4a65", "due": None, "reason": None,
+        "aged_out": False,
+    }  # fmt: skip
+    return [
+        (schemas.MANIFEST_V1, manifest),
+        (schemas.RECEIPT_V1, receipt),
+        (schemas.CASE_EVENT_V1, event),
+        (schemas.BIOGRAPHY_V1, make_record()),
+        (schemas.EXTRACTION_V1, make_extraction(records=[make_record(case_id=CASE_ID)])),
+    ]
+
+
+def _replacements(value: Any) -> list[Any]:
+    out: list[Any] = [None, True, False, 0, 1, -1, 1.0, 1.5, 2**64, 2**70, -(2**70), "", "x",
+                      "\n", "é", "a" * 300, [], {}, [value], {"x": value}]  # fmt: skip
+    if isinstance(value, str):
+        out += [value + "\n", "\n" + value, value + " ", value.upper(), value[:-1], value * 2]
+    if isinstance(value, int) and not isinstance(value, bool):
+        out += [value + 1, value - 1, float(value), -value, str(value)]
+    if isinstance(value, list):
+        out += [value * 2, value[:-1], [*value, None]]
+    return out
+
+
+def _mutants(node: Any) -> list[Any]:
+    """``node`` broken every way we know, one change at a time, at every depth."""
+    found: list[Any] = []
+    if isinstance(node, dict):
+        found += [{**node, "zz_undeclared": 1}, {**node, "": None}]
+        for key, value in node.items():
+            found.append({k: v for k, v in node.items() if k != key})
+            for other in _replacements(value) + _mutants(value):
+                found.append({**node, key: other})
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            for other in _replacements(value) + _mutants(value):
+                found.append([*node[:i], other, *node[i + 1 :]])
+    return found
+
+
+@pytest.mark.parametrize("uri", [uri for uri, _ in _valid_documents()])
+def test_the_fast_validator_never_accepts_what_jsonschema_refuses(uri: str) -> None:
+    document = dict(_valid_documents())[uri]
+    assert schemas.fast_says_valid(uri, document)  # the fast path is what valid documents take
+    mutants = _mutants(document)
+    refused = 0
+    for mutant in mutants:
+        python_ok = not any(True for _ in schemas._validator(uri).iter_errors(mutant))
+        refused += not python_ok
+        if schemas.fast_says_valid(uri, mutant):
+            assert python_ok, (uri, mutant)
+    assert refused > len(mutants) // 3  # the mutants do break the schema
+
+
+def test_where_the_fast_validator_is_stricter_the_verdict_stays_jsonschemas() -> None:
+    # Python's re lets "$" match before a final newline; Rust's regex does not.
+    # jsonschema's verdict is the contract, so such a document keeps its old answer.
+    receipt = dict(_valid_documents())[schemas.RECEIPT_V1]
+    receipt = {**receipt, "envelope_sha256": SHA_A + "\n"}
+    assert not schemas.fast_says_valid(schemas.RECEIPT_V1, receipt)
+    assert schemas.check(schemas.RECEIPT_V1, receipt).ok
+
+
+def test_a_document_the_fast_validator_cannot_take_is_checked_by_jsonschema() -> None:
+    record = make_record()
+    record["age"]["years"] = 2**70  # past 64 bits: jsonschema-rs cannot take it
+    assert not schemas.fast_says_valid(schemas.BIOGRAPHY_V1, record)
+    assert [str(v) for v in schemas.check_biography(record).violations] == ["/age/years (maximum)"]

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,6 +127,52 @@ def test_a_failing_write_in_a_group_rolls_back_alone(database_target: Path | str
                 assert future.result(WAIT_S) == x
         rows = db.read_sync(lambda c: [r[0] for r in c.execute("SELECT x FROM t ORDER BY x")])
         assert rows == [x for x in range(QUEUED) if x != 7]
+    finally:
+        db.close()
+
+
+def test_one_statement_writes_of_a_group_fail_alone_whichever_way_they_fail(
+    database_target: Path | str,
+) -> None:
+    """An intake's form of write (one statement, then Python on its row): on
+    PostgreSQL a group sends all their statements in one pipeline. One that
+    the database refuses (x=3, a CHECK), one refused before it leaves (x=7,
+    a parameter psycopg cannot send) and one whose step after its row raises
+    (x=5, after writing a row of its own) are each their caller's error
+    alone, undone; every other write commits, the ones after a refused
+    statement too (sent again). SQLite runs each in turn, with the same
+    answers."""
+    db = open_migrated(database_target)
+    try:
+        db.write_sync(lambda c: c.execute("CREATE TABLE t (x INTEGER PRIMARY KEY CHECK (x <> 3))"))
+        db.write_sync(lambda c: c.execute("INSERT INTO t (x) VALUES (5)"))
+        gate = threading.Event()
+        busy = db.submit(lambda _c: gate.wait(WAIT_S))  # holds the writer: the rest queue up
+
+        def step(c: Connection, row: Any) -> int:
+            if row is None:  # x=5 was there: nothing inserted, and this step is refused
+                c.execute("INSERT INTO t (x) VALUES (500)")
+                raise LookupError("refused after its row")
+            return int(row[0])
+
+        insert = "INSERT INTO t (x) VALUES (?) ON CONFLICT DO NOTHING RETURNING x"
+        futures = [
+            db.submit_statement(store.Statement(insert, (object() if x == 7 else x,), step))
+            for x in range(QUEUED)
+        ]
+        gate.set()
+        assert busy.result(WAIT_S) is True
+        for x, future in enumerate(futures):
+            if x in (3, 7):
+                with pytest.raises(DATABASE_ERRORS):
+                    future.result(WAIT_S)
+            elif x == 5:
+                with pytest.raises(LookupError):
+                    future.result(WAIT_S)
+            else:
+                assert future.result(WAIT_S) == x
+        rows = db.read_sync(lambda c: [r[0] for r in c.execute("SELECT x FROM t ORDER BY x")])
+        assert rows == [x for x in range(QUEUED) if x not in (3, 7)]
     finally:
         db.close()
 

@@ -29,7 +29,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from gateway.protocol import case, jsontext
 from gateway.protocol import status as rules
@@ -58,7 +58,7 @@ from gateway.server.config import Config
 from gateway.server.jti import PendingClaim
 from gateway.server.service import Gateway
 from gateway.server.sql import Connection, Cursor
-from gateway.server.store import INLINE_MAX, Finish
+from gateway.server.store import INLINE_MAX, Finish, Statement
 
 FUTURE_SKEW_S = 300  # SPEC §3: `created` at most 300 s in the future
 WRITE_BATCH_BYTES = 1 << 20  # hand the disk 1 MiB at a time, not every network chunk
@@ -264,6 +264,16 @@ def _answer_taken(
             lambda stored: IntakeResult(status=200, body=json.loads(stored)),
         )
     return IntakeResult(status=200, body=json.loads(response))
+
+
+@dataclass(frozen=True, slots=True)
+class _Spent:
+    """An intake refused after its statement claimed the token's jti: raise ``refusal``."""
+
+    refusal: Conflict | Unavailable
+
+
+_Answer = IntakeResult | _Spent  # what an intake's statement step hands back
 
 
 class _Uncached(Exception):
@@ -508,22 +518,23 @@ async def accept(
             timeline.start(conn, manifest.packet_id, at)
             return IntakeResult(status=202, body=body)
 
-        def commit_unnumbered(conn: Connection) -> IntakeResult | Finish[Any, IntakeResult]:
-            # PostgreSQL, before the group takes any lock: packet, parts and
-            # timeline in one round trip; the receipt is numbered at the end.
-            parts = manifest.parts
-            claimed, inserted = conn.execute(_insert_pg(len(parts), claim=claim is not None), (
-                *(claim.params() if claim is not None else ()),
-                *row(_unfinished(head)),
-                *(value for i, p in enumerate(parts)
-                  for value in (p.sha256, f"part-{p.name}", p.name, p.media_type, p.size, i,
-                                stored[i])),
-                rules.ACCEPTED, format_time(at),
-            )).fetchone()  # fmt: skip
+        def numbered(conn: Connection, row: Any) -> _Answer | Finish[Any, _Answer]:
+            # PostgreSQL, after the intake statement (jti, packet, parts and timeline,
+            # pipelined with the group's other intakes, before any lock): the
+            # receipt is numbered at the group's end.
+            claimed, inserted = row
             if not claimed:  # another request holds this token's jti: nothing was inserted
                 raise Unauthenticated(REPLAYED)
             if not inserted:  # the id is taken: ON CONFLICT waited for its commit
-                return _answer_taken(conn, manifest, envelope)
+                try:
+                    taken = _answer_taken(conn, manifest, envelope)
+                except (Conflict, Unavailable) as refusal:
+                    # Not raised here: that would roll back only this step, and the
+                    # jti row the statement inserted stays either way (pipelined, its
+                    # savepoint is released already). The token is spent, as when
+                    # a refused request claims it on its own.
+                    return _Spent(refusal)
+                return cast(_Answer | Finish[Any, _Answer], taken)  # Finish is invariant
             unnumbered = receipts.Unnumbered(
                 compact=receipt,
                 sha256=sha256_hex(receipt),
@@ -539,14 +550,27 @@ async def accept(
             )
 
         if gw.db.postgres:
+            parts = manifest.parts
+            sql = _insert_pg(len(parts), claim=claim is not None)
+            statement: Statement[_Answer] = Statement(sql, (
+                *(claim.params() if claim is not None else ()),
+                *row(_unfinished(head)),
+                *(value for i, p in enumerate(parts)
+                  for value in (p.sha256, f"part-{p.name}", p.name, p.media_type, p.size, i,
+                                stored[i])),
+                rules.ACCEPTED, format_time(at),
+            ), numbered)  # fmt: skip
             try:
-                result = await gw.db.write_unlocked(commit_unnumbered)
+                answer = await gw.db.write_statement(statement)
             except Unauthenticated:
                 if claim is not None:
                     claim.settled = True  # found taken: the replay answer stands
                 raise
             if claim is not None:
-                claim.settled = True  # committed with the packet (or its identical twin's 200)
+                claim.settled = True  # committed with the packet (or its answer)
+            if isinstance(answer, _Spent):
+                raise answer.refusal
+            result = answer
         else:
             result = await gw.db.write(commit)
         committed = result.status == 202

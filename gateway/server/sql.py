@@ -141,11 +141,11 @@ class PgConnection:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         if not self.deferred:
-            return self.raw.execute(translate(sql), _params(parameters))
+            return self.raw.execute(translate(sql), params_of(parameters))
         with self.raw.pipeline():  # one round trip; an error is raised at its end
             for statement in self.take_deferred():
                 self.raw.execute(statement)
-            cur = self.raw.execute(translate(sql), _params(parameters))
+            cur = self.raw.execute(translate(sql), params_of(parameters))
         return cur
 
     def execute_script(self, sql: str) -> None:
@@ -157,7 +157,7 @@ class PgConnection:
         if self.deferred:
             self.execute_script("SELECT 1")
         cur = self.raw.cursor()
-        cur.executemany(translate(sql), [_params(p) for p in parameters])
+        cur.executemany(translate(sql), [params_of(p) for p in parameters])
         return cur
 
     @property
@@ -168,7 +168,8 @@ class PgConnection:
         self.raw.close()
 
 
-def _params(parameters: Sequence[Any]) -> Sequence[Any]:
+def params_of(parameters: Sequence[Any]) -> Sequence[Any]:
+    """``parameters`` as psycopg takes them."""
     # memoryview (what sqlite3 hands back for BLOBs) is bytes to psycopg too.
     return [bytes(p) if isinstance(p, memoryview) else p for p in parameters]
 

@@ -31,7 +31,11 @@ only inserts rows of its own (an intake) is submitted with
 must be numbered in commit order (its receipt's log index) it hands back
 as a :class:`Finish`, a step shared by the group's writes that runs last,
 under the log's own lock, pipelined with COMMIT. So a group of intakes
-holds a cross-node lock for one round trip, not for the whole group. A
+holds a cross-node lock for one round trip, not for the whole group. An
+intake is a :class:`Statement` (one statement, then Python on its row): the
+statements of a group's intakes go out together, each in its own savepoint,
+in one pipeline, so a group of n intakes makes one round trip for them, not
+n; one that fails is its own write's answer, as before. A
 write PostgreSQL aborts as a deadlock or serialization failure runs once
 more, in the next group, before its caller hears of it. The
 schema is not made here but by ``gateway.server.migrations``.
@@ -49,7 +53,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Generic, TypeVar, cast
@@ -66,6 +70,8 @@ from gateway.server.sql import (
     connect_postgres,
     is_postgres,
     is_write_conflict,
+    params_of,
+    translate,
 )
 
 T = TypeVar("T")
@@ -202,12 +208,45 @@ class Finish(Generic[V, T]):
     then: Callable[[Any], T]
 
 
-class _Write:
-    __slots__ = ("fn", "future", "lock_first", "retried", "started")
+@dataclass(frozen=True, slots=True)
+class Statement(Generic[T]):
+    """A write that is one statement and then Python on its first row (PostgreSQL).
 
-    def __init__(self, fn: Callable[[Connection], object], *, lock_first: bool) -> None:
+    Submitted with :meth:`Database.write_statement`. Its group sends the
+    statements of all such writes at once, each in a savepoint of its own,
+    in one pipeline: one round trip for all of them (each write's own round
+    trip cost the writer ~0.1 ms of CPU and the group its latency). Then,
+    in its turn with the group's other writes and in a savepoint of its own,
+    ``then(conn, row)`` runs (it may execute more statements, return a
+    :class:`Finish`, or raise); what it raises rolls back its own
+    statements, not the first one's: a ``then`` that refuses after the
+    statement wrote something must leave that write harmless. A statement
+    that fails rolls back to its savepoint, is its write's answer alone, and
+    the statements after it are sent again.
+    """
+
+    sql: str
+    params: Sequence[Any]
+    then: Callable[[Connection, Any], T | Finish[Any, T]]
+
+    def run(self, conn: Connection) -> T | Finish[Any, T]:
+        """The write run on its own: the statement, then ``then`` (SQLite, a retry)."""
+        return self.then(conn, conn.execute(self.sql, self.params).fetchone())
+
+
+class _Write:
+    __slots__ = ("fn", "future", "lock_first", "retried", "started", "statement")
+
+    def __init__(
+        self,
+        fn: Callable[[Connection], object],
+        *,
+        lock_first: bool,
+        statement: Statement[Any] | None = None,
+    ) -> None:
         self.fn = fn
         self.lock_first = lock_first
+        self.statement = statement  # sent with the group's other statements first
         self.future: concurrent.futures.Future[object] = concurrent.futures.Future()
         self.started = False  # its future is running: its caller waits for this write
         self.retried = False  # PostgreSQL aborted it once for a concurrent write's sake
@@ -328,6 +367,25 @@ class Database:
         future = self.submit(fn, lock_first=False)
         return cast(T, await asyncio.wrap_future(future))
 
+    def submit_statement(self, statement: Statement[T]) -> concurrent.futures.Future[T]:
+        """Queue a one-statement write (``lock_first=False``); the future resolves once durable.
+
+        On PostgreSQL the statement goes out with the other statements of its
+        group, in one round trip; SQLite runs ``statement.run``.
+
+        Raises:
+            RuntimeError: the database is closed.
+        """
+        if self._closed:
+            raise RuntimeError("the database is closed")
+        item = _Write(statement.run, lock_first=False, statement=statement)
+        self._queue.put(item)
+        return item.future  # type: ignore[return-value]
+
+    async def write_statement(self, statement: Statement[T]) -> T:
+        """:meth:`submit_statement`, awaited; the caller receives a :class:`Finish`'s value."""
+        return cast(T, await asyncio.wrap_future(self.submit_statement(statement)))
+
     def write_sync(self, fn: Callable[[Connection], T]) -> T:
         return self.submit(fn).result()
 
@@ -413,6 +471,12 @@ class Database:
         control = ["BEGIN"]  # statements sent with the next one of their kind, one message
         locked = False
         try:
+            # A retried write runs on its own: it may be what conflicts.
+            pipelined = [w for w in ordered if w.statement is not None and not w.retried]
+            rows: dict[int, tuple[Any, BaseException | None]] = {}
+            if len(pipelined) > 1:  # one alone gains nothing
+                started = [w for w in pipelined if w.start()]
+                control = _run_statements(conn, started, control, rows)
             for item in ordered:
                 if not item.start():
                     continue
@@ -421,7 +485,7 @@ class Database:
                     locked = True
                 conn.defer(*control, "SAVEPOINT w")  # sent with the write's first statement
                 control = ["RELEASE w"]
-                ran = _run(conn, item)
+                ran = _run(conn, item, rows.get(id(item)))
                 if ran[2] is not None and is_write_conflict(ran[2]) and not item.retried:
                     item.retried = True
                     again.append(item)
@@ -592,17 +656,90 @@ _PG_GROUP_LOCK = f"SELECT pg_advisory_xact_lock({advisory_key(WRITE_GROUP_LOCK)}
 
 
 def _run(
-    conn: sqlite3.Connection | PgConnection, item: _Write
+    conn: sqlite3.Connection | PgConnection,
+    item: _Write,
+    row: tuple[Any, BaseException | None] | None = None,
 ) -> tuple[_Write, object, BaseException | None]:
     """One write inside its open savepoint ``w``, rolled back to it if it fails.
+
+    ``row``: a :class:`Statement`'s row (or error) from the group's pipeline;
+    then only its ``then`` runs here.
 
     Its error is handed to its caller, not swallowed, and does not fail the group.
     """
     try:
-        return item, item.fn(conn), None
+        if row is None or item.statement is None:
+            return item, item.fn(conn), None
+        value, error = row
+        if error is not None:
+            return item, None, error  # rolled back to its own savepoint already
+        return item, item.statement.then(conn, value), None
     except BaseException as exc:
         conn.execute("ROLLBACK TO w")
         return item, None, exc
+
+
+def _run_statements(
+    conn: PgConnection,
+    items: list[_Write],
+    control: list[str],
+    rows: dict[int, tuple[Any, BaseException | None]],
+) -> list[str]:
+    """Send the statements of ``items`` in one pipeline, each in savepoint ``w``.
+
+    ``control`` (``BEGIN``) goes first. Fills ``rows`` with each item's first
+    row or its error, by ``id(item)``, and returns the control statements
+    still to send (none). A statement that fails is rolled back to its
+    savepoint and the ones after it (which PostgreSQL skipped) are sent
+    again, in another pipeline.
+
+    Raises:
+        psycopg.Error: a control statement failed, or the link did: the group fails.
+    """
+    pending = [(w, w.statement) for w in items if w.statement is not None]
+    while pending:
+        sent: list[tuple[_Write | None, psycopg.Cursor[Any]]] = []
+        raw = conn.raw
+        attempting: _Write | None = None  # its statement is being queued
+        try:
+            with raw.pipeline():
+                for statement in [*conn.take_deferred(), *control]:
+                    sent.append((None, raw.execute(statement)))
+                control = []
+                for item, write in pending:
+                    sent.append((None, raw.execute("SAVEPOINT w")))
+                    attempting = item
+                    sent.append((item, raw.execute(translate(write.sql), params_of(write.params))))
+                    attempting = None
+                    sent.append((None, raw.execute("RELEASE w")))
+        except psycopg.Error as exc:
+            # The first command without a result is the one PostgreSQL refused
+            # (it skipped every one after it); if every command sent has one,
+            # the statement being queued was refused before it left (its
+            # parameters). A control statement's failure, or the link's, is
+            # the group's.
+            refused = [(item, i) for i, (item, cur) in enumerate(sent) if cur.pgresult is None]
+            culprit = refused[0][0] if refused else attempting
+            if culprit is None or raw.broken or raw.closed:
+                raise
+            _keep_rows(sent[: refused[0][1]] if refused else sent, rows)
+            rows[id(culprit)] = (None, exc)
+            raw.execute("ROLLBACK TO w")  # the culprit's savepoint, the last one made
+            raw.execute("RELEASE w")
+            pending = pending[[w for w, _ in pending].index(culprit) + 1 :]
+            continue
+        _keep_rows(sent, rows)
+        pending = []
+    return control
+
+
+def _keep_rows(
+    sent: list[tuple[_Write | None, psycopg.Cursor[Any]]],
+    rows: dict[int, tuple[Any, BaseException | None]],
+) -> None:
+    for item, cur in sent:
+        if item is not None:
+            rows[id(item)] = (cur.fetchone(), None)
 
 
 def _fail(batch: list[_Write], exc: BaseException) -> None:
