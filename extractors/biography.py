@@ -30,7 +30,9 @@ How a form is read:
   below that starts with a label means the value is empty.
 - Continuations. Rows right below a value, close (within
   :data:`CONTINUATION_GAP_FACTOR` line heights), with no label and their
-  first word aligned with the value's first word, continue the value.
+  first word aligned with the value's first word, continue the value; a
+  first word of letters closed by a colon is a label too garbled to match,
+  and ends the value.
 - Children. A new record starts at a heading ``Дитина 1`` / ``Ребёнок 2`` /
   ``Child 3`` (any number, optional ``№``/``No.``/``#``), or when a family
   name or a given name label comes again in the current record. The same
@@ -777,6 +779,8 @@ class _PageReader:
             column = self._column(below, x0, right)
             if not column or abs(column[0][1].bbox[0] - x0) > ALIGN_TOLERANCE:
                 break
+            if _unread_label(column[0][1]):
+                break
             if any(
                 tok.bbox[0] < x0 - ALIGN_TOLERANCE and (below, t) not in self.used
                 for t, tok in enumerate(row.tokens)
@@ -786,6 +790,14 @@ class _PageReader:
             extra.extend(tok for _, tok in column)
             previous = row
         return extra
+
+
+def _unread_label(token: _Token) -> bool:
+    """A word of letters closed by a colon ("СВАМОМОТНЕВ:" for "GRANDMOTHER:"): a label
+    too garbled to match, never the next line of a value above it."""
+    head = token.text[:-1]
+    return (token.text.endswith(":") and sum(c.isalpha() for c in head) >= SHORT_LABEL_CLOSED
+            and all(c.isalpha() or c in translit.APOSTROPHES for c in head))
 
 
 def _overlap(a: BBox, b: BBox) -> float:

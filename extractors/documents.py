@@ -128,6 +128,7 @@ _NEAR = [255 if v >= 31 else 0 for v in range(256)]  # 3 coloured pixels of the 
 STROKE_REREAD_BELOW = 0.8  # a line with a word read less surely than this, under pen, again
 STROKE_VOTE_MARGIN = 0.15  # mean confidence the line's reading without the pen must gain
 STROKE_DEBRIS_CHARS = 2  # a word of the first reading this short may be the stroke itself
+STROKE_MARK_CONFIDENCE = 0.5  # a mark without letters read less surely is the stroke's remains
 STROKE_ROW_GAP = 24  # pixels of paper between two lines read again in one image
 PEN_SATURATION = 40  # 16 %: blue pen thinned by JPEG; gray type and paper stay under ~5 %
 PEN_UNDER_TYPE = 105  # darker than this is type, with or without pen over it: kept
@@ -857,6 +858,10 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         again = [replace(w, left=w.left + dx, top=w.top + dy, block=first[0].block,
                          paragraph=first[0].paragraph, line=first[0].line)
                  for w in found if top <= w.top + w.height / 2 < top + crop.height]
+        # A mark the second reading made of the stroke's remains ("©" at 0.49) is
+        # no word of the line: it neither counts nor blocks the vote.
+        again = [w for w in again
+                 if any(c.isalnum() for c in w.text) or w.confidence >= STROKE_MARK_CONFIDENCE]
         if not again or len(again) > len(first):
             continue  # nothing left (the line was pen), or words the first reading had not
         if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:

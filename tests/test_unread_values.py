@@ -168,3 +168,21 @@ def test_a_form_whose_short_label_was_garbled_is_read(
         tmp_path: Path, seed: int, condition: str, member: str, value: str) -> None:
     record, truth = _read_one(tmp_path, seed, "uk", condition)
     assert record[member] == truth[member] == value
+
+
+def test_a_garbled_label_closed_by_its_colon_ends_the_value_above() -> None:
+    # "GRANDMOTHER:" read as Cyrillic look-alikes matched no label; the row was
+    # taken for the guardian's second line, relative and all.
+    lines = [row(100, (50, "Surname:")), row(114, (50, "Parker")),
+             row(140, (50, "Guardian:")), row(154, (50, "Harris Emily")),
+             row(168, (50, "СВАМОМОТНЕВ:")),
+             row(182, (50, "Parker Chloe, Mariupol, +380 76 697 9807"))]
+    [record] = biography.parse_pages("form.pdf", [page(*lines, method="ocr")], as_of=AS_OF)
+    assert record["guardian"] == "Harris Emily"
+
+
+def test_a_value_a_stroke_crosses_is_read_though_a_mark_of_it_remains(tmp_path: Path) -> None:
+    # The line with the pen dropped read "Harris Emily ©"; the "©" (0.49), the
+    # stroke's remains over no word of the first reading, blocked the vote.
+    record, truth = _read_one(tmp_path, 1_000_045, "en", "300 dpi")
+    assert record["guardian"] == truth["guardian"] == "Harris Emily"
