@@ -128,7 +128,7 @@ _NEAR = [255 if v >= 31 else 0 for v in range(256)]  # 3 coloured pixels of the 
 STROKE_REREAD_BELOW = 0.8  # a line with a word read less surely than this, under pen, again
 STROKE_VOTE_MARGIN = 0.15  # mean confidence the line's reading without the pen must gain
 STROKE_DEBRIS_CHARS = 2  # a word of the first reading this short may be the stroke itself
-STROKE_MARK_CONFIDENCE = 0.5  # a mark without letters read less surely is the stroke's remains
+STROKE_MARK_CONFIDENCE = 0.5  # a line's first reading all under this read nothing of it
 STROKE_ROW_GAP = 24  # pixels of paper between two lines read again in one image
 PEN_SATURATION = 40  # 16 %: blue pen thinned by JPEG; gray type and paper stay under ~5 %
 PEN_UNDER_TYPE = 105  # darker than this is type, with or without pen over it: kept
@@ -810,8 +810,11 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     like the page), the pen made paper (:func:`_pen_dropped`), and all such
     lines are read in one more Tesseract call. A line's second reading
     replaces its first only when it has no more words (the stroke's debris
-    goes), each over a word of the first, no more letters, and a mean confidence
-    :data:`STROKE_VOTE_MARGIN` higher: a value written in blue pen, which
+    goes), each over a word of the first, no more letters (unless the first
+    reading was all under :data:`STROKE_MARK_CONFIDENCE` and the second is
+    sure: the first read nothing), and a mean confidence
+    :data:`STROKE_VOTE_MARGIN` higher; marks without letters or digits in the
+    second reading are the stroke's remains and are left out: a value written in blue pen, which
     dropping the pen would erase, keeps its first reading.
 
     Raises:
@@ -858,10 +861,9 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         again = [replace(w, left=w.left + dx, top=w.top + dy, block=first[0].block,
                          paragraph=first[0].paragraph, line=first[0].line)
                  for w in found if top <= w.top + w.height / 2 < top + crop.height]
-        # A mark the second reading made of the stroke's remains ("©" at 0.49) is
-        # no word of the line: it neither counts nor blocks the vote.
-        again = [w for w in again
-                 if any(c.isalnum() for c in w.text) or w.confidence >= STROKE_MARK_CONFIDENCE]
+        # A mark the second reading made of the stroke's remains ("©", ":") is no
+        # word of the line: it neither counts nor blocks the vote.
+        again = [w for w in again if any(c.isalnum() or c in "№#" for c in w.text)]
         if not again or len(again) > len(first):
             continue  # nothing left (the line was pen), or words the first reading had not
         if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:
@@ -875,8 +877,12 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         # Nor may it find words where the first reading had none, nor more
         # letters: a line of the stroke alone ("НО Ра") is no value, and its
         # crop, reaching into the line above, reads that line's words cut.
+        # A first reading all doubtful ("а" at 0.00 for "Бердянск") read nothing:
+        # then a sure second reading may have more letters.
+        unread = (max(w.confidence for w in first) < STROKE_MARK_CONFIDENCE
+                  and _mean_confidence(again) >= STROKE_REREAD_BELOW)
         if (any(not any(_x_overlap(a, w) for w in first) for a in again)
-                or _letters(again) > _letters(first)):
+                or (_letters(again) > _letters(first) and not unread)):
             continue
         for n, i in enumerate(members):
             out[i] = again if n == 0 else []

@@ -186,3 +186,11 @@ def test_a_value_a_stroke_crosses_is_read_though_a_mark_of_it_remains(tmp_path: 
     # stroke's remains over no word of the first reading, blocked the vote.
     record, truth = _read_one(tmp_path, 1_000_045, "en", "300 dpi")
     assert record["guardian"] == truth["guardian"] == "Harris Emily"
+
+
+def test_a_value_under_a_stroke_read_as_nothing_is_read(tmp_path: Path) -> None:
+    # The first reading had "а" at 0.00 for the place under a signature; the
+    # second, with the pen dropped, "Бердянск" and ":" (the stroke's remains),
+    # and was refused for having more letters than nothing.
+    record, truth = _read_one(tmp_path, 1_000_084, "ru", "rotated")
+    assert record["displacement_place"] == truth["displacement_place"] == "Бердянск"
