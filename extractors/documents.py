@@ -863,7 +863,8 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
                  for w in found if top <= w.top + w.height / 2 < top + crop.height]
         # A mark the second reading made of the stroke's remains ("©", ":") is no
         # word of the line: it neither counts nor blocks the vote.
-        again = [w for w in again if any(c.isalnum() or c in "№#" for c in w.text)]
+        # A "/" is a bilingual label's own and stays.
+        again = [w for w in again if w.text == "/" or any(c.isalnum() or c in "№#" for c in w.text)]
         if not again or len(again) > len(first):
             continue  # nothing left (the line was pen), or words the first reading had not
         if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:
@@ -989,9 +990,10 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
             # A letter or two alone is a value only in a column of the page's words
             # (a sex letter under or beside its neighbours' values); elsewhere it is a
             # box's corner or the sheet's edge read as "L" or "3".
-            if sum(c.isalnum() for c in again.text) <= UNREAD_SHORT_CHARS and not any(
-                    abs(s.left - again.left) <= UNREAD_ALIGN * word_h for s in sure):
-                continue
+            if sum(c.isalnum() for c in again.text) <= UNREAD_SHORT_CHARS and (
+                    not again.text.isalpha() or not any(
+                        abs(s.left - again.left) <= UNREAD_ALIGN * word_h for s in sure)):
+                continue  # nor is a short word of digits or marks ("1/", a label's half)
             added.append(again)
     if not added:
         return list(words), frozenset()

@@ -194,3 +194,14 @@ def test_a_value_under_a_stroke_read_as_nothing_is_read(tmp_path: Path) -> None:
     # and was refused for having more letters than nothing.
     record, truth = _read_one(tmp_path, 1_000_084, "ru", "rotated")
     assert record["displacement_place"] == truth["displacement_place"] == "Бердянск"
+
+
+@pytest.mark.parametrize(("seed", "condition", "value"), [
+    (1_000_062, "degraded", "Смирнов"),  # "1/" read again over "/ Surname"
+    (1_000_064, "degraded", "Попов"),  # the "/" of "Фамилия / Surname" dropped as a mark
+    (1_000_086, "rotated", "Волков"),
+])
+def test_a_bilingual_label_read_again_keeps_its_value(
+        tmp_path: Path, seed: int, condition: str, value: str) -> None:
+    record, truth = _read_one(tmp_path, seed, "ru", condition)
+    assert record["family_name"] == truth["family_name"] == value
