@@ -15,8 +15,11 @@ How a form is read:
   lower case, ё as е, apostrophes and everything but letters dropped, so
   case, spacing, a trailing colon and ``Ім'я``/``Імʼя``/``Iм'я`` all match.
   OCR slips are forgiven by edit distance: none for keys of up to 4 letters,
-  1 up to 8, 2 beyond. A label starts a row or follows a gap of at least
-  :data:`CELL_GAP_FACTOR` line heights (the next cell or column). A bilingual
+  1 up to 8, 2 beyond; a short key (3 or 4 letters) read with its colon, the
+  mark of a label, is forgiven one slip (``Im'a:`` and ``Їм'я:`` for ``Ім'я:``).
+  A colon standing alone after a label is the label's. A label starts a row
+  or follows a gap of at least :data:`CELL_GAP_FACTOR` line heights (the
+  next cell or column). A bilingual
   label (``Прізвище / Surname``) is one label; a hint in parentheses after it
   (``Стать (ч / ж)``) is skipped.
 - Values. The words after the label on its row, up to the next label (left
@@ -27,7 +30,9 @@ How a form is read:
   below that starts with a label means the value is empty.
 - Continuations. Rows right below a value, close (within
   :data:`CONTINUATION_GAP_FACTOR` line heights), with no label and their
-  first word aligned with the value's first word, continue the value.
+  first word aligned with the value's first word, continue the value; a
+  first word of letters closed by a colon is a label too garbled to match,
+  and ends the value.
 - Children. A new record starts at a heading ``Дитина 1`` / ``Ребёнок 2`` /
   ``Child 3`` (any number, optional ``№``/``No.``/``#``), or when a family
   name or a given name label comes again in the current record. The same
@@ -69,7 +74,10 @@ What a record says:
   it, an OCR'd given name or patronymic no name table knows, an
   implausible date, the page's condition); a text-layer value neither
   repaired nor inferred is 1.0. A repaired value says ``"corrected":
-  true``; a sex told by the names says ``"inferred": true`` and carries
+  true``; a value the page's first reading left out and a second reading of
+  that region found (``extractors.documents``) says ``"read_again": true``,
+  is never surer than :data:`READ_AGAIN_MAX_CONFIDENCE` and is for review;
+  a sex told by the names says ``"inferred": true`` and carries
   that name's page and box. A photo's confidence falls from 1 to 0.5 with
   its distance from the block.
 - ``review``: the members a person should check: those under the model's
@@ -116,6 +124,7 @@ ALIGN_TOLERANCE = 8.0  # points a continuation or below-value may stray from its
 PHOTO_MAX_GAP = 216.0  # points (3 in) between a photo and its child's block, at most
 GARBLED_GAP_RATIO = 2.0  # a gap this many label spaces wide ends a garbled label half
 MAX_GARBLED_WORDS = 3  # words of a garbled first half before a bilingual label's "/"
+SHORT_LABEL_CLOSED = 3  # a key this long or longer, read with a colon after it, allows one edit
 MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
 LABEL_MEMO = 8192  # texts whose label is remembered: a document's label candidates, many times
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
@@ -124,6 +133,9 @@ INK_REACH = 2.0  # line heights past a value's end at which a stroke may still h
 SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
 DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
+# The model was fitted on no value a second reading of unread ink found: such a
+# value is never surer than this, and is always listed for review.
+READ_AGAIN_MAX_CONFIDENCE = 0.9
 PHOTO_REVIEW_THRESHOLD = 0.9  # a photo over ~43 pt from its child's block is for review
 # A record with more than this share of the values it read under the review
 # threshold was not read as type at all (a hand-filled form, a ruined scan):
@@ -269,6 +281,7 @@ class _Token:
     text: str
     bbox: BBox
     confidence: float
+    reread: bool = False  # read by a second reading of ink the page's reading left unread
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +331,7 @@ def _key(text: str) -> str:
 
 # Digits and marks OCR reads for the letters of a label ("1м'я" for "Ім'я",
 # "PATBOMYM!C" for "PATRONYMIC"), in each script.
-_DIGITS_AS_CYRILLIC = str.maketrans("103!", "іозі")
+_DIGITS_AS_CYRILLIC = str.maketrans("103!m", "іозім")  # and a Cyrillic "м" read as Latin "m"
 _DIGITS_AS_LATIN = str.maketrans("10!", "ioi")
 
 
@@ -349,8 +362,11 @@ def _build_labels() -> tuple[Label, ...]:
 _ALL_LABELS = _build_labels()
 
 
-def _tolerance(key: str) -> int:
+def _tolerance(key: str, *, closed: bool = False) -> int:
+    """Edits forgiven in reading ``key``; ``closed``: the text read ends in a colon."""
     if len(key) <= 4:
+        if closed and len(key) >= SHORT_LABEL_CLOSED:
+            return 1
         return 0
     return 1 if len(key) <= 8 else 2
 
@@ -370,7 +386,7 @@ def _distance(a: str, b: str, limit: int) -> int:
     return previous[-1]
 
 
-def _split_word(text: str, bbox: BBox, confidence: float) -> list[_Token]:
+def _split_word(text: str, bbox: BBox, confidence: float, reread: bool = False) -> list[_Token]:
     # "Прізвище/Surname" and "Прізвище:Коваленко" arrive as one word; the
     # parts get a share of the box proportional to their length.
     pieces: list[str] = []
@@ -383,13 +399,14 @@ def _split_word(text: str, bbox: BBox, confidence: float) -> list[_Token]:
         else:
             pieces.append(part)
     if len(pieces) == 1:
-        return [_Token(text, bbox, confidence)]
+        return [_Token(text, bbox, confidence, reread)]
     x0, y0, x1, y1 = bbox
     width = (x1 - x0) / max(len(text), 1)
     tokens, offset = [], 0
     for piece in pieces:
         start = x0 + offset * width
-        tokens.append(_Token(piece, (start, y0, start + len(piece) * width, y1), confidence))
+        tokens.append(_Token(piece, (start, y0, start + len(piece) * width, y1), confidence,
+                             reread))
         offset += len(piece)
     return tokens
 
@@ -418,7 +435,8 @@ def _rows(page: PageText) -> list[_Row]:
     rows = []
     for group in sorted(groups + tall, key=lambda g: min(ln.bbox[1] for ln in g)):
         words = sorted((w for ln in group for w in ln.words), key=lambda w: w.bbox[0])
-        tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence))
+        tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence,
+                                                                   w.reread))
         bbox = _union(t.bbox for t in tokens)
         ink = any(group is g for g in tall) and all(
             t.confidence < DOUBTFUL_WORD or sum(c.isalpha() for c in t.text) < 3
@@ -462,11 +480,12 @@ def _best_label(text: str) -> tuple[Label, int] | None:
     # never depends on the order of a set (which differs between processes).
     best: tuple[Label, int] | None = None
     rivals: set[str] = set()  # members another label equally near stands for
+    closed = text.rstrip().endswith(":")
     for key in dict.fromkeys(_keys(text)):
         if not key:
             continue
         for label in _ALL_LABELS:
-            limit = _tolerance(label.key)
+            limit = _tolerance(label.key, closed=closed)
             d = _distance(key, label.key, limit)
             if d > limit or (best is not None and d > best[1]):
                 continue
@@ -591,6 +610,11 @@ def _segments(row: _Row) -> list[_Segment]:
                 # cell it is still label, not the child's name.
                 end = _garbled_label_end(tokens, end, cell_gap)
                 label_tokens = list(tokens[i:end])
+            # A colon read apart from its label ("МЕСТОНАХОЖДЕНИЕ :") is the label's,
+            # not a value of one mark.
+            if end < len(tokens) and tokens[end].text == ":":
+                label_tokens.append(tokens[end])
+                end += 1
             break
         current = _Segment(label, label_tokens, distance)
         segments.append(current)
@@ -755,6 +779,8 @@ class _PageReader:
             column = self._column(below, x0, right)
             if not column or abs(column[0][1].bbox[0] - x0) > ALIGN_TOLERANCE:
                 break
+            if _unread_label(column[0][1]):
+                break
             if any(
                 tok.bbox[0] < x0 - ALIGN_TOLERANCE and (below, t) not in self.used
                 for t, tok in enumerate(row.tokens)
@@ -764,6 +790,14 @@ class _PageReader:
             extra.extend(tok for _, tok in column)
             previous = row
         return extra
+
+
+def _unread_label(token: _Token) -> bool:
+    """A word of letters closed by a colon ("СВАМОМОТНЕВ:" for "GRANDMOTHER:"): a label
+    too garbled to match, never the next line of a value above it."""
+    head = token.text[:-1]
+    return (token.text.endswith(":") and sum(c.isalpha() for c in head) >= SHORT_LABEL_CLOSED
+            and all(c.isalpha() or c in translit.APOSTROPHES for c in head))
 
 
 def _overlap(a: BBox, b: BBox) -> float:
@@ -944,6 +978,8 @@ def _provenance(f: _Field, method: str, evidence: confidence.Evidence) -> dict[s
     }
     if evidence.fixes:
         entry["corrected"] = True
+    if any(t.reread for t in f.value_tokens):
+        entry["read_again"] = True
     return entry
 
 
@@ -1148,6 +1184,8 @@ class _Builder:
                 evidence = replace(evidence, incomplete=len(values[key].split()) < 2)
             scored[key] = evidence
             entry["confidence"] = model.score(evidence)
+            if entry.get("read_again"):
+                entry["confidence"] = min(entry["confidence"], READ_AGAIN_MAX_CONFIDENCE)
         self.evidence[record_id] = scored
 
 
@@ -1245,7 +1283,8 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
         low = {k for k, p in record["provenance"].items()
                if (p["confidence"] < PHOTO_REVIEW_THRESHOLD if k == "photos"
                    else confidence.model().needs_review(p["confidence"]))}
-        record["review"] = sorted(set(record["review"]) | low)
+        again = {k for k, p in record["provenance"].items() if p.get("read_again")}
+        record["review"] = sorted(set(record["review"]) | low | again)
         if _all_for_review_if_illegible(record, low - {"photos"}, warnings):
             illegible.add(record["record_id"])
     return ParseResult([record for _, record in found], warnings,

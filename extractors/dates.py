@@ -13,7 +13,8 @@ Invariants (never guess):
 - a two-digit year gives ``None`` (which century?);
 - ``a/b/yyyy`` is read only where the order is certain: one of ``a``, ``b``
   is over 12, or both are equal; ``03/04/2012`` gives ``None``;
-- dotted and textual forms are day-month-year, the order of uk, ru and most
+- dotted and textual forms are day-month-year (``14.03 2012``, its last dot
+  lost to OCR, too), the order of uk, ru and most
   en forms; ``March 14, 2012`` is read too, it has only one reading;
 - years outside 1900–2100 give ``None``: on these forms they are misreads.
 
@@ -90,7 +91,10 @@ _TO_LATIN = str.maketrans("асеіорхук", "aceiopxyk")
 
 # "р." / "року" (uk), "г." / "года" (ru) after a year; "y." rarely in en.
 _YEAR_WORD = r"(?:\s*(?:р\.?|року|рік|г\.?|года|год|y\.?))?"
-_NUMERIC_DMY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})" + _YEAR_WORD, re.IGNORECASE)
+# The second dot may be read as a space ("30.11 2022"): two dots' worth of
+# day and month before a four-digit year can be nothing else.
+_NUMERIC_DMY = re.compile(r"(\d{1,2})\.(\d{1,2})(?:\.|\.?\s+)(\d{4})" + _YEAR_WORD,
+                          re.IGNORECASE)
 _NUMERIC_MY = re.compile(r"(\d{1,2})\.(\d{4})" + _YEAR_WORD, re.IGNORECASE)
 _SLASHED = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.IGNORECASE)
 _ISO = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", re.IGNORECASE)

@@ -128,10 +128,27 @@ _NEAR = [255 if v >= 31 else 0 for v in range(256)]  # 3 coloured pixels of the 
 STROKE_REREAD_BELOW = 0.8  # a line with a word read less surely than this, under pen, again
 STROKE_VOTE_MARGIN = 0.15  # mean confidence the line's reading without the pen must gain
 STROKE_DEBRIS_CHARS = 2  # a word of the first reading this short may be the stroke itself
+STROKE_MARK_CONFIDENCE = 0.5  # a line's first reading all under this read nothing of it
 STROKE_ROW_GAP = 24  # pixels of paper between two lines read again in one image
 PEN_SATURATION = 40  # 16 %: blue pen thinned by JPEG; gray type and paper stay under ~5 %
 PEN_UNDER_TYPE = 105  # darker than this is type, with or without pen over it: kept
 PEN_HUES = (140, 200)  # PIL's 0-255 hue: blue (~170) to violet; red and black are not pen here
+UNREAD_INK_LEVEL = 128  # darker than mid-gray is ink; type is near black, paper near white
+UNREAD_CELLS_PER_WORD = 4  # grid cells per typical word height: a letter's stroke fills a cell
+UNREAD_CELL_INK = 3  # dark pixels that make a cell ink: a JPEG speck is one or two
+UNREAD_MIN_HEIGHT = 0.6  # of a typical word height: lower is a rule, a dot, a speck
+UNREAD_MAX_HEIGHT = 2.0  # higher is a stroke, a ring or a picture, not a line of type
+UNREAD_RULE_HEIGHTS = 2.5  # a vertical run of ink this many word heights long is a rule
+UNREAD_MIN_WIDTH = 0.5  # of a word height: narrower is a mark (a one-letter value is wider)
+UNREAD_MARGIN = 0.3  # word heights of paper kept round an unread region when it is cut out
+UNREAD_MAX_REGIONS = 16  # more unread regions than this is a page of noise or pictures
+UNREAD_MIN_CONFIDENCE = 0.6  # a word read again less surely than this is a guess: not taken
+UNREAD_MAX_CONFIDENCE = 0.9  # ink the page's reading missed sat in a hard place: never surer
+UNREAD_READ_DPI = 300  # crops of pages under this are upscaled to it before the second reading
+UNREAD_SHORT_CHARS = 2  # a word read again this short must stand in a column of read words
+UNREAD_ALIGN = 0.4  # word heights a short word's left edge may stray from its column's
+UNREAD_COVERED = 0.5  # a word of the page's reading this sure accounts for its ink
+UNREAD_BLOCK = 1_000_000  # reader block numbers of words read again: lines of their own
 PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
 
 
@@ -747,10 +764,6 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
     if source.ink is not source.gray:
         words = _reread_under_strokes(source, gray_img.size, rotation, skew, words, dpi=dpi,
                                       deadline=deadline)
-    scale = 72.0 / dpi
-    items = [((w.block, w.paragraph * 10_000 + w.line), Word(
-        w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
-                 (w.top + w.height) * scale), round(w.confidence, 4))) for w in words]
     photo_img = source.gray
     if photo_img is source.ink:
         photo_img = gray_img
@@ -760,6 +773,15 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                          else _deskew(photo_img, amount, 255))
     photos, regions = _scan_photos(source, photo_img, rotation=rotation, skew=skew, dpi=dpi,
                                     number=number)
+    # Values the page's reading left out (beside a photo frame, a rule), read again.
+    scale = 72.0 / dpi
+    pictures = [(round(b[0] / scale), round(b[1] / scale), round(b[2] / scale),
+                 round(b[3] / scale)) for b in (region.bbox for region in regions)]
+    words, read_again = _reread_unread_ink(gray_img, words, pictures, dpi=dpi, deadline=deadline)
+    items = [((w.block, w.paragraph * 10_000 + w.line), Word(
+        w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
+                 (w.top + w.height) * scale), round(w.confidence, 4), reread=i in read_again))
+        for i, w in enumerate(words)]
     text = PageText(page=number, width=gray_img.width * scale, height=gray_img.height * scale,
                     method="ocr", lines=_lines(_ink_not_text(items)), images=tuple(regions),
                     rotation=rotation, skew=skew)
@@ -788,8 +810,11 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     like the page), the pen made paper (:func:`_pen_dropped`), and all such
     lines are read in one more Tesseract call. A line's second reading
     replaces its first only when it has no more words (the stroke's debris
-    goes), each over a word of the first, no more letters, and a mean confidence
-    :data:`STROKE_VOTE_MARGIN` higher: a value written in blue pen, which
+    goes), each over a word of the first, no more letters (unless the first
+    reading was all under :data:`STROKE_MARK_CONFIDENCE` and the second is
+    sure: the first read nothing), and a mean confidence
+    :data:`STROKE_VOTE_MARGIN` higher; marks without letters or digits in the
+    second reading are the stroke's remains and are left out: a value written in blue pen, which
     dropping the pen would erase, keeps its first reading.
 
     Raises:
@@ -836,6 +861,10 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         again = [replace(w, left=w.left + dx, top=w.top + dy, block=first[0].block,
                          paragraph=first[0].paragraph, line=first[0].line)
                  for w in found if top <= w.top + w.height / 2 < top + crop.height]
+        # A mark the second reading made of the stroke's remains ("©", ":") is no
+        # word of the line: it neither counts nor blocks the vote.
+        # A "/" is a bilingual label's own and stays.
+        again = [w for w in again if w.text == "/" or any(c.isalnum() or c in "№#" for c in w.text)]
         if not again or len(again) > len(first):
             continue  # nothing left (the line was pen), or words the first reading had not
         if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:
@@ -849,12 +878,153 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         # Nor may it find words where the first reading had none, nor more
         # letters: a line of the stroke alone ("НО Ра") is no value, and its
         # crop, reaching into the line above, reads that line's words cut.
+        # A first reading all doubtful ("а" at 0.00 for "Бердянск") read nothing:
+        # then a sure second reading may have more letters.
+        unread = (max(w.confidence for w in first) < STROKE_MARK_CONFIDENCE
+                  and _mean_confidence(again) >= STROKE_REREAD_BELOW)
         if (any(not any(_x_overlap(a, w) for w in first) for a in again)
-                or _letters(again) > _letters(first)):
+                or (_letters(again) > _letters(first) and not unread)):
             continue
         for n, i in enumerate(members):
             out[i] = again if n == 0 else []
     return [w for ws in out for w in ws]
+
+
+def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
+                       pictures: Sequence[tuple[int, int, int, int]], *, dpi: int,
+                       deadline: float) -> tuple[list[tesseract.TsvWord], frozenset[int]]:
+    """Ink the page's reading left unread, each region read again on its own.
+
+    Tesseract drops a value outright where its line finder takes it for part
+    of something else: type beside a photo frame, against a box rule, under a
+    stamp's remains. The page (upright, deskewed, as read) is looked at on a
+    grid of :data:`UNREAD_CELLS_PER_WORD` cells a word height; ink cells that
+    no word read with at least :data:`UNREAD_COVERED` confidence covers, that
+    lie outside the photos and on no long vertical rule, are grouped into
+    regions; each region of a line's height (not a rule, a dot or a picture)
+    is cut out with a margin, upscaled to :data:`UNREAD_READ_DPI` if the page
+    is under it, and all of them are read in one more Tesseract call, stacked.
+    A page whose ink was all read costs no call.
+
+    Guarantees: only ink no sure word covers is read again, so no word of
+    the first reading is replaced except an unsure one under a word read
+    again; a word is taken only at :data:`UNREAD_MIN_CONFIDENCE` or more,
+    with a letter or digit, a word of :data:`UNREAD_SHORT_CHARS` letters or
+    fewer only where its left edge lines up with a word of the first reading
+    (a box's corner read ``L`` stands in no column), and its confidence capped at
+    :data:`UNREAD_MAX_CONFIDENCE`; each line read again is a line of its own
+    (reader block :data:`UNREAD_BLOCK` and up).
+
+    Returns:
+        The words, and the indices among them of those read again.
+
+    Raises:
+        ExtractionFailed: the second reading failed (see ``extractors.tesseract``).
+    """
+    sure = [w for w in words if w.confidence >= UNREAD_COVERED]
+    heights = sorted(w.height for w in sure if len(w.text) >= 3)
+    if len(heights) < MIN_WORDS_FOR_LAYOUT:
+        return list(words), frozenset()
+    word_h = heights[len(heights) // 2]
+    cell = max(2, round(word_h / UNREAD_CELLS_PER_WORD))
+    dark = page.point([255 if v < UNREAD_INK_LEVEL else 0 for v in range(256)])
+    rows, cols = page.height // cell, page.width // cell
+    if rows < 2 or cols < 2:
+        return list(words), frozenset()
+    grid = np.asarray(dark.crop((0, 0, cols * cell, rows * cell)).reduce(cell))
+    ink = grid >= 255 * UNREAD_CELL_INK / (cell * cell)
+    for w in sure:
+        ink[max(0, w.top // cell - 1): (w.top + w.height) // cell + 2,
+            max(0, w.left // cell - 1): (w.left + w.width) // cell + 2] = False
+    for x0, y0, x1, y1 in pictures:
+        ink[max(0, y0 // cell - 1): y1 // cell + 2, max(0, x0 // cell - 1): x1 // cell + 2] = False
+    ink &= ~_on_long_vertical_run(ink, math.ceil(UNREAD_RULE_HEIGHTS * word_h / cell))
+    joined = ink.copy()  # letters a cell apart are one word, words a cell apart one line
+    joined[:, 1:] |= ink[:, :-1]
+    joined[:, :-1] |= ink[:, 1:]
+    boxes = []
+    for r0, c0, r1, c1, _ in _components(joined):
+        height, width = (r1 - r0) * cell, (c1 - c0) * cell
+        if (UNREAD_MIN_HEIGHT * word_h <= height <= UNREAD_MAX_HEIGHT * word_h
+                and width >= UNREAD_MIN_WIDTH * word_h):
+            boxes.append((c0 * cell, r0 * cell, c1 * cell, r1 * cell))
+    if not boxes or len(boxes) > UNREAD_MAX_REGIONS:
+        return list(words), frozenset()
+    margin = max(2, round(UNREAD_MARGIN * word_h))
+    scale = max(1.0, UNREAD_READ_DPI / dpi)
+    crops: list[tuple[tuple[int, int, int, int], Image.Image]] = []
+    for x0, y0, x1, y1 in boxes:
+        box = (max(0, x0 - margin), max(0, y0 - margin), min(page.width, x1 + margin),
+               min(page.height, y1 + margin))
+        crop = page.crop(box)
+        if scale > 1.0:
+            crop = crop.resize((round(crop.width * scale), round(crop.height * scale)),
+                               Image.Resampling.LANCZOS)
+        crops.append((box, crop))
+    gap = round(STROKE_ROW_GAP * scale)
+    canvas = Image.new("L", (max(c.width for _, c in crops) + 2 * gap,
+                             sum(c.height for _, c in crops) + gap * (len(crops) + 1)), 255)
+    tops = []
+    y = gap
+    for _, crop in crops:
+        canvas.paste(crop, (gap, y))
+        tops.append(y)
+        y += crop.height + gap
+    found = tesseract.ocr_words(canvas, dpi=round(dpi * scale),
+                                timeout=deadline - time.monotonic(), psm=6)
+    added: list[tesseract.TsvWord] = []
+    for n, ((box, crop), top) in enumerate(zip(crops, tops, strict=True)):
+        for w in found:
+            if not top <= w.top + w.height / 2 < top + crop.height:
+                continue
+            if w.confidence < UNREAD_MIN_CONFIDENCE or not any(c.isalnum() for c in w.text):
+                continue
+            again = replace(
+                w, left=box[0] + round((w.left - gap) / scale),
+                top=box[1] + round((w.top - top) / scale),
+                width=max(1, round(w.width / scale)), height=max(1, round(w.height / scale)),
+                confidence=min(w.confidence, UNREAD_MAX_CONFIDENCE),
+                block=UNREAD_BLOCK + n, paragraph=0, line=0)
+            if any(_covers(s, again) for s in sure):  # the crop's edge cut a read word
+                continue
+            # A letter or two alone is a value only in a column of the page's words
+            # (a sex letter under or beside its neighbours' values); elsewhere it is a
+            # box's corner or the sheet's edge read as "L" or "3".
+            if sum(c.isalnum() for c in again.text) <= UNREAD_SHORT_CHARS and (
+                    not again.text.isalpha() or not any(
+                        abs(s.left - again.left) <= UNREAD_ALIGN * word_h for s in sure)):
+                continue  # nor is a short word of digits or marks ("1/", a label's half)
+            added.append(again)
+    if not added:
+        return list(words), frozenset()
+    kept = [w for w in words
+            if w.confidence >= UNREAD_COVERED or not any(_covers(a, w) for a in added)]
+    return kept + added, frozenset(range(len(kept), len(kept) + len(added)))
+
+
+def _covers(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:
+    """Whether ``a`` overlaps half or more of ``b``'s box."""
+    w = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    h = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    return w > 0 and h > 0 and w * h >= 0.5 * b.width * b.height
+
+
+def _on_long_vertical_run(mask: npt.NDArray[np.bool_], length: int) -> npt.NDArray[np.bool_]:
+    """Cells of ``mask`` on a vertical run of at least ``length`` cells: a rule, a frame."""
+    rows = mask.shape[0]
+    if length < 1 or rows < length:
+        return np.zeros_like(mask)
+    sums = np.cumsum(np.vstack([np.zeros((1, mask.shape[1]), np.int32),
+                                mask.astype(np.int32)]), axis=0)
+    full = (sums[length:] - sums[:-length]) == length  # run of `length` starting at each row
+    starts = np.cumsum(np.vstack([np.zeros((1, mask.shape[1]), np.int32),
+                                  full.astype(np.int32)]), axis=0)
+    # A cell lies on a full run when a run starts within `length` rows above it.
+    at = np.arange(rows)
+    hi = np.minimum(at + 1, full.shape[0])
+    lo = np.minimum(np.maximum(0, at - length + 1), hi)
+    covered: npt.NDArray[np.bool_] = (starts[hi] - starts[lo]) > 0
+    return covered
 
 
 def _letters(words: Sequence[tesseract.TsvWord]) -> int:

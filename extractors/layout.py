@@ -19,6 +19,9 @@ class Word:
     text: str
     bbox: BBox
     confidence: float  # 0..1; 1.0 for a born-digital text layer
+    # Read by a second reading of ink the page's reading left unread (beside a
+    # photo frame, a rule): the record's provenance says the value was read again.
+    reread: bool = False
 
 
 @dataclass(frozen=True, slots=True)

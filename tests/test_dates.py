@@ -206,3 +206,10 @@ def test_age_without_dates_or_with_contradictions() -> None:
     assert displaced_before_birth == Age(11, None, None)
     displaced_after_as_of = age(PartialDate(2012, 1, 1), PartialDate(2027, 1, 1), as_of)
     assert displaced_after_as_of == Age(14, None, None)
+
+
+def test_a_dotted_date_whose_last_dot_ocr_read_as_a_space_is_read() -> None:
+    # Issue 12, wide-1000089 (rotated, dev): "30.11 2022" was left null.
+    found = parse_date("30.11 2022")
+    assert found is not None and found.iso() == "2022-11-30"
+    assert parse_date("30 11 2022") is None  # no dot at all: not this form
