@@ -269,6 +269,7 @@ class _Token:
     text: str
     bbox: BBox
     confidence: float
+    reread: bool = False  # read a second time in the form's own language
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,7 +371,8 @@ def _distance(a: str, b: str, limit: int) -> int:
     return previous[-1]
 
 
-def _split_word(text: str, bbox: BBox, confidence: float) -> list[_Token]:
+def _split_word(text: str, bbox: BBox, confidence: float,
+                reread: bool = False) -> list[_Token]:
     # "Прізвище/Surname" and "Прізвище:Коваленко" arrive as one word; the
     # parts get a share of the box proportional to their length.
     pieces: list[str] = []
@@ -383,13 +385,14 @@ def _split_word(text: str, bbox: BBox, confidence: float) -> list[_Token]:
         else:
             pieces.append(part)
     if len(pieces) == 1:
-        return [_Token(text, bbox, confidence)]
+        return [_Token(text, bbox, confidence, reread)]
     x0, y0, x1, y1 = bbox
     width = (x1 - x0) / max(len(text), 1)
     tokens, offset = [], 0
     for piece in pieces:
         start = x0 + offset * width
-        tokens.append(_Token(piece, (start, y0, start + len(piece) * width, y1), confidence))
+        tokens.append(_Token(piece, (start, y0, start + len(piece) * width, y1), confidence,
+                             reread))
         offset += len(piece)
     return tokens
 
@@ -418,7 +421,8 @@ def _rows(page: PageText) -> list[_Row]:
     rows = []
     for group in sorted(groups + tall, key=lambda g: min(ln.bbox[1] for ln in g)):
         words = sorted((w for ln in group for w in ln.words), key=lambda w: w.bbox[0])
-        tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence))
+        tokens = tuple(t for w in words
+                       for t in _split_word(w.text, w.bbox, w.confidence, w.reread))
         bbox = _union(t.bbox for t in tokens)
         ink = any(group is g for g in tall) and all(
             t.confidence < DOUBTFUL_WORD or sum(c.isalpha() for c in t.text) < 3
@@ -942,7 +946,9 @@ def _provenance(f: _Field, method: str, evidence: confidence.Evidence) -> dict[s
         "method": method,
         "confidence": confidence.model().score(evidence),
     }
-    if evidence.fixes:
+    if evidence.fixes or any(t.reread for t in f.value_tokens):
+        # Repaired, or read a second time in the form's own language: either
+        # way not what the page's first reading said.
         entry["corrected"] = True
     return entry
 
@@ -1104,12 +1110,14 @@ class _Builder:
                 continue
             others = [raw[m] for m in _NAMES if m != member]
             expected = correction.expected_script(others, form)
-            fixed = correction.correct_name(raw[member], kind, expected)
+            f = found[member]
+            fixed = correction.correct_name(
+                raw[member], kind, expected,
+                read_again=any(t.reread for t in f.value_tokens))
             values[member] = fixed.value
             if fixed.value is None:
                 provenance.pop(member, None)
                 continue
-            f = found[member]
             method = self.methods[f.page]
             # A given name or patronymic no table knows, read by OCR, is a
             # little less sure: a misread name is most often an unknown one.
