@@ -29,8 +29,11 @@ Guarantees:
 - a replaced word keeps its box, its line and its place; its confidence is
   the lower of the two readings', so a word read again is never surer than
   it was (a hand-filled value read again stays under review), and it is
-  marked :attr:`tesseract.TsvWord` ``reread`` so the record's provenance
-  says the value differs from the first reading (``"corrected": true``);
+  marked (``TsvWord.reread``, then ``Word.reread``) so that the record's
+  provenance says the value differs from the first reading
+  (``"corrected": true``), and a given name or patronymic so read may be
+  snapped to the one known name within an edit, as a repaired word may
+  (``extractors.correction.correct_name``);
 - nothing is added or removed: the result has the same words in the same
   order as the page's reading.
 """
