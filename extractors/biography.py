@@ -68,7 +68,10 @@ What a record says:
   label confidences, label edits, length, repairs, specks dropped beside
   it, an OCR'd given name or patronymic no name table knows, an
   implausible date, the page's condition); a text-layer value neither
-  repaired nor inferred is 1.0. A repaired value says ``"corrected":
+  repaired nor inferred is 1.0. A value with a word read again in the
+  form's own language (``extractors.own_language``) is never surer than
+  that word's weaker reading, which the model was not fitted on. A
+  repaired or read-again value says ``"corrected":
   true``; a sex told by the names says ``"inferred": true`` and carries
   that name's page and box. A photo's confidence falls from 1 to 0.5 with
   its distance from the block.
@@ -969,6 +972,9 @@ class _Builder:
     conditions: dict[int, confidence.PageCondition] = field(default_factory=dict)
     evidence: dict[str, dict[str, confidence.Evidence]] = field(default_factory=dict)
     _read: dict[str, confidence.Evidence] = field(default_factory=dict)  # the current record's
+    # The current record's members with a word read again in the form's own language:
+    # the weakest such word's confidence, over which the member is never scored.
+    _ceiling: dict[str, float] = field(default_factory=dict)
 
     def _entry(self, key: str, f: _Field, fixes: frozenset[correction.Fix] = frozenset(), *,
                unknown_name: bool = False) -> dict[str, Any]:
@@ -976,10 +982,14 @@ class _Builder:
         method = self.methods[f.page]
         condition = self.conditions.get(f.page, confidence.PageCondition())
         self._read[key] = _evidence(f, method, fixes, condition, unknown_name=unknown_name)
+        again = [t.confidence for t in f.value_tokens if t.reread]
+        if again:
+            self._ceiling[key] = min(again)
         return _provenance(f, method, self._read[key])
 
     def record(self, child: _Child, record_id: str) -> dict[str, Any] | None:
         self._read = {}
+        self._ceiling = {}
         values: dict[str, Any] = dict.fromkeys(_SCALARS)
         services: dict[str, str | None] = dict.fromkeys(_SERVICES)
         contacts: list[dict[str, str | None]] = []
@@ -1138,6 +1148,8 @@ class _Builder:
         # Scored as the name it is told by, with the inference counted: never
         # surer than that name.
         self._read["sex"] = replace(self._read[source], inferred=True)
+        if source in self._ceiling:
+            self._ceiling["sex"] = self._ceiling[source]
         provenance["sex"] = {**provenance[source], "inferred": True}
         provenance["sex"].pop("corrected", None)
 
@@ -1155,7 +1167,9 @@ class _Builder:
             if key == "guardian":
                 evidence = replace(evidence, incomplete=len(values[key].split()) < 2)
             scored[key] = evidence
-            entry["confidence"] = model.score(evidence)
+            # Two readings of a word that disagreed, the second by a model alone:
+            # the fitted model never saw such a value, so it is no surer than they.
+            entry["confidence"] = min(model.score(evidence), self._ceiling.get(key, 1.0))
         self.evidence[record_id] = scored
 
 

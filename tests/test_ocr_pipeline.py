@@ -732,3 +732,9 @@ def test_a_hand_filled_name_read_in_latin_is_read_again_in_russian_and_stays_for
     # Read unsurely twice: never a confident value, a person still looks at it.
     assert entry["confidence"] < 0.5
     assert member in record["review"]
+    if member == "patronymic":
+        # Sex was not read on this form; told by the patronymic read again, it is
+        # scored as that name, never surer.
+        assert record["sex"] == truth["sex"] == "female"
+        assert record["provenance"]["sex"]["inferred"] is True
+        assert record["provenance"]["sex"]["confidence"] <= entry["confidence"]
