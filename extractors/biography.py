@@ -272,7 +272,7 @@ class _Token:
     text: str
     bbox: BBox
     confidence: float
-    reread: bool = False  # read a second time in the form's own language
+    own_language: bool = False  # read a second time in the form's own language
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +375,7 @@ def _distance(a: str, b: str, limit: int) -> int:
 
 
 def _split_word(text: str, bbox: BBox, confidence: float,
-                reread: bool = False) -> list[_Token]:
+                own_language: bool = False) -> list[_Token]:
     # "Прізвище/Surname" and "Прізвище:Коваленко" arrive as one word; the
     # parts get a share of the box proportional to their length.
     pieces: list[str] = []
@@ -388,14 +388,14 @@ def _split_word(text: str, bbox: BBox, confidence: float,
         else:
             pieces.append(part)
     if len(pieces) == 1:
-        return [_Token(text, bbox, confidence, reread)]
+        return [_Token(text, bbox, confidence, own_language)]
     x0, y0, x1, y1 = bbox
     width = (x1 - x0) / max(len(text), 1)
     tokens, offset = [], 0
     for piece in pieces:
         start = x0 + offset * width
         tokens.append(_Token(piece, (start, y0, start + len(piece) * width, y1), confidence,
-                             reread))
+                             own_language))
         offset += len(piece)
     return tokens
 
@@ -425,7 +425,7 @@ def _rows(page: PageText) -> list[_Row]:
     for group in sorted(groups + tall, key=lambda g: min(ln.bbox[1] for ln in g)):
         words = sorted((w for ln in group for w in ln.words), key=lambda w: w.bbox[0])
         tokens = tuple(t for w in words
-                       for t in _split_word(w.text, w.bbox, w.confidence, w.reread))
+                       for t in _split_word(w.text, w.bbox, w.confidence, w.own_language))
         bbox = _union(t.bbox for t in tokens)
         ink = any(group is g for g in tall) and all(
             t.confidence < DOUBTFUL_WORD or sum(c.isalpha() for c in t.text) < 3
@@ -949,7 +949,7 @@ def _provenance(f: _Field, method: str, evidence: confidence.Evidence) -> dict[s
         "method": method,
         "confidence": confidence.model().score(evidence),
     }
-    if evidence.fixes or any(t.reread for t in f.value_tokens):
+    if evidence.fixes or any(t.own_language for t in f.value_tokens):
         # Repaired, or read a second time in the form's own language: either
         # way not what the page's first reading said.
         entry["corrected"] = True
@@ -982,7 +982,7 @@ class _Builder:
         method = self.methods[f.page]
         condition = self.conditions.get(f.page, confidence.PageCondition())
         self._read[key] = _evidence(f, method, fixes, condition, unknown_name=unknown_name)
-        again = [t.confidence for t in f.value_tokens if t.reread]
+        again = [t.confidence for t in f.value_tokens if t.own_language]
         if again:
             self._ceiling[key] = min(again)
         return _provenance(f, method, self._read[key])
@@ -1123,7 +1123,7 @@ class _Builder:
             f = found[member]
             fixed = correction.correct_name(
                 raw[member], kind, expected,
-                read_again=any(t.reread for t in f.value_tokens))
+                own_language=any(t.own_language for t in f.value_tokens))
             values[member] = fixed.value
             if fixed.value is None:
                 provenance.pop(member, None)

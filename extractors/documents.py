@@ -754,7 +754,8 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
     scale = 72.0 / dpi
     items = [((w.block, w.paragraph * 10_000 + w.line), Word(
         w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
-                 (w.top + w.height) * scale), round(w.confidence, 4), w.reread)) for w in words]
+                 (w.top + w.height) * scale), round(w.confidence, 4), w.own_language))
+             for w in words]
     photo_img = source.gray
     if photo_img is source.ink:
         photo_img = gray_img

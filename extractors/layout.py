@@ -19,7 +19,7 @@ class Word:
     text: str
     bbox: BBox
     confidence: float  # 0..1; 1.0 for a born-digital text layer
-    reread: bool = False  # replaced by a second reading (extractors.own_language)
+    own_language: bool = False  # replaced by a second reading (extractors.own_language)
 
 
 @dataclass(frozen=True, slots=True)

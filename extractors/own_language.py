@@ -29,7 +29,7 @@ Guarantees:
 - a replaced word keeps its box, its line and its place; its confidence is
   the lower of the two readings', so a word read again is never surer than
   it was (a hand-filled value read again stays under review), and it is
-  marked (``TsvWord.reread``, then ``Word.reread``) so that the record's
+  marked (``TsvWord.own_language``, then ``Word.own_language``) so that the record's
   provenance says the value differs from the first reading
   (``"corrected": true``), and a given name or patronymic so read may be
   snapped to the one known name within an edit, as a repaired word may
@@ -140,7 +140,7 @@ def vote(first: tesseract.TsvWord, again: Sequence[tesseract.TsvWord],
             or abs(letters - len(_letters(first.text))) > LETTER_SLACK):
         return first
     return replace(first, text=second.text,
-                   confidence=min(first.confidence, second.confidence), reread=True)
+                   confidence=min(first.confidence, second.confidence), own_language=True)
 
 
 def _overlap(a: tesseract.TsvWord, b: tesseract.TsvWord) -> int:

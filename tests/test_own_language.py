@@ -75,7 +75,7 @@ def test_a_second_reading_replaces_a_word_only_with_one_in_the_form_script(
     voted = own_language.vote(word, [_word(t, 0.6) for t in again],
                               model)  # type: ignore[arg-type]
     assert voted.text == kept
-    assert voted.reread is (kept != first)
+    assert voted.own_language is (kept != first)
     assert (voted.left, voted.top, voted.width, voted.height) == (100, 200, 180, 30)
 
 
