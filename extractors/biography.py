@@ -74,9 +74,12 @@ What a record says:
   it, an OCR'd given name or patronymic no name table knows, an
   implausible date, the page's condition); a text-layer value neither
   repaired nor inferred is 1.0. A repaired value says ``"corrected":
-  true``; a value the page's first reading left out and a second reading of
-  that region found (``extractors.documents``) says ``"read_again": true``,
-  is never surer than :data:`READ_AGAIN_MAX_CONFIDENCE` and is for review;
+  true``, and so does a value with a word read again in the form's own
+  language (``extractors.own_language``), which is never surer than that
+  word's weaker reading (the model was not fitted on such values); a value
+  the page's first reading left out and a second reading of that region
+  found (``extractors.documents``) says ``"read_again": true``, is never
+  surer than :data:`READ_AGAIN_MAX_CONFIDENCE` and is for review;
   a sex told by the names says ``"inferred": true`` and carries
   that name's page and box. A photo's confidence falls from 1 to 0.5 with
   its distance from the block.
@@ -282,6 +285,7 @@ class _Token:
     bbox: BBox
     confidence: float
     reread: bool = False  # read by a second reading of ink the page's reading left unread
+    own_language: bool = False  # read a second time in the form's own language
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,7 +390,8 @@ def _distance(a: str, b: str, limit: int) -> int:
     return previous[-1]
 
 
-def _split_word(text: str, bbox: BBox, confidence: float, reread: bool = False) -> list[_Token]:
+def _split_word(text: str, bbox: BBox, confidence: float, reread: bool = False,
+                own_language: bool = False) -> list[_Token]:
     # "Прізвище/Surname" and "Прізвище:Коваленко" arrive as one word; the
     # parts get a share of the box proportional to their length.
     pieces: list[str] = []
@@ -399,14 +404,14 @@ def _split_word(text: str, bbox: BBox, confidence: float, reread: bool = False) 
         else:
             pieces.append(part)
     if len(pieces) == 1:
-        return [_Token(text, bbox, confidence, reread)]
+        return [_Token(text, bbox, confidence, reread, own_language)]
     x0, y0, x1, y1 = bbox
     width = (x1 - x0) / max(len(text), 1)
     tokens, offset = [], 0
     for piece in pieces:
         start = x0 + offset * width
         tokens.append(_Token(piece, (start, y0, start + len(piece) * width, y1), confidence,
-                             reread))
+                             reread, own_language))
         offset += len(piece)
     return tokens
 
@@ -436,7 +441,7 @@ def _rows(page: PageText) -> list[_Row]:
     for group in sorted(groups + tall, key=lambda g: min(ln.bbox[1] for ln in g)):
         words = sorted((w for ln in group for w in ln.words), key=lambda w: w.bbox[0])
         tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence,
-                                                                   w.reread))
+                                                             w.reread, w.own_language))
         bbox = _union(t.bbox for t in tokens)
         ink = any(group is g for g in tall) and all(
             t.confidence < DOUBTFUL_WORD or sum(c.isalpha() for c in t.text) < 3
@@ -976,7 +981,9 @@ def _provenance(f: _Field, method: str, evidence: confidence.Evidence) -> dict[s
         "method": method,
         "confidence": confidence.model().score(evidence),
     }
-    if evidence.fixes:
+    if evidence.fixes or any(t.own_language for t in f.value_tokens):
+        # Repaired, or read a second time in the form's own language: either
+        # way not what the page's first reading said.
         entry["corrected"] = True
     if any(t.reread for t in f.value_tokens):
         entry["read_again"] = True
@@ -999,6 +1006,9 @@ class _Builder:
     conditions: dict[int, confidence.PageCondition] = field(default_factory=dict)
     evidence: dict[str, dict[str, confidence.Evidence]] = field(default_factory=dict)
     _read: dict[str, confidence.Evidence] = field(default_factory=dict)  # the current record's
+    # The current record's members with a word read again in the form's own language:
+    # the weakest such word's confidence, over which the member is never scored.
+    _ceiling: dict[str, float] = field(default_factory=dict)
 
     def _entry(self, key: str, f: _Field, fixes: frozenset[correction.Fix] = frozenset(), *,
                unknown_name: bool = False) -> dict[str, Any]:
@@ -1006,10 +1016,14 @@ class _Builder:
         method = self.methods[f.page]
         condition = self.conditions.get(f.page, confidence.PageCondition())
         self._read[key] = _evidence(f, method, fixes, condition, unknown_name=unknown_name)
+        again = [t.confidence for t in f.value_tokens if t.own_language]
+        if again:
+            self._ceiling[key] = min(again)
         return _provenance(f, method, self._read[key])
 
     def record(self, child: _Child, record_id: str) -> dict[str, Any] | None:
         self._read = {}
+        self._ceiling = {}
         values: dict[str, Any] = dict.fromkeys(_SCALARS)
         services: dict[str, str | None] = dict.fromkeys(_SERVICES)
         contacts: list[dict[str, str | None]] = []
@@ -1140,12 +1154,14 @@ class _Builder:
                 continue
             others = [raw[m] for m in _NAMES if m != member]
             expected = correction.expected_script(others, form)
-            fixed = correction.correct_name(raw[member], kind, expected)
+            f = found[member]
+            fixed = correction.correct_name(
+                raw[member], kind, expected,
+                own_language=any(t.own_language for t in f.value_tokens))
             values[member] = fixed.value
             if fixed.value is None:
                 provenance.pop(member, None)
                 continue
-            f = found[member]
             method = self.methods[f.page]
             # A given name or patronymic no table knows, read by OCR, is a
             # little less sure: a misread name is most often an unknown one.
@@ -1166,6 +1182,8 @@ class _Builder:
         # Scored as the name it is told by, with the inference counted: never
         # surer than that name.
         self._read["sex"] = replace(self._read[source], inferred=True)
+        if source in self._ceiling:
+            self._ceiling["sex"] = self._ceiling[source]
         provenance["sex"] = {**provenance[source], "inferred": True}
         provenance["sex"].pop("corrected", None)
 
@@ -1183,7 +1201,9 @@ class _Builder:
             if key == "guardian":
                 evidence = replace(evidence, incomplete=len(values[key].split()) < 2)
             scored[key] = evidence
-            entry["confidence"] = model.score(evidence)
+            # Two readings of a word that disagreed, the second by a model alone:
+            # the fitted model never saw such a value, so it is no surer than they.
+            entry["confidence"] = min(model.score(evidence), self._ceiling.get(key, 1.0))
             if entry.get("read_again"):
                 entry["confidence"] = min(entry["confidence"], READ_AGAIN_MAX_CONFIDENCE)
         self.evidence[record_id] = scored

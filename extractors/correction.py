@@ -348,13 +348,17 @@ def snap_name(word: str, kind: names.Kind, *, converted: bool,
     return next(t for t, d in best.items() if d == least)
 
 
-def correct_name(text: str | None, kind: NameKind, expected: Script | None) -> Corrected:
+def correct_name(text: str | None, kind: NameKind, expected: Script | None, *,
+                 own_language: bool = False) -> Corrected:
     """A family name, given name or patronymic, repaired (see the module docstring).
 
     Args:
         text: the value as read (homoglyphs already folded per word), or ``None``.
         kind: which name it is; given names and patronymics may be snapped to known ones.
         expected: the script of the child's names and form, when known.
+        own_language: a word of it was read in the wrong script and again in the
+            form's own language (``extractors.own_language``): its letters are
+            as doubtful as a repaired word's, so it may be snapped like one.
     """
     if text is None:
         return Corrected(None)
@@ -364,7 +368,7 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None) -> C
         fixes.add("debris")
     out: list[str] = []
     for read in words:
-        suspicious = False
+        suspicious = own_language
         word, changed = fix_digits_in_word(read, expected)
         if changed:
             fixes.add("digit")

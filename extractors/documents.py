@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import hashlib
 import importlib
 import io
@@ -73,7 +74,7 @@ import numpy.typing as npt
 import pymupdf as _pymupdf
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
-from extractors import numerals, tesseract
+from extractors import numerals, own_language, tesseract
 from extractors.layout import ImageRegion, Line, PageText, Word, centre_on_source
 from gateway.pluginspec import (
     ExtractionFailed,
@@ -761,6 +762,9 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                 steps.append(("turn", rotation))
     # Dates in digits again, on their own: the page's reading misreads digits.
     words = numerals.reread(gray_img, words, dpi=dpi, timeout=deadline - time.monotonic())
+    # Words in the wrong script for the form, read again with its language alone.
+    words = own_language.reread(gray_img, words, dpi=dpi, timeout=deadline - time.monotonic(),
+                                label_words=_english_label_words())
     if source.ink is not source.gray:
         words = _reread_under_strokes(source, gray_img.size, rotation, skew, words, dpi=dpi,
                                       deadline=deadline)
@@ -780,12 +784,23 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
     words, read_again = _reread_unread_ink(gray_img, words, pictures, dpi=dpi, deadline=deadline)
     items = [((w.block, w.paragraph * 10_000 + w.line), Word(
         w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
-                 (w.top + w.height) * scale), round(w.confidence, 4), reread=i in read_again))
+                 (w.top + w.height) * scale), round(w.confidence, 4), reread=i in read_again,
+        own_language=w.own_language))
         for i, w in enumerate(words)]
     text = PageText(page=number, width=gray_img.width * scale, height=gray_img.height * scale,
                     method="ocr", lines=_lines(_ink_not_text(items)), images=tuple(regions),
                     rotation=rotation, skew=skew)
     return PageResult(text, tuple(photos), confidence)
+
+
+@functools.cache
+def _english_label_words() -> frozenset[str]:
+    """Every word of an English label, folded: Latin by right on any form."""
+    labels: dict[str, dict[str, tuple[str, ...]]] = importlib.import_module(
+        "extractors.biography").LABELS
+    return frozenset("".join(c for c in word if c.isalpha()).casefold()
+                     for by_language in labels.values()
+                     for text in by_language.get("en", ()) for word in text.split())
 
 
 def _pen_dropped(crop: Image.Image) -> Image.Image:

@@ -22,6 +22,7 @@ class Word:
     # Read by a second reading of ink the page's reading left unread (beside a
     # photo frame, a rule): the record's provenance says the value was read again.
     reread: bool = False
+    own_language: bool = False  # replaced by a second reading (extractors.own_language)
 
 
 @dataclass(frozen=True, slots=True)

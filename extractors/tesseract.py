@@ -113,6 +113,7 @@ class TsvWord:
     block: int
     paragraph: int
     line: int
+    own_language: bool = False  # replaced by a second reading in the form's own language
 
 
 @dataclass(frozen=True, slots=True)
