@@ -89,15 +89,18 @@ def test_notes_of_the_extraction_are_shown_by_dossier_and_by_part(tmp_path: Path
     assert inbox.notes(packet_id, "a") == ()  # a part whose name prefixes another's
 
 
-def test_inferred_and_corrected_flags_are_shown_and_their_absence_is_no_flag() -> None:
+def test_inferred_corrected_and_read_again_flags_are_shown_and_their_absence_is_no_flag() -> None:
     fields = {f.member: f for f in record_fields(_record(
         family_name={"page": 1, "bbox": [1, 2, 3, 4], "confidence": 1.0, "corrected": True},
         birth_date={"page": 1, "bbox": [1, 2, 3, 4], "confidence": 1.0, "inferred": True},
+        birth_place={"page": 1, "bbox": [1, 2, 3, 4], "confidence": 0.9, "read_again": True},
         given_name={"page": 1, "bbox": [1, 2, 3, 4], "confidence": 1.0},
     ))}
     assert fields["family_name"].corrected and not fields["family_name"].inferred
     assert fields["birth_date"].inferred
-    assert not fields["given_name"].inferred and not fields["given_name"].corrected
+    assert fields["birth_place"].read_again and not fields["birth_place"].corrected
+    assert not any((fields["given_name"].inferred, fields["given_name"].corrected,
+                    fields["given_name"].read_again))
 
 
 def test_a_record_without_provenance_has_no_boxes_and_no_marks() -> None:

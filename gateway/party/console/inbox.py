@@ -71,6 +71,7 @@ class Field:
     low: bool  # for the official to check against the page
     inferred: bool
     corrected: bool
+    read_again: bool = False  # found by a second reading of the page's region
     label: str = ""  # the message key of its label; "field.<member>" unless set
 
     @property
@@ -130,6 +131,7 @@ def record_fields(record: dict[str, Any]) -> list[Field]:
                 else isinstance(confidence, int | float) and confidence < LOW_CONFIDENCE,
                 inferred=bool(prov.get("inferred")),
                 corrected=bool(prov.get("corrected")),
+                read_again=bool(prov.get("read_again")),
                 label=label,
             )
         )
