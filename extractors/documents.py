@@ -859,23 +859,14 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         picked.append((members, box, cleaned))
     if not picked:
         return list(words)
-    width = max(c.width for _, _, c in picked) + 2 * STROKE_ROW_GAP
-    height = sum(c.height for _, _, c in picked) + STROKE_ROW_GAP * (len(picked) + 1)
-    canvas = Image.new("L", (width, height), 255)
-    bands = []
-    y = STROKE_ROW_GAP
-    for _, _, crop in picked:
-        canvas.paste(crop, (STROKE_ROW_GAP, y))
-        bands.append(y)
-        y += crop.height + STROKE_ROW_GAP
-    found = tesseract.ocr_words(canvas, dpi=dpi, timeout=deadline - time.monotonic(), psm=6)
+    found = tesseract.read_stacked([crop for _, _, crop in picked], gap=STROKE_ROW_GAP, dpi=dpi,
+                                   timeout=deadline - time.monotonic(), psm=6)
     out: list[list[tesseract.TsvWord]] = [[w] for w in words]
-    for (members, box, crop), top in zip(picked, bands, strict=True):
+    for (members, box, _), read in zip(picked, found, strict=True):
         first = [words[i] for i in members]
-        dx, dy = box[0] - STROKE_ROW_GAP, box[1] - top
-        again = [replace(w, left=w.left + dx, top=w.top + dy, block=first[0].block,
+        again = [replace(w, left=w.left + box[0], top=w.top + box[1], block=first[0].block,
                          paragraph=first[0].paragraph, line=first[0].line)
-                 for w in found if top <= w.top + w.height / 2 < top + crop.height]
+                 for w in read]
         # A mark the second reading made of the stroke's remains ("©", ":") is no
         # word of the line: it neither counts nor blocks the vote.
         # A "/" is a bilingual label's own and stays.
@@ -976,27 +967,16 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
             crop = crop.resize((round(crop.width * scale), round(crop.height * scale)),
                                Image.Resampling.LANCZOS)
         crops.append((box, crop))
-    gap = round(STROKE_ROW_GAP * scale)
-    canvas = Image.new("L", (max(c.width for _, c in crops) + 2 * gap,
-                             sum(c.height for _, c in crops) + gap * (len(crops) + 1)), 255)
-    tops = []
-    y = gap
-    for _, crop in crops:
-        canvas.paste(crop, (gap, y))
-        tops.append(y)
-        y += crop.height + gap
-    found = tesseract.ocr_words(canvas, dpi=round(dpi * scale),
-                                timeout=deadline - time.monotonic(), psm=6)
+    found = tesseract.read_stacked([crop for _, crop in crops], gap=round(STROKE_ROW_GAP * scale),
+                                   dpi=round(dpi * scale), timeout=deadline - time.monotonic(),
+                                   psm=6)
     added: list[tesseract.TsvWord] = []
-    for n, ((box, crop), top) in enumerate(zip(crops, tops, strict=True)):
-        for w in found:
-            if not top <= w.top + w.height / 2 < top + crop.height:
-                continue
+    for n, ((box, _), read) in enumerate(zip(crops, found, strict=True)):
+        for w in read:
             if w.confidence < UNREAD_MIN_CONFIDENCE or not any(c.isalnum() for c in w.text):
                 continue
             again = replace(
-                w, left=box[0] + round((w.left - gap) / scale),
-                top=box[1] + round((w.top - top) / scale),
+                w, left=box[0] + round(w.left / scale), top=box[1] + round(w.top / scale),
                 width=max(1, round(w.width / scale)), height=max(1, round(w.height / scale)),
                 confidence=min(w.confidence, UNREAD_MAX_CONFIDENCE),
                 block=UNREAD_BLOCK + n, paragraph=0, line=0)

@@ -136,27 +136,10 @@ def reread(page: Image.Image, words: Sequence[tesseract.TsvWord], *, dpi: int,
     if not picks:
         return list(words)
     crops = [_crop(page, words[i]) for i in picks]
-    width = max(c.width for c in crops) + 2 * ROW_GAP_PX
-    height = sum(c.height for c in crops) + ROW_GAP_PX * (len(crops) + 1)
-    canvas = Image.new("L", (width, height), 255)
-    bands: list[tuple[int, int]] = []
-    y = ROW_GAP_PX
-    for crop in crops:
-        canvas.paste(crop, (ROW_GAP_PX, y))
-        bands.append((y, y + crop.height))
-        y += crop.height + ROW_GAP_PX
-    found = tesseract.ocr_words(canvas, dpi=dpi * UPSCALE, timeout=timeout,
-                                languages=REREAD_LANGUAGE, psm=6)
-    by_band: dict[int, list[tesseract.TsvWord]] = {}
-    for word in found:
-        middle = word.top + word.height / 2
-        for n, (top, bottom) in enumerate(bands):
-            if top <= middle < bottom:
-                by_band.setdefault(n, []).append(word)
-                break
+    found = tesseract.read_stacked(crops, gap=ROW_GAP_PX, dpi=dpi * UPSCALE, timeout=timeout,
+                                   languages=REREAD_LANGUAGE, psm=6)
     out = list(words)
-    for n, i in enumerate(picks):
-        again = by_band.get(n, [])
+    for i, again in zip(picks, found, strict=True):
         if len(again) == 1:  # a numeral read as two words is no vote on its digits
             out[i] = vote(words[i], again[0].text, again[0].confidence)
     return out

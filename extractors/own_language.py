@@ -182,21 +182,11 @@ def reread(page: Image.Image, words: Sequence[tesseract.TsvWord], *, dpi: int,
     if not picked:
         return list(words)
     crops = [page.crop(box) for _, box in picked]
-    width = max(c.width for c in crops) + 2 * ROW_GAP_PX
-    height = sum(c.height for c in crops) + ROW_GAP_PX * (len(crops) + 1)
-    canvas = Image.new("L", (width, height), 255)
-    bands: list[int] = []
-    y = ROW_GAP_PX
-    for crop in crops:
-        canvas.paste(crop, (ROW_GAP_PX, y))
-        bands.append(y)
-        y += crop.height + ROW_GAP_PX
-    found = tesseract.ocr_words(canvas, dpi=dpi, timeout=timeout, languages=model, psm=6)
+    found = tesseract.read_stacked(crops, gap=ROW_GAP_PX, dpi=dpi, timeout=timeout,
+                                   languages=model, psm=6)
     out = list(words)
-    for (members, box), top, crop in zip(picked, bands, crops, strict=True):
-        dx, dy = box[0] - ROW_GAP_PX, box[1] - top
-        again = [replace(w, left=w.left + dx, top=w.top + dy)
-                 for w in found if top <= w.top + w.height / 2 < top + crop.height]
+    for (members, box), read in zip(picked, found, strict=True):
+        again = [replace(w, left=w.left + box[0], top=w.top + box[1]) for w in read]
         first = [words[i] for i in members]
         for i in members:
             if not wants_reread(words[i], model, label_words):

@@ -60,7 +60,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -160,6 +160,62 @@ def ocr_words(
             (a :class:`TesseractFailed`).
     """
     return engine().words(gray, dpi=dpi, timeout=timeout, languages=languages, psm=psm)
+
+
+def read_stacked(
+    crops: Sequence[Image.Image],
+    *,
+    gap: int,
+    dpi: int,
+    timeout: float,
+    languages: str = OCR_LANGUAGES,
+    psm: int = 6,
+) -> list[list[TsvWord]]:
+    """Read many small crops in one Tesseract call: each crop's words, in its own pixels.
+
+    A second reading looks again at a few words or lines of a page. One call
+    per crop would pay Tesseract's set-up each time, so the crops (mode
+    ``"L"``) are pasted one under another, left-aligned ``gap`` pixels in,
+    with ``gap`` pixels of paper above, between and below them, and the
+    canvas is read once. A word found belongs to the crop whose band holds
+    its vertical middle; a word in no band (in a gap) belongs to none. Each
+    word's box is given in its crop's pixels (its ``left`` and ``top``
+    measured from the crop's corner), so the caller maps it back to the page
+    as it cut the crop.
+
+    Args:
+        crops: the regions to read, in the order their words are returned.
+        gap: paper between two crops and around them, in the crops' pixels.
+        dpi: the resolution of the crops as they are (after any upscaling).
+        timeout: seconds the call may take.
+        languages: the Tesseract language set (one model loads fastest).
+        psm: the page segmentation mode (6: one block of lines).
+
+    Returns:
+        One list of words per crop, in reading order.
+
+    Raises:
+        ExtractionFailed: as :func:`ocr_words`.
+    """
+    if not crops:
+        return []
+    canvas = Image.new("L", (max(c.width for c in crops) + 2 * gap,
+                             sum(c.height for c in crops) + gap * (len(crops) + 1)), 255)
+    tops: list[int] = []
+    y = gap
+    for crop in crops:
+        canvas.paste(crop, (gap, y))
+        tops.append(y)
+        y += crop.height + gap
+    found = ocr_words(canvas, dpi=dpi, timeout=timeout, languages=languages, psm=psm)
+    out: list[list[TsvWord]] = [[] for _ in crops]
+    for word in found:
+        middle = word.top + word.height / 2
+        for n, (top, crop) in enumerate(zip(tops, crops, strict=True)):
+            if top <= middle < top + crop.height:
+                out[n].append(replace(word, left=word.left - gap, top=word.top - top))
+                break
+    return out
 
 
 def detect_orientation(gray: Gray, *, dpi: int, timeout: float) -> Orientation:

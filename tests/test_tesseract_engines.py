@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from extractors import documents, tesseract
 from gateway.pluginspec import ExtractionFailed, PartInput
-from tests.dossiers import ScanStyle, make_dossier, pymupdf, scan_page
+from tests.dossiers import FONT, ScanStyle, make_dossier, pymupdf, scan_page
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +146,24 @@ def test_a_crash_inside_the_library_fails_the_part_with_a_classified_error(
                        match=r"^page \d+: the page reader process died") as err:
         documents.DocumentsExtractor().read(part)
     assert not isinstance(err.value, tesseract.TesseractFailed)
+
+
+def _typed(text: str, size: int) -> Image.Image:
+    font = ImageFont.truetype(FONT, size)
+    left, top, right, bottom = (round(v) for v in font.getbbox(text))
+    crop = Image.new("L", (right - left + 2 * size // 3, bottom - top + size // 2), 255)
+    ImageDraw.Draw(crop).text((size // 3 - left, size // 4 - top), text, font=font, fill=0)
+    return crop
+
+
+def test_stacked_crops_are_read_in_one_call_each_in_its_own_pixels() -> None:
+    crops = [_typed("Бондаренко", 48), Image.new("L", (300, 40), 255),
+             _typed("12.03.2014", 40), _typed("Kharkiv", 56)]
+    found = tesseract.read_stacked(crops, gap=24, dpi=300, timeout=60)
+    assert [[w.text for w in words] for words in found] == [
+        ["Бондаренко"], [], ["12.03.2014"], ["Kharkiv"]]
+    for crop, words in zip(crops, found, strict=True):
+        for w in words:  # each box within its own crop, not the canvas
+            assert w.left >= 0 and w.left + w.width <= crop.width
+            assert w.top >= 0 and w.top + w.height <= crop.height
+    assert tesseract.read_stacked([], gap=24, dpi=300, timeout=60) == []
