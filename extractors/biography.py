@@ -76,7 +76,7 @@ What a record says:
   repaired nor inferred is 1.0. A repaired value says ``"corrected":
   true``, and so does a value with a word read again in the form's own
   language (``extractors.own_language``), which is never surer than that
-  word's weaker reading (the model was not fitted on such values); a value
+  word's weaker reading (the model weighs it, and caps it there); a value
   the page's first reading left out and a second reading of that region
   found (``extractors.documents``) says ``"read_again": true``, is never
   surer than ``confidence.READ_AGAIN_MAX_CONFIDENCE`` and is for review;
