@@ -494,11 +494,13 @@ def report(split: str, rows: Sequence[Sample], model: confidence.Model) -> None:
     print(f"  {'condition':<14}{'members':>8}{'wrong':>7}{'wrong flagged':>15}"
           f"{'all flagged':>13}{'right flagged':>15}")
     scanned = [s for s in rows if s.condition != "born digital"]
-    cells: list[tuple[str, list[Sample]]] = [
-        (c, [s for s in rows if s.condition == c]) for c in CONDITIONS
-    ]
-    cells += [("scanned", scanned), ("  printed", [s for s in scanned if not s.hand]),
-              ("  hand-filled", [s for s in scanned if s.hand])]  # fmt: skip
+    cells: list[tuple[str, list[Sample]]] = []
+    for name, cell in [*((c, [s for s in rows if s.condition == c]) for c in CONDITIONS),
+                       ("scanned", scanned)]:
+        cells.append((name, cell))
+        if name != "born digital":  # printed and hand-filled forms apart
+            cells += [("  printed", [s for s in cell if not s.hand]),
+                      ("  hand-filled", [s for s in cell if s.hand])]
     for condition, cell in cells:
         bad = sum(not s.correct for s in cell)
         share, flagged, right = caught(cell, model.threshold)
