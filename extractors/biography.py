@@ -141,7 +141,7 @@ PHOTO_REVIEW_THRESHOLD = 0.9  # a photo over ~43 pt from its child's block is fo
 # threshold was not read as type at all (a hand-filled form, a ruined scan):
 # every member goes to review. Chosen on the development split, where printed
 # records have at most 0.33 of their values under it and hand-filled ones at
-# least 0.64.
+# least 0.64 (with the model refitted on 2026-12-02: 0.43 and 0.92).
 ILLEGIBLE_SHARE = 0.5
 ILLEGIBLE_MIN_VALUES = 4  # a share of fewer values read says nothing of the hand
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
