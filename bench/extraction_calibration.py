@@ -21,17 +21,23 @@ regularised (:data:`RIDGE`), weights held to their monotone signs (a weight
 of the wrong sign is fixed at zero and the rest refitted), on every member
 read by OCR. It then chooses the review threshold on the same split: the
 lowest that puts at least :data:`TARGET_CAUGHT` of the wrong members in
-review, so as few right ones as possible are flagged, and writes
-``extractors/confidence_model.json``.
+review, of printed and of hand-filled forms apart, each threshold tried by
+parsing the readings again as shipped (a record mostly under it is listed
+whole), so as few right ones as possible are flagged, and writes
+``extractors/confidence_model.json``. From cached readings the fit is
+deterministic and takes seconds.
 
 ``--report`` prints, for both splits (the held-out one, seed 9000000, is
 never fitted or tuned on), a reliability table (confidence bins: members,
 mean confidence, observed accuracy) and at the model's threshold, per
-condition, the share of wrong members flagged and the share of all members
-flagged.
+condition, the share of wrong members flagged, of all members and of right
+ones flagged, printed and hand-filled forms apart, and the known given
+names and patronymics by their weakest word; ``--compare`` adds an earlier
+model file's figures on the same readings.
 
     python -m bench.extraction_calibration --fit [--per-cell N]
     python -m bench.extraction_calibration --report [--per-cell N] [--split dev|test|both]
+        [--compare MODEL_JSON]
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -283,21 +289,36 @@ def caught(rows: Sequence[Sample], threshold: float) -> tuple[float, float, floa
             sum(right) / max(1, len(right)))
 
 
+def candidates(rows: Sequence[Sample]) -> list[float]:
+    """Thresholds just above each confidence a wrong member has (a threshold flags
+    what is strictly under it), ascending."""
+    scores = {s.confidence for s in rows if not s.correct and s.confidence is not None
+              and s.confidence < 1.0}
+    return sorted({min(0.9999, round(c + 1e-4, 4)) for c in scores}) or [0.5]
+
+
+def lowest_reaching(thresholds: Sequence[float], reaches: Callable[[float], bool]) -> float:
+    """The first of ascending ``thresholds`` that ``reaches`` its target, by bisection
+    (what a threshold flags only grows with it); the last if none does."""
+    low, high = 0, len(thresholds) - 1
+    if not reaches(thresholds[high]):
+        return thresholds[high]
+    while low < high:  # thresholds[high] reaches the target; find the first that does
+        middle = (low + high) // 2
+        if reaches(thresholds[middle]):
+            high = middle
+        else:
+            low = middle + 1
+    return thresholds[high]
+
+
 def choose_threshold(rows: Sequence[Sample], target: float = TARGET_CAUGHT) -> float:
     """The lowest threshold that flags at least ``target`` of the wrong members.
 
-    Candidates lie just above each confidence a wrong member has (a threshold
-    flags what is strictly under it). If no threshold reaches the target (wrong
-    members nobody can flag: unread and unlisted), the one that catches the most.
+    If no threshold reaches the target (wrong members nobody can flag: unread
+    and unlisted), the one that catches the most.
     """
-    scores = sorted({s.confidence for s in rows if not s.correct and s.confidence is not None
-                     and s.confidence < 1.0})
-    candidates = [min(0.9999, round(c + 1e-4, 4)) for c in scores] or [0.5]
-    best = candidates[-1]
-    for threshold in candidates:
-        if caught(rows, threshold)[0] >= target:
-            return threshold
-    return best
+    return lowest_reaching(candidates(rows), lambda t: caught(rows, t)[0] >= target)
 
 
 def caught_apart(rows: Sequence[Sample], threshold: float) -> float:
@@ -324,25 +345,13 @@ def choose_threshold_parsed(readings: Sequence[tuple[Condition, Reading]],
     so the lowest is found by bisection. If none reaches the target, the
     highest candidate.
     """
-    confidence.set_model(replace(draft, threshold=0.5))
-    scores = sorted({s.confidence for s in parsed("dev", readings)
-                     if not s.correct and s.confidence is not None and s.confidence < 1.0})
-    candidates = sorted({min(0.9999, round(c + 1e-4, 4)) for c in scores}) or [0.5]
+    confidence.set_model(replace(draft, threshold=0.5))  # scores do not depend on it
 
     def reaches(threshold: float) -> bool:
         confidence.set_model(replace(draft, threshold=threshold))
         return caught_apart(parsed("dev", readings), threshold) >= target
 
-    low, high = 0, len(candidates) - 1
-    if not reaches(candidates[high]):
-        return candidates[high]
-    while low < high:  # candidates[high] reaches the target; find the first that does
-        middle = (low + high) // 2
-        if reaches(candidates[middle]):
-            high = middle
-        else:
-            low = middle + 1
-    return candidates[high]
+    return lowest_reaching(candidates(parsed("dev", readings)), reaches)
 
 
 def fit(readings: Sequence[tuple[Condition, Reading]], per_cell: int) -> confidence.Model:
@@ -383,12 +392,6 @@ def fit(readings: Sequence[tuple[Condition, Reading]], per_cell: int) -> confide
             "dev_all_flagged": round(flagged, 4),
             "command": f"python -m bench.extraction_calibration --fit --per-cell {per_cell}",
         })
-
-
-def rescore(rows: Sequence[Sample], model: confidence.Model) -> list[Sample]:
-    """The samples with their confidence from ``model`` (what the parser would give)."""
-    return [replace(s, confidence=model.score(s.evidence) if s.evidence is not None else None)
-            for s in rows]
 
 
 # -- the baseline: the hand-set confidence this model replaced ---------------------------

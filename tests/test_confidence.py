@@ -381,3 +381,14 @@ def test_known_names_are_binned_by_their_weakest_word() -> None:
              bench.known_names([*known, unknown, weak])}
     assert table == {"[0.80, 0.90)": pytest.approx((2, 0.98, 0.5)),
                      "[0.00, 0.50)": pytest.approx((1, 0.9, 0.0))}
+
+
+def test_the_threshold_found_by_bisection_is_the_first_a_linear_scan_finds() -> None:
+    rng = random.Random(5)
+    rows = [_sample(rng.random() < 0.8, round(rng.random(), 4) if rng.random() < 0.9 else None,
+                    listed=rng.random() < 0.05) for _ in range(400)]
+    thresholds = bench.candidates(rows)
+    for target in (0.1, 0.5, 0.8, 0.95):
+        first = next((t for t in thresholds if bench.caught(rows, t)[0] >= target),
+                     thresholds[-1])
+        assert bench.choose_threshold(rows, target) == first
