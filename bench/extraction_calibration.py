@@ -21,17 +21,23 @@ regularised (:data:`RIDGE`), weights held to their monotone signs (a weight
 of the wrong sign is fixed at zero and the rest refitted), on every member
 read by OCR. It then chooses the review threshold on the same split: the
 lowest that puts at least :data:`TARGET_CAUGHT` of the wrong members in
-review, so as few right ones as possible are flagged, and writes
-``extractors/confidence_model.json``.
+review, of printed and of hand-filled forms apart, each threshold tried by
+parsing the readings again as shipped (a record mostly under it is listed
+whole), so as few right ones as possible are flagged, and writes
+``extractors/confidence_model.json``. From cached readings the fit is
+deterministic and takes seconds.
 
 ``--report`` prints, for both splits (the held-out one, seed 9000000, is
 never fitted or tuned on), a reliability table (confidence bins: members,
 mean confidence, observed accuracy) and at the model's threshold, per
-condition, the share of wrong members flagged and the share of all members
-flagged.
+condition, the share of wrong members flagged, of all members and of right
+ones flagged, printed and hand-filled forms apart, and the known given
+names and patronymics by their weakest word; ``--compare`` adds an earlier
+model file's figures on the same readings.
 
     python -m bench.extraction_calibration --fit [--per-cell N]
     python -m bench.extraction_calibration --report [--per-cell N] [--split dev|test|both]
+        [--compare MODEL_JSON]
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,16 +67,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.extraction_accuracy import AS_OF, LANGUAGES, SCALARS, SEEDS, SERVICES, fold
 from extractors import biography, confidence, documents
 from extractors.layout import PageText
-from gateway.pluginspec import PartInput
+from gateway.pluginspec import Limits, PartInput
 from tests.dossiers import CONDITIONS, Condition, Language, wide_dossier
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_PATH = ROOT / "extractors" / confidence.MODEL_FILE
-READER_SOURCES = ("documents.py", "tesseract.py", "layout.py")  # what a reading depends on
+READER_SOURCES = (  # what a reading depends on: the page reader and its second readings
+    "documents.py", "tesseract.py", "layout.py", "numerals.py", "own_language.py")
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dxg-calibration"
 TARGET_CAUGHT = 0.80  # the review list must hold at least this share of the wrong members
 RIDGE = 1.0  # L2 weight on the standardised features: ~100 errors fit no sharper than this
 MAX_ITERATIONS = 100  # damped Newton steps; the fit converges in a few dozen at most
+# A page's time limit here: on a loaded machine a form must not fail for its speed
+# (a reading that ends in time is the same under any limit; speed is ocr_throughput's).
+PAGE_TIMEOUT_S = 900.0
 BINS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0)  # reliability table edges
 
 
@@ -111,7 +121,8 @@ def _generate_and_read(seed: int, language: Language, condition: Condition) -> R
     form = wide_dossier(seed, language, condition)
     with tempfile.TemporaryDirectory(prefix="dxg-calibration-") as tmp:
         path = form.write(Path(tmp))
-        part = PartInput(path.name, form.media_type, path, AS_OF)
+        part = PartInput(path.name, form.media_type, path, AS_OF,
+                         Limits(page_timeout_s=PAGE_TIMEOUT_S, document_timeout_s=PAGE_TIMEOUT_S))
         pages = documents.DocumentsExtractor().read(part).pages
     return Reading(form.filename, tuple(c.truth() for c in form.children), pages)
 
@@ -168,7 +179,9 @@ def compare(record: dict[str, Any] | None, truth: dict[str, Any],
     provenance = got.get("provenance") or {}
 
     def listed(key: str) -> bool:
-        return key in review and (illegible or key not in provenance)
+        # A value a second reading of unread ink found is listed whatever its confidence.
+        return key in review and (illegible or key not in provenance
+                                  or bool(provenance[key].get("read_again")))
 
     for key in SCALARS:
         yield key, fold(got.get(key)) == fold(truth[key]), listed(key)
@@ -187,8 +200,14 @@ def compare(record: dict[str, Any] | None, truth: dict[str, Any],
 
 def samples(split: str, per_cell: int, cache: Path, workers: int) -> list[Sample]:
     """Every member of every form of one split, compared and with its evidence."""
+    return parsed(split, read_all(split, per_cell, cache, workers))
+
+
+def parsed(split: str, readings: Sequence[tuple[Condition, Reading]]) -> list[Sample]:
+    """Every member of the readings, parsed and scored with the model in use
+    (``confidence.model()``: its threshold decides which records are illegible)."""
     out: list[Sample] = []
-    for condition, reading in read_all(split, per_cell, cache, workers):
+    for condition, reading in readings:
         result = biography.parse(reading.filename, reading.pages, as_of=AS_OF)
         for index, truth in enumerate(reading.truths):
             record = result.records[index] if index < len(result.records) else None
@@ -270,25 +289,75 @@ def caught(rows: Sequence[Sample], threshold: float) -> tuple[float, float, floa
             sum(right) / max(1, len(right)))
 
 
+def candidates(rows: Sequence[Sample]) -> list[float]:
+    """Thresholds just above each confidence a wrong member has (a threshold flags
+    what is strictly under it), ascending."""
+    scores = {s.confidence for s in rows if not s.correct and s.confidence is not None
+              and s.confidence < 1.0}
+    return sorted({min(0.9999, round(c + 1e-4, 4)) for c in scores}) or [0.5]
+
+
+def lowest_reaching(thresholds: Sequence[float], reaches: Callable[[float], bool]) -> float:
+    """The first of ascending ``thresholds`` that ``reaches`` its target, by bisection
+    (what a threshold flags only grows with it); the last if none does."""
+    low, high = 0, len(thresholds) - 1
+    if not reaches(thresholds[high]):
+        return thresholds[high]
+    while low < high:  # thresholds[high] reaches the target; find the first that does
+        middle = (low + high) // 2
+        if reaches(thresholds[middle]):
+            high = middle
+        else:
+            low = middle + 1
+    return thresholds[high]
+
+
 def choose_threshold(rows: Sequence[Sample], target: float = TARGET_CAUGHT) -> float:
     """The lowest threshold that flags at least ``target`` of the wrong members.
 
-    Candidates lie just above each confidence a wrong member has (a threshold
-    flags what is strictly under it). If no threshold reaches the target (wrong
-    members nobody can flag: unread and unlisted), the one that catches the most.
+    If no threshold reaches the target (wrong members nobody can flag: unread
+    and unlisted), the one that catches the most.
     """
-    scores = sorted({s.confidence for s in rows if not s.correct and s.confidence is not None
-                     and s.confidence < 1.0})
-    candidates = [min(0.9999, round(c + 1e-4, 4)) for c in scores] or [0.5]
-    best = candidates[-1]
-    for threshold in candidates:
-        if caught(rows, threshold)[0] >= target:
-            return threshold
-    return best
+    return lowest_reaching(candidates(rows), lambda t: caught(rows, t)[0] >= target)
 
 
-def fit(dev: Sequence[Sample], per_cell: int) -> confidence.Model:
-    """A model fitted on the development samples read by OCR, with its threshold."""
+def caught_apart(rows: Sequence[Sample], threshold: float) -> float:
+    """The lower share of wrong members flagged, of printed and of hand-filled forms
+    apart (a group without a wrong member does not count)."""
+    shares = [caught(group, threshold)[0] for group in (
+        [s for s in rows if not s.hand], [s for s in rows if s.hand])
+        if any(not s.correct for s in group)]
+    return min(shares, default=1.0)
+
+
+def choose_threshold_parsed(readings: Sequence[tuple[Condition, Reading]],
+                            draft: confidence.Model,
+                            target: float = TARGET_CAUGHT) -> float:
+    """The lowest threshold at which review holds ``target`` of the wrong members of
+    printed forms and of hand-filled forms apart, each candidate parsed as shipped.
+
+    The record-wide rule (a record mostly under the threshold is all for review)
+    depends on the threshold, so each candidate is scored by parsing the readings
+    again with it, not by rescoring members one by one. Hand-filled values read
+    at very low confidence would otherwise pull the threshold down: printed
+    forms must reach the target on their own. Candidates lie just above each
+    confidence a wrong member has; the share flagged grows with the threshold,
+    so the lowest is found by bisection. If none reaches the target, the
+    highest candidate.
+    """
+    confidence.set_model(replace(draft, threshold=0.5))  # scores do not depend on it
+
+    def reaches(threshold: float) -> bool:
+        confidence.set_model(replace(draft, threshold=threshold))
+        return caught_apart(parsed("dev", readings), threshold) >= target
+
+    return lowest_reaching(candidates(parsed("dev", readings)), reaches)
+
+
+def fit(readings: Sequence[tuple[Condition, Reading]], per_cell: int) -> confidence.Model:
+    """A model fitted on the development readings' members read by OCR, with its threshold."""
+    confidence.set_model(confidence.neutral())  # the evidence, whatever the shipped file says
+    dev = parsed("dev", readings)
     rows = [s for s in dev if s.evidence is not None and not s.evidence.certain]
     x = design([s.evidence for s in rows if s.evidence is not None])
     y = np.array([float(s.correct) for s in rows])
@@ -300,9 +369,10 @@ def fit(dev: Sequence[Sample], per_cell: int) -> confidence.Model:
         weights=tuple(round(float(v), 6) + 0.0 for v in w[:features]),  # + 0.0: no "-0.0"
         offsets={g: round(float(v), 6) for g, v in zip(confidence.GROUPS, w[features:],
                                                          strict=True)})
-    rescored = rescore(dev, draft)
-    threshold = choose_threshold(rescored)
-    share, flagged, _ = caught(rescored, threshold)
+    threshold = choose_threshold_parsed(readings, draft)
+    confidence.set_model(replace(draft, threshold=threshold))
+    final = parsed("dev", readings)
+    share, flagged, _ = caught(final, threshold)
     return confidence.Model(
         version=datetime.now(UTC).strftime("%Y-%m-%d") + f"-r{reader_version()[:8]}",
         threshold=threshold, weights=draft.weights, offsets=draft.offsets,
@@ -312,17 +382,16 @@ def fit(dev: Sequence[Sample], per_cell: int) -> confidence.Model:
             "wrong": int(len(rows) - y.sum()),
             "method": f"logistic regression, L2 {RIDGE} on standardised features, "
                       "monotone signs; threshold: the lowest catching "
-                      f"{TARGET_CAUGHT:.0%} of wrong members",
+                      f"{TARGET_CAUGHT:.0%} of wrong members of printed and of "
+                      "hand-filled forms apart, parsed as shipped",
             "dev_wrong_flagged": round(share, 4),  # all conditions, born digital included
+            "dev_wrong_flagged_printed": round(caught([s for s in final if not s.hand],
+                                                      threshold)[0], 4),
+            "dev_wrong_flagged_hand": round(caught([s for s in final if s.hand],
+                                                   threshold)[0], 4),
             "dev_all_flagged": round(flagged, 4),
-            "command": "python -m bench.extraction_calibration --fit",
+            "command": f"python -m bench.extraction_calibration --fit --per-cell {per_cell}",
         })
-
-
-def rescore(rows: Sequence[Sample], model: confidence.Model) -> list[Sample]:
-    """The samples with their confidence from ``model`` (what the parser would give)."""
-    return [replace(s, confidence=model.score(s.evidence) if s.evidence is not None else None)
-            for s in rows]
 
 
 # -- the baseline: the hand-set confidence this model replaced ---------------------------
@@ -375,6 +444,38 @@ def reliability(rows: Sequence[Sample]) -> list[tuple[str, int, float, float]]:
     return out
 
 
+WORD_BINS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)  # the weakest word's bins, for known names
+
+
+def known_names(rows: Sequence[Sample]) -> list[tuple[str, int, float, float]]:
+    """(weakest word's bin, members, mean confidence, observed accuracy) of the given
+    names and patronymics read by OCR that a name table knows."""
+    names = [s for s in rows if s.evidence is not None and s.confidence is not None
+             and s.evidence.kind in ("given_name", "patronymic")
+             and s.evidence.method == "ocr" and not s.evidence.unknown_name]
+    out = []
+    for low, high in itertools.pairwise(WORD_BINS):
+        inside = [s for s in names if s.evidence is not None
+                  and low <= s.evidence.min_word < high + (high == WORD_BINS[-1])]
+        if inside:
+            out.append((f"[{low:.2f}, {high:.2f}{']' if high == WORD_BINS[-1] else ')'}",
+                        len(inside), sum(s.confidence or 0.0 for s in inside) / len(inside),
+                        sum(s.correct for s in inside) / len(inside)))
+    return out
+
+
+def earlier_model(path: Path) -> confidence.Model:
+    """A model file of an earlier fit, a feature added since weighing nothing.
+
+    Raises:
+        confidence.ModelError: the file breaks a guarantee of the model.
+    """
+    data = json.loads(path.read_text(encoding="utf-8"))
+    weights = data.get("weights") or {}
+    return confidence.Model.from_json(
+        {**data, "weights": {f: weights.get(f, 0.0) for f in confidence.FEATURES}})
+
+
 def report(split: str, rows: Sequence[Sample], model: confidence.Model) -> None:
     """Print one split's reliability table and review shares per condition, and the
     hand-set confidence's shares on the same members."""
@@ -389,14 +490,20 @@ def report(split: str, rows: Sequence[Sample], model: confidence.Model) -> None:
     print(f"  {'no provenance':<14}{len(unscored):>8}{'':>8}"
           f"{sum(s.correct for s in unscored) / max(1, len(unscored)):>8.3f}"
           f"   ({sum(s.listed for s in unscored)} of them listed: unread or identity missing)")
+    print("  given names and patronymics a table knows, by their weakest word:")
+    print(f"  {'weakest word':<14}{'members':>8}{'mean':>8}{'right':>8}")
+    for name, count, mean, accuracy in known_names(rows):
+        print(f"  {name:<14}{count:>8}{mean:>8.3f}{accuracy:>8.3f}")
     print(f"  {'condition':<14}{'members':>8}{'wrong':>7}{'wrong flagged':>15}"
           f"{'all flagged':>13}{'right flagged':>15}")
     scanned = [s for s in rows if s.condition != "born digital"]
-    cells: list[tuple[str, list[Sample]]] = [
-        (c, [s for s in rows if s.condition == c]) for c in CONDITIONS
-    ]
-    cells += [("scanned", scanned), ("  printed", [s for s in scanned if not s.hand]),
-              ("  hand-filled", [s for s in scanned if s.hand])]  # fmt: skip
+    cells: list[tuple[str, list[Sample]]] = []
+    for name, cell in [*((c, [s for s in rows if s.condition == c]) for c in CONDITIONS),
+                       ("scanned", scanned)]:
+        cells.append((name, cell))
+        if name != "born digital":  # printed and hand-filled forms apart
+            cells += [("  printed", [s for s in cell if not s.hand]),
+                      ("  hand-filled", [s for s in cell if s.hand])]
     for condition, cell in cells:
         bad = sum(not s.correct for s in cell)
         share, flagged, right = caught(cell, model.threshold)
@@ -422,24 +529,33 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
                         help="where readings are cached")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--compare", type=Path, metavar="MODEL_JSON",
+                        help="--report: also an earlier model file on the same readings "
+                             "(features it lacks weigh nothing)")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.fit:
         # Read with a model that knows nothing: the shipped file may not match the
-        # features any more; the fit rescores every sample with the new weights.
-        confidence.set_model(confidence.neutral())
-        dev = samples("dev", args.per_cell, args.cache, args.workers)
-        model = fit(dev, args.per_cell)
+        # features any more; the fit scores every member with the new weights.
+        readings = read_all("dev", args.per_cell, args.cache, args.workers)
+        model = fit(readings, args.per_cell)
         confidence.set_model(model)
         MODEL_PATH.write_text(json.dumps(model.as_json(), indent=2, ensure_ascii=False) + "\n",
                               encoding="utf-8")
         print(f"wrote {MODEL_PATH.relative_to(ROOT)}: threshold {model.threshold:g}, "
               f"{model.fitted['wrong']} wrong of {model.fitted['members']} OCR members")
-        report("dev", rescore(dev, model), model)
+        report("dev", parsed("dev", readings), model)
     else:
         model = confidence.model()
+        earlier = earlier_model(args.compare) if args.compare else None
         for split in (("dev", "test") if args.split == "both" else (args.split,)):
-            report(split, samples(split, args.per_cell, args.cache, args.workers), model)
+            readings = read_all(split, args.per_cell, args.cache, args.workers)
+            confidence.set_model(model)
+            report(split, parsed(split, readings), model)
+            if earlier is not None:
+                confidence.set_model(earlier)
+                print(f"\n  the earlier model ({args.compare}), same readings:")
+                report(split, parsed(split, readings), earlier)
     print(f"\n{time.perf_counter() - started:.0f} s, {args.per_cell} forms per condition "
           "and language per split")
     return 0

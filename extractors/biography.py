@@ -76,10 +76,10 @@ What a record says:
   repaired nor inferred is 1.0. A repaired value says ``"corrected":
   true``, and so does a value with a word read again in the form's own
   language (``extractors.own_language``), which is never surer than that
-  word's weaker reading (the model was not fitted on such values); a value
+  word's weaker reading (the model weighs it, and caps it there); a value
   the page's first reading left out and a second reading of that region
   found (``extractors.documents``) says ``"read_again": true``, is never
-  surer than :data:`READ_AGAIN_MAX_CONFIDENCE` and is for review;
+  surer than ``confidence.READ_AGAIN_MAX_CONFIDENCE`` and is for review;
   a sex told by the names says ``"inferred": true`` and carries
   that name's page and box. A photo's confidence falls from 1 to 0.5 with
   its distance from the block.
@@ -136,15 +136,12 @@ INK_REACH = 2.0  # line heights past a value's end at which a stroke may still h
 SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
 DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
-# The model was fitted on no value a second reading of unread ink found: such a
-# value is never surer than this, and is always listed for review.
-READ_AGAIN_MAX_CONFIDENCE = 0.9
 PHOTO_REVIEW_THRESHOLD = 0.9  # a photo over ~43 pt from its child's block is for review
 # A record with more than this share of the values it read under the review
 # threshold was not read as type at all (a hand-filled form, a ruined scan):
 # every member goes to review. Chosen on the development split, where printed
 # records have at most 0.33 of their values under it and hand-filled ones at
-# least 0.64.
+# least 0.64 (with the model refitted on 2026-12-02: 0.43 and 0.92).
 ILLEGIBLE_SHARE = 0.5
 ILLEGIBLE_MIN_VALUES = 4  # a share of fewer values read says nothing of the hand
 RECORD_ID_HEX = 32  # 128 bits: unique within any packet
@@ -970,6 +967,8 @@ def _evidence(f: _Field, method: str, fixes: frozenset[correction.Fix],
         noisy=f.noisy,
         unknown_name=unknown_name,
         beside_image=page.beside_image(_union(t.bbox for t in f.value_tokens)),
+        read_again=any(t.reread for t in f.value_tokens),
+        own_language=min((t.confidence for t in f.value_tokens if t.own_language), default=None),
         page=page,
     )
 
@@ -1006,9 +1005,6 @@ class _Builder:
     conditions: dict[int, confidence.PageCondition] = field(default_factory=dict)
     evidence: dict[str, dict[str, confidence.Evidence]] = field(default_factory=dict)
     _read: dict[str, confidence.Evidence] = field(default_factory=dict)  # the current record's
-    # The current record's members with a word read again in the form's own language:
-    # the weakest such word's confidence, over which the member is never scored.
-    _ceiling: dict[str, float] = field(default_factory=dict)
 
     def _entry(self, key: str, f: _Field, fixes: frozenset[correction.Fix] = frozenset(), *,
                unknown_name: bool = False) -> dict[str, Any]:
@@ -1016,14 +1012,10 @@ class _Builder:
         method = self.methods[f.page]
         condition = self.conditions.get(f.page, confidence.PageCondition())
         self._read[key] = _evidence(f, method, fixes, condition, unknown_name=unknown_name)
-        again = [t.confidence for t in f.value_tokens if t.own_language]
-        if again:
-            self._ceiling[key] = min(again)
         return _provenance(f, method, self._read[key])
 
     def record(self, child: _Child, record_id: str) -> dict[str, Any] | None:
         self._read = {}
-        self._ceiling = {}
         values: dict[str, Any] = dict.fromkeys(_SCALARS)
         services: dict[str, str | None] = dict.fromkeys(_SERVICES)
         contacts: list[dict[str, str | None]] = []
@@ -1182,8 +1174,6 @@ class _Builder:
         # Scored as the name it is told by, with the inference counted: never
         # surer than that name.
         self._read["sex"] = replace(self._read[source], inferred=True)
-        if source in self._ceiling:
-            self._ceiling["sex"] = self._ceiling[source]
         provenance["sex"] = {**provenance[source], "inferred": True}
         provenance["sex"].pop("corrected", None)
 
@@ -1201,11 +1191,7 @@ class _Builder:
             if key == "guardian":
                 evidence = replace(evidence, incomplete=len(values[key].split()) < 2)
             scored[key] = evidence
-            # Two readings of a word that disagreed, the second by a model alone:
-            # the fitted model never saw such a value, so it is no surer than they.
-            entry["confidence"] = min(model.score(evidence), self._ceiling.get(key, 1.0))
-            if entry.get("read_again"):
-                entry["confidence"] = min(entry["confidence"], READ_AGAIN_MAX_CONFIDENCE)
+            entry["confidence"] = model.score(evidence)
         self.evidence[record_id] = scored
 
 

@@ -9,9 +9,11 @@ whether a given name or patronymic is in the name tables, whether a date is
 plausible against the as-of day and the child's other date, whether sex was
 told by the names rather than printed, whether a person's value lacks a
 part (a guardian of one word, a relative without a place), whether the
-value ends at a picture (a photo's frame over letters), and the condition
-of the page (its mean word confidence, its share of doubtful words,
-whether it was turned upright). A :class:`Model` turns that into a confidence in 0..1.
+value ends at a picture (a photo's frame over letters), whether a second
+reading found it (ink the page's reading left unread) or read a word of it
+again in the form's own language, and the condition of the page (its mean
+word confidence, its share of doubtful words, whether it was turned
+upright). A :class:`Model` turns that into a confidence in 0..1.
 
 The model is a logistic regression over :data:`FEATURES`, one set of weights
 for every kind of field with an offset per kind group (:data:`KIND_GROUPS`),
@@ -28,8 +30,12 @@ Guarantees:
 - Monotone where it should be: the model file is refused unless every
   weight has the sign :data:`SIGNS` requires, so a surer word, a surer page
   or a cleaner label never lowers a confidence, and a repair, an edit, a
-  dropped speck, an unknown name, an implausible date or an inference never
-  raises one.
+  dropped speck, an unknown name, an implausible date, an inference or a
+  second reading never raises one.
+- Capped where the development split is thin: a value a second reading of
+  unread ink found is never surer than :data:`READ_AGAIN_MAX_CONFIDENCE`,
+  and a value with a word read again in the form's own language never
+  surer than that word (the lower of its two readings).
 - Scores are pure functions of the evidence: no value reaches this module,
   only counts, flags and Tesseract's confidences.
 """
@@ -55,6 +61,9 @@ DOUBTFUL_WORD = 0.5  # a page word OCR is less sure of than this counts as noise
 MAX_CHARS = 40  # longer values add no evidence by length (a place, a school) beyond this
 IMAGE_REACH = 2.0  # value heights between a value's end and a picture that count as touching
 MAX_CHILD_YEARS = 30  # a child displaced at 17 a dozen years ago is 29: older is a misreading
+# A value the page's reading left out and a second reading of its region found:
+# the development split holds a few dozen, too few to trust a score above this.
+READ_AGAIN_MAX_CONFIDENCE = 0.9
 
 Kind = Literal[
     "family_name", "given_name", "patronymic", "other_names", "sex", "date", "place",
@@ -91,6 +100,8 @@ SIGNS: dict[str, int] = {
     "incomplete": -1,  # a person's value lacking a part: a guardian of one word, a
                        # relative without a name, a place or a phone
     "beside_image": -1,  # the value ends at a picture (a photo's frame may hide letters)
+    "read_again": -1,  # found by a second reading of ink the page's reading left unread
+    "own_language": -1,  # a word of it read again in the form's own language
 }  # fmt: skip
 FEATURES: tuple[str, ...] = tuple(SIGNS)
 
@@ -144,6 +155,10 @@ class Evidence:
     implausible: bool = False
     incomplete: bool = False
     beside_image: bool = False
+    read_again: bool = False
+    # The weakest word read again in the form's own language (the lower of its
+    # two readings); None when no word of the value was.
+    own_language: float | None = None
     page: PageCondition = field(default_factory=PageCondition)
 
     def vector(self) -> list[float]:
@@ -165,6 +180,8 @@ class Evidence:
             "rotated": float(self.rotated),
             "incomplete": float(self.incomplete),
             "beside_image": float(self.beside_image),
+            "read_again": float(self.read_again),
+            "own_language": float(self.own_language is not None),
         }
         return [values[name] for name in FEATURES]
 
@@ -204,12 +221,22 @@ class Model:
                 raise ModelError(f"the weight of {name} breaks its monotone sign")
 
     def score(self, evidence: Evidence) -> float:
-        """The probability the value is right, rounded to 4 places; 1.0 when certain."""
+        """The probability the value is right, rounded to 4 places; 1.0 when certain.
+
+        A value a second reading found is held at :data:`READ_AGAIN_MAX_CONFIDENCE`,
+        one with a word read again in the form's own language at that word's
+        confidence.
+        """
         if evidence.certain:
             return 1.0
         z = self.offsets[KIND_GROUPS[evidence.kind]] + sum(
             w * x for w, x in zip(self.weights, evidence.vector(), strict=True))
-        return round(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))), 4)
+        p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        if evidence.read_again:
+            p = min(p, READ_AGAIN_MAX_CONFIDENCE)
+        if evidence.own_language is not None:
+            p = min(p, evidence.own_language)
+        return round(p, 4)
 
     def needs_review(self, confidence: float) -> bool:
         """Whether a value of this confidence is for a person to check."""

@@ -365,11 +365,13 @@ def test_ocr_slips_in_labels_are_forgiven_and_cost_confidence() -> None:
     assert provenance["family_name"]["confidence"] < provenance["given_name"]["confidence"]
     assert provenance["birth_date"]["method"] == "ocr"
     assert record["confidence"] == min(p["confidence"] for p in provenance.values())
-    # Those under the model's review threshold; sex, which the form does not
-    # give, is told by the given name and scored as it.
+    # Those under the model's review threshold, or every value when most are
+    # (biography.ILLEGIBLE_SHARE: a page this unsure may be handwriting); sex,
+    # which the form does not give, is told by the given name and scored as it.
     threshold = confidence.model().threshold
-    assert record["review"] == sorted(
-        k for k, p in provenance.items() if p["confidence"] < threshold)
+    low = sorted(k for k, p in provenance.items() if p["confidence"] < threshold)
+    assert record["review"] == (sorted(provenance) if len(low) > biography.ILLEGIBLE_SHARE
+                                * len(provenance) else low)
     assert "family_name" in record["review"]
     assert provenance["sex"]["inferred"] is True
     assert provenance["sex"]["confidence"] <= provenance["given_name"]["confidence"]

@@ -68,7 +68,8 @@ def test_the_shipped_model_never_raises_confidence_for_a_repair_or_a_doubt(
     doubts: list[dict[str, Any]] = [
         {"label_edits": 1}, {"label_edits": 2}, {"noisy": True}, {"unknown_name": True},
         {"inferred": True}, {"implausible": True}, {"incomplete": True},
-        {"beside_image": True},
+        {"beside_image": True}, {"read_again": True}, {"own_language": 0.8},
+        {"own_language": 0.99},
         {"page": confidence.PageCondition(0.85, 0.05, rotated=True)},
     ]
     for fixes in itertools.chain.from_iterable(
@@ -76,6 +77,23 @@ def test_the_shipped_model_never_raises_confidence_for_a_repair_or_a_doubt(
         doubts.append({"fixes": frozenset(fixes)})
     for doubt in doubts:
         assert model.score(_evidence(kind, **doubt)) <= clean, doubt
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_second_reading_is_held_under_its_cap_however_sure_the_words(
+        kind: confidence.Kind) -> None:
+    model = confidence.model()
+    sure = _evidence(kind, min_word=0.99, mean_word=0.99, label=0.99, chars=12)
+    assert model.score(replace(sure, read_again=True)) <= confidence.READ_AGAIN_MAX_CONFIDENCE
+    # Never surer than the word read again in the form's own language.
+    for word in GRID:
+        assert model.score(replace(sure, own_language=word)) <= word
+
+
+def test_the_shipped_model_weighs_both_second_readings_as_doubts() -> None:
+    weights = dict(zip(confidence.FEATURES, confidence.model().weights, strict=True))
+    assert weights["read_again"] <= 0.0 and weights["own_language"] <= 0.0
+    assert confidence.SIGNS["read_again"] == confidence.SIGNS["own_language"] == -1
 
 
 def test_a_model_file_with_a_weight_of_the_wrong_sign_is_refused() -> None:
@@ -143,6 +161,59 @@ def test_a_corrected_low_confidence_name_is_listed_for_review() -> None:
     assert record["provenance"]["given_name"]["confidence"] < confidence.model().threshold
     assert "given_name" in record["review"]
     assert record["confidence"] == record["provenance"]["given_name"]["confidence"]
+
+
+def _flagged(rows: list[tuple[str, str, float]], member: int, *, reread: bool = False,
+             own_language: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Like :func:`_record`, the value of row ``member`` as a second reading left it."""
+    lines = [_row(100 + 18 * i, *r) for i, r in enumerate(rows)]
+    lines[member] = Line(tuple(
+        replace(w, reread=reread, own_language=own_language) if w.bbox[0] >= 220 else w
+        for w in lines[member].words))  # the value's words, not its label's
+    result = biography.parse("form.pdf", [PageText(1, 595, 842, "ocr", tuple(lines))],
+                             as_of=AS_OF)
+    [record] = result.records
+    schemas.validate_biography(record)
+    return record, result.evidence[record["record_id"]]
+
+
+_SURE_ROWS = [("Фамилия:", "Соколова", 0.96), ("Имя:", "Мария", 0.96),
+              ("Отчество:", "Сергеевна", 0.96), ("Дата рождения:", "14.03.2012", 0.96),
+              ("Место рождения:", "Луганск", 0.96)]
+
+
+def test_a_value_a_second_reading_of_unread_ink_found_is_for_review() -> None:
+    # The page's reading dropped the birth place beside a photo frame; a second
+    # reading of the region found it, surely. The same reading of the first pass
+    # would need no look.
+    plain, _ = _flagged(_SURE_ROWS, 4)
+    record, evidence = _flagged(_SURE_ROWS, 4, reread=True)
+    assert evidence["birth_place"].read_again and not evidence["given_name"].read_again
+    entry = record["provenance"]["birth_place"]
+    assert entry["read_again"] is True
+    assert entry["confidence"] <= confidence.READ_AGAIN_MAX_CONFIDENCE
+    assert entry["confidence"] <= plain["provenance"]["birth_place"]["confidence"]
+    assert "birth_place" in record["review"] and "birth_place" not in plain["review"]
+    assert "given_name" not in record["review"]
+
+
+def test_a_name_read_again_in_the_form_language_is_for_review() -> None:
+    # A patronymic written by hand came out in Latin look-alikes ("Cepreesia") and
+    # was read again with the Russian model alone: the lower reading is its confidence.
+    rows = [*_SURE_ROWS[:2], ("Отчество:", "Сергеевна", 0.62), *_SURE_ROWS[3:]]
+    plain, _ = _flagged(rows, 2)
+    record, evidence = _flagged(rows, 2, own_language=True)
+    assert evidence["patronymic"].own_language == pytest.approx(0.62)
+    assert evidence["given_name"].own_language is None
+    entry = record["provenance"]["patronymic"]
+    assert entry["corrected"] is True
+    assert entry["confidence"] <= 0.62
+    assert entry["confidence"] <= plain["provenance"]["patronymic"]["confidence"]
+    assert "patronymic" in record["review"]
+    # Sex, not printed, told by that patronymic is scored as it, never surer.
+    assert record["provenance"]["sex"]["inferred"] is True
+    assert record["provenance"]["sex"]["confidence"] <= entry["confidence"]
+    assert "family_name" not in record["review"]
 
 
 def test_an_implausible_birth_date_is_told_to_the_model() -> None:
@@ -275,3 +346,49 @@ def test_the_baseline_is_the_hand_set_confidence_it_replaced() -> None:
     assert bench.baseline_score(e) == pytest.approx(0.9 * 0.9 * 0.9, abs=1e-4)
     assert bench.baseline_score(replace(e, noisy=True)) == pytest.approx(0.729 * 0.75, abs=1e-4)
     assert bench.baseline_score(confidence.Evidence("sex", "text", 1.0, 1.0)) == 1.0
+
+
+def test_printed_and_hand_filled_forms_must_each_reach_the_share_held() -> None:
+    # Hand-filled values read at very low confidence would let a low threshold hold
+    # most of all errors while printed forms' errors go unflagged.
+    hand = [replace(_sample(False, c), hand=True) for c in (0.05, 0.1, 0.2, 0.3)]
+    printed = [_sample(False, c) for c in (0.4, 0.8, 0.9)] + [_sample(True, 0.99)]
+    rows = hand + printed
+    assert bench.caught(rows, 0.35)[0] >= 4 / 7  # all of the hand, none printed
+    assert bench.caught_apart(rows, 0.35) == 0.0
+    assert bench.caught_apart(rows, 0.85) == pytest.approx(2 / 3)
+    assert bench.caught_apart(rows, 0.95) == 1.0
+    assert bench.caught_apart(printed[-1:], 0.5) == 1.0  # no wrong member: nothing to hold
+
+
+def test_an_earlier_model_file_weighs_a_feature_added_since_nothing(tmp_path: Any) -> None:
+    data = confidence.model().as_json()
+    for name in ("read_again", "own_language"):
+        del data["weights"][name]
+    path = tmp_path / "earlier.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    earlier = bench.earlier_model(path)
+    weights = dict(zip(confidence.FEATURES, earlier.weights, strict=True))
+    assert weights["read_again"] == weights["own_language"] == 0.0
+    assert weights["min_word"] == data["weights"]["min_word"]
+
+
+def test_known_names_are_binned_by_their_weakest_word() -> None:
+    known = [_sample(True, 0.99), _sample(False, 0.97)]  # min_word 0.8 (see _evidence)
+    unknown = replace(_sample(False, 0.3), evidence=_evidence(unknown_name=True))
+    weak = replace(_sample(False, 0.9), evidence=_evidence(min_word=0.3))
+    table = {name: (n, mean, right) for name, n, mean, right in
+             bench.known_names([*known, unknown, weak])}
+    assert table == {"[0.80, 0.90)": pytest.approx((2, 0.98, 0.5)),
+                     "[0.00, 0.50)": pytest.approx((1, 0.9, 0.0))}
+
+
+def test_the_threshold_found_by_bisection_is_the_first_a_linear_scan_finds() -> None:
+    rng = random.Random(5)
+    rows = [_sample(rng.random() < 0.8, round(rng.random(), 4) if rng.random() < 0.9 else None,
+                    listed=rng.random() < 0.05) for _ in range(400)]
+    thresholds = bench.candidates(rows)
+    for target in (0.1, 0.5, 0.8, 0.95):
+        first = next((t for t in thresholds if bench.caught(rows, t)[0] >= target),
+                     thresholds[-1])
+        assert bench.choose_threshold(rows, target) == first

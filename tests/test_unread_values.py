@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from extractors import biography, documents, tesseract
+from extractors import biography, confidence, documents, tesseract
 from extractors.layout import PageText
 from gateway.pluginspec import PartInput
 from gateway.protocol import schemas
@@ -56,7 +56,7 @@ def test_a_value_the_page_reading_left_out_is_read_again(
     assert record[member] == truth[member] == value
     provenance = record["provenance"][member]
     assert provenance["read_again"] is True
-    assert provenance["confidence"] <= biography.READ_AGAIN_MAX_CONFIDENCE
+    assert provenance["confidence"] <= confidence.READ_AGAIN_MAX_CONFIDENCE
     assert member in record["review"]  # no model was fitted on such values: a person looks
 
 
