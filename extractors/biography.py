@@ -1006,8 +1006,9 @@ class _Builder:
     conditions: dict[int, confidence.PageCondition] = field(default_factory=dict)
     evidence: dict[str, dict[str, confidence.Evidence]] = field(default_factory=dict)
     _read: dict[str, confidence.Evidence] = field(default_factory=dict)  # the current record's
-    # The current record's members with a word read again in the form's own language:
-    # the weakest such word's confidence, over which the member is never scored.
+    # The current record's members with a word read again in the form's own language,
+    # or a month snapped: the weakest such word's confidence, over which the member
+    # is never scored.
     _ceiling: dict[str, float] = field(default_factory=dict)
 
     def _entry(self, key: str, f: _Field, fixes: frozenset[correction.Fix] = frozenset(), *,
@@ -1092,6 +1093,10 @@ class _Builder:
             values[f.member] = value
             found[f.member] = f
             provenance[f.member] = self._entry(f.member, f, fixes)
+            if "month" in fixes:
+                # A month told from a word that was none: no surer than its weakest word.
+                self._ceiling[f.member] = min(
+                    [self._ceiling.get(f.member, 1.0), *(t.confidence for t in f.value_tokens)])
         self._correct_names(values, provenance, found, _form_script(child.fields))
         if values["sex"] is None:
             self._infer_sex(values, provenance)

@@ -45,8 +45,10 @@ inside those words are repaired here, knowing what the field can hold:
   spelt as written, even an unknown one, is never changed.
 - Sex, when the form does not print it: from the patronymic's ending
   (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
-  ``-vych``/``-vich``/``-ich`` male), else from a known given name; a
-  patronymic and a given name that disagree give nothing.
+  ``-vych``/``-vich``/``-ich`` male), else from a known given name (an
+  English one, ``Ivy``, only for a child without a patronymic, and only one
+  that one sex bears); a patronymic and a given name that disagree give
+  nothing.
 
 Guarantees: every function is pure; a correction never adds a word the
 reading did not have (it only rewrites letters and drops debris); the
@@ -60,19 +62,22 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from extractors import names
+from extractors import dates, names
 from gateway.pluginspec import translit
 
 Script = Literal["cyrillic", "latin"]
 Language = Literal["uk", "ru"]
 NameKind = Literal["family", "given", "patronymic"]
-Fix = Literal["script", "digit", "sign", "debris", "name"]
+Fix = Literal["script", "digit", "sign", "debris", "name", "month"]
 TextKind = Literal["text", "person", "place", "service"]
 
 MAX_DEBRIS_LETTERS = 2  # a trailing word this short after a name is debris, not a name part
 SNAP_EDITS = 1  # edits a misread name may be from the known one it is snapped to
 SNAP_EDITS_CONVERTED = 2  # the same, for a word rewritten from the other script
 MIN_SNAP_LETTERS = 4  # shorter names are too close to each other to snap safely
+MONTH_SNAP_EDITS = 1  # edits a misread month of up to LONG_MONTH letters may be from its name
+MONTH_SNAP_EDITS_LONG = 2  # the same for a longer one: no two month names are within reach
+LONG_MONTH = 6  # ("вересня" and "березня" are one edit apart: a word near both snaps to neither)
 
 # OCR and typography confusables, each way. Beyond the homoglyphs the
 # transliteration module folds, the pairs OCR mistakes on names in italic,
@@ -277,7 +282,9 @@ def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
 
     A date holds numbers, a month's name and an abbreviation (``г.``, ``р.``);
     none of those is made only of the letters OCR reads for digits, so ``З``
-    in ``З июня 2014 г.`` is the day 3.
+    in ``З июня 2014 г.`` is the day 3. A word of letters that is no month
+    but within reach of exactly one (:func:`snap_month`) is that month
+    (``14 Осіобег 2012``), fix ``"month"``.
     """
     out, fixes = fix_numbers(words, None)
     for i, word in enumerate(out):
@@ -286,7 +293,41 @@ def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
                 c in _LETTER_TO_DIGIT or c.isdigit() for c in core):
             out[i] = "".join(_LETTER_TO_DIGIT.get(c, c) for c in core) + word[len(core):]
             fixes.add("digit")
+        elif (month := snap_month(word)) is not None:
+            out[i] = month
+            fixes.add("month")
     return out, fixes
+
+
+def snap_month(word: str) -> str | None:
+    """The one month name ``word`` is a misreading of, or ``None`` if none or several.
+
+    The word is compared in each script (its look-alikes rewritten, as
+    :data:`CYRILLIC_TO_LATIN` and :data:`LATIN_TO_CYRILLIC` pair them) with
+    every spelling of every month in ``extractors.dates`` (``Осіобег`` is
+    ``Ociобer``, two edits from ``october``). It is snapped only when the
+    spellings within reach (:data:`MONTH_SNAP_EDITS`, or
+    :data:`MONTH_SNAP_EDITS_LONG` over :data:`LONG_MONTH` letters) are all of
+    one month, and to the nearest of them. A word of digits, or of fewer than
+    :data:`MIN_SNAP_LETTERS` letters, or already a month, is left alone.
+    """
+    core = word.rstrip(".,")
+    if len(core) < MIN_SNAP_LETTERS or not core.isalpha() or dates.month_number(core):
+        return None
+    low = core.lower()
+    folded = {
+        "latin": "".join(CYRILLIC_TO_LATIN.get(c, c) for c in low).lower(),
+        "cyrillic": "".join(LATIN_TO_CYRILLIC.get(c, c) for c in low).lower(),
+    }
+    limit = MONTH_SNAP_EDITS_LONG if len(core) > LONG_MONTH else MONTH_SNAP_EDITS
+    near: dict[str, int] = {}
+    for spelling in dates.MONTHS:
+        d = _distance(folded[script_of(spelling) or "latin"], spelling)
+        if d <= limit:
+            near[spelling] = d
+    if len({dates.MONTHS[s] for s in near}) != 1:
+        return None
+    return min(near, key=lambda s: (near[s], s)) + word[len(core):]
 
 
 def _distance(a: str, b: str) -> int:
@@ -509,6 +550,11 @@ def infer_sex(given: str | None, patronymic: str | None,
               table: names.NameTable | None = None) -> names.Sex | None:
     """The sex a patronymic's ending or a known given name says.
 
+    A given name no table of ``table`` knows is looked up among English given
+    names (:func:`names.english_sex`) when the child has no patronymic: a
+    child with one is of a naming tradition the English lists do not
+    describe (``Sasha`` is a girl's name there, either sex's here).
+
     ``None`` when neither says, or they disagree.
     """
     table = table or names.table()
@@ -520,9 +566,12 @@ def infer_sex(given: str | None, patronymic: str | None,
         elif last.endswith(_MALE_ENDINGS):
             said.add("male")
     if given:
-        known = table.lookup(given.split()[0], "given")
+        first = given.split()[0]
+        known = table.lookup(first, "given")
         if known is not None and known.sex is not None:
             said.add(known.sex)
+        elif known is None and not patronymic and (english := names.english_sex(first)):
+            said.add(english)
     return said.pop() if len(said) == 1 else None
 
 
