@@ -579,7 +579,12 @@ def _segments(row: _Row) -> list[_Segment]:
     current: _Segment | None = None
     i = 0
     while i < len(tokens):
-        cell_start = i == 0 or tokens[i].bbox[0] - tokens[i - 1].bbox[2] >= cell_gap
+        # A mark over the word's own box (a first reading's "|" left under a
+        # label read again) stands in no cell: the gap is from the word before it.
+        before = i - 1
+        while before >= 0 and _is_ghost_mark(tokens[before], tokens[i]):
+            before -= 1
+        cell_start = before < 0 or tokens[i].bbox[0] - tokens[before].bbox[2] >= cell_gap
         found = _label_at(tokens, i, cell_gap) if cell_start else None
         if found is None and cell_start:
             found = _garbled_first_half(tokens, i, cell_gap)
@@ -634,6 +639,12 @@ def _segments(row: _Row) -> list[_Segment]:
         segment.noisy = len(kept) < len(segment.value_tokens) and not segment.marked_empty
         segment.value_tokens = kept
     return segments
+
+
+def _is_ghost_mark(mark: _Token, word: _Token) -> bool:
+    """Whether ``mark`` has no letter or digit and its box reaches over ``word``'s start."""
+    return (not any(c.isalnum() for c in mark.text) and mark.text not in ("/", ":")
+            and mark.bbox[0] <= word.bbox[0] < mark.bbox[2])
 
 
 def _is_speck(token: _Token, confidence: float = 0.0) -> bool:

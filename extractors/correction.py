@@ -22,7 +22,8 @@ inside those words are repaired here, knowing what the field can hold:
   quote glued to one or two letters (``-е``), and after a name a single
   letter or a lower-case word of up to two letters (``Іван Я``, ``Юлия
   же``); the same after a service, and a lone letter or digit after a place
-  (``Харків й``, ``Ужгород 7``); a rule glued to the last word
+  (``Харків й``, ``Ужгород 7``); after a patronymic, which is one word, any
+  word of up to two letters (``Іванович Му``); a rule glued to the last word
   (``Zaporizhzhia_``), a full stop after a place of one word (``Луганск.``).
   Never a word of the value itself: a value keeps at
   least one word.
@@ -107,6 +108,8 @@ _MALE_ENDINGS = ("вич", "ич", "vych", "vich", "ych", "ich")
 _SPLIT = re.compile(r"\s+")
 _SERIF_I = frozenset({"Il", "Іl", "Ii"})  # a capital I whose serif was read as a letter
 _GLUED_RULE = "_|~"  # a rule or frame edge read as a mark glued to the end of a value
+_DATE_GLUED_MARKS = "_|~[]{}()<>«»\"'`*"  # a frame's or a box's edge glued to a date's number
+_YEAR_WORDS = frozenset({"р", "г", "y"})  # "2012 р.", "2012 г.": a date's own short words
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +287,8 @@ def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
     none of those is made only of the letters OCR reads for digits, so ``З``
     in ``З июня 2014 г.`` is the day 3. A word of letters that is no month
     but within reach of exactly one (:func:`snap_month`) is that month
-    (``14 Осіобег 2012``), fix ``"month"``.
+    (``14 Осіобег 2012``), fix ``"month"``. Debris at the date's edges is
+    dropped (``02.02.2016]``, ``2008-06-03 Ї``), fix ``"debris"``.
     """
     out, fixes = fix_numbers(words, None)
     for i, word in enumerate(out):
@@ -296,7 +300,30 @@ def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
         elif (month := snap_month(word)) is not None:
             out[i] = month
             fixes.add("month")
+    # A frame, a rule or a box's corner read at the edge of a date: a mark glued to
+    # its first or last number ("02.02.2016]"), a word of a letter or two beside it
+    # ("2008-06-03 Ї"). A date's words of letters are its month and "р."/"г.".
+    while len(out) > 1 and _is_date_edge_debris(out[-1]):
+        out.pop()
+        fixes.add("debris")
+    while len(out) > 1 and _is_date_edge_debris(out[0]):
+        out.pop(0)
+        fixes.add("debris")
+    for i in (0, len(out) - 1):
+        bare = out[i].strip(_DATE_GLUED_MARKS)
+        if bare != out[i] and bare[:1].isdigit() and bare[-1:].isdigit():
+            out[i] = bare
+            fixes.add("debris")
     return out, fixes
+
+
+def _is_date_edge_debris(word: str) -> bool:
+    core = word.strip(_DATE_GLUED_MARKS + ".,")
+    if not core:
+        return True
+    if any(c.isdigit() for c in core) or dates.month_number(core) is not None:
+        return False
+    return core.isalpha() and len(core) <= MAX_DEBRIS_LETTERS and core.lower() not in _YEAR_WORDS
 
 
 def snap_month(word: str) -> str | None:
@@ -405,6 +432,12 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None, *,
         return Corrected(None)
     fixes: set[Fix] = set()
     words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=True)
+    while kind == "patronymic" and len(words) > 1 and sum(
+            c.isalpha() for c in words[-1]) <= MAX_DEBRIS_LETTERS:
+        # A patronymic is one word: a short word after it, capital or not
+        # ("Іванович Му"), is a frame or a label's half, not a part of it.
+        words.pop()
+        trimmed = True
     if trimmed:
         fixes.add("debris")
     out: list[str] = []

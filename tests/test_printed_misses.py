@@ -9,7 +9,13 @@ forms the extractor still read wrong (``bench/extraction_accuracy.py
   ``Е``): now told by the US Census 1990 first-name lists, only where one
   sex bears the name;
 - a month read in look-alikes (``Осіобег`` for ``October``): snapped to the
-  one month within reach, marked corrected, no surer than its words.
+  one month within reach, marked corrected, no surer than its words;
+- debris at a date's edges (``02.02.2016]``, ``2008-06-03 Ї``): a frame's or
+  a box's edge read with the date, which then parsed as nothing;
+- a mark of the first reading left under a label read again (``|`` over
+  ``Date of birth:``), which made the label start mid-cell, so its value
+  went unread;
+- a short word after a patronymic (``Іванович Му``).
 
 Every child here is fictitious.
 """
@@ -17,13 +23,16 @@ Every child here is fictitious.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from extractors import biography, correction, names
-from extractors.layout import Line, PageText
+from extractors import biography, correction, documents, names
+from extractors.layout import Line, PageText, Word
+from gateway.pluginspec import PartInput
 from gateway.protocol import schemas
+from tests.dossiers import wide_dossier
 from tests.positioned import row
 
 AS_OF = date(2026, 3, 1)
@@ -116,3 +125,79 @@ def test_a_date_with_a_month_near_two_is_left_unread() -> None:
                      ("Дата народження:", "14 беpесня 2012", 0.7)])
     assert record["birth_date"] is None
     assert "birth_date" in record["review"]
+
+
+# -- debris after a patronymic -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("read", "patronymic"), [
+    ("Іванович Му", "Іванович"), ("Petrivna Ot", "Petrivna"), ("Сергеевна И 1", "Сергеевна"),
+])
+def test_a_short_word_after_a_patronymic_is_debris_whatever_its_case(
+        read: str, patronymic: str) -> None:
+    fixed = correction.correct_name(read, "patronymic", None)
+    assert fixed.value == patronymic
+    assert "debris" in fixed.fixes
+
+
+def test_a_given_name_keeps_a_short_capitalised_second_name() -> None:
+    # Only a patronymic is surely one word; a given name may have a short second one.
+    assert correction.correct_name("Анна Ма", "given", None).value == "Анна Ма"
+
+
+# -- debris at a date's edges ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("read", "iso"), [
+    ("02.02.2016]", "2016-02-02"), ("11.04.2015}", "2015-04-11"),
+    ("2008-06-03 Ї", "2008-06-03"), ("14 березня 2012 р. ab", "2012-03-14"),
+])
+def test_debris_at_a_dates_edge_is_dropped_and_marked(read: str, iso: str) -> None:
+    record = _parse([("Прізвище:", "Коваленко", 0.95), ("Ім'я:", "Олена", 0.95),
+                     ("Дата народження:", read, 0.9)])
+    assert record["birth_date"] == iso
+    assert record["provenance"]["birth_date"]["corrected"] is True
+
+
+@pytest.mark.parametrize("read", ["2008-06-03 14", "2008-06 Ї 03", "06.04.20O8x"])
+def test_a_date_with_more_than_edge_debris_stays_unread(read: str) -> None:
+    # A number beside a date, or a word inside it, is no frame's edge: never guessed.
+    record = _parse([("Прізвище:", "Коваленко", 0.95), ("Ім'я:", "Олена", 0.95),
+                     ("Дата народження:", read, 0.9)])
+    assert record["birth_date"] is None
+
+
+# -- a mark under a label read again -------------------------------------------------------------
+
+
+def test_a_mark_under_a_label_does_not_keep_the_label_from_its_value() -> None:
+    # wide-1000086: the first reading saw "|" over the label's box; the label was
+    # read again over it, and its value (below it) was lost.
+    label = Line((Word("|", (56.0, 337.0, 115.0, 344.0), 0.46),
+                  Word("Date", (56.0, 337.0, 75.0, 344.0), 0.9),
+                  Word("of", (78.0, 337.0, 86.0, 344.0), 0.9),
+                  Word("birth:", (89.0, 337.0, 115.0, 344.0), 0.9)))
+    value = Line((Word("2016-10-15", (56.0, 350.0, 119.0, 359.0), 0.96),))
+    lines = (row(300, (56.0, "Surname:"), (213.0, "Walker"), confidence=0.95),
+             row(318, (56.0, "Given name:"), (213.0, "Grace"), confidence=0.95), label, value)
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["birth_date"] == "2016-10-15"
+
+
+# -- through real Tesseract: the printed 300-dpi development forms these came from -------------
+
+
+@pytest.mark.parametrize(("seed", "lang", "member"), [
+    (1_000_078, "ru", "birth_date"),  # "2008-06-03 Ї": a box's corner on the date's row
+    (1_000_086, "en", "birth_date"),  # "|" under "Date of birth:" read again
+    (1_000_092, "en", "birth_date"),  # "02.02.2016]": the box's edge glued to the date
+])
+def test_a_printed_300dpi_form_reads_its_date(tmp_path: Path, seed: int, lang: str,
+                                              member: str) -> None:
+    dossier = wide_dossier(seed, lang, "300 dpi")  # type: ignore[arg-type]
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    schemas.validate_biography(record)
+    assert record[member] == dossier.children[0].truth()[member]
