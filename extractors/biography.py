@@ -700,7 +700,17 @@ class _PageReader:
                         value[0], confidence=DOUBTFUL_WORD):
                     value, noisy = [], True  # only sex is ever one doubtful letter
                 last_row = r
-                if not value and not segment.marked_empty:
+                label_tokens = tuple(segment.label_tokens)
+                distance = segment.distance
+                if value and self._glued_label_half(segment, value, row.height):
+                    # "Дата народження ГП ОТ ОТ РТТ"": the other language's half,
+                    # garbled and read without its "/", with the value below.
+                    below = self._below(r, segment, right)
+                    if below is not None:
+                        label_tokens += tuple(value)
+                        distance += 1  # one half unread: a little less sure
+                        last_row, value = below
+                elif not value and not segment.marked_empty:
                     below = self._below(r, segment, right)
                     if below is not None:
                         last_row, value = below
@@ -714,8 +724,8 @@ class _PageReader:
                     _Field(
                         label.member,
                         label,
-                        segment.distance,
-                        tuple(segment.label_tokens),
+                        distance,
+                        label_tokens,
                         tuple(value),
                         row.page,
                         noisy,
@@ -723,6 +733,20 @@ class _PageReader:
                     )
                 )
         return out
+
+    @staticmethod
+    def _glued_label_half(segment: _Segment, value: list[_Token], height: float) -> bool:
+        """Whether the words after an open label are its other half, garbled, not a value.
+
+        They follow the label at a word's space (a value stands a cell apart, or
+        after a colon), hold no digit, are no more than a label's words, and
+        OCR doubts at least one of them. The caller also wants a value below.
+        """
+        last = segment.label_tokens[-1]
+        return (not last.text.endswith(":") and len(value) <= MAX_LABEL_WORDS
+                and value[0].bbox[0] - last.bbox[2] < CELL_GAP_FACTOR * height
+                and not any(c.isdigit() or c == ":" for t in value for c in t.text)
+                and min(t.confidence for t in value) < DOUBTFUL_WORD)
 
     def _ink_near(self, value: list[_Token]) -> bool:
         """Whether a stroke or a ring lies on or just beyond the value: it may have
@@ -1058,9 +1082,14 @@ class _Builder:
             if f.member.startswith("contact:"):
                 fixed = correction.correct_text(text, language=form_language)
                 key = f"family_contacts.{len(contacts)}"
-                provenance[key] = self._entry(key, f, fixed.fixes)
-                contacts.append(parse_contact(f.member.removeprefix("contact:"),
-                                              fixed.value or text))
+                contact = parse_contact(f.member.removeprefix("contact:"), fixed.value or text)
+                # The relative's name is a person's name like the guardian's: its
+                # given name's misread capital ("Шевчук Грина") is repaired alike.
+                person = correction.correct_text(contact["name"], person=True, kind="person",
+                                                 language=form_language)
+                contact["name"] = person.value or contact["name"]
+                provenance[key] = self._entry(key, f, fixed.fixes | person.fixes)
+                contacts.append(contact)
                 self._read[key] = replace(self._read[key], incomplete=not all(
                     contacts[-1][part] for part in ("name", "place", "phone")))
                 continue

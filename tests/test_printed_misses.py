@@ -201,3 +201,51 @@ def test_a_printed_300dpi_form_reads_its_date(tmp_path: Path, seed: int, lang: s
     [record] = out.records
     schemas.validate_biography(record)
     assert record[member] == dossier.children[0].truth()[member]
+
+
+# -- a relative's given name with its capital misread ------------------------------------------
+
+
+def test_a_relatives_given_name_with_a_misread_capital_is_repaired_like_the_guardians() -> None:
+    # wide-1000060 and wide-1000154: a serif "І" read "Г" in a grandmother's name.
+    record = _parse([("Прізвище:", "Шевчук", 0.95), ("Ім'я:", "Тарас", 0.95),
+                     ("Бабуся:", "Шевчук Грина, Чернігів, +380 68 191 3552", 0.95),
+                     ("Батько:", "Шевчук Тарас, Чернігів, +380 88 664 1853", 0.95)])
+    assert [c["name"] for c in record["family_contacts"]] == ["Шевчук Ірина", "Шевчук Тарас"]
+    assert record["family_contacts"][0]["place"] == "Чернігів"
+    assert record["provenance"]["family_contacts.0"]["corrected"] is True
+    assert "corrected" not in record["provenance"]["family_contacts.1"]
+
+
+# -- a bilingual label's half glued to it without its "/" --------------------------------------
+
+
+def _above(label_words: list[tuple[str, float]], value: str) -> dict[str, Any]:
+    words, x = [], 56.0
+    for text, confidence in label_words:
+        words.append(Word(text, (x, 360.0, x + 6 * len(text), 371.0), confidence))
+        x += 6 * len(text) + 4
+    lines = (row(300, (56.0, "Прізвище:"), (213.0, "Ткаченко"), confidence=0.95),
+             row(318, (56.0, "Ім'я:"), (213.0, "Назар"), confidence=0.95),
+             Line(tuple(words)), row(374, (56.0, value), confidence=0.96))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    schemas.validate_biography(record)
+    return record
+
+
+def test_a_garbled_label_half_without_its_slash_is_label_and_the_value_below_is_read() -> None:
+    # wide-1000064: "Дата народження / Date of birth" read "Дата народження ГП ОТ ОТ РТТ"".
+    record = _above([("Дата", 0.97), ("народження", 0.61), ("ГП", 0.46), ("ОТ", 0.34),
+                     ("ОТ", 0.8), ('РТТ"', 0.46)], "06.04.2008")
+    assert record["birth_date"] == "2008-04-06"
+
+
+@pytest.mark.parametrize("after", [
+    [("Ч", 0.97), ("ОТ", 0.9)],  # words OCR is sure of: a value, not a garbled label
+    [("14", 0.4), ("ОТ", 0.3)],  # a digit: a value's
+])
+def test_words_after_a_label_that_may_be_a_value_are_kept_as_its_value(
+        after: list[tuple[str, float]]) -> None:
+    record = _above([("Дата", 0.97), ("народження", 0.9), *after], "06.04.2008")
+    assert record["birth_date"] is None
