@@ -23,8 +23,12 @@ inside those words are repaired here, knowing what the field can hold:
   letter or a lower-case word of up to two letters (``Іван Я``, ``Юлия
   же``); the same after a service, and a lone letter or digit after a place
   (``Харків й``, ``Ужгород 7``); after a patronymic, which is one word, any
-  word of up to two letters (``Іванович Му``); a rule glued to the last word
-  (``Zaporizhzhia_``), a full stop after a place of one word (``Луганск.``).
+  word of up to two letters (``Іванович Му``); after a name or a person's
+  name a word without a letter (``Henry 5``); a rule glued to the last word
+  (``Zaporizhzhia_``), a quote or bracket the value does not pair
+  (``Ганна”``, ``(Львів``), a full stop after a place of one word
+  (``Луганск.``). A date's edges likewise: a frame glued to its number
+  (``02.02.2016]``), a word of a letter or two beside it (``2008-06-03 Ї``).
   Never a word of the value itself: a value keeps at
   least one word.
 - Spelling of the form's language: a place on a Cyrillic form read wholly in
@@ -39,10 +43,13 @@ inside those words are repaired here, knowing what the field can hold:
   (two, for a word rewritten from the other script). A name read as it
   stands that no table knows is checked for its first letter only: exactly
   one known name that differs from it in a capital OCR mistakes for another
-  (``Грина``, ``Гванович`` for ``Ірина``, ``Іванович``, a serif ``І`` read
-  ``Г``), a capital ``I`` whose serif was read as a letter (``Ilvanovych``),
-  or in a last letter lost at a frame or a rule (``Ганн`` for ``Ганна``);
-  the same for the given name that ends a guardian's name. Any other name
+  (``Грина``, ``Гванович``, ``Тванович``, ``Їванівна`` for ``Ірина``,
+  ``Іванович``, ``Іванівна``, a serif ``І`` read ``Г``, ``Т`` or ``Ї``;
+  ``Oaryna`` for ``Daryna``), a capital ``I`` whose serif was read as a
+  letter (``Ilvanovych``), or in a last letter lost at a frame or a rule
+  (``Ганн`` for ``Ганна``); the same for the given name that ends a
+  guardian's or a relative's name. A month likewise (``Осіобег``), to the
+  one month within reach (:func:`snap_month`). Any other name
   spelt as written, even an unknown one, is never changed.
 - Sex, when the form does not print it: from the patronymic's ending
   (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
@@ -100,7 +107,8 @@ _NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі",
                            "form", "курс"})
 # First letters OCR reads for a capital (the one that was printed → what was read).
 _FIRST_LETTER_MISREADS = {
-    "I": frozenset("tlfi1|!"), "І": frozenset("tlfi1|!іГ"), "О": frozenset("0oо"),
+    "I": frozenset("tlfi1|!"), "І": frozenset("tlfi1|!іГТЇ"), "О": frozenset("0oо"),
+    "D": frozenset("O0"),
     "O": frozenset("0oо"), "З": frozenset("3з"), "С": frozenset("cс("), "C": frozenset("cс("),
 }
 _FEMALE_ENDINGS = ("вна", "ична", "инична", "vna", "ichna", "ivna", "ovna", "ievna")
@@ -108,6 +116,8 @@ _MALE_ENDINGS = ("вич", "ич", "vych", "vich", "ych", "ich")
 _SPLIT = re.compile(r"\s+")
 _SERIF_I = frozenset({"Il", "Іl", "Ii"})  # a capital I whose serif was read as a letter
 _GLUED_RULE = "_|~"  # a rule or frame edge read as a mark glued to the end of a value
+_QUOTES = "”“„\"«»"  # a closing quote is a value's own only if it opens one too
+_GLUED_OPEN = "(["  # the same at a value's start ("(Львів"), when the value closes none
 _DATE_GLUED_MARKS = "_|~[]{}()<>«»\"'`*"  # a frame's or a box's edge glued to a date's number
 _YEAR_WORDS = frozenset({"р", "г", "y"})  # "2012 р.", "2012 г.": a date's own short words
 
@@ -220,6 +230,11 @@ def _is_name_tail_debris(word: str) -> bool:
     return len(letters) <= MAX_DEBRIS_LETTERS and word.isalpha() and word.islower()
 
 
+def _is_person_tail_debris(word: str) -> bool:
+    # A person's name holds no number ("Henry 5", "Кравчук Ірина 7", "Olehovych 1%").
+    return _is_name_tail_debris(word) or not any(c.isalpha() for c in word)
+
+
 def _is_place_tail_debris(word: str) -> bool:
     # A place never ends in a lone letter or digit ("Харків й", "Ужгород 7").
     return _is_name_tail_debris(word) or (len(word) == 1 and word.isdigit())
@@ -230,9 +245,11 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
     """Drop debris at both edges. Keeps >= 1 word.
 
     A name, a person's name, a service (which never ends in a lone letter or a
-    short lower-case word) also drop such trailing words; a place also a lone
-    trailing digit. A rule or frame glued to the last word (``Zaporizhzhia_``)
-    is cut from it.
+    short lower-case word) also drop such trailing words; a name or a person's
+    name also a trailing word without a letter; a place a lone trailing digit.
+    A rule or frame glued to the last word (``Zaporizhzhia_``) is cut from it,
+    and a quote when the value opens none (``Ганна”``); an opening bracket
+    glued to the first word when the value closes none (``(Львів``).
     """
     out = list(words)
     changed = False
@@ -240,12 +257,15 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
         out.pop(0)
         changed = True
     tail = (_is_place_tail_debris if kind == "place"
-            else _is_name_tail_debris if name or kind in ("person", "service") else _is_debris)
+            else _is_person_tail_debris if name or kind == "person"
+            else _is_name_tail_debris if kind == "service" else _is_debris)
     while len(out) > 1 and tail(out[-1]):
         out.pop()
         changed = True
     if out:
         last = out[-1].rstrip(_GLUED_RULE)
+        if sum(c in _QUOTES for c in " ".join(out)) == 1:
+            last = last.rstrip(_QUOTES)  # a speck read as a quote ("Коваленко Ганна”")
         if (kind == "place" and len(out) == 1 and len(last) > MAX_DEBRIS_LETTERS + 1
                 and last[:-1].isalpha()):
             # A place of one word ends in no full stop ("Луганск."); in a longer one
@@ -253,6 +273,11 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
             last = last.rstrip(".")
         if last and last != out[-1] and last[-1].isalnum():
             out[-1] = last
+            changed = True
+        first = out[0].lstrip(_GLUED_OPEN)
+        if (first and first != out[0] and first[0].isalpha()
+                and not any(c in ")]" for c in " ".join(out))):
+            out[0] = first
             changed = True
     return out, changed
 

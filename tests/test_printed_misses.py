@@ -249,3 +249,53 @@ def test_words_after_a_label_that_may_be_a_value_are_kept_as_its_value(
         after: list[tuple[str, float]]) -> None:
     record = _above([("Дата", 0.97), ("народження", 0.9), *after], "06.04.2008")
     assert record["birth_date"] is None
+
+
+# -- a capital misread as another, a number or a mark at a name's edge --------------------------
+
+
+@pytest.mark.parametrize(("read", "kind", "name"), [
+    ("Тванович", "patronymic", "Іванович"),  # a serif "І" read "Т" (wide-1000105)
+    ("Їванівна", "patronymic", "Іванівна"),  # read "Ї" (wide-1000154)
+    ("Oaryna", "given", "Daryna"),  # a "D" read "O" (wide-1000092)
+])
+def test_a_misread_capital_of_a_known_name_is_repaired(read: str, kind: Any, name: str) -> None:
+    fixed = correction.correct_name(read, kind, None)
+    assert fixed.value == name
+    assert fixed.fixes == {"name"}
+
+
+def test_a_capital_that_two_known_names_could_be_read_from_is_left_alone() -> None:
+    # "Тлена" may be "Ілена" with its "І" read "Т", or "Тленая" with its last
+    # letter lost at a frame: two candidates, so nothing is snapped.
+    table = names.StaticNameTable((names.KnownName("Ілена", "given", "female"),
+                                   names.KnownName("Тленая", "given", "female")))
+    previous = names.set_table(table)
+    try:
+        assert correction.correct_name("Тлена", "given", None).value == "Тлена"
+        assert correction.correct_name("Тарас", "given", None).value == "Тарас"
+    finally:
+        names.set_table(previous)
+
+
+@pytest.mark.parametrize(("read", "person", "kind", "value"), [
+    ("Henry 5", True, "text", "Henry"),
+    ("Кравчук Ірина 7", True, "person", "Кравчук Ірина"),
+    ("Коваленко Ганна”", True, "person", "Коваленко Ганна"),
+    ("(Львів", False, "place", "Львів"),
+])
+def test_a_number_or_a_mark_at_a_names_or_places_edge_is_debris(
+        read: str, person: bool, kind: Any, value: str) -> None:
+    fixed = correction.correct_text(read, person=person, kind=kind)
+    assert fixed.value == value
+    assert fixed.fixes == {"debris"}
+
+
+@pytest.mark.parametrize(("read", "kind"), [
+    ("школа № 5", "service"), ("school No. 1, grade 2", "service"),
+    ('школа "Надія"', "service"), ("школа «Надія»", "service"), ("(Львів)", "place"),
+])
+def test_a_values_own_numbers_and_quotes_are_kept(read: str, kind: Any) -> None:
+    fixed = correction.correct_text(read, kind=kind)
+    assert fixed.value == read
+    assert not fixed.fixes
