@@ -1088,7 +1088,11 @@ class _Builder:
                 person = correction.correct_text(contact["name"], person=True, kind="person",
                                                  language=form_language)
                 contact["name"] = person.value or contact["name"]
-                provenance[key] = self._entry(key, f, fixed.fixes | person.fixes)
+                # And the place a place, its debris trimmed alike ("Харків, І", "Sumy, +").
+                place = correction.correct_text(contact["place"], kind="place",
+                                                language=form_language)
+                contact["place"] = (place.value or "").strip(_VALUE_TRIM) or contact["place"]
+                provenance[key] = self._entry(key, f, fixed.fixes | person.fixes | place.fixes)
                 contacts.append(contact)
                 self._read[key] = replace(self._read[key], incomplete=not all(
                     contacts[-1][part] for part in ("name", "place", "phone")))

@@ -299,3 +299,25 @@ def test_a_values_own_numbers_and_quotes_are_kept(read: str, kind: Any) -> None:
     fixed = correction.correct_text(read, kind=kind)
     assert fixed.value == read
     assert not fixed.fixes
+
+
+@pytest.mark.parametrize(("read", "place"), [
+    ("Мельник Софія, Харків, І, +380 84 869 4560", "Харків"),  # wide-1000200
+    ("Parker Daniel, Sumy,+ +380 64 479 5917", "Sumy"),  # wide-1000144
+])
+def test_debris_after_a_relatives_place_is_trimmed(read: str, place: str) -> None:
+    record = _parse([("Прізвище:", "Мельник", 0.95), ("Ім'я:", "Олена", 0.95),
+                     ("Сестра:", read, 0.9)])
+    [contact] = record["family_contacts"]
+    assert contact["place"] == place
+    assert contact["phone"] is not None
+    assert record["provenance"]["family_contacts.0"]["corrected"] is True
+
+
+def test_a_relatives_place_of_two_parts_is_kept() -> None:
+    record = _parse([("Прізвище:", "Мельник", 0.95), ("Ім'я:", "Олена", 0.95),
+                     ("Сестра:", "Мельник Софія, с. Рибне, Полтавська обл., +380 84 869 4560",
+                      0.95)])
+    [contact] = record["family_contacts"]
+    assert contact["place"] == "с. Рибне, Полтавська обл."
+    assert "corrected" not in record["provenance"]["family_contacts.0"]
