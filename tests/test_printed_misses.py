@@ -321,3 +321,18 @@ def test_a_relatives_place_of_two_parts_is_kept() -> None:
     [contact] = record["family_contacts"]
     assert contact["place"] == "с. Рибне, Полтавська обл."
     assert "corrected" not in record["provenance"]["family_contacts.0"]
+
+
+@pytest.mark.parametrize("seed", [1_000_089, 1_000_090])
+def test_an_english_forms_misread_sex_letter_is_told_by_the_given_name(
+        tmp_path: Path, seed: int) -> None:
+    # Ivy and Grace, no patronymic; the letter F was read as no sex word.
+    dossier = wide_dossier(seed, "en", "rotated")
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    schemas.validate_biography(record)
+    assert record["sex"] == dossier.children[0].truth()["sex"] == "female"
+    assert record["provenance"]["sex"]["inferred"] is True
+    assert record["provenance"]["sex"]["confidence"] <= (
+        record["provenance"]["given_name"]["confidence"])
