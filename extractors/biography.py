@@ -576,7 +576,12 @@ def _segments(row: _Row) -> list[_Segment]:
     current: _Segment | None = None
     i = 0
     while i < len(tokens):
-        cell_start = i == 0 or tokens[i].bbox[0] - tokens[i - 1].bbox[2] >= cell_gap
+        # A mark over the word's own box (a first reading's "|" left under a
+        # label read again) stands in no cell: the gap is from the word before it.
+        before = i - 1
+        while before >= 0 and _is_ghost_mark(tokens[before], tokens[i]):
+            before -= 1
+        cell_start = before < 0 or tokens[i].bbox[0] - tokens[before].bbox[2] >= cell_gap
         found = _label_at(tokens, i, cell_gap) if cell_start else None
         if found is None and cell_start:
             found = _garbled_first_half(tokens, i, cell_gap)
@@ -633,6 +638,12 @@ def _segments(row: _Row) -> list[_Segment]:
     return segments
 
 
+def _is_ghost_mark(mark: _Token, word: _Token) -> bool:
+    """Whether ``mark`` has no letter or digit and its box reaches over ``word``'s start."""
+    return (not any(c.isalnum() for c in mark.text) and mark.text not in ("/", ":")
+            and mark.bbox[0] <= word.bbox[0] < mark.bbox[2])
+
+
 def _is_speck(token: _Token, confidence: float = 0.0) -> bool:
     """A mark that is no value: no letter or digit, or one or two characters OCR all but
     rejects (a stamp's edge, a dot of dirt); ``confidence`` may raise the bar."""
@@ -686,7 +697,17 @@ class _PageReader:
                         value[0], confidence=DOUBTFUL_WORD):
                     value, noisy = [], True  # only sex is ever one doubtful letter
                 last_row = r
-                if not value and not segment.marked_empty:
+                label_tokens = tuple(segment.label_tokens)
+                distance = segment.distance
+                if value and self._glued_label_half(segment, value, row.height):
+                    # "Дата народження ГП ОТ ОТ РТТ"": the other language's half,
+                    # garbled and read without its "/", with the value below.
+                    below = self._below(r, segment, right)
+                    if below is not None:
+                        label_tokens += tuple(value)
+                        distance += 1  # one half unread: a little less sure
+                        last_row, value = below
+                elif not value and not segment.marked_empty:
                     below = self._below(r, segment, right)
                     if below is not None:
                         last_row, value = below
@@ -700,8 +721,8 @@ class _PageReader:
                     _Field(
                         label.member,
                         label,
-                        segment.distance,
-                        tuple(segment.label_tokens),
+                        distance,
+                        label_tokens,
                         tuple(value),
                         row.page,
                         noisy,
@@ -709,6 +730,20 @@ class _PageReader:
                     )
                 )
         return out
+
+    @staticmethod
+    def _glued_label_half(segment: _Segment, value: list[_Token], height: float) -> bool:
+        """Whether the words after an open label are its other half, garbled, not a value.
+
+        They follow the label at a word's space (a value stands a cell apart, or
+        after a colon), hold no digit, are no more than a label's words, and
+        OCR doubts at least one of them. The caller also wants a value below.
+        """
+        last = segment.label_tokens[-1]
+        return (not last.text.endswith(":") and len(value) <= MAX_LABEL_WORDS
+                and value[0].bbox[0] - last.bbox[2] < CELL_GAP_FACTOR * height
+                and not any(c.isdigit() or c == ":" for t in value for c in t.text)
+                and min(t.confidence for t in value) < DOUBTFUL_WORD)
 
     def _ink_near(self, value: list[_Token]) -> bool:
         """Whether a stroke or a ring lies on or just beyond the value: it may have
@@ -1038,9 +1073,18 @@ class _Builder:
             if f.member.startswith("contact:"):
                 fixed = correction.correct_text(text, language=form_language)
                 key = f"family_contacts.{len(contacts)}"
-                provenance[key] = self._entry(key, f, fixed.fixes)
-                contacts.append(parse_contact(f.member.removeprefix("contact:"),
-                                              fixed.value or text))
+                contact = parse_contact(f.member.removeprefix("contact:"), fixed.value or text)
+                # The relative's name is a person's name like the guardian's: its
+                # given name's misread capital ("Шевчук Грина") is repaired alike.
+                person = correction.correct_text(contact["name"], person=True, kind="person",
+                                                 language=form_language)
+                contact["name"] = person.value or contact["name"]
+                # And the place a place, its debris trimmed alike ("Харків, І", "Sumy, +").
+                place = correction.correct_text(contact["place"], kind="place",
+                                                language=form_language)
+                contact["place"] = (place.value or "").strip(_VALUE_TRIM) or contact["place"]
+                provenance[key] = self._entry(key, f, fixed.fixes | person.fixes | place.fixes)
+                contacts.append(contact)
                 self._read[key] = replace(self._read[key], incomplete=not all(
                     contacts[-1][part] for part in ("name", "place", "phone")))
                 continue
@@ -1084,6 +1128,10 @@ class _Builder:
             values[f.member] = value
             found[f.member] = f
             provenance[f.member] = self._entry(f.member, f, fixes)
+            if "month" in fixes:
+                # A month told from a word that was none: no surer than its weakest word.
+                self._read[f.member] = replace(self._read[f.member], ceiling=min(
+                    [self._read[f.member].ceiling, *(t.confidence for t in f.value_tokens)]))
         self._correct_names(values, provenance, found, _form_script(child.fields))
         if values["sex"] is None:
             self._infer_sex(values, provenance)

@@ -159,6 +159,9 @@ class Evidence:
     # The weakest word read again in the form's own language (the lower of its
     # two readings); None when no word of the value was.
     own_language: float | None = None
+    # Never surer than this: the weakest word a repair rests on where the repair
+    # told a value from a word that was none (a month read in look-alikes).
+    ceiling: float = 1.0
     page: PageCondition = field(default_factory=PageCondition)
 
     def vector(self) -> list[float]:
@@ -225,7 +228,7 @@ class Model:
 
         A value a second reading found is held at :data:`READ_AGAIN_MAX_CONFIDENCE`,
         one with a word read again in the form's own language at that word's
-        confidence.
+        confidence, and any value at its ``ceiling``.
         """
         if evidence.certain:
             return 1.0
@@ -236,6 +239,7 @@ class Model:
             p = min(p, READ_AGAIN_MAX_CONFIDENCE)
         if evidence.own_language is not None:
             p = min(p, evidence.own_language)
+        p = min(p, evidence.ceiling)
         return round(p, 4)
 
     def needs_review(self, confidence: float) -> bool:

@@ -22,8 +22,13 @@ inside those words are repaired here, knowing what the field can hold:
   quote glued to one or two letters (``-е``), and after a name a single
   letter or a lower-case word of up to two letters (``Іван Я``, ``Юлия
   же``); the same after a service, and a lone letter or digit after a place
-  (``Харків й``, ``Ужгород 7``); a rule glued to the last word
-  (``Zaporizhzhia_``), a full stop after a place of one word (``Луганск.``).
+  (``Харків й``, ``Ужгород 7``); after a patronymic, which is one word, any
+  word of up to two letters (``Іванович Му``); after a name or a person's
+  name a word without a letter (``Henry 5``); a rule glued to the last word
+  (``Zaporizhzhia_``), a quote or bracket the value does not pair
+  (``Ганна”``, ``(Львів``), a full stop after a place of one word
+  (``Луганск.``). A date's edges likewise: a frame glued to its number
+  (``02.02.2016]``), a word of a letter or two beside it (``2008-06-03 Ї``).
   Never a word of the value itself: a value keeps at
   least one word.
 - Spelling of the form's language: a place on a Cyrillic form read wholly in
@@ -38,15 +43,20 @@ inside those words are repaired here, knowing what the field can hold:
   (two, for a word rewritten from the other script). A name read as it
   stands that no table knows is checked for its first letter only: exactly
   one known name that differs from it in a capital OCR mistakes for another
-  (``Грина``, ``Гванович`` for ``Ірина``, ``Іванович``, a serif ``І`` read
-  ``Г``), a capital ``I`` whose serif was read as a letter (``Ilvanovych``),
-  or in a last letter lost at a frame or a rule (``Ганн`` for ``Ганна``);
-  the same for the given name that ends a guardian's name. Any other name
+  (``Грина``, ``Гванович``, ``Тванович``, ``Їванівна`` for ``Ірина``,
+  ``Іванович``, ``Іванівна``, a serif ``І`` read ``Г``, ``Т`` or ``Ї``;
+  ``Oaryna`` for ``Daryna``), a capital ``I`` whose serif was read as a
+  letter (``Ilvanovych``), or in a last letter lost at a frame or a rule
+  (``Ганн`` for ``Ганна``); the same for the given name that ends a
+  guardian's or a relative's name. A month likewise (``Осіобег``), to the
+  one month within reach (:func:`snap_month`). Any other name
   spelt as written, even an unknown one, is never changed.
 - Sex, when the form does not print it: from the patronymic's ending
   (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
-  ``-vych``/``-vich``/``-ich`` male), else from a known given name; a
-  patronymic and a given name that disagree give nothing.
+  ``-vych``/``-vich``/``-ich`` male), else from a known given name (an
+  English one, ``Ivy``, only for a child without a patronymic, and only one
+  that one sex bears); a patronymic and a given name that disagree give
+  nothing.
 
 Guarantees: every function is pure; a correction never adds a word the
 reading did not have (it only rewrites letters and drops debris); the
@@ -60,19 +70,22 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from extractors import names
+from extractors import dates, names
 from gateway.pluginspec import translit
 
 Script = Literal["cyrillic", "latin"]
 Language = Literal["uk", "ru"]
 NameKind = Literal["family", "given", "patronymic"]
-Fix = Literal["script", "digit", "sign", "debris", "name"]
+Fix = Literal["script", "digit", "sign", "debris", "name", "month"]
 TextKind = Literal["text", "person", "place", "service"]
 
 MAX_DEBRIS_LETTERS = 2  # a trailing word this short after a name is debris, not a name part
 SNAP_EDITS = 1  # edits a misread name may be from the known one it is snapped to
 SNAP_EDITS_CONVERTED = 2  # the same, for a word rewritten from the other script
 MIN_SNAP_LETTERS = 4  # shorter names are too close to each other to snap safely
+MONTH_SNAP_EDITS = 1  # edits a misread month of up to LONG_MONTH letters may be from its name
+MONTH_SNAP_EDITS_LONG = 2  # the same for a longer one: no two month names are within reach
+LONG_MONTH = 6  # ("вересня" and "березня" are one edit apart: a word near both snaps to neither)
 
 # OCR and typography confusables, each way. Beyond the homoglyphs the
 # transliteration module folds, the pairs OCR mistakes on names in italic,
@@ -94,7 +107,8 @@ _NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі",
                            "form", "курс"})
 # First letters OCR reads for a capital (the one that was printed → what was read).
 _FIRST_LETTER_MISREADS = {
-    "I": frozenset("tlfi1|!"), "І": frozenset("tlfi1|!іГ"), "О": frozenset("0oо"),
+    "I": frozenset("tlfi1|!"), "І": frozenset("tlfi1|!іГТЇ"), "О": frozenset("0oо"),
+    "D": frozenset("O0"),
     "O": frozenset("0oо"), "З": frozenset("3з"), "С": frozenset("cс("), "C": frozenset("cс("),
 }
 _FEMALE_ENDINGS = ("вна", "ична", "инична", "vna", "ichna", "ivna", "ovna", "ievna")
@@ -102,6 +116,10 @@ _MALE_ENDINGS = ("вич", "ич", "vych", "vich", "ych", "ich")
 _SPLIT = re.compile(r"\s+")
 _SERIF_I = frozenset({"Il", "Іl", "Ii"})  # a capital I whose serif was read as a letter
 _GLUED_RULE = "_|~"  # a rule or frame edge read as a mark glued to the end of a value
+_QUOTES = "”“„\"«»"  # a closing quote is a value's own only if it opens one too
+_GLUED_OPEN = "(["  # the same at a value's start ("(Львів"), when the value closes none
+_DATE_GLUED_MARKS = "_|~[]{}()<>«»\"'`*"  # a frame's or a box's edge glued to a date's number
+_YEAR_WORDS = frozenset({"р", "г", "y"})  # "2012 р.", "2012 г.": a date's own short words
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +230,11 @@ def _is_name_tail_debris(word: str) -> bool:
     return len(letters) <= MAX_DEBRIS_LETTERS and word.isalpha() and word.islower()
 
 
+def _is_person_tail_debris(word: str) -> bool:
+    # A person's name holds no number ("Henry 5", "Кравчук Ірина 7", "Olehovych 1%").
+    return _is_name_tail_debris(word) or not any(c.isalpha() for c in word)
+
+
 def _is_place_tail_debris(word: str) -> bool:
     # A place never ends in a lone letter or digit ("Харків й", "Ужгород 7").
     return _is_name_tail_debris(word) or (len(word) == 1 and word.isdigit())
@@ -222,9 +245,11 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
     """Drop debris at both edges. Keeps >= 1 word.
 
     A name, a person's name, a service (which never ends in a lone letter or a
-    short lower-case word) also drop such trailing words; a place also a lone
-    trailing digit. A rule or frame glued to the last word (``Zaporizhzhia_``)
-    is cut from it.
+    short lower-case word) also drop such trailing words; a name or a person's
+    name also a trailing word without a letter; a place a lone trailing digit.
+    A rule or frame glued to the last word (``Zaporizhzhia_``) is cut from it,
+    and a quote when the value opens none (``Ганна”``); an opening bracket
+    glued to the first word when the value closes none (``(Львів``).
     """
     out = list(words)
     changed = False
@@ -232,12 +257,15 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
         out.pop(0)
         changed = True
     tail = (_is_place_tail_debris if kind == "place"
-            else _is_name_tail_debris if name or kind in ("person", "service") else _is_debris)
+            else _is_person_tail_debris if name or kind == "person"
+            else _is_name_tail_debris if kind == "service" else _is_debris)
     while len(out) > 1 and tail(out[-1]):
         out.pop()
         changed = True
     if out:
         last = out[-1].rstrip(_GLUED_RULE)
+        if sum(c in _QUOTES for c in " ".join(out)) == 1:
+            last = last.rstrip(_QUOTES)  # a speck read as a quote ("Коваленко Ганна”")
         if (kind == "place" and len(out) == 1 and len(last) > MAX_DEBRIS_LETTERS + 1
                 and last[:-1].isalpha()):
             # A place of one word ends in no full stop ("Луганск."); in a longer one
@@ -245,6 +273,11 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
             last = last.rstrip(".")
         if last and last != out[-1] and last[-1].isalnum():
             out[-1] = last
+            changed = True
+        first = out[0].lstrip(_GLUED_OPEN)
+        if (first and first != out[0] and first[0].isalpha()
+                and not any(c in ")]" for c in " ".join(out))):
+            out[0] = first
             changed = True
     return out, changed
 
@@ -277,7 +310,10 @@ def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
 
     A date holds numbers, a month's name and an abbreviation (``г.``, ``р.``);
     none of those is made only of the letters OCR reads for digits, so ``З``
-    in ``З июня 2014 г.`` is the day 3.
+    in ``З июня 2014 г.`` is the day 3. A word of letters that is no month
+    but within reach of exactly one (:func:`snap_month`) is that month
+    (``14 Осіобег 2012``), fix ``"month"``. Debris at the date's edges is
+    dropped (``02.02.2016]``, ``2008-06-03 Ї``), fix ``"debris"``.
     """
     out, fixes = fix_numbers(words, None)
     for i, word in enumerate(out):
@@ -286,7 +322,64 @@ def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
                 c in _LETTER_TO_DIGIT or c.isdigit() for c in core):
             out[i] = "".join(_LETTER_TO_DIGIT.get(c, c) for c in core) + word[len(core):]
             fixes.add("digit")
+        elif (month := snap_month(word)) is not None:
+            out[i] = month
+            fixes.add("month")
+    # A frame, a rule or a box's corner read at the edge of a date: a mark glued to
+    # its first or last number ("02.02.2016]"), a word of a letter or two beside it
+    # ("2008-06-03 Ї"). A date's words of letters are its month and "р."/"г.".
+    while len(out) > 1 and _is_date_edge_debris(out[-1]):
+        out.pop()
+        fixes.add("debris")
+    while len(out) > 1 and _is_date_edge_debris(out[0]):
+        out.pop(0)
+        fixes.add("debris")
+    for i in (0, len(out) - 1):
+        bare = out[i].strip(_DATE_GLUED_MARKS)
+        if bare != out[i] and bare[:1].isdigit() and bare[-1:].isdigit():
+            out[i] = bare
+            fixes.add("debris")
     return out, fixes
+
+
+def _is_date_edge_debris(word: str) -> bool:
+    core = word.strip(_DATE_GLUED_MARKS + ".,")
+    if not core:
+        return True
+    if any(c.isdigit() for c in core) or dates.month_number(core) is not None:
+        return False
+    return core.isalpha() and len(core) <= MAX_DEBRIS_LETTERS and core.lower() not in _YEAR_WORDS
+
+
+def snap_month(word: str) -> str | None:
+    """The one month name ``word`` is a misreading of, or ``None`` if none or several.
+
+    The word is compared in each script (its look-alikes rewritten, as
+    :data:`CYRILLIC_TO_LATIN` and :data:`LATIN_TO_CYRILLIC` pair them) with
+    every spelling of every month in ``extractors.dates`` (``Осіобег`` is
+    ``Ociобer``, two edits from ``october``). It is snapped only when the
+    spellings within reach (:data:`MONTH_SNAP_EDITS`, or
+    :data:`MONTH_SNAP_EDITS_LONG` over :data:`LONG_MONTH` letters) are all of
+    one month, and to the nearest of them. A word of digits, or of fewer than
+    :data:`MIN_SNAP_LETTERS` letters, or already a month, is left alone.
+    """
+    core = word.rstrip(".,")
+    if len(core) < MIN_SNAP_LETTERS or not core.isalpha() or dates.month_number(core):
+        return None
+    low = core.lower()
+    folded = {
+        "latin": "".join(CYRILLIC_TO_LATIN.get(c, c) for c in low).lower(),
+        "cyrillic": "".join(LATIN_TO_CYRILLIC.get(c, c) for c in low).lower(),
+    }
+    limit = MONTH_SNAP_EDITS_LONG if len(core) > LONG_MONTH else MONTH_SNAP_EDITS
+    near: dict[str, int] = {}
+    for spelling in dates.MONTHS:
+        d = _distance(folded[script_of(spelling) or "latin"], spelling)
+        if d <= limit:
+            near[spelling] = d
+    if len({dates.MONTHS[s] for s in near}) != 1:
+        return None
+    return min(near, key=lambda s: (near[s], s)) + word[len(core):]
 
 
 def _distance(a: str, b: str) -> int:
@@ -364,6 +457,12 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None, *,
         return Corrected(None)
     fixes: set[Fix] = set()
     words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=True)
+    while kind == "patronymic" and len(words) > 1 and sum(
+            c.isalpha() for c in words[-1]) <= MAX_DEBRIS_LETTERS:
+        # A patronymic is one word: a short word after it, capital or not
+        # ("Іванович Му"), is a frame or a label's half, not a part of it.
+        words.pop()
+        trimmed = True
     if trimmed:
         fixes.add("debris")
     out: list[str] = []
@@ -509,6 +608,11 @@ def infer_sex(given: str | None, patronymic: str | None,
               table: names.NameTable | None = None) -> names.Sex | None:
     """The sex a patronymic's ending or a known given name says.
 
+    A given name no table of ``table`` knows is looked up among English given
+    names (:func:`names.english_sex`) when the child has no patronymic: a
+    child with one is of a naming tradition the English lists do not
+    describe (``Sasha`` is a girl's name there, either sex's here).
+
     ``None`` when neither says, or they disagree.
     """
     table = table or names.table()
@@ -520,9 +624,12 @@ def infer_sex(given: str | None, patronymic: str | None,
         elif last.endswith(_MALE_ENDINGS):
             said.add("male")
     if given:
-        known = table.lookup(given.split()[0], "given")
+        first = given.split()[0]
+        known = table.lookup(first, "given")
         if known is not None and known.sex is not None:
             said.add(known.sex)
+        elif known is None and not patronymic and (english := names.english_sex(first)):
+            said.add(english)
     return said.pop() if len(said) == 1 else None
 
 

@@ -169,7 +169,9 @@ class PartialDate:
         return cls(int(year), int(month) if month else None, int(day) if day else None)
 
 
-def _month(word: str) -> int | None:
+def month_number(word: str) -> int | None:
+    """The month ``word`` names (any case, a full stop after it, Latin look-alikes in a
+    Cyrillic name or the reverse), or ``None``."""
     word = word.lower().rstrip(".")
     found = MONTHS.get(word)
     if found is None:
@@ -218,16 +220,16 @@ def parse_date(text: str) -> PartialDate | None:
         return None
     if match := _WORDY_DMY.fullmatch(text):
         day, word, year = match.groups()
-        month_number = _month(word)
-        return _make(year, month_number, day) if month_number else None
+        number = month_number(word)
+        return _make(year, number, day) if number else None
     if match := _WORDY_MDY.fullmatch(text):
         word, day, year = match.groups()
-        month_number = _month(word)
-        return _make(year, month_number, day) if month_number else None
+        number = month_number(word)
+        return _make(year, number, day) if number else None
     if match := _WORDY_MY.fullmatch(text):
         word, year = match.groups()
-        month_number = _month(word)
-        return _make(year, month_number) if month_number else None
+        number = month_number(word)
+        return _make(year, number) if number else None
     return None
 
 

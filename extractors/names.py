@@ -17,6 +17,12 @@ ones in both languages, each in Cyrillic as written and in Latin as SPEC
 sex it implies. Any object with this interface may replace it
 (:func:`set_table`), e.g. a partner's own list.
 
+English given names (``Ivy``, ``Grace``, ``Leo``), which the shared tables
+do not hold, are known by sex only (:func:`english_sex`), from the US
+Census 1990 first-name lists (public domain; ``data/english_given_names.csv``,
+its source beside it in ``data/ENGLISH-GIVEN-NAMES-SOURCE.txt``). They are
+never snap targets: a misread English name is left as read.
+
 Guarantees: lookups are case-insensitive, ``ё`` counts as ``е`` and
 apostrophes are ignored; a spelling borne by names of both sexes is kept
 with no sex rather than a guessed one; nothing here logs.
@@ -24,9 +30,11 @@ with no sex rather than a guessed one; nothing here logs.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from typing import Literal, Protocol
 
 from gateway.pluginspec import names as shared
@@ -34,6 +42,12 @@ from gateway.pluginspec import translit
 
 Kind = Literal["given", "patronymic"]
 Sex = Literal["female", "male"]
+
+# An English given name tells a sex only when that sex bears it at least this
+# many times as often as the other (in the census's share of each): ``James``
+# (0.010 % of females, 3.318 % of males) is male, ``Jordan`` (0.012 / 0.056 %)
+# and ``Kelly`` are used for both and tell nothing.
+ENGLISH_SEX_RATIO = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,3 +146,26 @@ def set_table(new: NameTable | None) -> NameTable:
     else:
         _chosen["table"] = new
     return previous
+
+
+@cache
+def _english_sexes() -> dict[str, Sex]:
+    """Census first names borne overwhelmingly by one sex, by :func:`key`."""
+    text = resources.files("extractors").joinpath(
+        "data", "english_given_names.csv").read_text("utf-8")
+    sexes: dict[str, Sex] = {}
+    for row in csv.DictReader(text.splitlines()):
+        female, male = float(row["female_percent"]), float(row["male_percent"])
+        if female >= ENGLISH_SEX_RATIO * male:
+            sexes[key(row["name"])] = "female"
+        elif male >= ENGLISH_SEX_RATIO * female:
+            sexes[key(row["name"])] = "male"
+    return sexes
+
+
+def english_sex(text: str) -> Sex | None:
+    """The sex an English given name says, if one sex bears it (:data:`ENGLISH_SEX_RATIO`).
+
+    ``None`` for a name the census lists do not have, or one used for both sexes.
+    """
+    return _english_sexes().get(key(text))
