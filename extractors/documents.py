@@ -471,6 +471,11 @@ def _scan_dpi(page: Any, dpi: int) -> int:
         if len(images) != 1:
             return dpi
         xref, width, height = int(images[0][0]), int(images[0][2]), int(images[0][3])
+        own = _own_dpi((width, height), (page.rect.width, page.rect.height))
+        # Only now find where the picture lies (~50 ms a page: the content is
+        # interpreted): a page read at the limit's dpi never pays for it.
+        if own is None or not MIN_NATIVE_SCAN_DPI <= own < dpi:
+            return dpi
         rects = page.get_image_rects(xref)
     except Exception:  # a malformed picture: the page renders (or fails) as before
         return dpi
@@ -479,13 +484,19 @@ def _scan_dpi(page: Any, dpi: int) -> int:
     placed, sheet = rects[0], page.rect
     if placed.width * placed.height < SCAN_COVERS_PAGE * sheet.width * sheet.height:
         return dpi
-    pixels = sorted((width, height))
-    points = sorted((placed.width, placed.height))  # a /Rotate page swaps the two
-    across, down = (pixels[0] * 72 / points[0], pixels[1] * 72 / points[1])
+    scan = _own_dpi((width, height), (placed.width, placed.height))  # 1:1 with its pixels
+    return scan if scan is not None and MIN_NATIVE_SCAN_DPI <= scan < dpi else dpi
+
+
+def _own_dpi(pixels: tuple[int, int], points: tuple[float, float]) -> int | None:
+    """The resolution of a picture of ``pixels`` shown over ``points``, if equal both ways."""
+    if min(points) <= 0:
+        return None
+    small, large = sorted(pixels), sorted(points)  # a /Rotate page swaps the two
+    across, down = small[0] * 72 / large[0], small[1] * 72 / large[1]
     if abs(across - down) > NATIVE_DPI_TOLERANCE * max(across, down):
-        return dpi
-    own = round((across + down) / 2)
-    return own if MIN_NATIVE_SCAN_DPI <= own < dpi else dpi
+        return None
+    return round((across + down) / 2)
 
 
 def _image_dpi(img: Image.Image) -> int:
