@@ -319,7 +319,11 @@ async def _exchange(
             + ", ".join(f"{n} {level}" for level, n in counts.items())
             + f", and {story.events} case events."
         )
-        return failures
+        unacknowledged = counts.get("ACCEPTED", 0) - counts.get("DELIVERED", 0)
+        if unacknowledged:
+            say(f"{unacknowledged} packet(s) accepted but never acknowledged by their recipient"
+                " (no DELIVERED receipt); gateway.log in the demo folder says why.")
+        return failures + unacknowledged
 
 
 def _audit(work: Path, url: str) -> int:
@@ -481,7 +485,7 @@ def run_demo(directory: Path | None, *, keep: bool = False, console: bool = Fals
         elif keep:
             say(f"Files kept in {work}")
     if failures:
-        say(f"{failures} packet(s) failed verification.")
+        say(f"{failures} packet(s) failed verification or were not acknowledged.")
         return 1
     say("Every packet was delivered, verified end to end and acknowledged.")
     return 0 if code == 0 else 1

@@ -33,6 +33,7 @@ from gateway.protocol.clock import now
 
 HOLDER, HOME = "ru", "ua"
 READY_TIMEOUT_S = 120.0
+DELIVERABLE = frozenset({"READY", "DELIVERED", "PROCESSED"})  # a pull finds the packet
 RETURN_IN_DAYS = 5  # the planned return lies ahead: nothing is overdue at the end
 DISPUTED_CHILD = 5  # the one whose photo the home side cannot match at first
 
@@ -83,6 +84,21 @@ async def _ready_records(client: Client, packet_id: str) -> list[dict[str, Any]]
     raise RuntimeError(f"dossier {packet_id} did not become READY in time")
 
 
+async def _deliverable(client: Client, packet_ids: list[str]) -> None:
+    """Wait until each packet is READY (or further), so that a pull finds it.
+
+    A pull takes only READY packets; a verification packet sent a moment
+    ago may still be on its way there, and a pull before it would leave it
+    unacknowledged (no DELIVERED receipt for the monitor to count).
+    """
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    for packet_id in packet_ids:
+        while (await client.status(packet_id))["status"] not in DELIVERABLE:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"packet {packet_id} did not become READY in time")
+            await asyncio.sleep(0.2)
+
+
 async def run_story(
     clients: Mapping[str, Client],
     work: Path,
@@ -93,9 +109,15 @@ async def run_story(
     holder, home = clients[HOLDER], clients[HOME]
     result = StoryResult()
 
+    sent_to_holder: list[str] = []  # verification packets, each to be pulled and acknowledged
+
     def counted(answer: Mapping[str, Any]) -> None:
         result.events += 1
         result.last_log_index = max(result.last_log_index, int(answer["log_index"]))
+
+    def verified(answer: Mapping[str, Any]) -> None:
+        counted(answer)
+        sent_to_holder.append(str(answer["packet_id"]))
 
     folder = work / "outbox" / "cases"
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,11 +154,12 @@ async def run_story(
                 "photo": "differs" if disputed else "confirmed",
             },
         )
-        counted(answer)
+        verified(answer)
     say(
         f"{HOME} checked each child against its records and sent a sealed verification"
         f" packet for each: {len(records) - 1} VERIFIED, 1 DISPUTED (photo_mismatch)."
     )
+    await _deliverable(holder, sent_to_holder)
     await Puller(holder).pull(work / "inbox" / HOLDER)
 
     # The holder answers the dispute: a second dossier about the same child,
@@ -160,7 +183,7 @@ async def run_story(
         )
     )
     await Puller(home).pull(work / "inbox" / HOME)
-    counted(
+    verified(
         await cases.verify(
             home,
             again["case_id"],
@@ -169,6 +192,7 @@ async def run_story(
             result="verified",
         )
     )
+    await _deliverable(holder, sent_to_holder)
     await Puller(holder).pull(work / "inbox" / HOLDER)
     say(f"{HOLDER} answered the dispute with a new dossier on the same case; {HOME} VERIFIED it.")
 
