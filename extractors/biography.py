@@ -1057,6 +1057,7 @@ class _Builder:
         other_names: list[str] = []
         provenance: dict[str, dict[str, Any]] = {}
         unread: set[str] = set()  # labelled members whose value could not be read
+        unread_sex: int | None = None  # the index of its warning in self.warnings
         found: dict[str, _Field] = {}
         form_language = _majority(_language_votes(child.fields)) or self.document_language
         for f in child.fields:
@@ -1122,6 +1123,8 @@ class _Builder:
                     language=form_language)
                 value, fixes = fixed.value, fixed.fixes
             if value is None:
+                if f.member == "sex":
+                    unread_sex = len(self.warnings)
                 self.warnings.append(f"{where} not read with certainty; left null")
                 unread.add(f.member)
                 continue
@@ -1135,6 +1138,10 @@ class _Builder:
         self._correct_names(values, provenance, found, _form_script(child.fields))
         if values["sex"] is None:
             self._infer_sex(values, provenance)
+            if values["sex"] is not None and unread_sex is not None:
+                # Not null after all: the names told it (and the record says "inferred").
+                self.warnings[unread_sex] = self.warnings[unread_sex].replace(
+                    "; left null", "; told by the names instead (inferred)")
         if all(values[m] is None for m in _IDENTITY):
             self.warnings.append(
                 f"page {child.first_page()}: a block without name or birth date is not a record"

@@ -592,3 +592,17 @@ def test_a_label_read_as_near_to_two_fields_names_neither_in_every_process(seed:
                          text=True, check=True).stdout.split("\n")
     assert out[:5] == ["B1other None", "F0ther None", "Mother contact:mother",
                        "Brother contact:sibling", "Mothr contact:mother"]
+
+
+def test_an_unreadable_sex_told_by_the_names_is_not_warned_of_as_left_null() -> None:
+    # Regression: the warning said "left null" while the record carried the
+    # sex the patronymic tells, marked inferred.
+    lines = left_form(100, [("Прізвище", "Тимченко"), ("Ім'я", "Олена"),
+                            ("По батькові", "Петрівна"), ("Дата народження", "14.03.2012"),
+                            ("Стать", "ч / ж")])
+    result = biography.parse("dossier.pdf", [page(*lines)], as_of=AS_OF)
+    [record] = result.records
+    assert record["sex"] == "female"
+    assert record["provenance"]["sex"]["inferred"] is True
+    assert result.warnings == ["page 1: sex not read with certainty; told by the names instead"
+                               " (inferred)"]
