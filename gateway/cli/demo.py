@@ -36,7 +36,7 @@ from typing import Any
 import pymupdf
 from aiohttp import ClientSession, web
 
-from gateway.cli.story import run_story
+from gateway.cli.story import run_story, wait_status
 from gateway.party.client import Client, Identity
 from gateway.party.pull import Puller
 from gateway.party.trust import TrustStore
@@ -183,16 +183,6 @@ async def _wait_ready(url: str) -> None:
     raise Unavailable("the gateway did not start; see its log")
 
 
-async def _wait_status(client: Client, packet_id: str, wanted: set[str]) -> dict[str, Any]:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        view = await client.status(packet_id)
-        if view["status"] in wanted:
-            return view
-        await asyncio.sleep(0.2)
-    raise Unavailable(f"packet {packet_id} did not reach {sorted(wanted)} in time")
-
-
 def say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -250,7 +240,7 @@ async def _exchange(
             )
 
         for packet_id, (_, recipient) in sent.items():
-            await _wait_status(clients[recipient], packet_id, {"READY"})
+            await wait_status(clients[recipient], packet_id, {"READY"})
         say()
         failures = 0
         for recipient in ("ru", "ua"):
@@ -273,7 +263,7 @@ async def _exchange(
         say()
 
         for packet_id, (sender, recipient) in sent.items():
-            view = await _wait_status(clients[sender], packet_id, {"DELIVERED"})
+            view = await wait_status(clients[sender], packet_id, {"DELIVERED"})
             say(f"Packet {packet_id} ({sender} → {recipient}), as its sender sees it:")
             for step in view["timeline"]:
                 event = step.get("event")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -30,10 +30,13 @@ from gateway.party.client import Client, neutral_name
 from gateway.party.pull import Puller
 from gateway.protocol import case
 from gateway.protocol.clock import now
+from gateway.protocol.errors import Unavailable
 
 HOLDER, HOME = "ru", "ua"
 READY_TIMEOUT_S = 120.0
-DELIVERABLE = frozenset({"READY", "DELIVERED", "PROCESSED"})  # a pull finds the packet
+# A pull takes only these: a verification packet sent a moment ago may still be
+# on its way to READY, and a pull before it would leave it unacknowledged.
+DELIVERABLE = frozenset({"READY", "DELIVERED", "PROCESSED"})
 RETURN_IN_DAYS = 5  # the planned return lies ahead: nothing is overdue at the end
 DISPUTED_CHILD = 5  # the one whose photo the home side cannot match at first
 
@@ -84,19 +87,19 @@ async def _ready_records(client: Client, packet_id: str) -> list[dict[str, Any]]
     raise RuntimeError(f"dossier {packet_id} did not become READY in time")
 
 
-async def _deliverable(client: Client, packet_ids: list[str]) -> None:
-    """Wait until each packet is READY (or further), so that a pull finds it.
+async def wait_status(client: Client, packet_id: str, wanted: Set[str]) -> dict[str, Any]:
+    """Poll the packet's status until it is one of ``wanted``; its view then.
 
-    A pull takes only READY packets; a verification packet sent a moment
-    ago may still be on its way there, and a pull before it would leave it
-    unacknowledged (no DELIVERED receipt for the monitor to count).
+    Raises:
+        Unavailable: not within :data:`READY_TIMEOUT_S`.
     """
     deadline = time.monotonic() + READY_TIMEOUT_S
-    for packet_id in packet_ids:
-        while (await client.status(packet_id))["status"] not in DELIVERABLE:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"packet {packet_id} did not become READY in time")
-            await asyncio.sleep(0.2)
+    while time.monotonic() < deadline:
+        view: dict[str, Any] = await client.status(packet_id)
+        if view["status"] in wanted:
+            return view
+        await asyncio.sleep(0.2)
+    raise Unavailable(f"packet {packet_id} did not reach {sorted(wanted)} in time")
 
 
 async def run_story(
@@ -159,7 +162,8 @@ async def run_story(
         f"{HOME} checked each child against its records and sent a sealed verification"
         f" packet for each: {len(records) - 1} VERIFIED, 1 DISPUTED (photo_mismatch)."
     )
-    await _deliverable(holder, sent_to_holder)
+    for packet_id in sent_to_holder:
+        await wait_status(holder, packet_id, DELIVERABLE)
     await Puller(holder).pull(work / "inbox" / HOLDER)
 
     # The holder answers the dispute: a second dossier about the same child,
@@ -192,7 +196,8 @@ async def run_story(
             result="verified",
         )
     )
-    await _deliverable(holder, sent_to_holder)
+    for packet_id in sent_to_holder:
+        await wait_status(holder, packet_id, DELIVERABLE)
     await Puller(holder).pull(work / "inbox" / HOLDER)
     say(f"{HOLDER} answered the dispute with a new dossier on the same case; {HOME} VERIFIED it.")
 
