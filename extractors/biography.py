@@ -1004,8 +1004,28 @@ def _evidence(f: _Field, method: str, fixes: frozenset[correction.Fix],
         beside_image=page.beside_image(_union(t.bbox for t in f.value_tokens)),
         read_again=any(t.reread for t in f.value_tokens),
         own_language=min((t.confidence for t in f.value_tokens if t.own_language), default=None),
+        ceiling=_ceiling(f, fixes),
         page=page,
     )
+
+
+def _ceiling(f: _Field, fixes: frozenset[correction.Fix]) -> float:
+    """The most a value's confidence may be, whatever the model says: what it rests on.
+
+    A value a second reading of unread ink found, no more than
+    ``confidence.READ_AGAIN_MAX_CONFIDENCE`` (the development split holds too
+    few to trust more); one with a word read again in the form's own language,
+    no more than that word (the lower of its two readings); a month told from
+    a word that was none (``correction.snap_month``), no more than its weakest
+    word.
+    """
+    caps = [1.0]
+    if any(t.reread for t in f.value_tokens):
+        caps.append(confidence.READ_AGAIN_MAX_CONFIDENCE)
+    caps += [t.confidence for t in f.value_tokens if t.own_language]
+    if "month" in fixes:
+        caps += [t.confidence for t in f.value_tokens]
+    return min(caps)
 
 
 def _provenance(f: _Field, method: str, evidence: confidence.Evidence) -> dict[str, Any]:
@@ -1131,10 +1151,6 @@ class _Builder:
             values[f.member] = value
             found[f.member] = f
             provenance[f.member] = self._entry(f.member, f, fixes)
-            if "month" in fixes:
-                # A month told from a word that was none: no surer than its weakest word.
-                self._read[f.member] = replace(self._read[f.member], ceiling=min(
-                    [self._read[f.member].ceiling, *(t.confidence for t in f.value_tokens)]))
         self._correct_names(values, provenance, found, _form_script(child.fields))
         if values["sex"] is None:
             self._infer_sex(values, provenance)

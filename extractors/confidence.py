@@ -32,10 +32,12 @@ Guarantees:
   or a cleaner label never lowers a confidence, and a repair, an edit, a
   dropped speck, an unknown name, an implausible date, an inference or a
   second reading never raises one.
-- Capped where the development split is thin: a value a second reading of
-  unread ink found is never surer than :data:`READ_AGAIN_MAX_CONFIDENCE`,
-  and a value with a word read again in the form's own language never
-  surer than that word (the lower of its two readings).
+- Capped where the development split is thin, by one rule: a value is never
+  surer than its evidence's ``ceiling``, which the parser sets to what the
+  value rests on (:data:`READ_AGAIN_MAX_CONFIDENCE` for a value a second
+  reading of unread ink found, the word read again in the form's own
+  language for such a value, the weakest word of a month told from a word
+  that was none). The model weighs the evidence; the cap is the parser's.
 - Scores are pure functions of the evidence: no value reaches this module,
   only counts, flags and Tesseract's confidences.
 """
@@ -157,10 +159,13 @@ class Evidence:
     beside_image: bool = False
     read_again: bool = False
     # The weakest word read again in the form's own language (the lower of its
-    # two readings); None when no word of the value was.
+    # two readings); None when no word of the value was. A feature by whether it
+    # is None; its value is the parser's to put into the ceiling.
     own_language: float | None = None
-    # Never surer than this: the weakest word a repair rests on where the repair
-    # told a value from a word that was none (a month read in look-alikes).
+    # Never surer than this, whatever the model says: what the value rests on, as
+    # the parser tells it (READ_AGAIN_MAX_CONFIDENCE for a value a second reading
+    # found, the word read again in the form's own language, the weakest word of
+    # a month told from a word that was none); 1.0 when nothing caps it.
     ceiling: float = 1.0
     page: PageCondition = field(default_factory=PageCondition)
 
@@ -226,21 +231,15 @@ class Model:
     def score(self, evidence: Evidence) -> float:
         """The probability the value is right, rounded to 4 places; 1.0 when certain.
 
-        A value a second reading found is held at :data:`READ_AGAIN_MAX_CONFIDENCE`,
-        one with a word read again in the form's own language at that word's
-        confidence, and any value at its ``ceiling``.
+        Never above the evidence's ``ceiling``: the one cap, set by the parser
+        for every kind of value that must not be surer than what it rests on.
         """
         if evidence.certain:
             return 1.0
         z = self.offsets[KIND_GROUPS[evidence.kind]] + sum(
             w * x for w, x in zip(self.weights, evidence.vector(), strict=True))
         p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-        if evidence.read_again:
-            p = min(p, READ_AGAIN_MAX_CONFIDENCE)
-        if evidence.own_language is not None:
-            p = min(p, evidence.own_language)
-        p = min(p, evidence.ceiling)
-        return round(p, 4)
+        return round(min(p, evidence.ceiling), 4)
 
     def needs_review(self, confidence: float) -> bool:
         """Whether a value of this confidence is for a person to check."""

@@ -80,14 +80,17 @@ def test_the_shipped_model_never_raises_confidence_for_a_repair_or_a_doubt(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_second_reading_is_held_under_its_cap_however_sure_the_words(
+def test_a_value_is_held_under_its_ceiling_however_sure_the_words(
         kind: confidence.Kind) -> None:
+    # The one cap the model applies; the parser sets it (see the tests through the
+    # parser below: a second reading, a word read again in the form's language, a
+    # snapped month).
     model = confidence.model()
     sure = _evidence(kind, min_word=0.99, mean_word=0.99, label=0.99, chars=12)
-    assert model.score(replace(sure, read_again=True)) <= confidence.READ_AGAIN_MAX_CONFIDENCE
-    # Never surer than the word read again in the form's own language.
-    for word in GRID:
-        assert model.score(replace(sure, own_language=word)) <= word
+    for doubt in ({}, {"read_again": True}, {"own_language": 0.99}):
+        for cap in GRID:
+            assert model.score(replace(sure, ceiling=cap, **doubt)) <= cap, (doubt, cap)
+    assert model.score(replace(sure, ceiling=0.5)) == 0.5  # a cap, not a discount
 
 
 def test_the_shipped_model_weighs_both_second_readings_as_doubts() -> None:
@@ -214,6 +217,41 @@ def test_a_name_read_again_in_the_form_language_is_for_review() -> None:
     assert record["provenance"]["sex"]["inferred"] is True
     assert record["provenance"]["sex"]["confidence"] <= entry["confidence"]
     assert "family_name" not in record["review"]
+
+
+_SURE = [(label, value, 0.99) for label, value, _ in _SURE_ROWS]
+
+
+def test_a_value_a_second_reading_found_has_its_ceiling_set_by_the_parser() -> None:
+    _, plain = _flagged(_SURE, 4)
+    assert {e.ceiling for e in plain.values()} == {1.0}  # nothing to cap
+    record, evidence = _flagged(_SURE, 4, reread=True)
+    assert evidence["birth_place"].ceiling == confidence.READ_AGAIN_MAX_CONFIDENCE
+    assert evidence["given_name"].ceiling == 1.0
+    assert record["provenance"]["birth_place"]["confidence"] <= (
+        confidence.READ_AGAIN_MAX_CONFIDENCE)
+    assert "birth_place" in record["review"]
+
+
+def test_a_value_read_again_in_the_form_language_has_that_word_as_its_ceiling() -> None:
+    rows = [*_SURE[:2], ("Отчество:", "Сергеевна", 0.7), *_SURE[3:]]
+    record, evidence = _flagged(rows, 2, own_language=True)
+    assert evidence["patronymic"].ceiling == pytest.approx(0.7)
+    assert record["provenance"]["patronymic"]["confidence"] <= 0.7
+    # Sex told by that patronymic carries its evidence, ceiling and all.
+    assert evidence["sex"].ceiling == pytest.approx(0.7)
+    assert {"patronymic", "sex"} <= set(record["review"])
+
+
+def test_a_snapped_month_has_its_weakest_word_as_its_ceiling() -> None:
+    # "Осіобег": a word that is no month, one edit from October in look-alikes.
+    record, evidence = _record([("Surname:", "Walker", 0.99), ("Given name:", "Grace", 0.99),
+                                ("Date of birth:", "14 Осіобег 2012", 0.9)])
+    assert record["birth_date"] == "2012-10-14"
+    assert evidence["birth_date"].ceiling == pytest.approx(0.9)
+    assert evidence["given_name"].ceiling == 1.0
+    assert record["provenance"]["birth_date"]["confidence"] <= 0.9
+    assert "birth_date" in record["review"]
 
 
 def test_an_implausible_birth_date_is_told_to_the_model() -> None:
