@@ -31,9 +31,11 @@ deterministic and takes seconds.
 never fitted or tuned on), a reliability table (confidence bins: members,
 mean confidence, observed accuracy) and at the model's threshold, per
 condition, the share of wrong members flagged, of all members and of right
-ones flagged, printed and hand-filled forms apart, and the known given
-names and patronymics by their weakest word; ``--compare`` adds an earlier
-model file's figures on the same readings.
+ones flagged, printed and hand-filled forms apart, the known given
+names and patronymics by their weakest word, and the most of a printed
+record's values under the threshold and the fewest of a hand-filled one's
+(the margins of the parser's record-wide rule, ``biography.ILLEGIBLE_SHARE``);
+``--compare`` adds an earlier model file's figures on the same readings.
 
     python -m bench.extraction_calibration --fit [--per-cell N]
     python -m bench.extraction_calibration --report [--per-cell N] [--split dev|test|both]
@@ -464,6 +466,39 @@ def known_names(rows: Sequence[Sample]) -> list[tuple[str, int, float, float]]:
     return out
 
 
+def under_threshold(record: dict[str, Any], threshold: float) -> float:
+    """The share of a record's values (its photos aside) scored under ``threshold``:
+    what the parser's record-wide rule weighs against ``biography.ILLEGIBLE_SHARE``."""
+    scores = [p["confidence"] for k, p in record["provenance"].items() if k != "photos"]
+    return sum(c < threshold for c in scores) / len(scores) if scores else 0.0
+
+
+def record_shares(readings: Sequence[tuple[Condition, Reading]],
+                  threshold: float) -> tuple[list[float], list[float]]:
+    """Per record read by OCR, its share of values under ``threshold``: (printed,
+    hand-filled), parsed with the model in use."""
+    printed: list[float] = []
+    hand: list[float] = []
+    for condition, reading in readings:
+        if condition == "born digital":
+            continue
+        for record in biography.parse(reading.filename, reading.pages, as_of=AS_OF).records:
+            (hand if "-hand-" in reading.filename else printed).append(
+                under_threshold(record, threshold))
+    return printed, hand
+
+
+def print_record_shares(readings: Sequence[tuple[Condition, Reading]],
+                        threshold: float) -> None:
+    """The margins of the record-wide rule: the most of a printed record's values under
+    the threshold, the fewest of a hand-filled one's."""
+    printed, hand = record_shares(readings, threshold)
+    print(f"  values under the threshold per scanned record (listed whole over "
+          f"{biography.ILLEGIBLE_SHARE:.0%}): printed at most "
+          f"{max(printed, default=math.nan):.1%} of {len(printed)} records, "
+          f"hand-filled at least {min(hand, default=math.nan):.1%} of {len(hand)}")
+
+
 def earlier_model(path: Path) -> confidence.Model:
     """A model file of an earlier fit, a feature added since weighing nothing.
 
@@ -545,6 +580,7 @@ def main() -> int:
         print(f"wrote {MODEL_PATH.relative_to(ROOT)}: threshold {model.threshold:g}, "
               f"{model.fitted['wrong']} wrong of {model.fitted['members']} OCR members")
         report("dev", parsed("dev", readings), model)
+        print_record_shares(readings, model.threshold)
     else:
         model = confidence.model()
         earlier = earlier_model(args.compare) if args.compare else None
@@ -552,10 +588,12 @@ def main() -> int:
             readings = read_all(split, args.per_cell, args.cache, args.workers)
             confidence.set_model(model)
             report(split, parsed(split, readings), model)
+            print_record_shares(readings, model.threshold)
             if earlier is not None:
                 confidence.set_model(earlier)
                 print(f"\n  the earlier model ({args.compare}), same readings:")
                 report(split, parsed(split, readings), earlier)
+                print_record_shares(readings, earlier.threshold)
     print(f"\n{time.perf_counter() - started:.0f} s, {args.per_cell} forms per condition "
           "and language per split")
     return 0

@@ -430,3 +430,34 @@ def test_the_threshold_found_by_bisection_is_the_first_a_linear_scan_finds() -> 
         first = next((t for t in thresholds if bench.caught(rows, t)[0] >= target),
                      thresholds[-1])
         assert bench.choose_threshold(rows, target) == first
+
+
+def test_a_records_share_under_the_threshold_counts_its_values_not_its_photo() -> None:
+    record = {"provenance": {
+        "family_name": {"confidence": 0.99}, "given_name": {"confidence": 0.6},
+        "birth_date": {"confidence": 0.97}, "sex": {"confidence": 0.6},
+        "photos": {"confidence": 0.5}}}
+    assert bench.under_threshold(record, 0.974) == pytest.approx(3 / 4)
+    assert bench.under_threshold(record, 0.9) == pytest.approx(2 / 4)
+    assert bench.under_threshold({"provenance": {}}, 0.9) == 0.0
+
+
+def test_record_shares_parse_each_scanned_record_printed_and_hand_filled_apart() -> None:
+    lines = tuple(_row(100 + 18 * i, *r) for i, r in enumerate(
+        [("Прізвище:", "Коваленко", 0.99), ("Ім'я:", "Олена", 0.4),
+         ("Дата народження:", "14.03.2012", 0.99)]))
+    page = [PageText(1, 595, 842, "ocr", lines)]
+    truth: tuple[dict[str, Any], ...] = ()
+    readings: list[tuple[Any, bench.Reading]] = [
+        ("300 dpi", bench.Reading("1-uk-300-dpi.pdf", truth, page)),
+        ("degraded", bench.Reading("2-uk-hand-degraded.pdf", truth, page)),
+        ("born digital", bench.Reading("3-uk-born-digital.pdf", truth, page))]
+    [record] = biography.parse("f.pdf", page, as_of=AS_OF).records
+    scores = {k: p["confidence"] for k, p in record["provenance"].items()}
+    weak = scores["given_name"]  # and the sex told by it
+    between = (weak + min(c for c in scores.values() if c > weak)) / 2
+    printed, hand = bench.record_shares(readings, between)
+    assert len(printed) == len(hand) == 1  # born digital has no OCR to weigh
+    assert printed == hand == [pytest.approx(
+        sum(c <= weak for c in scores.values()) / len(scores))]
+    assert 0.0 < printed[0] < 1.0
