@@ -1049,6 +1049,11 @@ class _Builder:
         self._read[key] = _evidence(f, method, fixes, condition, unknown_name=unknown_name)
         return _provenance(f, method, self._read[key])
 
+    def _at_weakest_word(self, key: str, f: _Field) -> None:
+        """Cap ``key``'s confidence at its least sure word: a value told, not read."""
+        self._read[key] = replace(self._read[key], ceiling=min(
+            [self._read[key].ceiling, *(t.confidence for t in f.value_tokens)]))
+
     def record(self, child: _Child, record_id: str) -> dict[str, Any] | None:
         self._read = {}
         values: dict[str, Any] = dict.fromkeys(_SCALARS)
@@ -1060,6 +1065,7 @@ class _Builder:
         unread_sex: int | None = None  # the index of its warning in self.warnings
         found: dict[str, _Field] = {}
         form_language = _majority(_language_votes(child.fields)) or self.document_language
+        form_script = _form_script(child.fields)
         for f in child.fields:
             # Values the corrector repairs come unfolded: it folds each word
             # knowing the script the field should be in.
@@ -1082,9 +1088,11 @@ class _Builder:
                 contact["name"] = person.value or contact["name"]
                 # And the place a place, its debris trimmed alike ("Харків, І", "Sumy, +").
                 place = correction.correct_text(contact["place"], kind="place",
-                                                language=form_language)
+                                                language=form_language, form=form_script)
                 contact["place"] = (place.value or "").strip(_VALUE_TRIM) or contact["place"]
                 provenance[key] = self._entry(key, f, fixed.fixes | person.fixes | place.fixes)
+                if "place" in place.fixes:
+                    self._at_weakest_word(key, f)
                 contacts.append(contact)
                 self._read[key] = replace(self._read[key], incomplete=not all(
                     contacts[-1][part] for part in ("name", "place", "phone")))
@@ -1120,7 +1128,7 @@ class _Builder:
                 fixed = correction.correct_text(
                     text, person=f.member == "guardian",
                     kind="person" if f.member == "guardian" else "place",
-                    language=form_language)
+                    language=form_language, form=form_script)
                 value, fixes = fixed.value, fixed.fixes
             if value is None:
                 if f.member == "sex":
@@ -1131,10 +1139,10 @@ class _Builder:
             values[f.member] = value
             found[f.member] = f
             provenance[f.member] = self._entry(f.member, f, fixes)
-            if "month" in fixes:
-                # A month told from a word that was none: no surer than its weakest word.
-                self._read[f.member] = replace(self._read[f.member], ceiling=min(
-                    [self._read[f.member].ceiling, *(t.confidence for t in f.value_tokens)]))
+            if "month" in fixes or "place" in fixes:
+                # A month told from a word that was none, a place snapped to the one
+                # known place a letter away: no surer than the weakest word read.
+                self._at_weakest_word(f.member, f)
         self._correct_names(values, provenance, found, _form_script(child.fields))
         if values["sex"] is None:
             self._infer_sex(values, provenance)

@@ -51,6 +51,12 @@ inside those words are repaired here, knowing what the field can hold:
   guardian's or a relative's name. A month likewise (``Осіобег``), to the
   one month within reach (:func:`snap_month`). Any other name
   spelt as written, even an unknown one, is never changed.
+- Known places (``extractors.places``, GeoNames). A place no known place
+  spells is snapped only to exactly one known place (:func:`snap_place`):
+  one word within one edit (``Маріупопь``, ``Mariupoi``), two halves of a
+  split word (``За поріжжя``), or, on a form labelled only in English, a
+  word read in Cyrillic look-alikes whose Latin twin is within reach
+  (``Вегіїп``; a Cyrillic place the table knows, ``Суми``, stays).
 - Sex, when the form does not print it: from the patronymic's ending
   (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
   ``-vych``/``-vich``/``-ich`` male), else from a known given name (an
@@ -70,13 +76,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from extractors import dates, names
+from extractors import dates, names, places
 from gateway.pluginspec import translit
 
 Script = Literal["cyrillic", "latin"]
 Language = Literal["uk", "ru"]
 NameKind = Literal["family", "given", "patronymic"]
-Fix = Literal["script", "digit", "sign", "debris", "name", "month"]
+Fix = Literal["script", "digit", "sign", "debris", "name", "month", "place"]
 TextKind = Literal["text", "person", "place", "service"]
 
 MAX_DEBRIS_LETTERS = 2  # a trailing word this short after a name is debris, not a name part
@@ -544,8 +550,36 @@ def _cyrillic_place(word: str) -> str | None:
     return converted[0] + rest
 
 
+def snap_place(words: list[str], form: Script | None = None,
+               table: places.PlaceTable | None = None) -> list[str] | None:
+    """The known place a place read with one slip stands for, or ``None``.
+
+    Only a value no known place spells (:mod:`extractors.places`), and only
+    to exactly one known place: a one-word value within one edit of it
+    (``Маріупопь``, ``Mariupoi``); a value split in two whose halves, the
+    second in lower case as no place's own second word is, join into it
+    (``За поріжжя``); on a form labelled only in English, a word read wholly
+    in Cyrillic look-alikes whose Latin twin is, or is one edit from, it
+    (``Вегіїп``), never a Cyrillic place the table knows (``Суми``).
+    """
+    table = table or places.table()
+    if table.known(" ".join(words)):
+        return None
+    if (len(words) == 2 and all(w.isalpha() for w in words) and words[1][:1].islower()
+            and table.known(words[0] + words[1])):
+        return [table.spelling(words[0] + words[1])]
+    if len(words) != 1:
+        return None
+    snapped = table.snap(words[0])
+    if snapped is None and form == "latin" and script_of(words[0]) == "cyrillic":
+        latin = _convert(words[0], "latin")
+        if latin is not None and script_of(latin) == "latin":
+            snapped = table.spelling(latin) if table.known(latin) else table.snap(latin)
+    return [snapped] if snapped is not None else None
+
+
 def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "text",
-                 language: Language | None = None) -> Corrected:
+                 language: Language | None = None, form: Script | None = None) -> Corrected:
     """A place, a service, a guardian or a relative: script per word, numbers, debris.
 
     Args:
@@ -556,6 +590,8 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
             (:func:`trim_debris`); a place on a Cyrillic form read wholly in
             Latin look-alikes is rewritten in Cyrillic.
         language: the form's Cyrillic language, when its labels tell it.
+        form: the script of the form's labels (``latin`` for one labelled only
+            in English), for a place read in the other script's look-alikes.
     """
     if text is None:
         return Corrected(None)
@@ -594,6 +630,9 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
                 fixes.add("name")
     fixed, number_fixes = fix_numbers(fixed, script)
     fixes |= number_fixes
+    if kind == "place" and (known := snap_place(fixed, form)) is not None:
+        fixed = known
+        fixes.add("place")
     value = " ".join(fixed).strip()
     return Corrected(value or None, frozenset(fixes))
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from extractors import biography, correction, documents, names
+from extractors import biography, correction, documents, names, places
 from extractors.layout import Line, PageText, Word
 from gateway.pluginspec import PartInput
 from gateway.protocol import schemas
@@ -336,3 +336,73 @@ def test_an_english_forms_misread_sex_letter_is_told_by_the_given_name(
     assert record["provenance"]["sex"]["inferred"] is True
     assert record["provenance"]["sex"]["confidence"] <= (
         record["provenance"]["given_name"]["confidence"])
+
+
+# -- a place misread by a letter: snapped to the one known place within reach ----------------
+
+
+@pytest.mark.parametrize(("read", "form", "place"), [
+    ("Маріупопь", None, "Маріуполь"),  # "л" read "п"
+    ("Mariupoi", "latin", "Mariupol"),  # "l" read "i"
+    ("Бердяпск", None, "Бердянск"),
+    ("Ростов-на-Допу", None, "Ростов-на-Дону"),
+    ("Zaporizhzbia", "latin", "Zaporizhzhia"),
+    ("МАРІУПОПЬ", None, "МАРІУПОЛЬ"),  # the case it was printed in
+])
+def test_a_place_misread_by_a_letter_snaps_to_the_one_known_place(
+        read: str, form: Any, place: str) -> None:
+    fixed = correction.correct_text(read, kind="place", form=form)
+    assert fixed.value == place
+    assert fixed.fixes == {"place"}
+
+
+@pytest.mark.parametrize("read", [
+    "Маріуполь", "Суми", "Kharkiv",  # known as read
+    "Харкив",  # one letter from "Харків" and from "Харков": two spellings, no answer
+    "Сумі",  # too short to snap: four-letter towns are a letter from each other
+    "Зоряне Поле",  # two words no place spells: a place the table may not know
+    "с. Рибне, Полтавська обл.",  # a place of several parts is never snapped
+    "Qwertyuiop",  # near no place at all
+])
+def test_a_known_place_an_unknown_one_or_one_near_two_is_left_as_read(read: str) -> None:
+    fixed = correction.correct_text(read, kind="place")
+    assert fixed.value == read
+    assert "place" not in fixed.fixes
+
+
+def test_two_towns_a_letter_from_the_word_are_no_answer() -> None:
+    table = places.PlaceTable.of([("Березань", "1"), ("Березина", "2"), ("Беразань", "1")])
+    assert table.snap("Березипа") == "Березина"  # one town's two spellings would agree
+    assert table.snap("Березана") is None  # a letter from two towns: neither
+    assert table.snap("Беразапь") == "Беразань"
+
+
+def test_a_place_split_in_two_is_joined_when_the_halves_make_a_known_place() -> None:
+    fixed = correction.correct_text("За поріжжя", kind="place")
+    assert fixed.value == "Запоріжжя"
+    assert fixed.fixes == {"place"}
+    # A place's own second word is capitalised, and the two words are known as written.
+    assert correction.correct_text("Нова Каховка", kind="place").value == "Нова Каховка"
+    assert correction.correct_text("Кривий Ріг", kind="place").value == "Кривий Ріг"
+
+
+def test_a_latin_place_read_in_cyrillic_look_alikes_on_an_english_form_is_rewritten() -> None:
+    # "Berlin" read "Вегіїп" on a form labelled only in English.
+    assert correction.correct_text("Вегіїп", kind="place", form="latin").value == "Berlin"
+    # Not on a Cyrillic form, and never a Cyrillic place the table knows.
+    assert correction.correct_text("Вегіїп", kind="place").value == "Вегіїп"
+    assert correction.correct_text("Суми", kind="place", form="latin").value == "Суми"
+
+
+def test_a_snapped_place_is_marked_corrected_and_no_surer_than_its_words() -> None:
+    record = _parse([("Прізвище:", "Коваленко", 0.95), ("Ім'я:", "Олена", 0.95),
+                     ("Місце народження:", "Маріупопь", 0.62),
+                     ("Сестра:", "Коваленко Ганна, Бердяпск, +380 84 869 4560", 0.58)])
+    assert record["birth_place"] == "Маріуполь"
+    entry = record["provenance"]["birth_place"]
+    assert entry["corrected"] is True
+    assert entry["confidence"] <= 0.62
+    [contact] = record["family_contacts"]
+    assert contact["place"] == "Бердянск"
+    assert record["provenance"]["family_contacts.0"]["corrected"] is True
+    assert record["provenance"]["family_contacts.0"]["confidence"] <= 0.58
