@@ -53,7 +53,8 @@ inside those words are repaired here, knowing what the field can hold:
   spelt as written, even an unknown one, is never changed.
 - Known places (``extractors.places``, GeoNames). A place no known place
   spells is snapped only to exactly one known place (:func:`snap_place`):
-  one word within one edit (``Маріупопь``, ``Mariupoi``), two halves of a
+  one word a letter from it, a letter OCR confuses with the one printed
+  (``Маріупопь``, ``Mariupoi``), two halves of a
   split word (``За поріжжя``), or, on a form labelled only in English, a
   word read in Cyrillic look-alikes whose Latin twin is within reach
   (``Вегіїп``; a Cyrillic place the table knows, ``Суми``, stays).
@@ -555,11 +556,11 @@ def snap_place(words: list[str], form: Script | None = None,
     """The known place a place read with one slip stands for, or ``None``.
 
     Only a value no known place spells (:mod:`extractors.places`), and only
-    to exactly one known place: a one-word value within one edit of it
-    (``Маріупопь``, ``Mariupoi``); a value split in two whose halves, the
+    to exactly one known place: a one-word value a confusable letter from
+    it (``Маріупопь``, ``Mariupoi``; :meth:`places.PlaceTable.snap`); a value split in two whose halves, the
     second in lower case as no place's own second word is, join into it
     (``За поріжжя``); on a form labelled only in English, a word read wholly
-    in Cyrillic look-alikes whose Latin twin is, or is one edit from, it
+    in Cyrillic look-alikes whose Latin twin is it, or snaps to it
     (``Вегіїп``), never a Cyrillic place the table knows (``Суми``).
     """
     table = table or places.table()

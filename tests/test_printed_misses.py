@@ -346,7 +346,7 @@ def test_an_english_forms_misread_sex_letter_is_told_by_the_given_name(
     ("Mariupoi", "latin", "Mariupol"),  # "l" read "i"
     ("Бердяпск", None, "Бердянск"),
     ("Ростов-на-Допу", None, "Ростов-на-Дону"),
-    ("Zaporizhzbia", "latin", "Zaporizhzhia"),
+    ("Zaporizhzhla", "latin", "Zaporizhzhia"),  # "i" read "l"
     ("МАРІУПОПЬ", None, "МАРІУПОЛЬ"),  # the case it was printed in
 ])
 def test_a_place_misread_by_a_letter_snaps_to_the_one_known_place(
@@ -370,11 +370,13 @@ def test_a_known_place_an_unknown_one_or_one_near_two_is_left_as_read(read: str)
     assert "place" not in fixed.fixes
 
 
-def test_two_towns_a_letter_from_the_word_are_no_answer() -> None:
-    table = places.PlaceTable.of([("Березань", "1"), ("Березина", "2"), ("Беразань", "1")])
-    assert table.snap("Березипа") == "Березина"  # one town's two spellings would agree
-    assert table.snap("Березана") is None  # a letter from two towns: neither
-    assert table.snap("Беразапь") == "Беразань"
+def test_a_place_snaps_only_by_a_letter_ocr_confuses_and_only_to_one_town() -> None:
+    table = places.PlaceTable.of(["Березань", "Березина", "Кленівка", "Бобрики"])
+    assert table.snap("Березипа") == "Березина"  # "н" read "п"
+    assert table.snap("Оленівка") is None  # "К" and "О" look nothing alike: another village
+    assert table.snap("Бобрик") is None  # a letter lost: another village as often as not
+    two = places.PlaceTable.of(["Карповка", "Карновка"])
+    assert two.snap("Кариовка") is None  # "и" may be a misread "п" or "н": no answer
 
 
 def test_a_place_split_in_two_is_joined_when_the_halves_make_a_known_place() -> None:
