@@ -557,8 +557,9 @@ def snap_place(words: list[str], form: Script | None = None,
 
     Only a value no known place spells (:mod:`extractors.places`), and only
     to exactly one known place: a one-word value a confusable letter from
-    it (``Маріупопь``, ``Mariupoi``; :meth:`places.PlaceTable.snap`); a value split in two whose halves, the
-    second in lower case as no place's own second word is, join into it
+    it (``Маріупопь``, ``Mariupoi``; :meth:`places.PlaceTable.snap`); a
+    value split in two whose halves, the second in lower case as no place's
+    own second word is, join into it
     (``За поріжжя``); on a form labelled only in English, a word read wholly
     in Cyrillic look-alikes whose Latin twin is it, or snaps to it
     (``Вегіїп``), never a Cyrillic place the table knows (``Суми``).
