@@ -129,6 +129,9 @@ GARBLED_GAP_RATIO = 2.0  # a gap this many label spaces wide ends a garbled labe
 MAX_GARBLED_WORDS = 3  # words of a garbled first half before a bilingual label's "/"
 SHORT_LABEL_CLOSED = 3  # a key this long or longer, read with a colon after it, allows one edit
 MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
+LABEL_WORD_LETTERS = 4  # a label's word this long, read whole, names its label's half
+TRUNCATED_LABEL_LETTERS = 7  # a label's start this long ("датанаро") may stand for it ...
+TRUNCATED_LABEL_SHARE = 0.5  # ... when it is at least this share of it
 LABEL_MEMO = 8192  # texts whose label is remembered: a document's label candidates, many times
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
@@ -361,6 +364,11 @@ def _build_labels() -> tuple[Label, ...]:
 
 
 _ALL_LABELS = _build_labels()
+# Each member's label words long enough to tell it ("date", "birth"; never "of").
+_LABEL_WORDS: dict[str, frozenset[str]] = {
+    member: frozenset(w for texts in by_language.values() for text in texts
+                      for w in map(_key, text.split()) if len(w) >= LABEL_WORD_LETTERS)
+    for member, by_language in LABELS.items()}
 
 
 def _tolerance(key: str, *, closed: bool = False) -> int:
@@ -440,8 +448,10 @@ def _rows(page: PageText) -> list[_Row]:
         tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence,
                                                              w.reread, w.own_language))
         bbox = _union(t.bbox for t in tokens)
+        # A word of three letters or digits OCR is sure of is text, even in a
+        # tall line (a date read again, its box with the crop's margin).
         ink = any(group is g for g in tall) and all(
-            t.confidence < DOUBTFUL_WORD or sum(c.isalpha() for c in t.text) < 3
+            t.confidence < DOUBTFUL_WORD or sum(c.isalnum() for c in t.text) < 3
             for t in tokens)
         rows.append(_Row(page.page, tokens, bbox, ink))
     return rows
@@ -548,6 +558,32 @@ def _garbled_first_half(tokens: Sequence[_Token], start: int,
     return None
 
 
+def _truncated_label(tokens: Sequence[_Token], start: int) -> tuple[Label, int, int] | None:
+    """A label OCR read only the start of, alone on its row ("Дата наро,", "ДАТА РОЖД").
+
+    The row's words, from ``start``, spell the start of exactly one member's
+    labels, into its second word, at least :data:`TRUNCATED_LABEL_SHARE` of
+    it and :data:`TRUNCATED_LABEL_LETTERS` letters; whatever follows on the
+    row is words OCR doubts (``"п``, the rest of the label garbled). Its value
+    is then looked for below it, as for any label alone on its row; no value,
+    no field. Counted as one edit more than a label read whole.
+    """
+    for end in range(len(tokens), start + 1, -1):
+        if any(t.confidence >= DOUBTFUL_WORD for t in tokens[end:]):
+            break  # a sure word after the label: a value or another label, not debris
+        read = _key(" ".join(t.text for t in tokens[start:end]))
+        if len(read) < TRUNCATED_LABEL_LETTERS:
+            continue
+        members = {label.member for label in _ALL_LABELS
+                   if label.key.startswith(read) and len(label.key) > len(read)
+                   and len(read) >= TRUNCATED_LABEL_SHARE * len(label.key)}
+        if len(members) == 1 and match_label(" ".join(t.text for t in tokens[start:end])) is None:
+            label = next(lb for lb in _ALL_LABELS if lb.member in members
+                         and lb.key.startswith(read))
+            return label, len(tokens), 1
+    return None
+
+
 def _garbled_label_end(tokens: Sequence[_Token], slash: int, cell_gap: float) -> int:
     """Where the words after a bilingual label's "/" end: a colon, a cell gap, or a cap.
 
@@ -585,6 +621,8 @@ def _segments(row: _Row) -> list[_Segment]:
         found = _label_at(tokens, i, cell_gap) if cell_start else None
         if found is None and cell_start:
             found = _garbled_first_half(tokens, i, cell_gap)
+        if found is None and i == 0:
+            found = _truncated_label(tokens, i)
         if found is None:
             if current is None:
                 current = _Segment(None, [], 0)
@@ -740,9 +778,16 @@ class _PageReader:
         OCR doubts at least one of them. The caller also wants a value below.
         """
         last = segment.label_tokens[-1]
-        return (not last.text.endswith(":") and len(value) <= MAX_LABEL_WORDS
-                and value[0].bbox[0] - last.bbox[2] < CELL_GAP_FACTOR * height
-                and not any(c.isdigit() or c == ":" for t in value for c in t.text)
+        if (last.text.endswith(":") or len(value) > MAX_LABEL_WORDS
+                or value[0].bbox[0] - last.bbox[2] >= CELL_GAP_FACTOR * height):
+            return False
+        if segment.label is not None and any(
+                _key(t.text) in _LABEL_WORDS[segment.label.member] for t in value):
+            # "Дата народження" 7—Date of DiTtn :": a word of the member's own label
+            # in another language, read whole, says which half this is; the "/"
+            # read as "7" and the colon are the label's then, not a value's.
+            return True
+        return (not any(c.isdigit() or c == ":" for t in value for c in t.text)
                 and min(t.confidence for t in value) < DOUBTFUL_WORD)
 
     def _ink_near(self, value: list[_Token]) -> bool:

@@ -408,3 +408,65 @@ def test_a_snapped_place_is_marked_corrected_and_no_surer_than_its_words() -> No
     assert contact["place"] == "Бердянск"
     assert record["provenance"]["family_contacts.0"]["corrected"] is True
     assert record["provenance"]["family_contacts.0"]["confidence"] <= 0.58
+
+
+# -- a birth date whose label or value was read, then not taken ---------------------------------
+
+
+def test_a_date_read_again_in_a_tall_box_is_a_value_not_a_stroke() -> None:
+    # wide-1000179: "2014-10-02" read again, its box (with the crop's margin) over
+    # 1.8 line heights: taken for a pen stroke, as it has no letters, and dropped.
+    lines = [Line((Word("Surname:", (56.0, 324.0, 106.0, 334.0), 0.96),)),
+             Line((Word("Turner", (56.0, 338.0, 96.0, 348.0), 0.97),)),
+             Line((Word("Birth", (56.0, 352.0, 80.0, 362.0), 0.96),
+                    Word("date:", (83.0, 352.0, 108.0, 362.0), 0.97))),
+              Line((Word("2014-10-02", (56.0, 366.0, 119.0, 385.0), 0.9, reread=True),)),
+              Line((Word("Birthplace:", (56.0, 392.0, 110.0, 402.0), 0.96),)),
+              Line((Word("Kherson", (56.0, 406.0, 100.0, 416.0), 0.92),))]
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", tuple(lines))],
+                                     as_of=AS_OF)
+    assert record["birth_date"] == "2014-10-02"
+    assert record["provenance"]["birth_date"]["read_again"] is True
+
+
+def test_a_glued_label_half_holding_a_word_of_its_other_language_is_label() -> None:
+    # wide-1000193: "Дата народження / Date of birth:" read with its "/" as "7".
+    record = _above([("Дата", 0.97), ('народження"', 0.43), ("7—Date", 0.0), ("of", 0.84),
+                     ("DiTtn", 0.04), (":", 0.87)], "29 травня 2013")
+    assert record["birth_date"] == "2013-05-29"
+
+
+@pytest.mark.parametrize(("label", "value", "iso"), [
+    ([("Дата", 0.97), ("наро,", 0.97)], "7 березня 2018", "2018-03-07"),  # wide-1000206
+    ([("Дата", 0.97), ("народж", 0.28), ('"п', 0.46)], "2018-01-28", "2018-01-28"),  # -1000197
+    ([("ДАТА", 0.93), ("РОЖД", 0.91)], "21.12.2019", "2019-12-21"),  # wide-1000119
+])
+def test_a_label_read_only_in_part_still_finds_its_value_below(
+        label: list[tuple[str, float]], value: str, iso: str) -> None:
+    record = _above(label, value)
+    assert record["birth_date"] == iso
+
+
+@pytest.mark.parametrize("label", [
+    [("DATE", 0.96), ("OF", 0.96)],  # the start of "Date of birth" and "Date of displacement"
+    [("Дата", 0.97), ("на", 0.97)],  # too little of it
+    [("Дата", 0.97), ("наро,", 0.97), ("Іван", 0.97)],  # a sure word after it: no label alone
+])
+def test_a_label_start_that_names_no_one_label_alone_is_not_taken(
+        label: list[tuple[str, float]]) -> None:
+    record = _above(label, "06.04.2008")
+    assert record["birth_date"] is None
+
+
+@pytest.mark.parametrize(("seed", "lang", "condition"), [
+    (1_000_179, "en", "rotated"),  # the date read again, in a tall box
+    (1_000_228, "en", "phone photo"),  # "DATE" read again as "ГРАТЕ" over its label
+])
+def test_a_printed_form_reads_its_birth_date_through_tesseract(
+        tmp_path: Path, seed: int, lang: Any, condition: Any) -> None:
+    dossier = wide_dossier(seed, lang, condition)
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    schemas.validate_biography(record)
+    assert record["birth_date"] == dossier.children[0].truth()["birth_date"]
