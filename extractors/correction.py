@@ -27,7 +27,9 @@ inside those words are repaired here, knowing what the field can hold:
   name a word without a letter (``Henry 5``); a rule glued to the last word
   (``Zaporizhzhia_``), a quote or bracket the value does not pair
   (``Ганна”``, ``(Львів``), a full stop after a place of one word
-  (``Луганск.``). A date's edges likewise: a frame glued to its number
+  (``Луганск.``), and after a known place a short word in capitals or in
+  lower case that is none (``Луганск МИНЕ``, ``Mariupol yur``: a stamp's
+  ring). A date's edges likewise: a frame glued to its number
   (``02.02.2016]``), a word of a letter or two beside it (``2008-06-03 Ї``).
   Never a word of the value itself: a value keeps at
   least one word.
@@ -87,6 +89,7 @@ Fix = Literal["script", "digit", "sign", "debris", "name", "month", "place"]
 TextKind = Literal["text", "person", "place", "service"]
 
 MAX_DEBRIS_LETTERS = 2  # a trailing word this short after a name is debris, not a name part
+MAX_PLACE_DEBRIS_LETTERS = 4  # a stamp's ring read after a known place ("МИНЕ"), at most
 SNAP_EDITS = 1  # edits a misread name may be from the known one it is snapped to
 SNAP_EDITS_CONVERTED = 2  # the same, for a word rewritten from the other script
 MIN_SNAP_LETTERS = 4  # shorter names are too close to each other to snap safely
@@ -551,6 +554,28 @@ def _cyrillic_place(word: str) -> str | None:
     return converted[0] + rest
 
 
+def _after_known_place(words: list[str], table: places.PlaceTable) -> int:
+    """How many words at the end are a stamp's or a frame's debris after a known place.
+
+    ``Луганск МИНЕ``, ``Mariupol yur``, ``Бердянск РА``: the words before
+    them spell a known place, and each is letters only, of up to
+    :data:`MAX_PLACE_DEBRIS_LETTERS`, in capitals or in lower case (a
+    place's own next word is capitalised, ``Нова Каховка``, or longer,
+    ``oblast``) and no known place. A country's code after its town
+    (``Kyiv UA``) goes too: the place it says stays.
+    """
+    n = 0
+    while n < len(words) - 1:
+        word = words[-1 - n]
+        if not (word.isalpha() and len(word) <= MAX_PLACE_DEBRIS_LETTERS
+                and (word.isupper() or word.islower()) and not table.known(word)):
+            break
+        n += 1
+        if table.known(" ".join(words[:-n])):
+            return n
+    return 0
+
+
 def snap_place(words: list[str], form: Script | None = None,
                table: places.PlaceTable | None = None) -> list[str] | None:
     """The known place a place read with one slip stands for, or ``None``.
@@ -603,9 +628,9 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
         fixes.add("debris")
     script = script_of(" ".join(words))
     if kind == "place" and language is not None and script == "latin":
-        places = [_cyrillic_place(w) if w[:1].isalpha() else w for w in words]
-        if all(p is not None for p in places):
-            words = [p for p in places if p is not None]
+        cyrillic = [_cyrillic_place(w) if w[:1].isalpha() else w for w in words]
+        if all(p is not None for p in cyrillic):
+            words = [p for p in cyrillic if p is not None]
             script = "cyrillic"
             fixes.add("script")
     fixed = []
@@ -632,6 +657,10 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
                 fixes.add("name")
     fixed, number_fixes = fix_numbers(fixed, script)
     fixes |= number_fixes
+    if kind == "place" and len(fixed) > 1 and (debris := _after_known_place(
+            fixed, places.table())):
+        fixed = fixed[:-debris]
+        fixes.add("debris")
     if kind == "place" and (known := snap_place(fixed, form)) is not None:
         fixed = known
         fixes.add("place")

@@ -379,6 +379,29 @@ def test_a_place_snaps_only_by_a_letter_ocr_confuses_and_only_to_one_town() -> N
     assert two.snap("Кариовка") is None  # "и" may be a misread "п" or "н": no answer
 
 
+@pytest.mark.parametrize(("read", "place"), [
+    ("Луганск МИНЕ", "Луганск"),  # wide-1000222: a stamp's ring read in capitals
+    ("Mariupol yur", "Mariupol"),  # wide-1000131
+    ("Бердянск РА", "Бердянск"),  # wide-1000211
+    ("Луганск ооо", "Луганск"),  # wide-1000117
+])
+def test_a_short_word_in_capitals_or_lower_case_after_a_known_place_is_debris(
+        read: str, place: str) -> None:
+    fixed = correction.correct_text(read, kind="place")
+    assert fixed.value == place
+    assert fixed.fixes == {"debris"}
+
+
+@pytest.mark.parametrize("read", [
+    "Kharkiv oblast", "Київ область",  # a place's own lower-case word is longer
+    "Нова Каховка",  # a place's own second word is capitalised
+    "Бровари МІСТО",  # five capitals: no ring's debris that long is trusted
+    "Невідоме ЖК",  # the words before it are no known place
+])
+def test_words_after_a_place_that_may_be_its_own_are_kept(read: str) -> None:
+    assert correction.correct_text(read, kind="place").value == read
+
+
 def test_a_place_split_in_two_is_joined_when_the_halves_make_a_known_place() -> None:
     fixed = correction.correct_text("За поріжжя", kind="place")
     assert fixed.value == "Запоріжжя"
