@@ -704,5 +704,15 @@ def infer_sex(given: str | None, patronymic: str | None,
 
 
 def expected_script(values: list[str | None], form: Script | None) -> Script | None:
-    """The script a child's names are in: most of their letters, else the form's."""
-    return script_of(" ".join(v for v in values if v)) or form
+    """The script a child's names are in: most of their letters, else the form's.
+
+    ``None`` when the names are in the other script than the form: one of
+    them, or the form, was misread, and which cannot be told (``Parker``
+    beside ``Непгу`` on an English form: the given name is the misread one;
+    ``Сорока Тарас`` on one: neither is). A word is then rewritten only when
+    it mixes the scripts.
+    """
+    names_script = script_of(" ".join(v for v in values if v))
+    if names_script is not None and form is not None and names_script != form:
+        return None
+    return names_script or form

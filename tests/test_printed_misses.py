@@ -493,3 +493,23 @@ def test_a_printed_form_reads_its_birth_date_through_tesseract(
     [record] = out.records
     schemas.validate_biography(record)
     assert record["birth_date"] == dossier.children[0].truth()["birth_date"]
+
+
+# -- a name read right, rewritten into the script another name was misread in ------------------
+
+
+@pytest.mark.parametrize(("family", "given", "expected"), [
+    ("Parker", "Непгу", ("Parker", "Henry")),  # wide-1000143: "Henry" read in Cyrillic
+    ("Turner", "Іму", ("Turner", "Imy")),  # wide-1000141 (Ivy: no table to snap "Imy" to)
+])
+def test_a_name_in_the_forms_script_is_kept_when_the_other_was_misread_in_the_other(
+        family: str, given: str, expected: tuple[str, str]) -> None:
+    record = _parse([("Surname:", family, 0.96), ("Given name:", given, 0.9)])
+    assert (record["family_name"], record["given_name"]) == expected
+    assert "corrected" not in record["provenance"]["family_name"]
+
+
+def test_names_all_in_the_other_script_than_the_form_are_left_as_written() -> None:
+    # A child's Cyrillic names on an English form: either could be true as read.
+    record = _parse([("Surname:", "Сорока", 0.96), ("Given name:", "Тарас", 0.96)])
+    assert (record["family_name"], record["given_name"]) == ("Сорока", "Тарас")
