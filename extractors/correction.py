@@ -111,8 +111,11 @@ _DIGIT_TO_LATIN = {"0": "O", "1": "I", "5": "S", "8": "B"}
 _LETTER_TO_DIGIT = {"О": "0", "о": "0", "O": "0", "o": "0", "З": "3", "з": "3", "б": "6",
                     "l": "1", "I": "1", "І": "1", "|": "1", "S": "5", "B": "8"}
 # What "№" comes out as; each must stand before a number to be taken for it.
+# "№" as OCR reads it: its "N" as "М", "Н", "Х" or alone, its "o" as "е", "»", "s".
+# Only before a number on a Cyrillic value, where no such word stands ("школа М 33").
 _NUMERO_MISREADS = frozenset({"ме", "мe", "me", "mе", "ne", "nе", "м»", "m»", "n»", "н»",
-                              "ns", "nº", "n°", "no", "№", "мо", "мo", "mо"})
+                              "ns", "nº", "n°", "no", "№", "мо", "мo", "mо", "х»", "x»",
+                              "м", "m"})
 _NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі", "класса", "grade", "class",
                            "form", "курс"})
 # First letters OCR reads for a capital (the one that was printed → what was read).

@@ -513,3 +513,17 @@ def test_names_all_in_the_other_script_than_the_form_are_left_as_written() -> No
     # A child's Cyrillic names on an English form: either could be true as read.
     record = _parse([("Surname:", "Сорока", 0.96), ("Given name:", "Тарас", 0.96)])
     assert (record["family_name"], record["given_name"]) == ("Сорока", "Тарас")
+
+
+@pytest.mark.parametrize(("read", "value"), [
+    ("школа Х» 73, 10 клас", "школа № 73, 10 клас"),  # wide-1000100: a serif "N" read "Х"
+    ("школа M 33, 11 клас", "школа № 33, 11 клас"),  # wide-1000193: its "o" lost
+])
+def test_a_numero_read_as_a_letter_before_a_number_is_a_numero(read: str, value: str) -> None:
+    fixed = correction.correct_text(read, kind="service")
+    assert fixed.value == value
+    assert "sign" in fixed.fixes
+
+
+def test_a_letter_before_a_number_on_an_english_value_stays() -> None:
+    assert correction.correct_text("block M 33", kind="service").value == "block M 33"
