@@ -337,6 +337,9 @@ def _key(text: str) -> str:
 # "PATBOMYM!C" for "PATRONYMIC"), in each script.
 _DIGITS_AS_CYRILLIC = str.maketrans("103!m", "іозім")  # and a Cyrillic "м" read as Latin "m"
 _DIGITS_AS_LATIN = str.maketrans("10!", "ioi")
+# Cyrillic letters OCR reads for Latin ones of another shape than their twins
+# ("Раїгопутіс" for "Patronymic": "ї" for "t", "г" for "r", "п" for "n", "т" for "m").
+_SHAPES_AS_LATIN = str.maketrans(correction.CYRILLIC_TO_LATIN)
 
 
 def _keys(text: str) -> tuple[str, ...]:
@@ -351,6 +354,7 @@ def _keys(text: str) -> tuple[str, ...]:
         _key(latin),
         _key(cyrillic.translate(_DIGITS_AS_CYRILLIC)),
         _key(latin.translate(_DIGITS_AS_LATIN)),
+        _key(latin.translate(_SHAPES_AS_LATIN)),
     )
 
 
@@ -462,9 +466,17 @@ def _extent(line: Line, tallest: float) -> tuple[float, float]:
 
     A word surely read whose box a rule or a stroke stretched (``July`` over
     an underline) stays on its line (``extractors.documents``); the line sits
-    where its other words do, so that it still meets its label's row.
+    where its other words do, so that it still meets its label's row, or,
+    if all its words are so stretched, a typical line's height at their middle.
     """
-    plain = [w.bbox for w in line.words if w.bbox[3] - w.bbox[1] <= tallest] or [line.bbox]
+    plain = [w.bbox for w in line.words if w.bbox[3] - w.bbox[1] <= tallest]
+    if not plain and all(w.confidence >= DOUBTFUL_WORD and sum(c.isalnum() for c in w.text) >= 3
+                         for w in line.words):
+        # Only words surely read, each stretched (a frame's edge read glued to a
+        # value read again, "Мукотаїмпа|"): a line of ordinary height at their middle.
+        middle = (line.bbox[1] + line.bbox[3]) / 2
+        return middle - tallest / TALL_LINE / 2, middle + tallest / TALL_LINE / 2
+    plain = plain or [line.bbox]
     return min(b[1] for b in plain), max(b[3] for b in plain)
 
 

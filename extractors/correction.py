@@ -99,8 +99,9 @@ LONG_MONTH = 6  # ("вересня" and "березня" are one edit apart: a w
 
 # OCR and typography confusables, each way. Beyond the homoglyphs the
 # transliteration module folds, the pairs OCR mistakes on names in italic,
-# serif and low-resolution type (п/n, и/u, м/m, к/k, г/r).
-CYRILLIC_TO_LATIN = dict(zip("асеіорхуїАВСЕНІКМОРТХУпимкгЇ", "aceiopxyiABCEHIKMOPTXYnumkrI",
+# serif and low-resolution type (п/n, и/u, м/m, к/k, г/r, and an italic т for m,
+# "Мукотаїмпа" for "Mykolaivna").
+CYRILLIC_TO_LATIN = dict(zip("асеіорхуїАВСЕНІКМОРТХУпимкгЇт", "aceiopxyiABCEHIKMOPTXYnumkrIm",
                              strict=True))
 LATIN_TO_CYRILLIC = dict(zip("aceiopxyABCEHIKMOPTXYnumkrb", "асеіорхуАВСЕНІКМОРТХУпимкгь",
                              strict=True))

@@ -527,3 +527,34 @@ def test_a_numero_read_as_a_letter_before_a_number_is_a_numero(read: str, value:
 
 def test_a_letter_before_a_number_on_an_english_value_stays() -> None:
     assert correction.correct_text("block M 33", kind="service").value == "block M 33"
+
+
+# -- a patronymic on an English form: its label or its value in Cyrillic shapes -----------------
+
+
+@pytest.mark.parametrize("read", ["Раїгопутіс", "Раїгопутіс:"])
+def test_an_english_label_read_in_cyrillic_shapes_is_found(read: str) -> None:
+    # wide-1000184, -1000189: "Patronymic" with "t", "r", "n", "m" read "ї", "г", "п", "т".
+    label = biography.match_label(read)
+    assert label is not None and label.member == "patronymic"
+
+
+def test_a_patronymic_read_in_italic_cyrillic_shapes_is_snapped_to_the_known_one() -> None:
+    fixed = correction.correct_name("Мукотаїмпа", "patronymic", "latin")  # wide-1000083
+    assert fixed.value == "Mykolaivna"
+    assert {"script", "name"} <= fixed.fixes
+
+
+def test_a_value_read_again_with_a_frames_edge_stays_on_its_labels_row() -> None:
+    # wide-1000083: "Мукотаїмпа|" read again, the frame's edge glued to it, its
+    # box twice a line's height: it made a row of its own, above its label's.
+    lines = (row(245, (57.0, "Forename:"), (213.0, "Sofiia"), confidence=0.96),
+             Line((Word("Patronymic:", (57.0, 269.0, 120.0, 279.0), 0.91),)),
+             Line((Word("Мукотаїмпа|", (213.0, 264.0, 276.0, 284.0), 0.71, reread=True),)),
+             row(292, (57.0, "Gender:"), (213.0, "female"), confidence=0.95),
+             row(315, (57.0, "Last name:"), (213.0, "Tkachenko"), confidence=0.96))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["patronymic"] == "Mykolaivna"
+    assert record["provenance"]["patronymic"]["corrected"] is True
+    assert "patronymic" in record["review"]
