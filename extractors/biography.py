@@ -427,9 +427,12 @@ def _split_word(text: str, bbox: BBox, confidence: float, reread: bool = False,
 
 def _rows(page: PageText) -> list[_Row]:
     """Lines of one page grouped into visual rows, top to bottom."""
-    lines = sorted((ln for ln in page.lines if ln.words), key=lambda ln: (ln.bbox[1], ln.bbox[0]))
+    lines = [ln for ln in page.lines if ln.words]
     heights = sorted(ln.bbox[3] - ln.bbox[1] for ln in lines)
     typical = heights[len(heights) // 2] if heights else 0.0
+    # In the order of where they sit (a stretched word's line at its middle), so
+    # that a mark between a value and its label's row does not part them.
+    lines.sort(key=lambda ln: (_extent(ln, TALL_LINE * typical)[0], ln.bbox[0]))
     groups: list[list[Line]] = []
     tall: list[list[Line]] = []
     for line in lines:

@@ -558,3 +558,23 @@ def test_a_value_read_again_with_a_frames_edge_stays_on_its_labels_row() -> None
     assert record["patronymic"] == "Mykolaivna"
     assert record["provenance"]["patronymic"]["corrected"] is True
     assert "patronymic" in record["review"]
+
+
+def test_a_mark_between_a_stretched_value_and_its_labels_row_does_not_part_them() -> None:
+    # wide-1000178: "male" stretched by the table's rule (264-284), a mark at 265,
+    # "GENDER" at 271: the mark came between them, so "male" went to the given name.
+    def line(*words: tuple[str, float, float, float, float, float]) -> Line:
+        return Line(tuple(Word(t, (x0, y0, x1, y1), c) for t, x0, y0, x1, y1, c in words))
+
+    lines = (line(("LAST", 57, 221, 86, 230, 0.94), ("NAME", 90, 221, 124, 230, 0.94)),
+             line(("Parker", 239, 221, 276, 230, 0.97)),
+             line(("FORENAME", 57, 246, 122, 255, 0.96)),
+             line(("Thomas", 238, 246, 285, 255, 0.96)),
+             line(("male", 239, 264, 267, 284, 0.97)), line(('"7', 349, 265, 375, 270, 0.0)),
+             line(("GENDER", 56, 271, 107, 280, 0.96)),
+             line(("BIRTH", 57, 296, 91, 305, 0.97), ("DATE", 97, 296, 128, 305, 0.97)),
+             line(("2018-11-14", 239, 296, 307, 305, 0.96)))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["given_name"] == "Thomas"
+    assert record["sex"] == "male"
