@@ -558,6 +558,29 @@ def _cyrillic_place(word: str) -> str | None:
     return converted[0] + rest
 
 
+def _is_short_debris(word: str) -> bool:
+    """Letters only, up to :data:`MAX_PLACE_DEBRIS_LETTERS`, all capitals or all lower case."""
+    return (word.isalpha() and len(word) <= MAX_PLACE_DEBRIS_LETTERS
+            and (word.isupper() or word.islower()))
+
+
+def _after_given_name(words: list[str]) -> int:
+    """How many words at the end of a person's ``Family Given`` are a stamp's debris.
+
+    ``Turner Alice eee PES ini``: after a known given name (the shared tables,
+    or the English lists), short words of letters in capitals or lower case
+    (:func:`_is_short_debris`); a person's own next word, a patronymic, is
+    capitalised and longer.
+    """
+    n = 0
+    while len(words) - n > 2 and _is_short_debris(words[-1 - n]):
+        n += 1
+        given = words[-1 - n]
+        if names.table().lookup(given, "given") is not None or names.english_sex(given):
+            return n
+    return 0
+
+
 def _after_known_place(words: list[str], table: places.PlaceTable) -> int:
     """How many words at the end are a stamp's or a frame's debris after a known place.
 
@@ -571,8 +594,7 @@ def _after_known_place(words: list[str], table: places.PlaceTable) -> int:
     n = 0
     while n < len(words) - 1:
         word = words[-1 - n]
-        if not (word.isalpha() and len(word) <= MAX_PLACE_DEBRIS_LETTERS
-                and (word.isupper() or word.islower()) and not table.known(word)):
+        if not _is_short_debris(word) or table.known(word):
             break
         n += 1
         if table.known(" ".join(words[:-n])):
@@ -650,6 +672,9 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
         if changed or changed_language:
             fixes.add("script")
         fixed.append(word)
+    if (person or kind == "person") and len(fixed) > 2 and (debris := _after_given_name(fixed)):
+        fixed = fixed[:-debris]
+        fixes.add("debris")
     if (person or kind == "person") and len(fixed) >= 2:
         # "Family Given": the given name, at the value's end, is where a photo
         # frame or a stamp takes a letter ("Коваленко Ганн").

@@ -578,3 +578,21 @@ def test_a_mark_between_a_stretched_value_and_its_labels_row_does_not_part_them(
                                      as_of=AS_OF)
     assert record["given_name"] == "Thomas"
     assert record["sex"] == "male"
+
+
+@pytest.mark.parametrize(("read", "value"), [
+    ("Turner Alice eee PES ini", "Turner Alice"),  # wide-1000229: a stamp's ring beside it
+    ("Коваленко Ганна МИ ж", "Коваленко Ганна"),
+])
+def test_short_words_after_a_persons_known_given_name_are_debris(read: str, value: str) -> None:
+    fixed = correction.correct_text(read, person=True, kind="person")
+    assert fixed.value == value
+    assert fixed.fixes == {"debris"}
+
+
+@pytest.mark.parametrize("read", [
+    "Коваленко Ганна Іванівна",  # a patronymic: capitalised, longer
+    "Miller Zyx abc",  # no known given name before the short words
+])
+def test_a_persons_own_words_are_kept(read: str) -> None:
+    assert correction.correct_text(read, person=True, kind="person").value == read
