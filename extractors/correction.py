@@ -297,9 +297,18 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
 
 
 def fix_numbers(words: list[str], script: Script | None) -> tuple[list[str], set[Fix]]:
-    """``№`` and digits where a number must stand (before a number, before ``клас``)."""
+    """``№`` and digits where a number must stand (before a number, before ``клас``).
+
+    A word of a class split after its first letter (``g rade 2``) is joined first.
+    """
     out = list(words)
     fixes: set[Fix] = set()
+    for i in range(len(out) - 2, -1, -1):
+        joined = out[i] + out[i + 1]
+        if (len(out[i]) == 1 and out[i].isalpha()
+                and joined.lower().strip(".,;:") in _NUMBER_WORDS):
+            out[i:i + 2] = [joined]
+            fixes.add("debris")
     for i, word in enumerate(out):
         nxt = out[i + 1] if i + 1 < len(out) else ""
         nxt_key = nxt.lower().strip(".,;:")

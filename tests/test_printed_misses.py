@@ -596,3 +596,16 @@ def test_short_words_after_a_persons_known_given_name_are_debris(read: str, valu
 ])
 def test_a_persons_own_words_are_kept(read: str) -> None:
     assert correction.correct_text(read, person=True, kind="person").value == read
+
+
+@pytest.mark.parametrize(("read", "value"), [
+    ("school No. 1, g rade 2", "school No. 1, grade 2"),  # wide-1000133
+    ("школа № 5, к лас 3", "школа № 5, клас 3"),
+])
+def test_a_class_word_split_after_its_first_letter_is_joined(read: str, value: str) -> None:
+    assert correction.correct_text(read, kind="service").value == value
+
+
+def test_a_letter_before_a_word_that_makes_no_class_word_stays() -> None:
+    assert correction.correct_text("school A grade 2", kind="service").value == (
+        "school A grade 2")
