@@ -920,7 +920,8 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
 
     Guarantees: only ink no sure word covers is read again, so no word of
     the first reading is replaced except an unsure one under a word read
-    again; a word is taken only at :data:`UNREAD_MIN_CONFIDENCE` or more,
+    again, and a word read again over half of a sure word is dropped (the
+    crop took in that word's ink); a word is taken only at :data:`UNREAD_MIN_CONFIDENCE` or more,
     with a letter or digit, a word of :data:`UNREAD_SHORT_CHARS` letters or
     fewer only where its left edge lines up with a word of the first reading
     (a box's corner read ``L`` stands in no column), and its confidence capped at
