@@ -135,6 +135,7 @@ TRUNCATED_LABEL_SHARE = 0.5  # ... when it is at least this share of it
 LABEL_MEMO = 8192  # texts whose label is remembered: a document's label candidates, many times
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
+STRETCHED_SURE = 0.9  # a tall word read this surely is type a rule stretched, not a frame
 INK_REACH = 2.0  # line heights past a value's end at which a stroke may still have hit it
 SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
@@ -473,10 +474,12 @@ def _extent(line: Line, tallest: float) -> tuple[float, float]:
     if all its words are so stretched, a typical line's height at their middle.
     """
     plain = [w.bbox for w in line.words if w.bbox[3] - w.bbox[1] <= tallest]
-    if not plain and all(w.confidence >= DOUBTFUL_WORD and sum(c.isalnum() for c in w.text) >= 3
-                         for w in line.words):
+    if not plain and all((w.reread or w.confidence >= STRETCHED_SURE)
+                         and sum(c.isalnum() for c in w.text) >= 3 for w in line.words):
         # Only words surely read, each stretched (a frame's edge read glued to a
-        # value read again, "Мукотаїмпа|"): a line of ordinary height at their middle.
+        # value read again, "Мукотаїмпа|"; "male" over a table's rule): a line of
+        # ordinary height at their middle. A frame read as letters ('"ять' at
+        # 0.58) is no such word: it stays a row of its own.
         middle = (line.bbox[1] + line.bbox[3]) / 2
         return middle - tallest / TALL_LINE / 2, middle + tallest / TALL_LINE / 2
     plain = plain or [line.bbox]

@@ -609,3 +609,19 @@ def test_a_class_word_split_after_its_first_letter_is_joined(read: str, value: s
 def test_a_letter_before_a_word_that_makes_no_class_word_stays() -> None:
     assert correction.correct_text("school A grade 2", kind="service").value == (
         "school A grade 2")
+
+
+def test_a_frame_read_as_letters_beside_a_value_stays_out_of_its_row() -> None:
+    # wide-1000097: the photo frame's edge read '"ять' at 0.58, a box three lines
+    # tall; were it set at its middle like a surely read word, it would join "Іван".
+    def line(text: str, box: tuple[float, float, float, float], conf: float) -> Line:
+        return Line((Word(text, box, conf),))
+
+    lines = (line("Прізвище:", (57, 220, 118, 234), 0.97),
+             line("Бондаренко", (246, 221, 318, 233), 0.96),
+             line("Ім'я:", (57, 246, 83, 255), 0.97), line("Іван", (246, 246, 270, 255), 0.97),
+             line('"ять', (358, 233, 404, 262), 0.58),
+             line("Стать:", (57, 270, 95, 279), 0.96), line("ч", (246, 270, 252, 279), 0.9))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["given_name"] == "Іван"
