@@ -129,9 +129,13 @@ GARBLED_GAP_RATIO = 2.0  # a gap this many label spaces wide ends a garbled labe
 MAX_GARBLED_WORDS = 3  # words of a garbled first half before a bilingual label's "/"
 SHORT_LABEL_CLOSED = 3  # a key this long or longer, read with a colon after it, allows one edit
 MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
+LABEL_WORD_LETTERS = 4  # a label's word this long, read whole, names its label's half
+TRUNCATED_LABEL_LETTERS = 7  # a label's start this long ("датанаро") may stand for it ...
+TRUNCATED_LABEL_SHARE = 0.5  # ... when it is at least this share of it
 LABEL_MEMO = 8192  # texts whose label is remembered: a document's label candidates, many times
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
+STRETCHED_SURE = 0.9  # a tall word read this surely is type a rule stretched, not a frame
 INK_REACH = 2.0  # line heights past a value's end at which a stroke may still have hit it
 SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
@@ -334,6 +338,9 @@ def _key(text: str) -> str:
 # "PATBOMYM!C" for "PATRONYMIC"), in each script.
 _DIGITS_AS_CYRILLIC = str.maketrans("103!m", "іозім")  # and a Cyrillic "м" read as Latin "m"
 _DIGITS_AS_LATIN = str.maketrans("10!", "ioi")
+# Cyrillic letters OCR reads for Latin ones of another shape than their twins
+# ("Раїгопутіс" for "Patronymic": "ї" for "t", "г" for "r", "п" for "n", "т" for "m").
+_SHAPES_AS_LATIN = str.maketrans(correction.CYRILLIC_TO_LATIN)
 
 
 def _keys(text: str) -> tuple[str, ...]:
@@ -348,6 +355,7 @@ def _keys(text: str) -> tuple[str, ...]:
         _key(latin),
         _key(cyrillic.translate(_DIGITS_AS_CYRILLIC)),
         _key(latin.translate(_DIGITS_AS_LATIN)),
+        _key(latin.translate(_SHAPES_AS_LATIN)),
     )
 
 
@@ -361,6 +369,11 @@ def _build_labels() -> tuple[Label, ...]:
 
 
 _ALL_LABELS = _build_labels()
+# Each member's label words long enough to tell it ("date", "birth"; never "of").
+_LABEL_WORDS: dict[str, frozenset[str]] = {
+    member: frozenset(w for texts in by_language.values() for text in texts
+                      for w in map(_key, text.split()) if len(w) >= LABEL_WORD_LETTERS)
+    for member, by_language in LABELS.items()}
 
 
 def _tolerance(key: str, *, closed: bool = False) -> int:
@@ -415,9 +428,12 @@ def _split_word(text: str, bbox: BBox, confidence: float, reread: bool = False,
 
 def _rows(page: PageText) -> list[_Row]:
     """Lines of one page grouped into visual rows, top to bottom."""
-    lines = sorted((ln for ln in page.lines if ln.words), key=lambda ln: (ln.bbox[1], ln.bbox[0]))
+    lines = [ln for ln in page.lines if ln.words]
     heights = sorted(ln.bbox[3] - ln.bbox[1] for ln in lines)
     typical = heights[len(heights) // 2] if heights else 0.0
+    # In the order of where they sit (a stretched word's line at its middle), so
+    # that a mark between a value and its label's row does not part them.
+    lines.sort(key=lambda ln: (_extent(ln, TALL_LINE * typical)[0], ln.bbox[0]))
     groups: list[list[Line]] = []
     tall: list[list[Line]] = []
     for line in lines:
@@ -440,8 +456,10 @@ def _rows(page: PageText) -> list[_Row]:
         tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence,
                                                              w.reread, w.own_language))
         bbox = _union(t.bbox for t in tokens)
+        # A word of three letters or digits OCR is sure of is text, even in a
+        # tall line (a date read again, its box with the crop's margin).
         ink = any(group is g for g in tall) and all(
-            t.confidence < DOUBTFUL_WORD or sum(c.isalpha() for c in t.text) < 3
+            t.confidence < DOUBTFUL_WORD or sum(c.isalnum() for c in t.text) < 3
             for t in tokens)
         rows.append(_Row(page.page, tokens, bbox, ink))
     return rows
@@ -452,9 +470,19 @@ def _extent(line: Line, tallest: float) -> tuple[float, float]:
 
     A word surely read whose box a rule or a stroke stretched (``July`` over
     an underline) stays on its line (``extractors.documents``); the line sits
-    where its other words do, so that it still meets its label's row.
+    where its other words do, so that it still meets its label's row, or,
+    if all its words are so stretched, a typical line's height at their middle.
     """
-    plain = [w.bbox for w in line.words if w.bbox[3] - w.bbox[1] <= tallest] or [line.bbox]
+    plain = [w.bbox for w in line.words if w.bbox[3] - w.bbox[1] <= tallest]
+    if not plain and all((w.reread or w.confidence >= STRETCHED_SURE)
+                         and sum(c.isalnum() for c in w.text) >= 3 for w in line.words):
+        # Only words surely read, each stretched (a frame's edge read glued to a
+        # value read again, "Мукотаїмпа|"; "male" over a table's rule): a line of
+        # ordinary height at their middle. A frame read as letters ('"ять' at
+        # 0.58) is no such word: it stays a row of its own.
+        middle = (line.bbox[1] + line.bbox[3]) / 2
+        return middle - tallest / TALL_LINE / 2, middle + tallest / TALL_LINE / 2
+    plain = plain or [line.bbox]
     return min(b[1] for b in plain), max(b[3] for b in plain)
 
 
@@ -548,6 +576,32 @@ def _garbled_first_half(tokens: Sequence[_Token], start: int,
     return None
 
 
+def _truncated_label(tokens: Sequence[_Token], start: int) -> tuple[Label, int, int] | None:
+    """A label OCR read only the start of, alone on its row ("Дата наро,", "ДАТА РОЖД").
+
+    The row's words, from ``start``, spell the start of exactly one member's
+    labels, into its second word, at least :data:`TRUNCATED_LABEL_SHARE` of
+    it and :data:`TRUNCATED_LABEL_LETTERS` letters; whatever follows on the
+    row is words OCR doubts (``"п``, the rest of the label garbled). Its value
+    is then looked for below it, as for any label alone on its row; no value,
+    no field. Counted as one edit more than a label read whole.
+    """
+    for end in range(len(tokens), start + 1, -1):
+        if any(t.confidence >= DOUBTFUL_WORD for t in tokens[end:]):
+            break  # a sure word after the label: a value or another label, not debris
+        read = _key(" ".join(t.text for t in tokens[start:end]))
+        if len(read) < TRUNCATED_LABEL_LETTERS:
+            continue
+        members = {label.member for label in _ALL_LABELS
+                   if label.key.startswith(read) and len(label.key) > len(read)
+                   and len(read) >= TRUNCATED_LABEL_SHARE * len(label.key)}
+        if len(members) == 1 and match_label(" ".join(t.text for t in tokens[start:end])) is None:
+            label = next(lb for lb in _ALL_LABELS if lb.member in members
+                         and lb.key.startswith(read))
+            return label, len(tokens), 1
+    return None
+
+
 def _garbled_label_end(tokens: Sequence[_Token], slash: int, cell_gap: float) -> int:
     """Where the words after a bilingual label's "/" end: a colon, a cell gap, or a cap.
 
@@ -585,6 +639,8 @@ def _segments(row: _Row) -> list[_Segment]:
         found = _label_at(tokens, i, cell_gap) if cell_start else None
         if found is None and cell_start:
             found = _garbled_first_half(tokens, i, cell_gap)
+        if found is None and i == 0:
+            found = _truncated_label(tokens, i)
         if found is None:
             if current is None:
                 current = _Segment(None, [], 0)
@@ -740,9 +796,16 @@ class _PageReader:
         OCR doubts at least one of them. The caller also wants a value below.
         """
         last = segment.label_tokens[-1]
-        return (not last.text.endswith(":") and len(value) <= MAX_LABEL_WORDS
-                and value[0].bbox[0] - last.bbox[2] < CELL_GAP_FACTOR * height
-                and not any(c.isdigit() or c == ":" for t in value for c in t.text)
+        if (last.text.endswith(":") or len(value) > MAX_LABEL_WORDS
+                or value[0].bbox[0] - last.bbox[2] >= CELL_GAP_FACTOR * height):
+            return False
+        if segment.label is not None and any(
+                _key(t.text) in _LABEL_WORDS[segment.label.member] for t in value):
+            # "Дата народження" 7—Date of DiTtn :": a word of the member's own label
+            # in another language, read whole, says which half this is; the "/"
+            # read as "7" and the colon are the label's then, not a value's.
+            return True
+        return (not any(c.isdigit() or c == ":" for t in value for c in t.text)
                 and min(t.confidence for t in value) < DOUBTFUL_WORD)
 
     def _ink_near(self, value: list[_Token]) -> bool:
@@ -1016,14 +1079,15 @@ def _ceiling(f: _Field, fixes: frozenset[correction.Fix]) -> float:
     ``confidence.READ_AGAIN_MAX_CONFIDENCE`` (the development split holds too
     few to trust more); one with a word read again in the form's own language,
     no more than that word (the lower of its two readings); a month told from
-    a word that was none (``correction.snap_month``), no more than its weakest
-    word.
+    a word that was none (``correction.snap_month``) or a place snapped to the
+    one known place a letter away (``correction.snap_place``), no more than its
+    weakest word.
     """
     caps = [1.0]
     if any(t.reread for t in f.value_tokens):
         caps.append(confidence.READ_AGAIN_MAX_CONFIDENCE)
     caps += [t.confidence for t in f.value_tokens if t.own_language]
-    if "month" in fixes:
+    if "month" in fixes or "place" in fixes:
         caps += [t.confidence for t in f.value_tokens]
     return min(caps)
 
@@ -1080,6 +1144,7 @@ class _Builder:
         unread_sex: int | None = None  # the index of its warning in self.warnings
         found: dict[str, _Field] = {}
         form_language = _majority(_language_votes(child.fields)) or self.document_language
+        form_script = _form_script(child.fields)
         for f in child.fields:
             # Values the corrector repairs come unfolded: it folds each word
             # knowing the script the field should be in.
@@ -1102,7 +1167,7 @@ class _Builder:
                 contact["name"] = person.value or contact["name"]
                 # And the place a place, its debris trimmed alike ("Харків, І", "Sumy, +").
                 place = correction.correct_text(contact["place"], kind="place",
-                                                language=form_language)
+                                                language=form_language, form=form_script)
                 contact["place"] = (place.value or "").strip(_VALUE_TRIM) or contact["place"]
                 provenance[key] = self._entry(key, f, fixed.fixes | person.fixes | place.fixes)
                 contacts.append(contact)
@@ -1140,7 +1205,7 @@ class _Builder:
                 fixed = correction.correct_text(
                     text, person=f.member == "guardian",
                     kind="person" if f.member == "guardian" else "place",
-                    language=form_language)
+                    language=form_language, form=form_script)
                 value, fixes = fixed.value, fixed.fixes
             if value is None:
                 if f.member == "sex":

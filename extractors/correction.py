@@ -27,7 +27,9 @@ inside those words are repaired here, knowing what the field can hold:
   name a word without a letter (``Henry 5``); a rule glued to the last word
   (``Zaporizhzhia_``), a quote or bracket the value does not pair
   (``Ганна”``, ``(Львів``), a full stop after a place of one word
-  (``Луганск.``). A date's edges likewise: a frame glued to its number
+  (``Луганск.``), and after a known place a short word in capitals or in
+  lower case that is none (``Луганск МИНЕ``, ``Mariupol yur``: a stamp's
+  ring). A date's edges likewise: a frame glued to its number
   (``02.02.2016]``), a word of a letter or two beside it (``2008-06-03 Ї``).
   Never a word of the value itself: a value keeps at
   least one word.
@@ -51,6 +53,13 @@ inside those words are repaired here, knowing what the field can hold:
   guardian's or a relative's name. A month likewise (``Осіобег``), to the
   one month within reach (:func:`snap_month`). Any other name
   spelt as written, even an unknown one, is never changed.
+- Known places (``extractors.places``, GeoNames). A place no known place
+  spells is snapped only to exactly one known place (:func:`snap_place`):
+  one word a letter from it, a letter OCR confuses with the one printed
+  (``Маріупопь``, ``Mariupoi``), two halves of a
+  split word (``За поріжжя``), or, on a form labelled only in English, a
+  word read in Cyrillic look-alikes whose Latin twin is within reach
+  (``Вегіїп``; a Cyrillic place the table knows, ``Суми``, stays).
 - Sex, when the form does not print it: from the patronymic's ending
   (``-вна``/``-ична``, ``-vna``/``-ichna`` female; ``-вич``/``-ич``,
   ``-vych``/``-vich``/``-ich`` male), else from a known given name (an
@@ -70,16 +79,17 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from extractors import dates, names
+from extractors import dates, names, places
 from gateway.pluginspec import translit
 
 Script = Literal["cyrillic", "latin"]
 Language = Literal["uk", "ru"]
 NameKind = Literal["family", "given", "patronymic"]
-Fix = Literal["script", "digit", "sign", "debris", "name", "month"]
+Fix = Literal["script", "digit", "sign", "debris", "name", "month", "place"]
 TextKind = Literal["text", "person", "place", "service"]
 
 MAX_DEBRIS_LETTERS = 2  # a trailing word this short after a name is debris, not a name part
+MAX_PLACE_DEBRIS_LETTERS = 4  # a stamp's ring read after a known place ("МИНЕ"), at most
 SNAP_EDITS = 1  # edits a misread name may be from the known one it is snapped to
 SNAP_EDITS_CONVERTED = 2  # the same, for a word rewritten from the other script
 MIN_SNAP_LETTERS = 4  # shorter names are too close to each other to snap safely
@@ -89,8 +99,9 @@ LONG_MONTH = 6  # ("вересня" and "березня" are one edit apart: a w
 
 # OCR and typography confusables, each way. Beyond the homoglyphs the
 # transliteration module folds, the pairs OCR mistakes on names in italic,
-# serif and low-resolution type (п/n, и/u, м/m, к/k, г/r).
-CYRILLIC_TO_LATIN = dict(zip("асеіорхуїАВСЕНІКМОРТХУпимкгЇ", "aceiopxyiABCEHIKMOPTXYnumkrI",
+# serif and low-resolution type (п/n, и/u, м/m, к/k, г/r, and an italic т for m,
+# "Мукотаїмпа" for "Mykolaivna").
+CYRILLIC_TO_LATIN = dict(zip("асеіорхуїАВСЕНІКМОРТХУпимкгЇт", "aceiopxyiABCEHIKMOPTXYnumkrIm",
                              strict=True))
 LATIN_TO_CYRILLIC = dict(zip("aceiopxyABCEHIKMOPTXYnumkrb", "асеіорхуАВСЕНІКМОРТХУпимкгь",
                              strict=True))
@@ -101,8 +112,11 @@ _DIGIT_TO_LATIN = {"0": "O", "1": "I", "5": "S", "8": "B"}
 _LETTER_TO_DIGIT = {"О": "0", "о": "0", "O": "0", "o": "0", "З": "3", "з": "3", "б": "6",
                     "l": "1", "I": "1", "І": "1", "|": "1", "S": "5", "B": "8"}
 # What "№" comes out as; each must stand before a number to be taken for it.
+# "№" as OCR reads it: its "N" as "М", "Н", "Х" or alone, its "o" as "е", "»", "s".
+# Only before a number on a Cyrillic value, where no such word stands ("школа М 33").
 _NUMERO_MISREADS = frozenset({"ме", "мe", "me", "mе", "ne", "nе", "м»", "m»", "n»", "н»",
-                              "ns", "nº", "n°", "no", "№", "мо", "мo", "mо"})
+                              "ns", "nº", "n°", "no", "№", "мо", "мo", "mо", "х»", "x»",
+                              "м", "m"})
 _NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі", "класса", "grade", "class",
                            "form", "курс"})
 # First letters OCR reads for a capital (the one that was printed → what was read).
@@ -283,9 +297,18 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
 
 
 def fix_numbers(words: list[str], script: Script | None) -> tuple[list[str], set[Fix]]:
-    """``№`` and digits where a number must stand (before a number, before ``клас``)."""
+    """``№`` and digits where a number must stand (before a number, before ``клас``).
+
+    A word of a class split after its first letter (``g rade 2``) is joined first.
+    """
     out = list(words)
     fixes: set[Fix] = set()
+    for i in range(len(out) - 2, -1, -1):
+        joined = out[i] + out[i + 1]
+        if (len(out[i]) == 1 and out[i].isalpha()
+                and joined.lower().strip(".,;:") in _NUMBER_WORDS):
+            out[i:i + 2] = [joined]
+            fixes.add("debris")
     for i, word in enumerate(out):
         nxt = out[i + 1] if i + 1 < len(out) else ""
         nxt_key = nxt.lower().strip(".,;:")
@@ -544,8 +567,81 @@ def _cyrillic_place(word: str) -> str | None:
     return converted[0] + rest
 
 
+def _is_short_debris(word: str) -> bool:
+    """Letters only, up to :data:`MAX_PLACE_DEBRIS_LETTERS`, all capitals or all lower case."""
+    return (word.isalpha() and len(word) <= MAX_PLACE_DEBRIS_LETTERS
+            and (word.isupper() or word.islower()))
+
+
+def _after_given_name(words: list[str]) -> int:
+    """How many words at the end of a person's ``Family Given`` are a stamp's debris.
+
+    ``Turner Alice eee PES ini``: after a known given name (the shared tables,
+    or the English lists), short words of letters in capitals or lower case
+    (:func:`_is_short_debris`); a person's own next word, a patronymic, is
+    capitalised and longer.
+    """
+    n = 0
+    while len(words) - n > 2 and _is_short_debris(words[-1 - n]):
+        n += 1
+        given = words[-1 - n]
+        if names.table().lookup(given, "given") is not None or names.english_sex(given):
+            return n
+    return 0
+
+
+def _after_known_place(words: list[str], table: places.PlaceTable) -> int:
+    """How many words at the end are a stamp's or a frame's debris after a known place.
+
+    ``Луганск МИНЕ``, ``Mariupol yur``, ``Бердянск РА``: the words before
+    them spell a known place, and each is letters only, of up to
+    :data:`MAX_PLACE_DEBRIS_LETTERS`, in capitals or in lower case (a
+    place's own next word is capitalised, ``Нова Каховка``, or longer,
+    ``oblast``) and no known place. A country's code after its town
+    (``Kyiv UA``) goes too: the place it says stays.
+    """
+    n = 0
+    while n < len(words) - 1:
+        word = words[-1 - n]
+        if not _is_short_debris(word) or table.known(word):
+            break
+        n += 1
+        if table.known(" ".join(words[:-n])):
+            return n
+    return 0
+
+
+def snap_place(words: list[str], form: Script | None = None,
+               table: places.PlaceTable | None = None) -> list[str] | None:
+    """The known place a place read with one slip stands for, or ``None``.
+
+    Only a value no known place spells (:mod:`extractors.places`), and only
+    to exactly one known place: a one-word value a confusable letter from
+    it (``Маріупопь``, ``Mariupoi``; :meth:`places.PlaceTable.snap`); a
+    value split in two whose halves, the second in lower case as no place's
+    own second word is, join into it
+    (``За поріжжя``); on a form labelled only in English, a word read wholly
+    in Cyrillic look-alikes whose Latin twin is it, or snaps to it
+    (``Вегіїп``), never a Cyrillic place the table knows (``Суми``).
+    """
+    table = table or places.table()
+    if table.known(" ".join(words)):
+        return None
+    if (len(words) == 2 and all(w.isalpha() for w in words) and words[1][:1].islower()
+            and table.known(words[0] + words[1])):
+        return [table.spelling(words[0] + words[1])]
+    if len(words) != 1:
+        return None
+    snapped = table.snap(words[0])
+    if snapped is None and form == "latin" and script_of(words[0]) == "cyrillic":
+        latin = _convert(words[0], "latin")
+        if latin is not None and script_of(latin) == "latin":
+            snapped = table.spelling(latin) if table.known(latin) else table.snap(latin)
+    return [snapped] if snapped is not None else None
+
+
 def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "text",
-                 language: Language | None = None) -> Corrected:
+                 language: Language | None = None, form: Script | None = None) -> Corrected:
     """A place, a service, a guardian or a relative: script per word, numbers, debris.
 
     Args:
@@ -556,6 +652,8 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
             (:func:`trim_debris`); a place on a Cyrillic form read wholly in
             Latin look-alikes is rewritten in Cyrillic.
         language: the form's Cyrillic language, when its labels tell it.
+        form: the script of the form's labels (``latin`` for one labelled only
+            in English), for a place read in the other script's look-alikes.
     """
     if text is None:
         return Corrected(None)
@@ -565,9 +663,9 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
         fixes.add("debris")
     script = script_of(" ".join(words))
     if kind == "place" and language is not None and script == "latin":
-        places = [_cyrillic_place(w) if w[:1].isalpha() else w for w in words]
-        if all(p is not None for p in places):
-            words = [p for p in places if p is not None]
+        cyrillic = [_cyrillic_place(w) if w[:1].isalpha() else w for w in words]
+        if all(p is not None for p in cyrillic):
+            words = [p for p in cyrillic if p is not None]
             script = "cyrillic"
             fixes.add("script")
     fixed = []
@@ -583,6 +681,9 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
         if changed or changed_language:
             fixes.add("script")
         fixed.append(word)
+    if (person or kind == "person") and len(fixed) > 2 and (debris := _after_given_name(fixed)):
+        fixed = fixed[:-debris]
+        fixes.add("debris")
     if (person or kind == "person") and len(fixed) >= 2:
         # "Family Given": the given name, at the value's end, is where a photo
         # frame or a stamp takes a letter ("Коваленко Ганн").
@@ -594,6 +695,13 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
                 fixes.add("name")
     fixed, number_fixes = fix_numbers(fixed, script)
     fixes |= number_fixes
+    if kind == "place" and len(fixed) > 1 and (debris := _after_known_place(
+            fixed, places.table())):
+        fixed = fixed[:-debris]
+        fixes.add("debris")
+    if kind == "place" and (known := snap_place(fixed, form)) is not None:
+        fixed = known
+        fixes.add("place")
     value = " ".join(fixed).strip()
     return Corrected(value or None, frozenset(fixes))
 
@@ -634,5 +742,15 @@ def infer_sex(given: str | None, patronymic: str | None,
 
 
 def expected_script(values: list[str | None], form: Script | None) -> Script | None:
-    """The script a child's names are in: most of their letters, else the form's."""
-    return script_of(" ".join(v for v in values if v)) or form
+    """The script a child's names are in: most of their letters, else the form's.
+
+    ``None`` when the names are in the other script than the form: one of
+    them, or the form, was misread, and which cannot be told (``Parker``
+    beside ``Непгу`` on an English form: the given name is the misread one;
+    ``Сорока Тарас`` on one: neither is). A word is then rewritten only when
+    it mixes the scripts.
+    """
+    names_script = script_of(" ".join(v for v in values if v))
+    if names_script is not None and form is not None and names_script != form:
+        return None
+    return names_script or form

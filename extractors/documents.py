@@ -920,7 +920,8 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
 
     Guarantees: only ink no sure word covers is read again, so no word of
     the first reading is replaced except an unsure one under a word read
-    again; a word is taken only at :data:`UNREAD_MIN_CONFIDENCE` or more,
+    again, and a word read again over half of a sure word is dropped (the
+    crop took in that word's ink); a word is taken only at :data:`UNREAD_MIN_CONFIDENCE` or more,
     with a letter or digit, a word of :data:`UNREAD_SHORT_CHARS` letters or
     fewer only where its left edge lines up with a word of the first reading
     (a box's corner read ``L`` stands in no column), and its confidence capped at
@@ -986,8 +987,9 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
                 width=max(1, round(w.width / scale)), height=max(1, round(w.height / scale)),
                 confidence=min(w.confidence, UNREAD_MAX_CONFIDENCE),
                 block=UNREAD_BLOCK + n, paragraph=0, line=0)
-            if any(_covers(s, again) for s in sure):  # the crop's edge cut a read word
-                continue
+            if any(_covers(s, again) or _covers(again, s) for s in sure):
+                continue  # the crop's edge cut a read word, or it is a read word read again
+
             # A letter or two alone is a value only in a column of the page's words
             # (a sex letter under or beside its neighbours' values); elsewhere it is a
             # box's corner or the sheet's edge read as "L" or "3".

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from extractors import biography, correction, documents, names
+from extractors import biography, correction, documents, names, places
 from extractors.layout import Line, PageText, Word
 from gateway.pluginspec import PartInput
 from gateway.protocol import schemas
@@ -336,3 +336,292 @@ def test_an_english_forms_misread_sex_letter_is_told_by_the_given_name(
     assert record["provenance"]["sex"]["inferred"] is True
     assert record["provenance"]["sex"]["confidence"] <= (
         record["provenance"]["given_name"]["confidence"])
+
+
+# -- a place misread by a letter: snapped to the one known place within reach ----------------
+
+
+@pytest.mark.parametrize(("read", "form", "place"), [
+    ("Маріупопь", None, "Маріуполь"),  # "л" read "п"
+    ("Mariupoi", "latin", "Mariupol"),  # "l" read "i"
+    ("Бердяпск", None, "Бердянск"),
+    ("Ростов-на-Допу", None, "Ростов-на-Дону"),
+    ("Zaporizhzhla", "latin", "Zaporizhzhia"),  # "i" read "l"
+    ("МАРІУПОПЬ", None, "МАРІУПОЛЬ"),  # the case it was printed in
+])
+def test_a_place_misread_by_a_letter_snaps_to_the_one_known_place(
+        read: str, form: Any, place: str) -> None:
+    fixed = correction.correct_text(read, kind="place", form=form)
+    assert fixed.value == place
+    assert fixed.fixes == {"place"}
+
+
+@pytest.mark.parametrize("read", [
+    "Маріуполь", "Суми", "Kharkiv",  # known as read
+    "Харкив",  # one letter from "Харків" and from "Харков": two spellings, no answer
+    "Сумі",  # too short to snap: four-letter towns are a letter from each other
+    "Зоряне Поле",  # two words no place spells: a place the table may not know
+    "с. Рибне, Полтавська обл.",  # a place of several parts is never snapped
+    "Qwertyuiop",  # near no place at all
+])
+def test_a_known_place_an_unknown_one_or_one_near_two_is_left_as_read(read: str) -> None:
+    fixed = correction.correct_text(read, kind="place")
+    assert fixed.value == read
+    assert "place" not in fixed.fixes
+
+
+def test_a_place_snaps_only_by_a_letter_ocr_confuses_and_only_to_one_town() -> None:
+    table = places.PlaceTable.of(["Березань", "Березина", "Кленівка", "Бобрики"])
+    assert table.snap("Березипа") == "Березина"  # "н" read "п"
+    assert table.snap("Оленівка") is None  # "К" and "О" look nothing alike: another village
+    assert table.snap("Бобрик") is None  # a letter lost: another village as often as not
+    two = places.PlaceTable.of(["Карповка", "Карновка"])
+    assert two.snap("Кариовка") is None  # "и" may be a misread "п" or "н": no answer
+
+
+@pytest.mark.parametrize(("read", "place"), [
+    ("Луганск МИНЕ", "Луганск"),  # wide-1000222: a stamp's ring read in capitals
+    ("Mariupol yur", "Mariupol"),  # wide-1000131
+    ("Бердянск РА", "Бердянск"),  # wide-1000211
+    ("Луганск ооо", "Луганск"),  # wide-1000117
+])
+def test_a_short_word_in_capitals_or_lower_case_after_a_known_place_is_debris(
+        read: str, place: str) -> None:
+    fixed = correction.correct_text(read, kind="place")
+    assert fixed.value == place
+    assert fixed.fixes == {"debris"}
+
+
+@pytest.mark.parametrize("read", [
+    "Kharkiv oblast", "Київ область",  # a place's own lower-case word is longer
+    "Нова Каховка",  # a place's own second word is capitalised
+    "Бровари МІСТО",  # five capitals: no ring's debris that long is trusted
+    "Невідоме ЖК",  # the words before it are no known place
+])
+def test_words_after_a_place_that_may_be_its_own_are_kept(read: str) -> None:
+    assert correction.correct_text(read, kind="place").value == read
+
+
+def test_a_place_split_in_two_is_joined_when_the_halves_make_a_known_place() -> None:
+    fixed = correction.correct_text("За поріжжя", kind="place")
+    assert fixed.value == "Запоріжжя"
+    assert fixed.fixes == {"place"}
+    # A place's own second word is capitalised, and the two words are known as written.
+    assert correction.correct_text("Нова Каховка", kind="place").value == "Нова Каховка"
+    assert correction.correct_text("Кривий Ріг", kind="place").value == "Кривий Ріг"
+
+
+def test_a_latin_place_read_in_cyrillic_look_alikes_on_an_english_form_is_rewritten() -> None:
+    # "Berlin" read "Вегіїп" on a form labelled only in English.
+    assert correction.correct_text("Вегіїп", kind="place", form="latin").value == "Berlin"
+    # Not on a Cyrillic form, and never a Cyrillic place the table knows.
+    assert correction.correct_text("Вегіїп", kind="place").value == "Вегіїп"
+    assert correction.correct_text("Суми", kind="place", form="latin").value == "Суми"
+
+
+def test_a_snapped_place_is_marked_corrected_and_no_surer_than_its_words() -> None:
+    record = _parse([("Прізвище:", "Коваленко", 0.95), ("Ім'я:", "Олена", 0.95),
+                     ("Місце народження:", "Маріупопь", 0.62),
+                     ("Сестра:", "Коваленко Ганна, Бердяпск, +380 84 869 4560", 0.58)])
+    assert record["birth_place"] == "Маріуполь"
+    entry = record["provenance"]["birth_place"]
+    assert entry["corrected"] is True
+    assert entry["confidence"] <= 0.62
+    [contact] = record["family_contacts"]
+    assert contact["place"] == "Бердянск"
+    assert record["provenance"]["family_contacts.0"]["corrected"] is True
+    assert record["provenance"]["family_contacts.0"]["confidence"] <= 0.58
+
+
+# -- a birth date whose label or value was read, then not taken ---------------------------------
+
+
+def test_a_date_read_again_in_a_tall_box_is_a_value_not_a_stroke() -> None:
+    # wide-1000179: "2014-10-02" read again, its box (with the crop's margin) over
+    # 1.8 line heights: taken for a pen stroke, as it has no letters, and dropped.
+    lines = [Line((Word("Surname:", (56.0, 324.0, 106.0, 334.0), 0.96),)),
+             Line((Word("Turner", (56.0, 338.0, 96.0, 348.0), 0.97),)),
+             Line((Word("Birth", (56.0, 352.0, 80.0, 362.0), 0.96),
+                    Word("date:", (83.0, 352.0, 108.0, 362.0), 0.97))),
+              Line((Word("2014-10-02", (56.0, 366.0, 119.0, 385.0), 0.9, reread=True),)),
+              Line((Word("Birthplace:", (56.0, 392.0, 110.0, 402.0), 0.96),)),
+              Line((Word("Kherson", (56.0, 406.0, 100.0, 416.0), 0.92),))]
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", tuple(lines))],
+                                     as_of=AS_OF)
+    assert record["birth_date"] == "2014-10-02"
+    assert record["provenance"]["birth_date"]["read_again"] is True
+
+
+def test_a_glued_label_half_holding_a_word_of_its_other_language_is_label() -> None:
+    # wide-1000193: "Дата народження / Date of birth:" read with its "/" as "7".
+    record = _above([("Дата", 0.97), ('народження"', 0.43), ("7—Date", 0.0), ("of", 0.84),
+                     ("DiTtn", 0.04), (":", 0.87)], "29 травня 2013")
+    assert record["birth_date"] == "2013-05-29"
+
+
+@pytest.mark.parametrize(("label", "value", "iso"), [
+    ([("Дата", 0.97), ("наро,", 0.97)], "7 березня 2018", "2018-03-07"),  # wide-1000206
+    ([("Дата", 0.97), ("народж", 0.28), ('"п', 0.46)], "2018-01-28", "2018-01-28"),  # -1000197
+    ([("ДАТА", 0.93), ("РОЖД", 0.91)], "21.12.2019", "2019-12-21"),  # wide-1000119
+])
+def test_a_label_read_only_in_part_still_finds_its_value_below(
+        label: list[tuple[str, float]], value: str, iso: str) -> None:
+    record = _above(label, value)
+    assert record["birth_date"] == iso
+
+
+@pytest.mark.parametrize("label", [
+    [("DATE", 0.96), ("OF", 0.96)],  # the start of "Date of birth" and "Date of displacement"
+    [("Дата", 0.97), ("на", 0.97)],  # too little of it
+    [("Дата", 0.97), ("наро,", 0.97), ("Іван", 0.97)],  # a sure word after it: no label alone
+])
+def test_a_label_start_that_names_no_one_label_alone_is_not_taken(
+        label: list[tuple[str, float]]) -> None:
+    record = _above(label, "06.04.2008")
+    assert record["birth_date"] is None
+
+
+@pytest.mark.parametrize(("seed", "lang", "condition"), [
+    (1_000_179, "en", "rotated"),  # the date read again, in a tall box
+    (1_000_228, "en", "phone photo"),  # "DATE" read again as "ГРАТЕ" over its label
+])
+def test_a_printed_form_reads_its_birth_date_through_tesseract(
+        tmp_path: Path, seed: int, lang: Any, condition: Any) -> None:
+    dossier = wide_dossier(seed, lang, condition)
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    schemas.validate_biography(record)
+    assert record["birth_date"] == dossier.children[0].truth()["birth_date"]
+
+
+# -- a name read right, rewritten into the script another name was misread in ------------------
+
+
+@pytest.mark.parametrize(("family", "given", "expected"), [
+    ("Parker", "Непгу", ("Parker", "Henry")),  # wide-1000143: "Henry" read in Cyrillic
+    ("Turner", "Іму", ("Turner", "Imy")),  # wide-1000141 (Ivy: no table to snap "Imy" to)
+])
+def test_a_name_in_the_forms_script_is_kept_when_the_other_was_misread_in_the_other(
+        family: str, given: str, expected: tuple[str, str]) -> None:
+    record = _parse([("Surname:", family, 0.96), ("Given name:", given, 0.9)])
+    assert (record["family_name"], record["given_name"]) == expected
+    assert "corrected" not in record["provenance"]["family_name"]
+
+
+def test_names_all_in_the_other_script_than_the_form_are_left_as_written() -> None:
+    # A child's Cyrillic names on an English form: either could be true as read.
+    record = _parse([("Surname:", "Сорока", 0.96), ("Given name:", "Тарас", 0.96)])
+    assert (record["family_name"], record["given_name"]) == ("Сорока", "Тарас")
+
+
+@pytest.mark.parametrize(("read", "value"), [
+    ("школа Х» 73, 10 клас", "школа № 73, 10 клас"),  # wide-1000100: a serif "N" read "Х"
+    ("школа M 33, 11 клас", "школа № 33, 11 клас"),  # wide-1000193: its "o" lost
+])
+def test_a_numero_read_as_a_letter_before_a_number_is_a_numero(read: str, value: str) -> None:
+    fixed = correction.correct_text(read, kind="service")
+    assert fixed.value == value
+    assert "sign" in fixed.fixes
+
+
+def test_a_letter_before_a_number_on_an_english_value_stays() -> None:
+    assert correction.correct_text("block M 33", kind="service").value == "block M 33"
+
+
+# -- a patronymic on an English form: its label or its value in Cyrillic shapes -----------------
+
+
+@pytest.mark.parametrize("read", ["Раїгопутіс", "Раїгопутіс:"])
+def test_an_english_label_read_in_cyrillic_shapes_is_found(read: str) -> None:
+    # wide-1000184, -1000189: "Patronymic" with "t", "r", "n", "m" read "ї", "г", "п", "т".
+    label = biography.match_label(read)
+    assert label is not None and label.member == "patronymic"
+
+
+def test_a_patronymic_read_in_italic_cyrillic_shapes_is_snapped_to_the_known_one() -> None:
+    fixed = correction.correct_name("Мукотаїмпа", "patronymic", "latin")  # wide-1000083
+    assert fixed.value == "Mykolaivna"
+    assert {"script", "name"} <= fixed.fixes
+
+
+def test_a_value_read_again_with_a_frames_edge_stays_on_its_labels_row() -> None:
+    # wide-1000083: "Мукотаїмпа|" read again, the frame's edge glued to it, its
+    # box twice a line's height: it made a row of its own, above its label's.
+    lines = (row(245, (57.0, "Forename:"), (213.0, "Sofiia"), confidence=0.96),
+             Line((Word("Patronymic:", (57.0, 269.0, 120.0, 279.0), 0.91),)),
+             Line((Word("Мукотаїмпа|", (213.0, 264.0, 276.0, 284.0), 0.71, reread=True),)),
+             row(292, (57.0, "Gender:"), (213.0, "female"), confidence=0.95),
+             row(315, (57.0, "Last name:"), (213.0, "Tkachenko"), confidence=0.96))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["patronymic"] == "Mykolaivna"
+    assert record["provenance"]["patronymic"]["corrected"] is True
+    assert "patronymic" in record["review"]
+
+
+def test_a_mark_between_a_stretched_value_and_its_labels_row_does_not_part_them() -> None:
+    # wide-1000178: "male" stretched by the table's rule (264-284), a mark at 265,
+    # "GENDER" at 271: the mark came between them, so "male" went to the given name.
+    def line(*words: tuple[str, float, float, float, float, float]) -> Line:
+        return Line(tuple(Word(t, (x0, y0, x1, y1), c) for t, x0, y0, x1, y1, c in words))
+
+    lines = (line(("LAST", 57, 221, 86, 230, 0.94), ("NAME", 90, 221, 124, 230, 0.94)),
+             line(("Parker", 239, 221, 276, 230, 0.97)),
+             line(("FORENAME", 57, 246, 122, 255, 0.96)),
+             line(("Thomas", 238, 246, 285, 255, 0.96)),
+             line(("male", 239, 264, 267, 284, 0.97)), line(('"7', 349, 265, 375, 270, 0.0)),
+             line(("GENDER", 56, 271, 107, 280, 0.96)),
+             line(("BIRTH", 57, 296, 91, 305, 0.97), ("DATE", 97, 296, 128, 305, 0.97)),
+             line(("2018-11-14", 239, 296, 307, 305, 0.96)))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["given_name"] == "Thomas"
+    assert record["sex"] == "male"
+
+
+@pytest.mark.parametrize(("read", "value"), [
+    ("Turner Alice eee PES ini", "Turner Alice"),  # wide-1000229: a stamp's ring beside it
+    ("Коваленко Ганна МИ ж", "Коваленко Ганна"),
+])
+def test_short_words_after_a_persons_known_given_name_are_debris(read: str, value: str) -> None:
+    fixed = correction.correct_text(read, person=True, kind="person")
+    assert fixed.value == value
+    assert fixed.fixes == {"debris"}
+
+
+@pytest.mark.parametrize("read", [
+    "Коваленко Ганна Іванівна",  # a patronymic: capitalised, longer
+    "Miller Zyx abc",  # no known given name before the short words
+])
+def test_a_persons_own_words_are_kept(read: str) -> None:
+    assert correction.correct_text(read, person=True, kind="person").value == read
+
+
+@pytest.mark.parametrize(("read", "value"), [
+    ("school No. 1, g rade 2", "school No. 1, grade 2"),  # wide-1000133
+    ("школа № 5, к лас 3", "школа № 5, клас 3"),
+])
+def test_a_class_word_split_after_its_first_letter_is_joined(read: str, value: str) -> None:
+    assert correction.correct_text(read, kind="service").value == value
+
+
+def test_a_letter_before_a_word_that_makes_no_class_word_stays() -> None:
+    assert correction.correct_text("school A grade 2", kind="service").value == (
+        "school A grade 2")
+
+
+def test_a_frame_read_as_letters_beside_a_value_stays_out_of_its_row() -> None:
+    # wide-1000097: the photo frame's edge read '"ять' at 0.58, a box three lines
+    # tall; were it set at its middle like a surely read word, it would join "Іван".
+    def line(text: str, box: tuple[float, float, float, float], conf: float) -> Line:
+        return Line((Word(text, box, conf),))
+
+    lines = (line("Прізвище:", (57, 220, 118, 234), 0.97),
+             line("Бондаренко", (246, 221, 318, 233), 0.96),
+             line("Ім'я:", (57, 246, 83, 255), 0.97), line("Іван", (246, 246, 270, 255), 0.97),
+             line('"ять', (358, 233, 404, 262), 0.58),
+             line("Стать:", (57, 270, 95, 279), 0.96), line("ч", (246, 270, 252, 279), 0.9))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["given_name"] == "Іван"
