@@ -684,6 +684,30 @@ def test_a_value_a_signature_stroke_runs_through_is_read(
     assert record[member] == truth[member] == value
 
 
+def test_a_value_a_signature_stroke_runs_through_is_read_on_a_200dpi_page(
+        tmp_path: Path) -> None:
+    # Regression (issue 12, dev split): form 1000050's degraded 200-dpi scan, read
+    # at its own resolution, gave the place under the blue stroke as "Маріуполь
+    # маю": the stroke's second reading read its crop at 200 dpi and the stroke's
+    # remains came out as a word. Crops of a page under REREAD_MIN_DPI are now
+    # upscaled before they are read again, as the unread-ink reading's are. The
+    # page is the scan as MuPDF renders it at its own 200 dpi, as an image file.
+    dossier = wide_dossier(1_000_050, "uk", "degraded")
+    with pymupdf.open(stream=dossier.data, filetype="pdf") as doc:
+        page = doc.load_page(0)
+        [info] = page.get_images(full=True)
+        assert round(int(info[2]) * 72 / page.rect.width) == 200  # the scan's own dpi
+        pix = page.get_pixmap(dpi=200, colorspace=pymupdf.csRGB, alpha=False)
+        scan = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    assert documents.REREAD_MIN_DPI > 200
+    path = tmp_path / "scan-1000050.png"
+    scan.save(path, dpi=(200, 200))
+    out = DocumentsExtractor().extract(PartInput(path.name, "image/png", path, AS_OF))
+    [record] = out.records
+    value = dossier.children[0].truth()["displacement_place"]
+    assert record["displacement_place"] == value == "Маріуполь"
+
+
 def test_a_value_written_in_blue_pen_beside_black_type_is_kept(tmp_path: Path) -> None:
     # Dropping the pen must never erase writing: a blue value keeps its reading.
     img = Image.new("RGB", (2480, 700), "white")
