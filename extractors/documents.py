@@ -6,7 +6,9 @@ What it reads:
   boxes; confidence 1.0) and are never OCR'd; embedded pictures on those pages
   are photos, extracted as the bytes stored in the file.
 - PDF pages without one, PNG, JPEG (EXIF orientation honoured) and multi-page
-  TIFF are OCR'd: rendered at ``Limits.dpi`` (300) and read by Tesseract
+  TIFF are OCR'd: rendered at ``Limits.dpi`` (300; a page that is one scan
+  filling the sheet at 200 dpi or more but under that, at the scan's own
+  resolution, as image files are read: :func:`_scan_dpi`) and read by Tesseract
   (``ukr+rus+eng``, TSV output) after turning sideways or upside-down pages
   upright (Tesseract OSD) and straightening small skews (±3°, projection
   profile). Photos on scans are large, dense, non-white rectangles, cropped
@@ -104,6 +106,9 @@ MAX_PHOTO_PAGE_SHARE = 0.5  # a picture over half the page is a scan under a tex
 MAX_IMAGES_PER_PAGE = 64  # more placements than this is a trap, not a dossier page
 JS_SCAN_MAX_XREFS = 200_000  # objects inspected for JavaScript; the page cap bounds real PDFs
 MIN_IMAGE_DPI, MAX_IMAGE_DPI = 70, 1200  # outside this, an image's dpi tag is noise
+MIN_NATIVE_SCAN_DPI = 200  # coarser scans are still enlarged to the render dpi: only 200 was tried
+SCAN_COVERS_PAGE = 0.9  # share of the page one picture must cover to be the page's scan
+NATIVE_DPI_TOLERANCE = 0.02  # across and down resolutions of one scan agree within this share
 SKEW_MAX_DEG = 3.0  # skew corrected up to this; more is a layout, not a scanning error
 SKEW_STEP_DEG = 0.25
 SKEW_MIN_DEG = 0.2  # below this, rotating costs more than it gains
@@ -322,8 +327,8 @@ def _read_pdf(part: PartInput, deadline: float) -> ReadResult:
                     f"page {index + 1} would render to {width_px * height_px / 1e6:.0f} million "
                     f"pixels at {limits.dpi} dpi, over the limit of "
                     f"{limits.max_pixels_per_page / 1e6:.0f} million pixels")
-            yield _OcrJob(part.path, "pdf", index, limits.dpi, limits.page_timeout_s, deadline,
-                          limits.max_pixels_per_page)
+            yield _OcrJob(part.path, "pdf", index, _scan_dpi(page, limits.dpi),
+                          limits.page_timeout_s, deadline, limits.max_pixels_per_page)
 
     try:
         for index, result in _run_ocr(plan(), doc.page_count, part.workers, deadline, limits):
@@ -453,6 +458,52 @@ def _frames(img: Image.Image, max_pages: int, max_pixels: int) -> Iterator[tuple
             return
         except Exception as exc:
             raise ExtractionFailed(f"not a readable image ({type(exc).__name__})") from None
+
+
+def _scan_dpi(page: Any, dpi: int) -> int:
+    """The resolution to render a page without text at: its scan's own, if under ``dpi``.
+
+    A page that is one picture covering the sheet (a scan wrapped in a PDF)
+    holds no detail beyond its pixels. Rendered at ``dpi`` regardless, a
+    200-dpi scan was enlarged by MuPDF's interpolation, and Tesseract read
+    the enlarged noisy letters worse than the scan's own pixels (``Тигпег``
+    for ``Turner``, ``Meinyk`` for ``Melnyk``, a surname lost), at 2.25 times
+    the pixels. Image files are read at their own resolution already
+    (:func:`_image_dpi`); so now is a scan in a PDF. Anything else (several
+    pictures, a picture not filling the page, unequal resolutions across and
+    down, a scan under :data:`MIN_NATIVE_SCAN_DPI`) is rendered at ``dpi``.
+    """
+    try:
+        images = page.get_images(full=True)
+        if len(images) != 1:
+            return dpi
+        xref, width, height = int(images[0][0]), int(images[0][2]), int(images[0][3])
+        own = _own_dpi((width, height), (page.rect.width, page.rect.height))
+        # Only now find where the picture lies (~50 ms a page: the content is
+        # interpreted): a page read at the limit's dpi never pays for it.
+        if own is None or not MIN_NATIVE_SCAN_DPI <= own < dpi:
+            return dpi
+        rects = page.get_image_rects(xref)
+    except Exception:  # a malformed picture: the page renders (or fails) as before
+        return dpi
+    if len(rects) != 1 or rects[0].width <= 0 or rects[0].height <= 0:
+        return dpi
+    placed, sheet = rects[0], page.rect
+    if placed.width * placed.height < SCAN_COVERS_PAGE * sheet.width * sheet.height:
+        return dpi
+    scan = _own_dpi((width, height), (placed.width, placed.height))  # 1:1 with its pixels
+    return scan if scan is not None and MIN_NATIVE_SCAN_DPI <= scan < dpi else dpi
+
+
+def _own_dpi(pixels: tuple[int, int], points: tuple[float, float]) -> int | None:
+    """The resolution of a picture of ``pixels`` shown over ``points``, if equal both ways."""
+    if min(points) <= 0:
+        return None
+    small, large = sorted(pixels), sorted(points)  # a /Rotate page swaps the two
+    across, down = small[0] * 72 / large[0], small[1] * 72 / large[1]
+    if abs(across - down) > NATIVE_DPI_TOLERANCE * max(across, down):
+        return None
+    return round((across + down) / 2)
 
 
 def _image_dpi(img: Image.Image) -> int:

@@ -753,6 +753,48 @@ def test_a_skewed_200dpi_scan_deskewed_smoothly_is_read(
     assert got == want == value
 
 
+@pytest.mark.parametrize(("seed", "member", "value"), [
+    (1_000_141, "family_name", "Turner"),  # read 'Тигпег' from the enlarged page
+    (1_000_142, "family_name", "Melnyk"),  # read 'Meinyk'
+])
+def test_a_200dpi_scan_in_a_pdf_is_read_at_its_own_resolution(
+        tmp_path: Path, seed: int, member: str, value: str) -> None:
+    # Regression (issue 12, dev split): a degraded 200-dpi scan wrapped in a
+    # PDF was rendered at 300 dpi, MuPDF interpolating the noisy letters up,
+    # and read worse than the scan's own pixels (an image file of the same
+    # scan is read at 200 dpi).
+    dossier = wide_dossier(seed, "en", "degraded")
+    assert dossier.media_type == "application/pdf"
+    with pymupdf.open(stream=dossier.data, filetype="pdf") as doc:
+        assert documents._scan_dpi(doc.load_page(0), 300) == 200
+    record, truth = _read_one(tmp_path, seed, "en", "degraded")
+    assert record[member] == truth[member] == value
+
+
+def test_only_a_page_that_is_one_finer_scan_keeps_its_own_resolution() -> None:
+    # A 300-dpi scan, a page whose picture does not fill it, and a page of two
+    # pictures are rendered at the limit's dpi, as before.
+    scan = wide_dossier(1_000_049, "uk", "300 dpi")
+    with pymupdf.open(stream=scan.data, filetype="pdf") as doc:
+        assert documents._scan_dpi(doc.load_page(0), 300) == 300
+    img = Image.new("RGB", (1654, 2339), "white")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=595, height=842)
+        page.insert_image(pymupdf.Rect(0, 0, 595, 842), stream=buf.getvalue())
+        assert documents._scan_dpi(page, 300) == 200
+        small = doc.new_page(width=595, height=842)
+        small.insert_image(pymupdf.Rect(0, 0, 300, 842), stream=buf.getvalue())
+        assert documents._scan_dpi(small, 300) == 300
+        two = doc.new_page(width=595, height=842)
+        two.insert_image(pymupdf.Rect(0, 0, 595, 842), stream=buf.getvalue())
+        other = io.BytesIO()
+        Image.new("RGB", (100, 100), "gray").save(other, format="PNG")
+        two.insert_image(pymupdf.Rect(0, 0, 50, 50), stream=other.getvalue())
+        assert documents._scan_dpi(two, 300) == 300
+
+
 def test_only_a_page_under_300_dpi_is_deskewed_by_interpolation() -> None:
     # A 300-dpi page keeps the fast nearest-neighbour turn (throughput): only
     # pages under SMOOTH_DESKEW_DPI pay for bilinear interpolation.
