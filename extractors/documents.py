@@ -891,7 +891,9 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     a letter or two, or a word read under :data:`STROKE_MARK_CONFIDENCE`
     over type still there with the pen dropped), each over a word of the
     first, no more letters, and a mean confidence :data:`STROKE_VOTE_MARGIN`
-    higher. A first reading all under
+    higher; a word it reads on a word of another line of the page's reading
+    is that line read again (the crop reaches into the lines round it) and
+    takes no part. A first reading all under
     :data:`STROKE_MARK_CONFIDENCE` read nothing: only a second reading at
     :data:`STROKE_REREAD_BELOW` or surer replaces it, and it may have more
     letters. Marks without letters or digits in the second reading are the
@@ -936,6 +938,13 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         # word of the line: it neither counts nor blocks the vote.
         # A "/" is a bilingual label's own and stays.
         again = [w for w in again if w.text == "/" or any(c.isalnum() or c in "№#" for c in w.text)]
+        # A crop cut round a stroke's tall marks reaches the lines above and below:
+        # a word read again whose middle lies on a word another line of the page's
+        # reading read is that line read twice ("ий ИЙ" read again as "и Маріуполь",
+        # the place above; "Taraunnr", the top of "Таганрог" below), and goes.
+        again = [a for a in again if not any(
+            _middle_on(a, w) for j, w in enumerate(words)
+            if j not in members and w.confidence >= STROKE_MARK_CONFIDENCE)]
         if not again or len(again) > len(first):
             continue  # nothing left (the line was pen), or words the first reading had not
         if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:
@@ -1106,6 +1115,11 @@ def _read_again(crops: Sequence[Image.Image], *, dpi: int,
     return [[replace(w, left=round(w.left / scale), top=round(w.top / scale),
                      width=max(1, round(w.width / scale)), height=max(1, round(w.height / scale)))
              for w in words] for words in found]
+
+
+def _middle_on(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:
+    """Whether ``a``'s vertical middle lies within ``b``'s height, the two overlapping across."""
+    return _x_overlap(a, b) and b.top <= a.top + a.height / 2 <= b.top + b.height
 
 
 def _covers(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:

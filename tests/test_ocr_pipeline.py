@@ -708,6 +708,22 @@ def test_a_value_a_signature_stroke_runs_through_is_read_on_a_200dpi_page(
     assert record["displacement_place"] == value == "Маріуполь"
 
 
+@pytest.mark.parametrize(("seed", "lang", "member", "value"), [
+    # Regression (issue 12, dev split, 200-dpi phone photos): the marks of a stroke
+    # ("ий ИЙ") under the birth place, their crop upscaled, were read again as
+    # "и Маріуполь", the place above read twice: 'Маріуполь Маріуполь' at 0.998.
+    (1_000_204, "uk", "birth_place", "Маріуполь"),
+    # The place under a stroke read again right ("Луганск"), with "Taraunnr", the
+    # top of the current location below cut by the crop, joined to that value.
+    (1_000_222, "ru", "current_location", "Таганрог"),
+    (1_000_222, "ru", "displacement_place", "Луганск"),
+])
+def test_a_stroke_lines_second_reading_never_reads_the_line_next_to_it(
+        tmp_path: Path, seed: int, lang: str, member: str, value: str) -> None:
+    record, truth = _read_one(tmp_path, seed, lang, "phone photo")
+    assert record[member] == truth[member] == value
+
+
 def test_a_value_written_in_blue_pen_beside_black_type_is_kept(tmp_path: Path) -> None:
     # Dropping the pen must never erase writing: a blue value keeps its reading.
     img = Image.new("RGB", (2480, 700), "white")
