@@ -891,9 +891,8 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     a letter or two, or a word read under :data:`STROKE_MARK_CONFIDENCE`
     over type still there with the pen dropped), each over a word of the
     first, no more letters, and a mean confidence :data:`STROKE_VOTE_MARGIN`
-    higher; a word it reads on a word of another line of the page's reading
-    is that line read again (the crop reaches into the lines round it) and
-    takes no part. A first reading all under
+    higher, and no word on a word of another line of the page's reading (the
+    crop reached into the lines round it and read them again). A first reading all under
     :data:`STROKE_MARK_CONFIDENCE` read nothing: only a second reading at
     :data:`STROKE_REREAD_BELOW` or surer replaces it, and it may have more
     letters. Marks without letters or digits in the second reading are the
@@ -938,15 +937,17 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         # word of the line: it neither counts nor blocks the vote.
         # A "/" is a bilingual label's own and stays.
         again = [w for w in again if w.text == "/" or any(c.isalnum() or c in "№#" for c in w.text)]
+        if not again or len(again) > len(first):
+            continue  # nothing left (the line was pen), or words the first reading had not
         # A crop cut round a stroke's tall marks reaches the lines above and below:
         # a word read again whose middle lies on a word another line of the page's
         # reading read is that line read twice ("ий ИЙ" read again as "и Маріуполь",
-        # the place above; "Taraunnr", the top of "Таганрог" below), and goes.
-        again = [a for a in again if not any(
-            _middle_on(a, w) for j, w in enumerate(words)
-            if j not in members and w.confidence >= STROKE_MARK_CONFIDENCE)]
-        if not again or len(again) > len(first):
-            continue  # nothing left (the line was pen), or words the first reading had not
+        # the place above; "Taraunnr", the top of "Таганрог" below), and the crop
+        # says nothing sure of its own line (dropping only that word let a large
+        # crop's remains replace a line the parser had read right).
+        if any(_middle_on(a, w) for a in again for j, w in enumerate(words)
+               if j not in members and w.confidence >= STROKE_MARK_CONFIDENCE):
+            continue
         if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:
             continue
         # Only the stroke's own debris ("Маріушюнь -") may go: a word of the first
