@@ -6,7 +6,9 @@ What it reads:
   boxes; confidence 1.0) and are never OCR'd; embedded pictures on those pages
   are photos, extracted as the bytes stored in the file.
 - PDF pages without one, PNG, JPEG (EXIF orientation honoured) and multi-page
-  TIFF are OCR'd: rendered at ``Limits.dpi`` (300) and read by Tesseract
+  TIFF are OCR'd: rendered at ``Limits.dpi`` (300; a page that is one scan
+  filling the sheet at 200 dpi or more but under that, at the scan's own
+  resolution, as image files are read: :func:`_scan_dpi`) and read by Tesseract
   (``ukr+rus+eng``, TSV output) after turning sideways or upside-down pages
   upright (Tesseract OSD) and straightening small skews (±3°, projection
   profile). Photos on scans are large, dense, non-white rectangles, cropped
@@ -104,6 +106,9 @@ MAX_PHOTO_PAGE_SHARE = 0.5  # a picture over half the page is a scan under a tex
 MAX_IMAGES_PER_PAGE = 64  # more placements than this is a trap, not a dossier page
 JS_SCAN_MAX_XREFS = 200_000  # objects inspected for JavaScript; the page cap bounds real PDFs
 MIN_IMAGE_DPI, MAX_IMAGE_DPI = 70, 1200  # outside this, an image's dpi tag is noise
+MIN_NATIVE_SCAN_DPI = 200  # coarser scans are still enlarged to the render dpi: only 200 was tried
+SCAN_COVERS_PAGE = 0.9  # share of the page one picture must cover to be the page's scan
+NATIVE_DPI_TOLERANCE = 0.02  # across and down resolutions of one scan agree within this share
 SKEW_MAX_DEG = 3.0  # skew corrected up to this; more is a layout, not a scanning error
 SKEW_STEP_DEG = 0.25
 SKEW_MIN_DEG = 0.2  # below this, rotating costs more than it gains
@@ -131,7 +136,7 @@ STROKE_REREAD_BELOW = 0.8  # a line with a word read less surely than this, unde
 STROKE_VOTE_MARGIN = 0.15  # mean confidence the line's reading without the pen must gain
 STROKE_DEBRIS_CHARS = 2  # a word of the first reading this short may be the stroke itself
 STROKE_MARK_CONFIDENCE = 0.5  # a line's first reading all under this read nothing of it
-STROKE_ROW_GAP = 24  # pixels of paper between two lines read again in one image
+STROKE_TYPE_INK = 0.05  # dark share of a word box that is type (~15-25 %), not pen's JPEG fringe
 PEN_SATURATION = 40  # 16 %: blue pen thinned by JPEG; gray type and paper stay under ~5 %
 PEN_UNDER_TYPE = 105  # darker than this is type, with or without pen over it: kept
 PEN_HUES = (140, 200)  # PIL's 0-255 hue: blue (~170) to violet; red and black are not pen here
@@ -146,12 +151,17 @@ UNREAD_MARGIN = 0.3  # word heights of paper kept round an unread region when it
 UNREAD_MAX_REGIONS = 16  # more unread regions than this is a page of noise or pictures
 UNREAD_MIN_CONFIDENCE = 0.6  # a word read again less surely than this is a guess: not taken
 UNREAD_MAX_CONFIDENCE = 0.9  # ink the page's reading missed sat in a hard place: never surer
-UNREAD_READ_DPI = 300  # crops of pages under this are upscaled to it before the second reading
 UNREAD_SHORT_CHARS = 2  # a word read again this short must stand in a column of read words
 UNREAD_ALIGN = 0.4  # word heights a short word's left edge may stray from its column's
 UNREAD_COVERED = 0.5  # a word of the page's reading this sure accounts for its ink
 UNREAD_BLOCK = 1_000_000  # reader block numbers of words read again: lines of their own
 PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
+# A crop read alone has no page round it to set Tesseract's scale: at 200 dpi a
+# stroke's remains come out as a word and thin letters as others. Crops of
+# coarser pages are upscaled to this before a second reading (the page's own
+# reading is not: upscaled whole, 200-dpi pages read worse).
+REREAD_MIN_DPI = 300
+REREAD_ROW_GAP = 24  # pixels (at the page's dpi) of paper between two crops read in one image
 
 
 class Parsed(Protocol):
@@ -317,8 +327,8 @@ def _read_pdf(part: PartInput, deadline: float) -> ReadResult:
                     f"page {index + 1} would render to {width_px * height_px / 1e6:.0f} million "
                     f"pixels at {limits.dpi} dpi, over the limit of "
                     f"{limits.max_pixels_per_page / 1e6:.0f} million pixels")
-            yield _OcrJob(part.path, "pdf", index, limits.dpi, limits.page_timeout_s, deadline,
-                          limits.max_pixels_per_page)
+            yield _OcrJob(part.path, "pdf", index, _scan_dpi(page, limits.dpi),
+                          limits.page_timeout_s, deadline, limits.max_pixels_per_page)
 
     try:
         for index, result in _run_ocr(plan(), doc.page_count, part.workers, deadline, limits):
@@ -448,6 +458,52 @@ def _frames(img: Image.Image, max_pages: int, max_pixels: int) -> Iterator[tuple
             return
         except Exception as exc:
             raise ExtractionFailed(f"not a readable image ({type(exc).__name__})") from None
+
+
+def _scan_dpi(page: Any, dpi: int) -> int:
+    """The resolution to render a page without text at: its scan's own, if under ``dpi``.
+
+    A page that is one picture covering the sheet (a scan wrapped in a PDF)
+    holds no detail beyond its pixels. Rendered at ``dpi`` regardless, a
+    200-dpi scan was enlarged by MuPDF's interpolation, and Tesseract read
+    the enlarged noisy letters worse than the scan's own pixels (``Тигпег``
+    for ``Turner``, ``Meinyk`` for ``Melnyk``, a surname lost), at 2.25 times
+    the pixels. Image files are read at their own resolution already
+    (:func:`_image_dpi`); so now is a scan in a PDF. Anything else (several
+    pictures, a picture not filling the page, unequal resolutions across and
+    down, a scan under :data:`MIN_NATIVE_SCAN_DPI`) is rendered at ``dpi``.
+    """
+    try:
+        images = page.get_images(full=True)
+        if len(images) != 1:
+            return dpi
+        xref, width, height = int(images[0][0]), int(images[0][2]), int(images[0][3])
+        own = _own_dpi((width, height), (page.rect.width, page.rect.height))
+        # Only now find where the picture lies (~50 ms a page: the content is
+        # interpreted): a page read at the limit's dpi never pays for it.
+        if own is None or not MIN_NATIVE_SCAN_DPI <= own < dpi:
+            return dpi
+        rects = page.get_image_rects(xref)
+    except Exception:  # a malformed picture: the page renders (or fails) as before
+        return dpi
+    if len(rects) != 1 or rects[0].width <= 0 or rects[0].height <= 0:
+        return dpi
+    placed, sheet = rects[0], page.rect
+    if placed.width * placed.height < SCAN_COVERS_PAGE * sheet.width * sheet.height:
+        return dpi
+    scan = _own_dpi((width, height), (placed.width, placed.height))  # 1:1 with its pixels
+    return scan if scan is not None and MIN_NATIVE_SCAN_DPI <= scan < dpi else dpi
+
+
+def _own_dpi(pixels: tuple[int, int], points: tuple[float, float]) -> int | None:
+    """The resolution of a picture of ``pixels`` shown over ``points``, if equal both ways."""
+    if min(points) <= 0:
+        return None
+    small, large = sorted(pixels), sorted(points)  # a /Rotate page swaps the two
+    across, down = small[0] * 72 / large[0], small[1] * 72 / large[1]
+    if abs(across - down) > NATIVE_DPI_TOLERANCE * max(across, down):
+        return None
+    return round((across + down) / 2)
 
 
 def _image_dpi(img: Image.Image) -> int:
@@ -829,13 +885,18 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     read with it. Each line with a word under :data:`STROKE_REREAD_BELOW`
     whose crop holds blue pen is cut from the colour page (turned and deskewed
     like the page), the pen made paper (:func:`_pen_dropped`), and all such
-    lines are read in one more Tesseract call. A line's second reading
-    replaces its first only when it has no more words (the stroke's debris
-    goes), each over a word of the first, no more letters (unless the first
-    reading was all under :data:`STROKE_MARK_CONFIDENCE` and the second is
-    sure: the first read nothing), and a mean confidence
-    :data:`STROKE_VOTE_MARGIN` higher; marks without letters or digits in the
-    second reading are the stroke's remains and are left out: a value written in blue pen, which
+    lines are read in one more Tesseract call (:func:`_read_again`, which
+    upscales a coarse page's crops). A line's second reading replaces its
+    first only when it has no more words (the stroke's debris goes: a mark,
+    a letter or two, or a word read under :data:`STROKE_MARK_CONFIDENCE`
+    over type still there with the pen dropped), each over a word of the
+    first, no more letters, and a mean confidence :data:`STROKE_VOTE_MARGIN`
+    higher, and no word on a word of another line of the page's reading (the
+    crop reached into the lines round it and read them again). A first reading all under
+    :data:`STROKE_MARK_CONFIDENCE` read nothing: only a second reading at
+    :data:`STROKE_REREAD_BELOW` or surer replaces it, and it may have more
+    letters. Marks without letters or digits in the second reading are the
+    stroke's remains and are left out. A value written in blue pen, which
     dropping the pen would erase, keeps its first reading.
 
     Raises:
@@ -865,10 +926,9 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         picked.append((members, box, cleaned))
     if not picked:
         return list(words)
-    found = tesseract.read_stacked([crop for _, _, crop in picked], gap=STROKE_ROW_GAP, dpi=dpi,
-                                   timeout=deadline - time.monotonic(), psm=6)
+    found = _read_again([crop for _, _, crop in picked], dpi=dpi, deadline=deadline)
     out: list[list[tesseract.TsvWord]] = [[w] for w in words]
-    for (members, box, _), read in zip(picked, found, strict=True):
+    for (members, box, cleaned), read in zip(picked, found, strict=True):
         first = [words[i] for i in members]
         again = [replace(w, left=w.left + box[0], top=w.top + box[1], block=first[0].block,
                          paragraph=first[0].paragraph, line=first[0].line)
@@ -879,27 +939,58 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         again = [w for w in again if w.text == "/" or any(c.isalnum() or c in "№#" for c in w.text)]
         if not again or len(again) > len(first):
             continue  # nothing left (the line was pen), or words the first reading had not
+        # A crop cut round a stroke's tall marks reaches the lines above and below:
+        # a word read again whose middle lies on a word another line of the page's
+        # reading read is that line read twice ("ий ИЙ" read again as "и Маріуполь",
+        # the place above; "Taraunnr", the top of "Таганрог" below), and the crop
+        # says nothing sure of its own line (dropping only that word let a large
+        # crop's remains replace a line the parser had read right).
+        if any(_middle_on(a, w) for a in again for j, w in enumerate(words)
+               if j not in members and w.confidence >= STROKE_MARK_CONFIDENCE):
+            continue
         if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:
             continue
         # Only the stroke's own debris ("Маріушюнь -") may go: a word of the first
         # reading that no word of the second covers must be a mark or a letter or two,
-        # never a word (which could be writing in blue pen beside printed type).
+        # never a word (which could be writing in blue pen beside printed type), or a
+        # word read as nothing over type that is still there with the pen dropped
+        # (a label's half a photo frame cuts, "рвана" at 0.12 for "Surname"): the
+        # second reading saw that ink and made no word of it.
         if any(not any(_x_overlap(w, a) for a in again)
-               and sum(c.isalnum() for c in w.text) > STROKE_DEBRIS_CHARS for w in first):
+               and sum(c.isalnum() for c in w.text) > STROKE_DEBRIS_CHARS
+               and not (w.confidence < STROKE_MARK_CONFIDENCE and _type_under(cleaned, w, box))
+               for w in first):
             continue
         # Nor may it find words where the first reading had none, nor more
         # letters: a line of the stroke alone ("НО Ра") is no value, and its
         # crop, reaching into the line above, reads that line's words cut.
         # A first reading all doubtful ("а" at 0.00 for "Бердянск") read nothing:
-        # then a sure second reading may have more letters.
-        unread = (max(w.confidence for w in first) < STROKE_MARK_CONFIDENCE
-                  and _mean_confidence(again) >= STROKE_REREAD_BELOW)
+        # only a sure second reading replaces it, and it may have more letters;
+        # an unsure one is the stroke's remains or the foot of the line above
+        # read as a word ("уже З" under "Маріуполь" read again "маю", 0.57).
+        unread = max(w.confidence for w in first) < STROKE_MARK_CONFIDENCE
+        if unread and _mean_confidence(again) < STROKE_REREAD_BELOW:
+            continue
         if (any(not any(_x_overlap(a, w) for w in first) for a in again)
                 or (_letters(again) > _letters(first) and not unread)):
             continue
         for n, i in enumerate(members):
             out[i] = again if n == 0 else []
     return [w for ws in out for w in ws]
+
+
+def _type_under(cleaned: Image.Image, word: tesseract.TsvWord,
+                box: tuple[int, int, int, int]) -> bool:
+    """Whether a word's box, in a line's crop cut at ``box`` with the pen dropped,
+    still holds type (:data:`STROKE_TYPE_INK` of its pixels darker than
+    :data:`PEN_UNDER_TYPE`): ink that was no pen writing."""
+    x0, y0 = max(0, word.left - box[0]), max(0, word.top - box[1])
+    x1 = min(cleaned.width, word.left + word.width - box[0])
+    y1 = min(cleaned.height, word.top + word.height - box[1])
+    if x1 <= x0 or y1 <= y0:
+        return False
+    under = np.asarray(cleaned.crop((x0, y0, x1, y1)))
+    return bool((under < PEN_UNDER_TYPE).mean() >= STROKE_TYPE_INK)
 
 
 def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
@@ -914,8 +1005,8 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     no word read with at least :data:`UNREAD_COVERED` confidence covers, that
     lie outside the photos and on no long vertical rule, are grouped into
     regions; each region of a line's height (not a rule, a dot or a picture)
-    is cut out with a margin, upscaled to :data:`UNREAD_READ_DPI` if the page
-    is under it, and all of them are read in one more Tesseract call, stacked.
+    is cut out with a margin, and all of them are read in one more Tesseract
+    call (:func:`_read_again`: stacked, upscaled if the page is coarse).
     A page whose ink was all read costs no call.
 
     Guarantees: only ink no sure word covers is read again, so no word of
@@ -964,27 +1055,16 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     if not boxes or len(boxes) > UNREAD_MAX_REGIONS:
         return list(words), frozenset()
     margin = max(2, round(UNREAD_MARGIN * word_h))
-    scale = max(1.0, UNREAD_READ_DPI / dpi)
-    crops: list[tuple[tuple[int, int, int, int], Image.Image]] = []
-    for x0, y0, x1, y1 in boxes:
-        box = (max(0, x0 - margin), max(0, y0 - margin), min(page.width, x1 + margin),
-               min(page.height, y1 + margin))
-        crop = page.crop(box)
-        if scale > 1.0:
-            crop = crop.resize((round(crop.width * scale), round(crop.height * scale)),
-                               Image.Resampling.LANCZOS)
-        crops.append((box, crop))
-    found = tesseract.read_stacked([crop for _, crop in crops], gap=round(STROKE_ROW_GAP * scale),
-                                   dpi=round(dpi * scale), timeout=deadline - time.monotonic(),
-                                   psm=6)
+    cut = [(max(0, x0 - margin), max(0, y0 - margin), min(page.width, x1 + margin),
+            min(page.height, y1 + margin)) for x0, y0, x1, y1 in boxes]
+    found = _read_again([page.crop(box) for box in cut], dpi=dpi, deadline=deadline)
     added: list[tesseract.TsvWord] = []
-    for n, ((box, _), read) in enumerate(zip(crops, found, strict=True)):
+    for n, (box, read) in enumerate(zip(cut, found, strict=True)):
         for w in read:
             if w.confidence < UNREAD_MIN_CONFIDENCE or not any(c.isalnum() for c in w.text):
                 continue
             again = replace(
-                w, left=box[0] + round(w.left / scale), top=box[1] + round(w.top / scale),
-                width=max(1, round(w.width / scale)), height=max(1, round(w.height / scale)),
+                w, left=box[0] + w.left, top=box[1] + w.top,
                 confidence=min(w.confidence, UNREAD_MAX_CONFIDENCE),
                 block=UNREAD_BLOCK + n, paragraph=0, line=0)
             if any(_covers(s, again) or _covers(again, s) for s in sure):
@@ -1003,6 +1083,46 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     kept = [w for w in words
             if w.confidence >= UNREAD_COVERED or not any(_covers(a, w) for a in added)]
     return kept + added, frozenset(range(len(kept), len(kept) + len(added)))
+
+
+def _read_again(crops: Sequence[Image.Image], *, dpi: int,
+                deadline: float) -> list[list[tesseract.TsvWord]]:
+    """Crops of one page read again in one Tesseract call, at :data:`REREAD_MIN_DPI` at least.
+
+    The one rule both second readings of this module follow: crops of a page
+    under :data:`REREAD_MIN_DPI` are upscaled to it (Lanczos) before they are
+    stacked and read (``tesseract.read_stacked``, one block of lines), and
+    the words found are scaled back, so a caller sees each word's box in its
+    crop's own pixels as it cut it, whatever the page's resolution.
+
+    Args:
+        crops: mode ``"L"`` regions of a page rendered or scanned at ``dpi``.
+        dpi: the page's resolution.
+        deadline: ``time.monotonic()`` value the call must finish by.
+
+    Returns:
+        One list of words per crop, in reading order, boxes in the crop's pixels.
+
+    Raises:
+        ExtractionFailed: the reading failed (see ``extractors.tesseract``).
+    """
+    scale = max(1.0, REREAD_MIN_DPI / dpi)
+    if scale > 1.0:
+        crops = [crop.resize((round(crop.width * scale), round(crop.height * scale)),
+                             Image.Resampling.LANCZOS) for crop in crops]
+    found = tesseract.read_stacked(crops, gap=round(REREAD_ROW_GAP * scale),
+                                   dpi=round(dpi * scale), timeout=deadline - time.monotonic(),
+                                   psm=6)
+    if scale == 1.0:
+        return found
+    return [[replace(w, left=round(w.left / scale), top=round(w.top / scale),
+                     width=max(1, round(w.width / scale)), height=max(1, round(w.height / scale)))
+             for w in words] for words in found]
+
+
+def _middle_on(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:
+    """Whether ``a``'s vertical middle lies within ``b``'s height, the two overlapping across."""
+    return _x_overlap(a, b) and b.top <= a.top + a.height / 2 <= b.top + b.height
 
 
 def _covers(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:

@@ -684,6 +684,56 @@ def test_a_value_a_signature_stroke_runs_through_is_read(
     assert record[member] == truth[member] == value
 
 
+def test_a_value_a_signature_stroke_runs_through_is_read_on_a_200dpi_page(
+        tmp_path: Path) -> None:
+    # Regression (issue 12, dev split): form 1000050's degraded 200-dpi scan, read
+    # at its own resolution, gave the place under the blue stroke as "Маріуполь
+    # маю": the stroke's second reading read its crop at 200 dpi and the stroke's
+    # remains came out as a word. Crops of a page under REREAD_MIN_DPI are now
+    # upscaled before they are read again, as the unread-ink reading's are. The
+    # page is the scan as MuPDF renders it at its own 200 dpi, as an image file.
+    dossier = wide_dossier(1_000_050, "uk", "degraded")
+    with pymupdf.open(stream=dossier.data, filetype="pdf") as doc:
+        page = doc.load_page(0)
+        [info] = page.get_images(full=True)
+        assert round(int(info[2]) * 72 / page.rect.width) == 200  # the scan's own dpi
+        pix = page.get_pixmap(dpi=200, colorspace=pymupdf.csRGB, alpha=False)
+        scan = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    assert documents.REREAD_MIN_DPI > 200
+    path = tmp_path / "scan-1000050.png"
+    scan.save(path, dpi=(200, 200))
+    out = DocumentsExtractor().extract(PartInput(path.name, "image/png", path, AS_OF))
+    [record] = out.records
+    value = dossier.children[0].truth()["displacement_place"]
+    assert record["displacement_place"] == value == "Маріуполь"
+
+
+@pytest.mark.parametrize(("seed", "lang", "member", "value"), [
+    # Regression (issue 12, dev split, 200-dpi phone photos): the marks of a stroke
+    # ("ий ИЙ") under the birth place, their crop upscaled, were read again as
+    # "и Маріуполь", the place above read twice: 'Маріуполь Маріуполь' at 0.998.
+    (1_000_204, "uk", "birth_place", "Маріуполь"),
+    # The place under a stroke read again right ("Луганск"), with "Taraunnr", the
+    # top of the current location below cut by the crop, joined to that value.
+    (1_000_222, "ru", "current_location", "Таганрог"),
+])
+def test_a_stroke_lines_second_reading_never_reads_the_line_next_to_it(
+        tmp_path: Path, seed: int, lang: str, member: str, value: str) -> None:
+    record, truth = _read_one(tmp_path, seed, lang, "phone photo")
+    assert record[member] == truth[member] == value
+
+
+def test_a_stroke_lines_crop_that_read_the_line_below_keeps_the_first_reading(
+        tmp_path: Path) -> None:
+    # Regression (dev split, rotated): a stroke's tall marks made a crop of three
+    # lines; read again, it gave the given name below ("Юрій") too. Dropping only
+    # that word let the crop's remains replace the line, and the surname became
+    # 'Коваленко мя Юрій', the given name lost.
+    record, truth = _read_one(tmp_path, 1_000_074, "uk", "rotated")
+    assert (record["family_name"], record["given_name"]) == (
+        truth["family_name"], truth["given_name"]) == ("Коваленко", "Юрій")
+
+
 def test_a_value_written_in_blue_pen_beside_black_type_is_kept(tmp_path: Path) -> None:
     # Dropping the pen must never erase writing: a blue value keeps its reading.
     img = Image.new("RGB", (2480, 700), "white")
@@ -727,6 +777,48 @@ def test_a_skewed_200dpi_scan_deskewed_smoothly_is_read(
     else:
         got, want = record[member], truth[member]
     assert got == want == value
+
+
+@pytest.mark.parametrize(("seed", "member", "value"), [
+    (1_000_141, "family_name", "Turner"),  # read 'Тигпег' from the enlarged page
+    (1_000_142, "family_name", "Melnyk"),  # read 'Meinyk'
+])
+def test_a_200dpi_scan_in_a_pdf_is_read_at_its_own_resolution(
+        tmp_path: Path, seed: int, member: str, value: str) -> None:
+    # Regression (issue 12, dev split): a degraded 200-dpi scan wrapped in a
+    # PDF was rendered at 300 dpi, MuPDF interpolating the noisy letters up,
+    # and read worse than the scan's own pixels (an image file of the same
+    # scan is read at 200 dpi).
+    dossier = wide_dossier(seed, "en", "degraded")
+    assert dossier.media_type == "application/pdf"
+    with pymupdf.open(stream=dossier.data, filetype="pdf") as doc:
+        assert documents._scan_dpi(doc.load_page(0), 300) == 200
+    record, truth = _read_one(tmp_path, seed, "en", "degraded")
+    assert record[member] == truth[member] == value
+
+
+def test_only_a_page_that_is_one_finer_scan_keeps_its_own_resolution() -> None:
+    # A 300-dpi scan, a page whose picture does not fill it, and a page of two
+    # pictures are rendered at the limit's dpi, as before.
+    scan = wide_dossier(1_000_049, "uk", "300 dpi")
+    with pymupdf.open(stream=scan.data, filetype="pdf") as doc:
+        assert documents._scan_dpi(doc.load_page(0), 300) == 300
+    img = Image.new("RGB", (1654, 2339), "white")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=595, height=842)
+        page.insert_image(pymupdf.Rect(0, 0, 595, 842), stream=buf.getvalue())
+        assert documents._scan_dpi(page, 300) == 200
+        small = doc.new_page(width=595, height=842)
+        small.insert_image(pymupdf.Rect(0, 0, 300, 842), stream=buf.getvalue())
+        assert documents._scan_dpi(small, 300) == 300
+        two = doc.new_page(width=595, height=842)
+        two.insert_image(pymupdf.Rect(0, 0, 595, 842), stream=buf.getvalue())
+        other = io.BytesIO()
+        Image.new("RGB", (100, 100), "gray").save(other, format="PNG")
+        two.insert_image(pymupdf.Rect(0, 0, 50, 50), stream=other.getvalue())
+        assert documents._scan_dpi(two, 300) == 300
 
 
 def test_only_a_page_under_300_dpi_is_deskewed_by_interpolation() -> None:
