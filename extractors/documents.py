@@ -13,11 +13,15 @@ What it reads:
   upright (Tesseract OSD) and straightening small skews (±3°, projection
   profile). Photos on scans are large, dense, non-white rectangles, cropped
   as JPEG.
-- Two second readings, each one more Tesseract call on the page's own crops
-  and only when there is something to read again: dates written in digits,
-  read alone with the English model (``extractors.numerals``), and on a
-  colour page, lines read unsurely where blue pen crosses them, read with
-  the pen dropped (:func:`_reread_under_strokes`).
+- Four second readings, each one more Tesseract call on the page's own crops
+  (:func:`extractors.tesseract.read_stacked`) and only when there is
+  something to read again: dates written in digits, read alone with the
+  English model (``extractors.numerals``); words read in the other script
+  than the form's, read again in the form's own language
+  (``extractors.own_language``); ink no sure word covers
+  (:func:`_reread_unread_ink`); and on a colour page, lines read unsurely
+  where blue pen crosses them, read with the pen dropped
+  (:func:`_reread_under_strokes`).
 - A document may mix both kinds of page.
 
 Pages are handed to the biography parser (``extractors.biography.parse``)
