@@ -985,9 +985,12 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
 
 def _type_under(cleaned: Image.Image, word: tesseract.TsvWord,
                 box: tuple[int, int, int, int]) -> bool:
-    """Whether a word's box, in a line's crop cut at ``box`` with the pen dropped,
-    still holds type (:data:`STROKE_TYPE_INK` of its pixels darker than
-    :data:`PEN_UNDER_TYPE`): ink that was no pen writing."""
+    """Whether a word's box still holds type once the pen is dropped: ink that was no pen.
+
+    ``cleaned`` is the line's crop, cut at ``box``, with the pen made paper;
+    type is :data:`STROKE_TYPE_INK` or more of the word box's pixels darker
+    than :data:`PEN_UNDER_TYPE`.
+    """
     x0, y0 = max(0, word.left - box[0]), max(0, word.top - box[1])
     x1 = min(cleaned.width, word.left + word.width - box[0])
     y1 = min(cleaned.height, word.top + word.height - box[1])
@@ -1073,7 +1076,6 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
                 block=UNREAD_BLOCK + n, paragraph=0, line=0)
             if any(_covers(s, again) or _covers(again, s) for s in sure):
                 continue  # the crop's edge cut a read word, or it is a read word read again
-
             # A letter or two alone is a value only in a column of the page's words
             # (a sex letter under or beside its neighbours' values); elsewhere it is a
             # box's corner or the sheet's edge read as "L" or "3".
