@@ -469,16 +469,21 @@ def known_names(rows: Sequence[Sample]) -> list[tuple[str, int, float, float]]:
 
 
 def under_threshold(record: dict[str, Any], threshold: float) -> float:
-    """The share of a record's values (its photos aside) scored under ``threshold``:
-    what the parser's record-wide rule weighs against ``biography.ILLEGIBLE_SHARE``."""
+    """The share of a record's values (its photos aside) scored under ``threshold``.
+
+    What the parser's record-wide rule weighs against ``biography.ILLEGIBLE_SHARE``.
+    """
     scores = [p["confidence"] for k, p in record["provenance"].items() if k != "photos"]
     return sum(c < threshold for c in scores) / len(scores) if scores else 0.0
 
 
 def record_shares(readings: Sequence[tuple[Condition, Reading]],
                   threshold: float) -> tuple[list[float], list[float]]:
-    """Per record read by OCR, its share of values under ``threshold``: (printed,
-    hand-filled), parsed with the model in use."""
+    """Per record read by OCR, its share of values under ``threshold``.
+
+    Returns:
+        (printed, hand-filled) shares, the readings parsed with the model in use.
+    """
     printed: list[float] = []
     hand: list[float] = []
     for condition, reading in readings:
@@ -492,8 +497,11 @@ def record_shares(readings: Sequence[tuple[Condition, Reading]],
 
 def print_record_shares(readings: Sequence[tuple[Condition, Reading]],
                         threshold: float) -> None:
-    """The margins of the record-wide rule: the most of a printed record's values under
-    the threshold, the fewest of a hand-filled one's."""
+    """The margins of the record-wide rule, printed.
+
+    The most of a printed record's values under the threshold, the fewest of
+    a hand-filled one's.
+    """
     printed, hand = record_shares(readings, threshold)
     print(f"  values under the threshold per scanned record (listed whole over "
           f"{biography.ILLEGIBLE_SHARE:.0%}): printed at most "
@@ -503,8 +511,11 @@ def print_record_shares(readings: Sequence[tuple[Condition, Reading]],
 
 def print_rethresholded(readings: Sequence[tuple[Condition, Reading]],
                         earlier: confidence.Model) -> None:
-    """An earlier model's weights with the threshold chosen again on these development
-    readings by the same rule: whether a refit beats merely moving the threshold."""
+    """An earlier model's weights, the threshold chosen again on these dev readings.
+
+    Chosen by the same rule, to show whether a refit beats merely moving the
+    threshold.
+    """
     threshold = choose_threshold_parsed(readings, earlier)
     confidence.set_model(replace(earlier, threshold=threshold))
     rows = [s for s in parsed("dev", readings) if s.condition != "born digital"]
@@ -561,7 +572,7 @@ def report(split: str, rows: Sequence[Sample], model: confidence.Model) -> None:
         print(f"  {condition:<14}{len(cell):>8}{bad:>7}{share if bad else math.nan:>15.1%}"
               f"{flagged:>13.1%}{right:>15.1%}")
     capped = [s for s in rows if s.evidence is not None and s.evidence.ceiling < 1.0]
-    print("  under a ceiling (read again, read in the form's language, a snapped month): "
+    print("  under a ceiling (read again, read in the form's language, a snapped month or place): "
           + ", ".join(f"{name} {sum(s.correct for s in group)} right of {len(group)}"
                       for name, group in (("printed", [s for s in capped if not s.hand]),
                                           ("hand-filled", [s for s in capped if s.hand]))))
