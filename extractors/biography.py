@@ -1216,7 +1216,7 @@ class _Builder:
             values[f.member] = value
             found[f.member] = f
             provenance[f.member] = self._entry(f.member, f, fixes)
-        self._correct_names(values, provenance, found, _form_script(child.fields))
+        self._correct_names(values, provenance, found, form_script)
         if values["sex"] is None:
             self._infer_sex(values, provenance)
             if values["sex"] is not None and unread_sex is not None:

@@ -38,6 +38,8 @@ from importlib import resources
 from rapidfuzz import process
 from rapidfuzz.distance import Hamming
 
+from gateway.pluginspec import translit
+
 PLACE_SNAP_EDITS = 1  # one misread letter; two reach too many other towns
 # Shorter names are too near each other to snap safely ("Суми", "Сумы", "Сусы" ...).
 MIN_PLACE_SNAP_LETTERS = 5
@@ -64,7 +66,7 @@ def key(text: str) -> str:
 
 def _script(text: str) -> str | None:
     latin = sum(c.isascii() and c.isalpha() for c in text)
-    cyrillic = sum("\u0400" <= c <= "\u04ff" for c in text)
+    cyrillic = sum(translit.is_cyrillic(c) for c in text)
     if latin and not cyrillic:
         return "latin"
     if cyrillic and not latin:
