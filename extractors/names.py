@@ -163,6 +163,14 @@ def _english_sexes() -> dict[str, Sex]:
     return sexes
 
 
+@cache
+def english_given_names() -> tuple[str, ...]:
+    """Every census first name, as the lists spell it (``Ivy``), of either sex or both."""
+    text = resources.files("extractors").joinpath(
+        "data", "english_given_names.csv").read_text("utf-8")
+    return tuple(row["name"] for row in csv.DictReader(text.splitlines()))
+
+
 def english_sex(text: str) -> Sex | None:
     """The sex an English given name says, if one sex bears it (:data:`ENGLISH_SEX_RATIO`).
 
