@@ -22,6 +22,10 @@ What it reads:
   (:func:`_reread_unread_ink`); and on a colour page, lines read unsurely
   where blue pen crosses them, read with the pen dropped
   (:func:`_reread_under_strokes`).
+- On a page whose values were written in by hand (:func:`_hand_filled`),
+  values of a kind with a table (given names, patronymics, places, dates,
+  sex) are read once more by the project's own line recogniser
+  (``extractors.handwriting``, :func:`_read_hand`); no Tesseract call.
 - A document may mix both kinds of page.
 
 Pages are handed to the biography parser (``extractors.biography.parse``)
@@ -80,7 +84,7 @@ import numpy.typing as npt
 import pymupdf as _pymupdf
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
-from extractors import numerals, own_language, tesseract
+from extractors import handwriting, numerals, own_language, tesseract
 from extractors.layout import ImageRegion, Line, PageText, Word, centre_on_source
 from gateway.pluginspec import (
     ExtractionFailed,
@@ -166,6 +170,24 @@ PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the s
 # reading is not: upscaled whole, 200-dpi pages read worse).
 REREAD_MIN_DPI = 300
 REREAD_ROW_GAP = 24  # pixels (at the page's dpi) of paper between two crops read in one image
+HAND_UNSURE = 0.7  # a word read less surely than this may be writing, not type
+HAND_PAGE_SHARE = 0.12  # of a page's words of 3+ letters unsure: values written in by hand
+HAND_WORD_LETTERS = 3  # shorter words say little of how the page was written
+HAND_MARGIN = 0.5  # line heights of paper kept left and right of a value's words
+HAND_MARGIN_ABOVE_BELOW = 0.25  # less above and below: the next line's ink stays out
+HAND_MIN_CONFIDENCE = 0.5  # a recogniser reading less sure than this keeps Tesseract's
+HAND_KEEP_SURE = 0.9  # a value Tesseract read this surely, every word, keeps that reading
+HAND_DATE_CHARACTERS = "0123456789.-/ "  # a date in digits, read again as nothing else
+HAND_LABEL_ABOVE = 1.5  # value heights a label above its value may stand off, up or across
+HAND_LABEL_OVERLAP = 0.3  # of a value's height a label above it may reach down into it
+HAND_ROW_FIRST = 10_000  # pixels: a label on the value's row beats any label above it
+# What a value written by hand may be snapped to, by the member its label names;
+# a family name has no table, and a person's or a service's line holds several kinds.
+HAND_KINDS: dict[str, handwriting.Kind] = {
+    "given_name": "given", "patronymic": "patronymic", "sex": "sex", "birth_place": "place",
+    "displacement_place": "place", "current_location": "place", "birth_date": "month",
+    "displacement_date": "month",
+}
 
 
 class Parsed(Protocol):
@@ -848,6 +870,8 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
     pictures = [(round(b[0] / scale), round(b[1] / scale), round(b[2] / scale),
                  round(b[3] / scale)) for b in (region.bbox for region in regions)]
     words, read_again = _reread_unread_ink(gray_img, words, pictures, dpi=dpi, deadline=deadline)
+    if _hand_filled(words):
+        words, read_again = _read_hand(gray_img, words, read_again)
     items = [((w.block, w.paragraph * 10_000 + w.line), Word(
         w.text, (w.left * scale, w.top * scale, (w.left + w.width) * scale,
                  (w.top + w.height) * scale), round(w.confidence, 4), reread=i in read_again,
@@ -1089,6 +1113,197 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     kept = [w for w in words
             if w.confidence >= UNREAD_COVERED or not any(_covers(a, w) for a in added)]
     return kept + added, frozenset(range(len(kept), len(kept) + len(added)))
+
+
+def _hand_filled(words: Sequence[tesseract.TsvWord]) -> bool:
+    """Whether a page's values were written in by hand: :data:`HAND_PAGE_SHARE` or more
+    of its words of :data:`HAND_WORD_LETTERS` letters read under :data:`HAND_UNSURE`.
+
+    Labels are printed and read surely on any form, so the share stays low
+    on a typed page however poor the scan (at most 6 % on the development
+    split's 300-dpi, degraded and phone-photo pages) and rises on a page
+    whose values are handwriting (18 % and more).
+    """
+    long = [w for w in words if sum(c.isalnum() for c in w.text) >= HAND_WORD_LETTERS]
+    if len(long) < MIN_WORDS_FOR_LAYOUT:
+        return False
+    return sum(w.confidence < HAND_UNSURE for w in long) >= HAND_PAGE_SHARE * len(long)
+
+
+@functools.cache
+def _label_words() -> frozenset[str]:
+    """Every word of a label in any form language, folded to its letters."""
+    return frozenset(word for _, words in _label_texts() for word in words)
+
+
+@functools.cache
+def _label_texts() -> tuple[tuple[str, frozenset[str]], ...]:
+    """(member, the folded words of one of its labels), for every label in any language."""
+    labels: dict[str, dict[str, tuple[str, ...]]] = importlib.import_module(
+        "extractors.biography").LABELS
+    return tuple((member, frozenset(folded for word in text.split() if (folded := _fold(word))))
+                 for member, by_language in labels.items()
+                 for texts in by_language.values() for text in texts)
+
+
+def _fold(word: str) -> str:
+    return "".join(c for c in word if c.isalnum()).casefold()
+
+
+def _member(label: Sequence[str]) -> str | None:
+    """The member a line's label words name: the one whose label has the most words,
+    all among them."""
+    read = set(label)
+    found = [(len(words), member) for member, words in _label_texts() if words and words <= read]
+    return max(found)[1] if found else None
+
+
+def _read_hand(page: Image.Image, words: Sequence[tesseract.TsvWord],
+               read_again: frozenset[int]) -> tuple[list[tesseract.TsvWord], frozenset[int]]:
+    """A hand-filled page's values of a kind with a table read again by the recogniser.
+
+    On each line of the page's reading, the words after its label (label
+    words and marks) are the value; the label on its line says what it is,
+    else the label ending left of it on its row or standing just above it
+    (:func:`_label_of`). A value of a kind in :data:`HAND_KINDS` that
+    Tesseract read unsurely (a word under :data:`HAND_KEEP_SURE`) is cut
+    out (its words, :data:`HAND_MARGIN` line heights of paper left and
+    right) and read by :func:`extractors.handwriting.read_line` in the
+    form's script (Cyrillic where a label word is, else Latin). The reading
+    (at :data:`HAND_MIN_CONFIDENCE` or surer) replaces the value's words
+    only when one of its words was snapped to a known word of the kind
+    (:func:`extractors.handwriting.snap`), or, for a date Tesseract did not
+    read as one, when the crop read in digits alone is a plausible date
+    (:func:`_hand_date`): one word per space read, placed where its letters
+    were read. Any other value keeps Tesseract's reading.
+
+    Returns:
+        The words, and the indices of those read again (the recogniser's
+        words, and words an earlier second reading found): never surer
+        than a second reading may be (``Word.reread``). The recogniser's
+        words are also marked read in the form's own language, so their
+        values say ``corrected`` and are no surer than those words.
+    """
+    labels = _label_words()
+    lines: dict[tuple[int, int, int], list[int]] = {}
+    for i, w in enumerate(words):
+        lines.setdefault((w.block, w.paragraph, w.line), []).append(i)
+    cyrillic = any(_fold(w.text) in labels and not _fold(w.text).isascii() for w in words)
+    script: handwriting.Script = "cyrillic" if cyrillic else "latin"
+    gray = 1.0 - np.asarray(page, dtype=np.float32) / 255.0
+    out: list[list[tesseract.TsvWord]] = [[w] for w in words]
+    again: set[int] = set()  # indices into out of words read again
+    rows: list[tuple[str | None, list[int], list[int]]] = []  # (member, label, value)
+    for members in lines.values():
+        members.sort(key=lambda i: words[i].left)
+        start = 0
+        while start < len(members) and _label_or_mark(words[members[start]], labels):
+            start += 1
+        label = [_fold(words[i].text) for i in members[:start]]
+        rows.append((_member(label) if label else None, members[:start], members[start:]))
+    named = [(member, _box([words[i] for i in label])) for member, label, _ in rows
+             if member is not None]
+    for own, _, value in rows:
+        if not value:
+            continue
+        # A value in a column or on a line of its own: the label beside it or above says.
+        member = own if own is not None else _label_of(_box([words[i] for i in value]), named)
+        kind = HAND_KINDS.get(member or "")
+        if kind is None or min(words[i].confidence for i in value) >= HAND_KEEP_SURE:
+            continue
+        height = max(words[i].height for i in value)
+        x0 = max(0, min(words[i].left for i in value) - round(HAND_MARGIN * height))
+        x1 = min(page.width, max(words[i].left + words[i].width for i in value)
+                 + round(HAND_MARGIN * height))
+        top = min(words[i].top for i in value)
+        bottom = max(words[i].top + words[i].height for i in value)
+        y0 = max(0, top - round(HAND_MARGIN_ABOVE_BELOW * height))
+        y1 = min(page.height, bottom + round(HAND_MARGIN_ABOVE_BELOW * height))
+        reading = handwriting.read_line(gray[y0:y1, x0:x1], script)
+        if reading.confidence < HAND_MIN_CONFIDENCE or not reading.text.strip():
+            continue
+        found = _hand_words(reading, kind)
+        if kind == "month" and not any(
+                numerals.is_numeral(words[i].text) and numerals.plausible(words[i].text)
+                for i in value):
+            found = _hand_date(gray[y0:y1, x0:x1]) or found
+        if found is None:
+            continue  # no word of the value is a known one: Tesseract's reading stays
+        first = words[value[0]]
+        # A second reading in the form's script, as extractors.own_language's: the
+        # record says the value is not what the page's first reading said.
+        read = [tesseract.TsvWord(text, x0 + left, top, max(1, right - left), bottom - top,
+                                  confidence, first.block, first.paragraph, first.line,
+                                  own_language=True)
+                for text, left, right, confidence in found]
+        for n, i in enumerate(value):
+            out[i] = read if n == 0 else []
+            again.add(i)
+    flat: list[tesseract.TsvWord] = []
+    marked: set[int] = set()
+    for i, ws in enumerate(out):
+        if i in again or i in read_again:
+            marked.update(range(len(flat), len(flat) + len(ws)))
+        flat += ws
+    return flat, frozenset(marked)
+
+
+def _box(words: Sequence[tesseract.TsvWord]) -> tuple[int, int, int, int]:
+    """The box round ``words``: left, top, right, bottom."""
+    return (min(w.left for w in words), min(w.top for w in words),
+            max(w.left + w.width for w in words), max(w.top + w.height for w in words))
+
+
+def _label_of(value: tuple[int, int, int, int],
+              named: Sequence[tuple[str, tuple[int, int, int, int]]]) -> str | None:
+    """The member of the label a value's box belongs to: the nearest label ending left
+    of it on its row, else the nearest one just above it, starting where it starts."""
+    left, top, _, bottom = value
+    height = bottom - top
+    middle = (top + bottom) / 2
+    best: tuple[float, str] | None = None
+    for member, (l0, t0, r0, b0) in named:
+        if t0 <= middle <= b0 and r0 <= left + height:
+            distance = float(left - r0)
+        elif b0 <= top + height * HAND_LABEL_OVERLAP and top - b0 <= HAND_LABEL_ABOVE * height \
+                and abs(l0 - left) <= HAND_LABEL_ABOVE * height:
+            distance = HAND_ROW_FIRST + top - b0
+        else:
+            continue
+        if best is None or distance < best[0]:
+            best = (distance, member)
+    return best[1] if best else None
+
+
+def _label_or_mark(word: tesseract.TsvWord, labels: frozenset[str]) -> bool:
+    """Whether a word leading a line is its label's: a word of a label, or a mark."""
+    folded = _fold(word.text)
+    return not folded or folded in labels
+
+
+def _hand_date(ink: npt.NDArray[np.float32]) -> list[tuple[str, int, int, float]] | None:
+    """A date written in digits, read in digits and separators alone: one word, if it is
+    a plausible calendar date (``extractors.numerals``)."""
+    reading = handwriting.read_line(ink, only=HAND_DATE_CHARACTERS)
+    text = reading.text.replace(" ", "")
+    if not (reading.glyphs and numerals.is_numeral(text) and numerals.plausible(text)):
+        return None
+    return [(text, reading.glyphs[0].left, reading.glyphs[-1].right, reading.confidence)]
+
+
+def _hand_words(reading: handwriting.LineReading,
+                kind: handwriting.Kind) -> list[tuple[str, int, int, float]] | None:
+    """The recogniser's words, each snapped to a known word of ``kind`` where the frames
+    say so (:func:`extractors.handwriting.snap`): (text, left, right, confidence); None
+    when none was."""
+    found: list[tuple[str, int, int, float]] = []
+    snapped = False
+    for span in handwriting.words(reading):
+        known = handwriting.snap(reading, span, kind)
+        snapped = snapped or known is not None
+        found.append((known or span.text, span.glyphs[0].left, span.glyphs[-1].right,
+                      handwriting.LineReading(span.glyphs).confidence))
+    return found if snapped else None
 
 
 def _read_again(crops: Sequence[Image.Image], *, dpi: int,

@@ -5,19 +5,27 @@ Every child here is fictitious.
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pymupdf
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from extractors import handwriting
+from extractors import documents, handwriting, tesseract
+from gateway.pluginspec import PartInput
+from gateway.protocol import schemas
+from tests.dossiers import wide_dossier
 
 DATA = Path(__file__).parent / "data"
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+AS_OF = date(2026, 3, 1)
 Floats = npt.NDArray[np.float32]
 
 
@@ -145,3 +153,60 @@ def test_numbers_and_short_words_are_never_snapped() -> None:
     reading = _reading(_spelt("2015 ж"))
     assert [handwriting.snap(reading, w, "month") for w in handwriting.words(reading)] == [
         None, None]
+
+
+# -- on the page -----------------------------------------------------------------------------
+
+
+def _page_words(seed: int, lang: str) -> list[tesseract.TsvWord]:
+    dossier = wide_dossier(seed, lang, "300 dpi")  # type: ignore[arg-type]
+    doc = pymupdf.open(stream=dossier.data, filetype="pdf")
+    img = Image.open(io.BytesIO(doc[0].get_pixmap(dpi=300).tobytes("png"))).convert("L")
+    return tesseract.ocr_words(img, dpi=300, timeout=120)
+
+
+@pytest.mark.parametrize(("seed", "lang", "hand"), [
+    (1000013, "uk", True), (1000040, "en", True),  # filled in by hand (tests/dossiers.py)
+    (1000001, "uk", False), (1000004, "en", False),
+])
+def test_a_page_is_taken_for_hand_filled_only_when_its_values_are(
+        seed: int, lang: str, hand: bool) -> None:
+    assert documents._hand_filled(_page_words(seed, lang)) is hand
+
+
+def _extract(tmp_path: Path, seed: int, lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    dossier = wide_dossier(seed, lang, "300 dpi")  # type: ignore[arg-type]
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    schemas.validate_biography(record)
+    return record, dossier.children[0].truth()
+
+
+def test_a_printed_form_never_reaches_the_recogniser(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a typed page was read as handwriting")
+
+    monkeypatch.setattr(handwriting, "read_line", refuse)
+    record, truth = _extract(tmp_path, 1000001, "uk")
+    assert record["family_name"] == truth["family_name"]
+
+
+def test_a_hand_filled_forms_known_values_are_read_by_the_recogniser(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # wide-1000043, Russian, labels above values, values in SteveHand (a hand the
+    # recogniser never saw). Tesseract alone reads the patronymic and the
+    # displacement date wrong; the recogniser's frames spell "Петровна" and
+    # the month, which its kinds' tables know.
+    record, truth = _extract(tmp_path, 1000043, "ru")
+    assert record["patronymic"] == truth["patronymic"]
+    assert record["displacement_date"] == truth["displacement_date"]
+    # Every value of a hand-filled record is for a person to check.
+    assert {"patronymic", "displacement_date"} <= set(record["review"])
+    assert record["provenance"]["patronymic"]["confidence"] <= 0.9
+    monkeypatch.setattr(documents, "_hand_filled", lambda words: False)
+    (tmp_path / "alone").mkdir()
+    alone, _ = _extract(tmp_path / "alone", 1000043, "ru")
+    assert alone["patronymic"] != truth["patronymic"]
+    assert alone["displacement_date"] != truth["displacement_date"]
