@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pymupdf
 import pytesseract
 from PIL import Image
+from rapidfuzz.distance import Levenshtein
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -106,17 +107,6 @@ def value_lines(seed: int, lang: Language) -> list[ValueLine]:
     return out
 
 
-def distance(a: str, b: str) -> int:
-    """Levenshtein distance."""
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 def tesseract_line(line: ValueLine) -> str:
     """Tesseract alone on the crop, one line (``--psm 7``)."""
     img = Image.fromarray(((1.0 - np.clip(line.ink, 0, 1)) * 255).astype(np.uint8))
@@ -135,7 +125,7 @@ class Score:
     lines: int = 0
 
     def add(self, got: str, truth: str) -> None:
-        self.errors += distance(got, truth)
+        self.errors += Levenshtein.distance(got, truth)
         self.chars += len(truth)
         self.exact += got == truth
         self.lines += 1
