@@ -117,6 +117,7 @@ _LETTER_TO_DIGIT = {"О": "0", "о": "0", "O": "0", "o": "0", "З": "3", "з": "
 _NUMERO_MISREADS = frozenset({"ме", "мe", "me", "mе", "ne", "nе", "м»", "m»", "n»", "н»",
                               "ns", "nº", "n°", "no", "№", "мо", "мo", "mо", "х»", "x»",
                               "м", "m"})
+_NUMBER_SIGNS = frozenset({"№", "No.", "No", "#"})  # what a number stands after
 _NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі", "класса", "grade", "class",
                            "form", "курс"})
 # First letters OCR reads for a capital (the one that was printed → what was read).
@@ -133,6 +134,7 @@ _GLUED_RULE = "_|~"  # a rule or frame edge read as a mark glued to the end of a
 _QUOTES = "”“„\"«»"  # a closing quote is a value's own only if it opens one too
 _GLUED_OPEN = "(["  # the same at a value's start ("(Львів"), when the value closes none
 _DATE_GLUED_MARKS = "_|~[]{}()<>«»\"'`*"  # a frame's or a box's edge glued to a date's number
+_SPECKED_YEAR = re.compile(r"(?=(?:\D*\d){4}\D*$)\d+[.,]\d+[.,]?")  # "2.013", "20,13."
 _YEAR_WORDS = frozenset({"р", "г", "y"})  # "2012 р.", "2012 г.": a date's own short words
 
 
@@ -273,7 +275,7 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
     tail = (_is_place_tail_debris if kind == "place"
             else _is_person_tail_debris if name or kind == "person"
             else _is_name_tail_debris if kind == "service" else _is_debris)
-    while len(out) > 1 and tail(out[-1]):
+    while len(out) > 1 and tail(out[-1]) and not _number_after_sign(out):
         out.pop()
         changed = True
     if out:
@@ -296,6 +298,12 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
     return out, changed
 
 
+def _number_after_sign(words: list[str]) -> bool:
+    """Whether the last word is a number's look-alikes after ``№`` (``ліцей № З``): no debris."""
+    return (len(words) >= 2 and words[-2] in _NUMBER_SIGNS
+            and all(c in _LETTER_TO_DIGIT or c.isdigit() for c in words[-1].rstrip(".,")))
+
+
 def fix_numbers(words: list[str], script: Script | None) -> tuple[list[str], set[Fix]]:
     """``№`` and digits where a number must stand (before a number, before ``клас``).
 
@@ -316,8 +324,11 @@ def fix_numbers(words: list[str], script: Script | None) -> tuple[list[str], set
                 and nxt[:1].isdigit()):
             out[i] = "№"
             fixes.add("sign")
-        elif nxt_key in _NUMBER_WORDS and not word.isdigit() and word and all(
-                c in _LETTER_TO_DIGIT or c.isdigit() for c in word):
+        elif (nxt_key in _NUMBER_WORDS or (i > 0 and out[i - 1] in _NUMBER_SIGNS)) and (
+                (core := word.rstrip(".,")) and not core.isdigit()
+                and all(c in _LETTER_TO_DIGIT or c.isdigit() for c in core)):
+            # "клас"'s number, or the number after "№" ("ліцей № З"): a word of
+            # digit look-alikes alone is that number.
             out[i] = "".join(_LETTER_TO_DIGIT.get(c, c) for c in word)
             fixes.add("digit")
         elif (any(c.isdigit() for c in word) and sum(c.isdigit() for c in word) >= 2
@@ -340,6 +351,13 @@ def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
     """
     out, fixes = fix_numbers(words, None)
     for i, word in enumerate(out):
+        # A speck read as a dot inside a written date's year ("16 сентября 2.013 г."):
+        # after a month's name only a year can stand, four digits.
+        if (i > 0 and dates.month_number(out[i - 1].rstrip(".,")) is not None
+                and _SPECKED_YEAR.fullmatch(word)):
+            out[i] = "".join(c for c in word if c.isdigit()) + word[len(word.rstrip(".,")):]
+            fixes.add("debris")
+            continue
         core = word.rstrip(".,")
         if core and not core.isdigit() and all(
                 c in _LETTER_TO_DIGIT or c.isdigit() for c in core):

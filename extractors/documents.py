@@ -131,7 +131,8 @@ PHOTO_CELL_INK = 0.85  # share of non-white pixels that makes a grid cell "pictu
 PHOTO_MIN_FILL = 0.6  # share of picture cells in a candidate's bounding box
 WHITE = 235
 TALL_WORD = 1.8  # a word this many typical word heights tall is suspect of being a stroke
-TALL_TEXT_CONFIDENCE = 0.9  # a tall word read this surely, of letters and digits, is text
+TALL_TEXT_CONFIDENCE = 0.7  # a tall word read this surely, of letters and digits, is text
+#                              (a label a photo frame cuts and stretches: НАРОДЖЕНІ, 0.72)
 OFF_LINE = 0.6  # a word whose middle strays this many word heights from its line's leaves it
 PAPER_LEVEL = 170  # a ~100-dpi cell brighter than this on average is paper, not a table
 INK_SATURATION = 77  # 30 %: a blue stamp is ~50 %, gray type with 200-dpi scanner noise <20 %
@@ -162,6 +163,8 @@ UNREAD_MAX_CONFIDENCE = 0.9  # ink the page's reading missed sat in a hard place
 UNREAD_SHORT_CHARS = 2  # a word read again this short must stand in a column of read words
 UNREAD_ALIGN = 0.4  # word heights a short word's left edge may stray from its column's
 UNREAD_COVERED = 0.5  # a word of the page's reading this sure accounts for its ink
+UNREAD_MARK_WIDTH = 2.0  # a mark (no letter, no digit) this many times wider than tall is a
+#                          line of type read as one "|" and accounts for none of its ink
 UNREAD_BLOCK = 1_000_000  # reader block numbers of words read again: lines of their own
 PAPER_EDGE_CELLS = 3  # cells (~2 mm) next to the sheet's edge left out of the skew profile
 # A crop read alone has no page round it to set Tesseract's scale: at 200 dpi a
@@ -918,8 +921,9 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     first only when it has no more words (the stroke's debris goes: a mark,
     a letter or two, or a word read under :data:`STROKE_MARK_CONFIDENCE`
     over type still there with the pen dropped), each over a word of the
-    first, no more letters, and a mean confidence :data:`STROKE_VOTE_MARGIN`
-    higher, and no word on a word of another line of the page's reading (the
+    first, no more letters (over words the first reading read as something),
+    and a mean confidence :data:`STROKE_VOTE_MARGIN` higher (:func:`_vote_gain`),
+    and no word on a word of another line of the page's reading (the
     crop reached into the lines round it and read them again). A first reading all under
     :data:`STROKE_MARK_CONFIDENCE` read nothing: only a second reading at
     :data:`STROKE_REREAD_BELOW` or surer replaces it, and it may have more
@@ -976,7 +980,7 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         if any(_middle_on(a, w) for a in again for j, w in enumerate(words)
                if j not in members and w.confidence >= STROKE_MARK_CONFIDENCE):
             continue
-        if _mean_confidence(again) < _mean_confidence(first) + STROKE_VOTE_MARGIN:
+        if _vote_gain(first, again) < STROKE_VOTE_MARGIN:
             continue
         # Only the stroke's own debris ("Маріушюнь -") may go: a word of the first
         # reading that no word of the second covers must be a mark or a letter or two,
@@ -999,12 +1003,41 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         unread = max(w.confidence for w in first) < STROKE_MARK_CONFIDENCE
         if unread and _mean_confidence(again) < STROKE_REREAD_BELOW:
             continue
-        if (any(not any(_x_overlap(a, w) for w in first) for a in again)
-                or (_letters(again) > _letters(first) and not unread)):
+        if any(not any(_x_overlap(a, w) for w in first) for a in again):
+            continue
+        # A word of the first reading read as nothing ("И" at 0.11 where the stroke
+        # crosses "Lucy") bounds no letters: a word read again over such words alone
+        # may have more.
+        if not unread and _letters(
+                [a for a in again if any(_x_overlap(a, w) and w.confidence >= STROKE_MARK_CONFIDENCE
+                                         for w in first)]
+        ) > _letters([w for w in first if w.confidence >= STROKE_MARK_CONFIDENCE]):
             continue
         for n, i in enumerate(members):
             out[i] = again if n == 0 else []
     return [w for ws in out for w in ws]
+
+
+def _vote_gain(first: Sequence[tesseract.TsvWord], again: Sequence[tesseract.TsvWord]) -> float:
+    """How much surer a line's second reading is than its first, where they differ.
+
+    Where every word the first reading made differently was read as nothing
+    (under :data:`STROKE_MARK_CONFIDENCE`), a word both readings made alike, in
+    the same place, votes for neither: a crop that took in the line's label
+    ("GUARDIAN: Miller" read again around "Lucy", first read "И" at 0.11) must
+    not drown the one word that changed. A word the first reading made of
+    something (``Марія`` at 0.54, read again ``Магія`` at 0.96 with the pen
+    dropped) is weighed with its whole line, as is a reading that only drops
+    or only adds words.
+    """
+    def changed(words: Sequence[tesseract.TsvWord], other: Sequence[tesseract.TsvWord]
+                ) -> list[tesseract.TsvWord]:
+        return [w for w in words if not any(o.text == w.text and _x_overlap(o, w) for o in other)]
+
+    old, new = changed(first, again), changed(again, first)
+    if not old or not new or max(w.confidence for w in old) >= STROKE_MARK_CONFIDENCE:
+        return _mean_confidence(again) - _mean_confidence(first)
+    return _mean_confidence(new) - _mean_confidence(old)
 
 
 def _type_under(cleaned: Image.Image, word: tesseract.TsvWord,
@@ -1033,7 +1066,7 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     of something else: type beside a photo frame, against a box rule, under a
     stamp's remains. The page (upright, deskewed, as read) is looked at on a
     grid of :data:`UNREAD_CELLS_PER_WORD` cells a word height; ink cells that
-    no word read with at least :data:`UNREAD_COVERED` confidence covers, that
+    no word that accounts for its ink covers (:func:`_accounts_for_ink`), that
     lie outside the photos and on no long vertical rule, are grouped into
     regions; each region of a line's height (not a rule, a dot or a picture)
     is cut out with a margin, and all of them are read in one more Tesseract
@@ -1056,7 +1089,7 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     Raises:
         ExtractionFailed: the second reading failed (see ``extractors.tesseract``).
     """
-    sure = [w for w in words if w.confidence >= UNREAD_COVERED]
+    sure = [w for w in words if _accounts_for_ink(w)]
     heights = sorted(w.height for w in sure if len(w.text) >= 3)
     if len(heights) < MIN_WORDS_FOR_LAYOUT:
         return list(words), frozenset()
@@ -1111,8 +1144,19 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     if not added:
         return list(words), frozenset()
     kept = [w for w in words
-            if w.confidence >= UNREAD_COVERED or not any(_covers(a, w) for a in added)]
+            if _accounts_for_ink(w) or not any(_covers(a, w) for a in added)]
     return kept + added, frozenset(range(len(kept), len(kept) + len(added)))
+
+
+def _accounts_for_ink(word: tesseract.TsvWord) -> bool:
+    """Whether a word of the page's reading is sure enough to account for the ink under it.
+
+    A mark read over a whole label ("|" for "Date of birth:" beside a photo frame,
+    0.66, six times wider than tall) is sure of nothing: its ink is read again.
+    """
+    if word.confidence < UNREAD_COVERED:
+        return False
+    return any(c.isalnum() for c in word.text) or word.width <= UNREAD_MARK_WIDTH * word.height
 
 
 def _hand_filled(words: Sequence[tesseract.TsvWord]) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from extractors import biography, correction, documents, names, places
+from extractors import biography, correction, documents, names, places, tesseract
 from extractors.layout import Line, PageText, Word
 from gateway.pluginspec import PartInput
 from gateway.protocol import schemas
@@ -625,3 +625,104 @@ def test_a_frame_read_as_letters_beside_a_value_stays_out_of_its_row() -> None:
     [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
                                      as_of=AS_OF)
     assert record["given_name"] == "Іван"
+
+
+# -- a fresh printed dev sample (session 11; seeds 2,000,001 and up, far from both splits) -------
+
+
+def _tsv(text: str, left: int, width: int, height: int,
+         confidence: float) -> tesseract.TsvWord:
+    return tesseract.TsvWord(text, left, 100, width, height, confidence, 1, 1, 1)
+
+
+def test_a_mark_read_over_a_whole_label_accounts_for_none_of_its_ink() -> None:
+    # wide-2000074: "Date of birth:" beside a photo frame read as one "|" at 0.66,
+    # 246 by 31 pixels; its ink was never read again, and the date lost its label.
+    assert not documents._accounts_for_ink(_tsv("|", 233, 246, 31, 0.66))
+    assert documents._accounts_for_ink(_tsv("|", 233, 8, 31, 0.66))  # a rule's stub
+    assert documents._accounts_for_ink(_tsv("Date", 233, 246, 31, 0.66))
+    assert not documents._accounts_for_ink(_tsv("Date", 233, 60, 31, 0.3))
+
+
+def test_a_stroke_lines_vote_counts_only_the_words_the_two_readings_differ_in() -> None:
+    # wide-2000063: a signature through "Lucy", read "И" at 0.11; the crop took in
+    # "GUARDIAN: Miller" again, whose letters drowned the one word that changed.
+    first = [_tsv("GUARDIAN:", 236, 254, 30, 0.96), _tsv("Miller", 954, 121, 30, 0.97),
+             _tsv("И", 1093, 281, 40, 0.11)]
+    again = [_tsv("GUARDIAN:", 236, 254, 30, 0.97), _tsv("Miller", 954, 121, 30, 0.96),
+             _tsv("Lucy", 1093, 101, 30, 0.81)]
+    assert documents._vote_gain(first, again) == pytest.approx(0.70)
+    assert documents._mean_confidence(again) - documents._mean_confidence(first) < 0.15
+    # A reading that only drops the stroke's debris is weighed line against line.
+    assert documents._vote_gain(first, again[:2]) == pytest.approx(
+        documents._mean_confidence(again[:2]) - documents._mean_confidence(first))
+
+
+@pytest.mark.parametrize(("read", "iso"), [
+    ("16 сентября 2.013 г.", "2013-09-16"),  # wide-2000002: a speck read as a dot
+    ("16 вересня 20,13", "2013-09-16"),
+])
+def test_a_speck_in_a_written_dates_year_is_dropped_and_marked(read: str, iso: str) -> None:
+    record = _parse([("Фамилия:", "Кузнецова", 0.95), ("Имя:", "Мария", 0.95),
+                     ("Дата рождения:", read, 0.9)])
+    assert record["birth_date"] == iso
+    assert record["provenance"]["birth_date"]["corrected"] is True
+
+
+@pytest.mark.parametrize("read", ["16.09.2.013", "16 сентября 2.0.13", "2.013"])
+def test_a_dot_in_a_number_not_after_a_month_is_not_guessed_away(read: str) -> None:
+    record = _parse([("Фамилия:", "Кузнецова", 0.95), ("Имя:", "Мария", 0.95),
+                     ("Дата рождения:", read, 0.9)])
+    assert record["birth_date"] is None
+
+
+@pytest.mark.parametrize(("read", "value"), [
+    ("ліцей № З", "ліцей № 3"),  # wide-2000001: the number after "№" read as a letter
+    ("school No. I5", "school No. 15"),
+])
+def test_the_number_after_a_numero_sign_is_read_in_digits_not_dropped(read: str,
+                                                                       value: str) -> None:
+    fixed = correction.correct_text(read, kind="service")
+    assert fixed.value == value
+    assert "digit" in fixed.fixes
+
+
+def test_a_word_after_a_numero_sign_that_is_no_number_is_left_as_read() -> None:
+    assert correction.correct_text("школа № Зірка", kind="service").value == "школа № Зірка"
+
+
+@pytest.mark.parametrize(("seed", "lang", "members"), [
+    # "ДАТА НАРОДЖЕНН" cut by the photo frame, its tall half read at 0.72; "ліцей № З"
+    (2_000_001, "uk", ("birth_date", "services")),
+    (2_000_002, "ru", ("birth_date",)),  # "16 сентября 2.013 г."
+    (2_000_063, "en", ("guardian",)),  # a signature through "Lucy"
+    (2_000_074, "en", ("birth_date",)),  # "Date of birth:" beside the frame read as "|"
+])
+def test_a_printed_300dpi_form_of_the_fresh_sample_is_read_right(
+        tmp_path: Path, seed: int, lang: str, members: tuple[str, ...]) -> None:
+    dossier = wide_dossier(seed, lang, "300 dpi")  # type: ignore[arg-type]
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    schemas.validate_biography(record)
+    truth = dossier.children[0].truth()
+    for member in members:
+        assert record[member] == truth[member], member
+
+
+def test_a_stroke_lines_word_read_as_something_is_weighed_with_its_whole_line() -> None:
+    # wide-1000051: "Марія" read at 0.54 under the pen, "Магія" at 0.96 without it.
+    # Weighed alone, the wrong word would win; with its line, the first reading stays.
+    first = [_tsv("Опікун:", 236, 200, 30, 0.97), _tsv("Коваленко", 954, 250, 30, 0.96),
+             _tsv("Марія", 1220, 140, 30, 0.54)]
+    again = [*first[:2], _tsv("Магія", 1220, 140, 30, 0.96)]
+    assert documents._vote_gain(first, again) < documents.STROKE_VOTE_MARGIN
+
+
+def test_a_wrong_second_reading_under_a_stroke_does_not_replace_a_right_first(
+        tmp_path: Path) -> None:
+    dossier = wide_dossier(1_000_051, "uk", "degraded")
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    assert record["guardian"] == "Коваленко Марія"
