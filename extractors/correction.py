@@ -443,8 +443,10 @@ def snap_name(word: str, kind: names.Kind, *, converted: bool,
     within :data:`SNAP_EDITS` edits (:data:`SNAP_EDITS_CONVERTED` for a word
     rewritten from the other script). Fewest edits wins; a tie is no answer.
     A name one letter longer that starts with the whole word is as good: the
-    last letter was lost at a photo frame, a stamp or a rule (``Ганн``).
-    With ``first_letter_only``, only those two kinds of candidate count (for a
+    last letter was lost at a photo frame, a stamp or a rule (``Ганн``); so is,
+    in Cyrillic, one letter read as a look-alike OCR confuses it with
+    (:data:`places.CONFUSED_LETTERS`: ``Пслина`` for ``Полина``).
+    With ``first_letter_only``, only those three kinds of candidate count (for a
     word no repair touched: its other letters were read as they stand).
     """
     table = table or names.table()
@@ -468,6 +470,13 @@ def snap_name(word: str, kind: names.Kind, *, converted: bool,
         if len(candidate) == len(low) + 1 and candidate.startswith(low):
             best[entry.text] = 0  # the last letter lost at a frame or a rule ("Ганн")
             continue
+        if (script == "cyrillic" and len(candidate) == len(low)
+                and _one_confused_letter(low, candidate)):
+            # A letter read as its look-alike ("Пслина"). Latin names are not so
+            # repaired: most English names are in no table here, and one such
+            # letter from a known name is often a name of its own (Lara, Lana).
+            best[entry.text] = 0
+            continue
         if first_letter_only:
             continue
         d = _distance(low, candidate)
@@ -480,6 +489,12 @@ def snap_name(word: str, kind: names.Kind, *, converted: bool,
     if len(winners) != 1:
         return None
     return next(t for t, d in best.items() if d == least)
+
+
+def _one_confused_letter(read: str, known: str) -> bool:
+    """Whether two spellings of one length differ in one letter only, a pair OCR confuses."""
+    pairs = [(a, b) for a, b in zip(read, known, strict=True) if a != b]
+    return len(pairs) == 1 and frozenset(pairs[0]) in places.CONFUSED_LETTERS
 
 
 def correct_name(text: str | None, kind: NameKind, expected: Script | None, *,

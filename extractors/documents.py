@@ -969,7 +969,13 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         # word of the line: it neither counts nor blocks the vote.
         # A "/" is a bilingual label's own and stays.
         again = [w for w in again if w.text == "/" or any(c.isalnum() or c in "№#" for c in w.text)]
-        if not again or len(again) > len(first):
+        unread = max(w.confidence for w in first) < STROKE_MARK_CONFIDENCE
+        if unread:
+            # The first reading read nothing ("и" at 0.00 for "Кузнецова Полина"): the
+            # value may come out in more words than that, and a word the second reading
+            # too read as nothing ("Ю" at 0.00) is the stroke's remains.
+            again = [w for w in again if w.confidence >= STROKE_MARK_CONFIDENCE]
+        if not again or (len(again) > len(first) and not unread):
             continue  # nothing left (the line was pen), or words the first reading had not
         # A crop cut round a stroke's tall marks reaches the lines above and below:
         # a word read again whose middle lies on a word another line of the page's
@@ -1000,7 +1006,6 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         # only a sure second reading replaces it, and it may have more letters;
         # an unsure one is the stroke's remains or the foot of the line above
         # read as a word ("уже З" under "Маріуполь" read again "маю", 0.57).
-        unread = max(w.confidence for w in first) < STROKE_MARK_CONFIDENCE
         if unread and _mean_confidence(again) < STROKE_REREAD_BELOW:
             continue
         if any(not any(_x_overlap(a, w) for w in first) for a in again):

@@ -726,3 +726,37 @@ def test_a_wrong_second_reading_under_a_stroke_does_not_replace_a_right_first(
         PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
     [record] = out.records
     assert record["guardian"] == "Коваленко Марія"
+
+
+# -- a second fresh printed sample (seeds 2,100,001 and up) --------------------------------------
+
+
+@pytest.mark.parametrize(("read", "known"), [
+    ("Соколова Пслина", "Соколова Полина"),  # wide-2100039: "о" read "с", at 0.986
+    ("Коваленко Олепа", "Коваленко Олена"),  # "н" read "п"
+])
+def test_a_persons_given_name_one_look_alike_from_one_known_name_is_repaired(
+        read: str, known: str) -> None:
+    fixed = correction.correct_text(read, person=True, kind="person")
+    assert fixed.value == known
+    assert fixed.fixes == {"name"}
+
+
+@pytest.mark.parametrize("read", [
+    "Miller Lara",  # an English name one look-alike from "Lana": Latin is never so repaired
+    "Коваленко Мерія",  # "е" for "а" is no pair OCR confuses
+])
+def test_a_given_name_not_one_confused_letter_from_one_known_name_is_left(read: str) -> None:
+    assert correction.correct_text(read, person=True, kind="person").value == read
+
+
+def test_a_stroke_line_first_read_as_nothing_may_come_out_in_more_words(
+        tmp_path: Path) -> None:
+    # wide-2100025: a signature through "Кузнецова Полина", first read "и" at 0.00;
+    # read again with the pen dropped, "Кузнецова Полина Ю" (the "Ю" at 0.00).
+    dossier = wide_dossier(2_100_025, "ru", "300 dpi")
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    assert record["guardian"] == "Кузнецова Полина"
+    schemas.validate_biography(record)
