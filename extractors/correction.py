@@ -128,7 +128,10 @@ _FIRST_LETTER_MISREADS = {
 }
 _FEMALE_ENDINGS = ("вна", "ична", "инична", "vna", "ichna", "ivna", "ovna", "ievna")
 _MALE_ENDINGS = ("вич", "ич", "vych", "vich", "ych", "ich")
-_SPLIT = re.compile(r"\s+")
+# Words part at spaces, and at an underscore between two letters: a form's underline
+# showing through the space between them ("Морозова_Анна"); no value writes one.
+_UNDERLINED_SPACE = re.compile(r"(?<=[^\W\d_])_(?=[^\W\d_])")
+_SPLIT = re.compile(r"\s+|" + _UNDERLINED_SPACE.pattern)
 _SERIF_I = frozenset({"Il", "Іl", "Ii"})  # a capital I whose serif was read as a letter
 _GLUED_RULE = "_|~"  # a rule or frame edge read as a mark glued to the end of a value
 _QUOTES = "”“„\"«»"  # a closing quote is a value's own only if it opens one too
@@ -513,6 +516,7 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None, *,
         return Corrected(None)
     fixes: set[Fix] = set()
     words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=True)
+    trimmed |= _UNDERLINED_SPACE.search(text) is not None
     while kind == "patronymic" and len(words) > 1 and sum(
             c.isalpha() for c in words[-1]) <= MAX_DEBRIS_LETTERS:
         # A patronymic is one word: a short word after it, capital or not
@@ -631,12 +635,14 @@ def _after_known_place(words: list[str], table: places.PlaceTable) -> int:
     :data:`MAX_PLACE_DEBRIS_LETTERS`, in capitals or in lower case (a
     place's own next word is capitalised, ``Нова Каховка``, or longer,
     ``oblast``) and no known place. A country's code after its town
-    (``Kyiv UA``) goes too: the place it says stays.
+    (``Kyiv UA``) goes too: the place it says stays. So do digits alone
+    (``Ростов-на-Дону 7317``, a stamp's remains read at 0.99): a place is
+    a name, and a number after it is none of it.
     """
     n = 0
     while n < len(words) - 1:
         word = words[-1 - n]
-        if not _is_short_debris(word) or table.known(word):
+        if not (_is_short_debris(word) or word.isdigit()) or table.known(word):
             break
         n += 1
         if table.known(" ".join(words[:-n])):
@@ -692,6 +698,7 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
         return Corrected(None)
     fixes: set[Fix] = set()
     words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=person, kind=kind)
+    trimmed |= _UNDERLINED_SPACE.search(text) is not None
     if trimmed:
         fixes.add("debris")
     script = script_of(" ".join(words))

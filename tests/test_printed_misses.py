@@ -760,3 +760,27 @@ def test_a_stroke_line_first_read_as_nothing_may_come_out_in_more_words(
     [record] = out.records
     assert record["guardian"] == "Кузнецова Полина"
     schemas.validate_biography(record)
+
+
+@pytest.mark.parametrize(("read", "place"), [
+    ("Ростов-на-Дону 7317", "Ростов-на-Дону"),  # wide-2200064: a stamp's remains, at 0.99
+    ("Луганск 12", "Луганск"),
+])
+def test_digits_after_a_known_place_are_debris(read: str, place: str) -> None:
+    fixed = correction.correct_text(read, kind="place")
+    assert fixed.value == place
+    assert fixed.fixes == {"debris"}
+
+
+def test_digits_after_a_place_no_table_knows_are_left() -> None:
+    # Nothing says where such a place's name ends.
+    assert correction.correct_text("Бобринцівка 17", kind="place").value == "Бобринцівка 17"
+
+
+def test_an_underline_read_between_two_words_parts_them_and_is_marked() -> None:
+    # wide-2200005: "Морозова_Анна", the form's underline showing through the space.
+    fixed = correction.correct_text("Морозова_Анна", person=True, kind="person")
+    assert fixed.value == "Морозова Анна"
+    assert fixed.fixes == {"debris"}
+    assert correction.correct_name("Іванова_Олена", "family", "cyrillic").value == "Іванова Олена"
+    assert correction.correct_text("Морозова Анна", person=True, kind="person").fixes == set()
