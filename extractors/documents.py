@@ -927,7 +927,8 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     crop reached into the lines round it and read them again). A first reading all under
     :data:`STROKE_MARK_CONFIDENCE` read nothing: only a second reading at
     :data:`STROKE_REREAD_BELOW` or surer replaces it, and it may have more
-    letters. Marks without letters or digits in the second reading are the
+    words and letters (words it too read under :data:`STROKE_MARK_CONFIDENCE`
+    are left out). Marks without letters or digits in the second reading are the
     stroke's remains and are left out. A value written in blue pen, which
     dropping the pen would erase, keeps its first reading.
 
