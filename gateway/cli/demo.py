@@ -403,6 +403,9 @@ def _consoles(work: Path, url: str) -> None:
         say(f"  sign in as {name!r} with password {password!r}")
     say(f"The monitor view: http://127.0.0.1:{view_port}/")
     say("Press Ctrl-C to stop them and the gateway.")
+    # A background job of a non-interactive shell starts with SIGINT ignored, and
+    # Python then leaves it so: Ctrl-C (or kill -INT) would never reach us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
