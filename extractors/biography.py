@@ -132,6 +132,7 @@ MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
 LABEL_WORD_LETTERS = 4  # a label's word this long, read whole, names its label's half
 TRUNCATED_LABEL_LETTERS = 7  # a label's start this long ("датанаро") may stand for it ...
 TRUNCATED_LABEL_SHARE = 0.5  # ... when it is at least this share of it
+GARBLED_WORD_LETTERS = 2  # letters a label's last word read in the other script may differ by
 LABEL_MEMO = 8192  # texts whose label is remembered: a document's label candidates, many times
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
@@ -335,8 +336,9 @@ def _key(text: str) -> str:
 
 
 # Digits and marks OCR reads for the letters of a label ("1м'я" for "Ім'я",
-# "PATBOMYM!C" for "PATRONYMIC"), in each script.
-_DIGITS_AS_CYRILLIC = str.maketrans("103!m", "іозім")  # and a Cyrillic "м" read as Latin "m"
+# "PATBOMYM!C" for "PATRONYMIC"), in each script; and "ї" for "і" ("їм'я":
+# a speck over the capital; no label has a "ї").
+_DIGITS_AS_CYRILLIC = str.maketrans("103!mїЇ", "іозіміІ")  # and a Cyrillic "м" read as Latin "m"
 _DIGITS_AS_LATIN = str.maketrans("10!", "ioi")
 # Cyrillic letters OCR reads for Latin ones of another shape than their twins
 # ("Раїгопутіс" for "Patronymic": "ї" for "t", "г" for "r", "п" for "n", "т" for "m").
@@ -602,6 +604,37 @@ def _truncated_label(tokens: Sequence[_Token], start: int) -> tuple[Label, int, 
     return None
 
 
+def _garbled_last_word(tokens: Sequence[_Token]) -> tuple[Label, int, int] | None:
+    """A label alone on its row whose last word OCR read in the other script's
+    shapes (``Current 'осаНоп`` for "Current location").
+
+    The row's words but the last spell the first words of exactly one
+    member's labels, all but its last word, in one script; the last word is
+    of letters mostly of the other script, within :data:`GARBLED_WORD_LETTERS`
+    letters of the word it stands for. Its value is then looked for below
+    it, as for any label alone on its row. Counted as one edit more than a
+    label read whole.
+    """
+    if len(tokens) < 2:
+        return None
+    head, last = " ".join(t.text for t in tokens[:-1]), tokens[-1].text
+    head_script, last_script = correction.script_of(head), correction.script_of(last)
+    if head_script is None or last_script is None or head_script == last_script:
+        return None
+    read = _key(head)
+    letters = sum(c.isalpha() for c in last)
+    found = {(member, _key(text)) for member, by_language in LABELS.items()
+             for texts in by_language.values() for text in texts
+             if len(words := text.split()) >= 2 and _key(" ".join(words[:-1])) == read
+             and correction.script_of(text) == head_script
+             and abs(len(_key(words[-1])) - letters) <= GARBLED_WORD_LETTERS}
+    if len({member for member, _ in found}) != 1:
+        return None
+    member, key = next(iter(found))
+    label = next(lb for lb in _ALL_LABELS if lb.member == member and lb.key == key)
+    return label, len(tokens), 1
+
+
 def _garbled_label_end(tokens: Sequence[_Token], slash: int, cell_gap: float) -> int:
     """Where the words after a bilingual label's "/" end: a colon, a cell gap, or a cap.
 
@@ -640,7 +673,7 @@ def _segments(row: _Row) -> list[_Segment]:
         if found is None and cell_start:
             found = _garbled_first_half(tokens, i, cell_gap)
         if found is None and i == 0:
-            found = _truncated_label(tokens, i)
+            found = _truncated_label(tokens, i) or _garbled_last_word(tokens)
         if found is None:
             if current is None:
                 current = _Segment(None, [], 0)
@@ -857,6 +890,10 @@ class _PageReader:
             tokens = [tok for _, tok in column if not _is_speck(tok)]
             if not tokens:
                 continue
+            if (segment.label is not None and segment.label.member != "sex" and len(tokens) == 1
+                    and len(tokens[0].text) == 1 and tokens[0].text.isalpha()
+                    and tokens[0].confidence < STRETCHED_SURE):
+                continue  # one letter, unsure, is only ever sex: a stroke's end over the value
             if _overlap(_union(t.bbox for t in tokens), label_box) <= 0 and (
                 tokens[0].bbox[0] > label_box[2] + ALIGN_TOLERANCE
             ):

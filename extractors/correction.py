@@ -118,6 +118,7 @@ _NUMERO_MISREADS = frozenset({"ме", "мe", "me", "mе", "ne", "nе", "м»", "
                               "ns", "nº", "n°", "no", "№", "мо", "мo", "mо", "х»", "x»",
                               "м", "m"})
 _NUMBER_SIGNS = frozenset({"№", "No.", "No", "#"})  # what a number stands after
+_GLUED_TO_NUMERO = 2  # marks read glued before a "№" that stands before a number: debris
 _NUMBER_WORDS = frozenset({"клас", "класс", "класу", "класі", "класса", "grade", "class",
                            "form", "курс"})
 # First letters OCR reads for a capital (the one that was printed → what was read).
@@ -327,6 +328,10 @@ def fix_numbers(words: list[str], script: Script | None) -> tuple[list[str], set
                 and nxt[:1].isdigit()):
             out[i] = "№"
             fixes.add("sign")
+        elif (word != "№" and word.endswith("№") and len(word) <= _GLUED_TO_NUMERO + 1
+              and not any(c.isdigit() for c in word) and nxt[:1].isdigit()):
+            out[i] = "№"  # a rule or a speck read as a letter glued to it ("школа Л№ 56")
+            fixes.add("debris")
         elif (nxt_key in _NUMBER_WORDS or (i > 0 and out[i - 1] in _NUMBER_SIGNS)) and (
                 (core := word.rstrip(".,")) and not core.isdigit()
                 and all(c in _LETTER_TO_DIGIT or c.isdigit() for c in core)):

@@ -557,6 +557,9 @@ def test_a_digit_or_a_mark_read_for_a_letter_of_a_label() -> None:
     # Dev split, 300 dpi: an English label in Cyrillic look-alikes with "!" for "I".
     label = biography.match_label("РАТВОМУМ!С")
     assert label is not None and label.member == "patronymic"
+    # Fresh sample (seed 2,300,001), 300 dpi: a speck over the capital of "Ім'я".
+    label = biography.match_label("їм'я")
+    assert label is not None and label.member == "given_name"
 
 
 def test_the_order_lines_arrive_in_does_not_matter() -> None:

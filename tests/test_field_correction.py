@@ -85,6 +85,16 @@ def test_mo_for_the_numero_sign_in_a_bold_cyrillic_school_number() -> None:
     assert correction.correct_text("School Mo 12").value == "School Mo 12"
 
 
+def test_a_mark_glued_before_the_numero_sign_is_debris() -> None:
+    # Fresh sample (seed 2,300,001), 300 dpi, a table's rule: "школа Л№ 56, 8 класс",
+    # 0.98 and not flagged. Only before a number; a word ending "№" stays otherwise.
+    fixed = correction.correct_text("школа Л№ 56, 8 класс")
+    assert fixed.value == "школа № 56, 8 класс"
+    assert fixed.fixes == {"debris"}
+    assert correction.correct_text("школа Л№").value == "школа Л№"
+    assert correction.correct_text("школа 2№ 56").value == "школа 2№ 56"
+
+
 @pytest.mark.parametrize(("read", "printed"), [
     ("З клас", "3 клас"), ("б класс", "6 класс"), ("школа № 4, З клас", "школа № 4, 3 клас"),
 ])

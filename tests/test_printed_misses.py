@@ -470,6 +470,32 @@ def test_a_label_read_only_in_part_still_finds_its_value_below(
     assert record["birth_date"] == iso
 
 
+def test_a_label_whose_last_word_was_read_in_the_other_script_finds_its_value_below() -> None:
+    # Fresh sample (seed 2,300,001), 300 dpi: "Current location" read "Current 'осаНоп",
+    # its last word in Cyrillic shapes; "Prague" below it was lost with the label.
+    record = _above([("Current", 0.93), ("'осаНоп", 0.90)], "Prague")
+    assert record["current_location"] == "Prague"
+    # A word of the form's own script after a label's first word is no such label.
+    assert _above([("Current", 0.93), ("Prague", 0.90)], "Kyiv")["current_location"] is None
+    # Nor is a word of the other script far longer than the label's word.
+    assert _above([("Current", 0.93), ("Запоріжжякиїв", 0.90)],
+                  "Kyiv")["current_location"] is None
+
+
+def test_one_unsure_letter_between_a_label_and_its_value_is_not_the_value() -> None:
+    # Fresh sample (seed 2,300,001), 300 dpi: a stroke's end over "Melnyk", read
+    # "г" (0.65) on a line of its own, became the surname. Only sex is ever one letter.
+    lines = (Line((Word("SURNAME:", (56.0, 300.0, 110.0, 311.0), 0.93),)),
+             Line((Word("г", (60.0, 313.0, 66.0, 320.0), 0.65),)),
+             Line((Word("Melnyk", (56.0, 322.0, 100.0, 333.0), 0.89),)),
+             Line((Word("SEX:", (56.0, 344.0, 80.0, 355.0), 0.97),)),
+             Line((Word("F", (56.0, 358.0, 62.0, 369.0), 0.83),)))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["family_name"] == "Melnyk"
+    assert record["sex"] == "female"
+
+
 @pytest.mark.parametrize("label", [
     [("DATE", 0.96), ("OF", 0.96)],  # the start of "Date of birth" and "Date of displacement"
     [("Дата", 0.97), ("на", 0.97)],  # too little of it
