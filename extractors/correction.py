@@ -522,6 +522,11 @@ def correct_name(text: str | None, kind: NameKind, expected: Script | None, *,
     fixes: set[Fix] = set()
     words, trimmed = trim_debris(_SPLIT.split(text.strip()), name=True)
     trimmed |= _UNDERLINED_SPACE.search(text) is not None
+    while len(words) > 1 and len(words[0]) == 1 and words[0].islower() and words[1][:1].isupper():
+        # A lone small letter before a name ("у Ivy"): a mark over the line read as
+        # one; no name starts with a one-letter word in lower case.
+        words.pop(0)
+        trimmed = True
     while kind == "patronymic" and len(words) > 1 and sum(
             c.isalpha() for c in words[-1]) <= MAX_DEBRIS_LETTERS:
         # A patronymic is one word: a short word after it, capital or not

@@ -159,6 +159,9 @@ UNREAD_MIN_WIDTH = 0.5  # of a word height: narrower is a mark (a one-letter val
 UNREAD_MARGIN = 0.3  # word heights of paper kept round an unread region when it is cut out
 UNREAD_MAX_REGIONS = 16  # more unread regions than this is a page of noise or pictures
 UNREAD_MIN_CONFIDENCE = 0.6  # a word read again less surely than this is a guess: not taken
+# The same for a crop read once more as a line: forced to be a line, a box's
+# rule comes out as words ("5608601" at 0.61 off a skewed rule); a label read so is ~0.96.
+UNREAD_LINE_MIN_CONFIDENCE = 0.8
 UNREAD_MAX_CONFIDENCE = 0.9  # ink the page's reading missed sat in a hard place: never surer
 UNREAD_SHORT_CHARS = 2  # a word read again this short must stand in a column of read words
 UNREAD_ALIGN = 0.4  # word heights a short word's left edge may stray from its column's
@@ -1077,7 +1080,10 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     regions; each region of a line's height (not a rule, a dot or a picture)
     is cut out with a margin, and all of them are read in one more Tesseract
     call (:func:`_read_again`: stacked, upscaled if the page is coarse).
-    A page whose ink was all read costs no call.
+    The regions that reading found no letter or digit in (a short label
+    alone, ``Ім'я:``, may be no line to it) are read in one call more, side
+    by side as one line, their words taken only at
+    :data:`UNREAD_LINE_MIN_CONFIDENCE`. A page whose ink was all read costs no call.
 
     Guarantees: only ink no sure word covers is read again, so no word of
     the first reading is replaced except an unsure one under a word read
@@ -1127,7 +1133,16 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     margin = max(2, round(UNREAD_MARGIN * word_h))
     cut = [(max(0, x0 - margin), max(0, y0 - margin), min(page.width, x1 + margin),
             min(page.height, y1 + margin)) for x0, y0, x1, y1 in boxes]
-    found = _read_again([page.crop(box) for box in cut], dpi=dpi, deadline=deadline)
+    crops = [page.crop(box) for box in cut]
+    found = _read_again(crops, dpi=dpi, deadline=deadline)
+    # A word or two alone in a block may come out as no line at all ("Ім'я:"
+    # beside nothing): what the block found nothing in is read once more as a line.
+    unread = [n for n, read in enumerate(found)
+              if not any(c.isalnum() for w in read for c in w.text)]
+    if unread:
+        for n, read in zip(unread, _read_again([crops[n] for n in unread], dpi=dpi,
+                                               deadline=deadline, in_a_row=True), strict=True):
+            found[n] = [w for w in read if w.confidence >= UNREAD_LINE_MIN_CONFIDENCE]
     added: list[tesseract.TsvWord] = []
     for n, (box, read) in enumerate(zip(cut, found, strict=True)):
         for w in read:
@@ -1356,8 +1371,8 @@ def _hand_words(reading: handwriting.LineReading,
     return found if snapped else None
 
 
-def _read_again(crops: Sequence[Image.Image], *, dpi: int,
-                deadline: float) -> list[list[tesseract.TsvWord]]:
+def _read_again(crops: Sequence[Image.Image], *, dpi: int, deadline: float,
+                in_a_row: bool = False) -> list[list[tesseract.TsvWord]]:
     """Crops of one page read again in one Tesseract call, at :data:`REREAD_MIN_DPI` at least.
 
     The one rule both second readings of this module follow: crops of a page
@@ -1370,6 +1385,8 @@ def _read_again(crops: Sequence[Image.Image], *, dpi: int,
         crops: mode ``"L"`` regions of a page rendered or scanned at ``dpi``.
         dpi: the page's resolution.
         deadline: ``time.monotonic()`` value the call must finish by.
+        in_a_row: the crops are one line each: read side by side as one line
+            (``tesseract.read_in_a_row``), not stacked as a block of lines.
 
     Returns:
         One list of words per crop, in reading order, boxes in the crop's pixels.
@@ -1381,9 +1398,9 @@ def _read_again(crops: Sequence[Image.Image], *, dpi: int,
     if scale > 1.0:
         crops = [crop.resize((round(crop.width * scale), round(crop.height * scale)),
                              Image.Resampling.LANCZOS) for crop in crops]
-    found = tesseract.read_stacked(crops, gap=round(REREAD_ROW_GAP * scale),
-                                   dpi=round(dpi * scale), timeout=deadline - time.monotonic(),
-                                   psm=6)
+    read = tesseract.read_in_a_row if in_a_row else tesseract.read_stacked
+    found = read(crops, gap=round(REREAD_ROW_GAP * scale), dpi=round(dpi * scale),
+                 timeout=deadline - time.monotonic())
     if scale == 1.0:
         return found
     return [[replace(w, left=round(w.left / scale), top=round(w.top / scale),

@@ -218,6 +218,58 @@ def read_stacked(
     return out
 
 
+def read_in_a_row(
+    crops: Sequence[Image.Image],
+    *,
+    gap: int,
+    dpi: int,
+    timeout: float,
+    languages: str = OCR_LANGUAGES,
+) -> list[list[TsvWord]]:
+    """Read many one-line crops as one line (``--psm 7``): each crop's words, in its own pixels.
+
+    What :func:`read_stacked` reads as one block of lines, Tesseract may
+    find no line in at all when it is a word or two alone (a short label,
+    "Ім'я:", read as nothing); read as one line, it is read. The crops are
+    pasted side by side, ``gap`` pixels of paper before, between and after
+    them, each centred on the line's middle; a word found belongs to the
+    crop whose column holds its horizontal middle, a word in a gap to none.
+
+    Args:
+        crops: mode ``"L"`` regions of one line's height each.
+        gap: paper between two crops and around them, in the crops' pixels.
+        dpi: the resolution of the crops as they are.
+        timeout: seconds the call may take.
+        languages: the Tesseract language set.
+
+    Returns:
+        One list of words per crop, in reading order.
+
+    Raises:
+        ExtractionFailed: as :func:`ocr_words`.
+    """
+    if not crops:
+        return []
+    height = max(c.height for c in crops) + 2 * gap
+    canvas = Image.new("L", (sum(c.width for c in crops) + gap * (len(crops) + 1), height), 255)
+    corners: list[tuple[int, int]] = []
+    x = gap
+    for crop in crops:
+        corner = (x, (height - crop.height) // 2)
+        canvas.paste(crop, corner)
+        corners.append(corner)
+        x += crop.width + gap
+    found = ocr_words(canvas, dpi=dpi, timeout=timeout, languages=languages, psm=7)
+    out: list[list[TsvWord]] = [[] for _ in crops]
+    for word in found:
+        middle = word.left + word.width / 2
+        for n, ((left, top), crop) in enumerate(zip(corners, crops, strict=True)):
+            if left <= middle < left + crop.width:
+                out[n].append(replace(word, left=word.left - left, top=word.top - top))
+                break
+    return out
+
+
 def detect_orientation(gray: Gray, *, dpi: int, timeout: float) -> Orientation:
     """Tesseract OSD (``--psm 0``). A page with too little text reads as upright, confidence 0.
 

@@ -85,6 +85,21 @@ def test_mo_for_the_numero_sign_in_a_bold_cyrillic_school_number() -> None:
     assert correction.correct_text("School Mo 12").value == "School Mo 12"
 
 
+@pytest.mark.parametrize(("read", "kind", "expected", "printed"), [
+    ("у Ivy", "given", "latin", "Ivy"),  # fresh sample (seed 2,400,025), 300 dpi
+    ("я Коваленко", "family", "cyrillic", "Коваленко"),
+])
+def test_a_lone_small_letter_before_a_name_is_debris(
+        read: str, kind: Any, expected: Any, printed: str) -> None:
+    fixed = correction.correct_name(read, kind, expected)
+    assert fixed.value == printed
+    assert "debris" in fixed.fixes
+
+
+def test_a_capital_initial_before_a_name_is_kept() -> None:
+    assert correction.correct_name("О Коваленко", "family", "cyrillic").value == "О Коваленко"
+
+
 def test_a_mark_glued_before_the_numero_sign_is_debris() -> None:
     # Fresh sample (seed 2,300,001), 300 dpi, a table's rule: "школа Л№ 56, 8 класс",
     # 0.98 and not flagged. Only before a number; a word ending "№" stays otherwise.

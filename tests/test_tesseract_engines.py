@@ -167,3 +167,19 @@ def test_stacked_crops_are_read_in_one_call_each_in_its_own_pixels() -> None:
             assert w.left >= 0 and w.left + w.width <= crop.width
             assert w.top >= 0 and w.top + w.height <= crop.height
     assert tesseract.read_stacked([], gap=24, dpi=300, timeout=60) == []
+
+
+def test_crops_read_side_by_side_as_one_line_each_in_its_own_pixels() -> None:
+    # tests/data/unread_label_imya.png: "Ім'я:" as a fresh sample's page (seed
+    # 2,400,011, 300 dpi) left it unread, cut out by the unread-ink pass. Read
+    # as a block of lines, alone, it is no line at all; read as a line, it is read.
+    label = Image.open(Path(__file__).parent / "data" / "unread_label_imya.png").convert("L")
+    assert tesseract.read_stacked([label], gap=24, dpi=300, timeout=60) == [[]]
+    crops = [label, Image.new("L", (200, 40), 255), _typed("Kharkiv", 56)]
+    found = tesseract.read_in_a_row(crops, gap=24, dpi=300, timeout=60)
+    assert [[w.text for w in words] for words in found] == [["Ім'я:"], [], ["Kharkiv"]]
+    for crop, words in zip(crops, found, strict=True):
+        for w in words:
+            assert w.left >= 0 and w.left + w.width <= crop.width
+            assert w.top >= 0 and w.top + w.height <= crop.height
+    assert tesseract.read_in_a_row([], gap=24, dpi=300, timeout=60) == []
