@@ -113,7 +113,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
-from extractors import confidence, correction, dates
+from extractors import confidence, correction, dates, places
 from extractors.layout import ImageRegion, Line, PageText
 from gateway.pluginspec import BBox, translit
 
@@ -719,6 +719,8 @@ def _segments(row: _Row) -> list[_Segment]:
         # A dash after a label says "empty"; a mark with no letter or digit
         # in it ("~", "|", a speck) says nothing and is dropped.
         kept = [t for t in segment.value_tokens if not _is_speck(t)]
+        if not any(c.isalnum() or c in _SIGNS for t in kept for c in t.text):
+            kept = []  # a value's punctuation alone (";," after a label) is no value
         segment.marked_empty = not kept and any(
             t.text and not t.text.strip(_EMPTY_MARKS) and t.confidence >= DOUBTFUL_WORD
             for t in segment.value_tokens)
@@ -1031,6 +1033,12 @@ def parse_contact(relation: str, text: str) -> dict[str, str | None]:
     text = _PHONE_WORDS.sub(" ", text)
     parts = [" ".join(p.split()).strip(_VALUE_TRIM) for p in re.split(r"[,;]", text)]
     parts = [p for p in parts if p and p.lower() not in _NULL_VALUES]
+    if len(parts) == 1 and ". " in parts[0]:
+        # The comma after the name read as a full stop ("Ткаченко Ірина. Маріуполь"):
+        # parted there only when what follows is a known place.
+        name, _, place = parts[0].rpartition(". ")
+        if name and places.table().known(place):
+            parts = [name, place]
     return {
         "relation": relation,
         "name": parts[0] if parts else None,

@@ -137,6 +137,7 @@ _SERIF_I = frozenset({"Il", "Іl", "Ii"})  # a capital I whose serif was read as
 _GLUED_RULE = "_|~"  # a rule or frame edge read as a mark glued to the end of a value
 _QUOTES = "”“„\"«»"  # a closing quote is a value's own only if it opens one too
 _GLUED_OPEN = "(["  # the same at a value's start ("(Львів"), when the value closes none
+_GLUED_CLOSE = ")]}"  # and at its end ("Bondarenko}"), when the value opens none
 _DATE_GLUED_MARKS = "_|~[]{}()<>«»\"'`*"  # a frame's or a box's edge glued to a date's number
 _SPECKED_YEAR = re.compile(r"(?=(?:\D*\d){4}\D*$)\d+[.,]\d+[.,]?")  # "2.013", "20,13."
 _YEAR_WORDS = frozenset({"р", "г", "y"})  # "2012 р.", "2012 г.": a date's own short words
@@ -268,8 +269,9 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
     short lower-case word) also drop such trailing words; a name or a person's
     name also a trailing word without a letter; a place a lone trailing digit.
     A rule or frame glued to the last word (``Zaporizhzhia_``) is cut from it,
-    and a quote when the value opens none (``Ганна”``); an opening bracket
-    glued to the first word when the value closes none (``(Львів``).
+    and a quote or a closing bracket when the value opens none (``Ганна”``,
+    ``Bondarenko}``); an opening bracket glued to the first word when the
+    value closes none (``(Львів``).
     """
     out = list(words)
     changed = False
@@ -286,6 +288,8 @@ def trim_debris(words: list[str], *, name: bool, kind: TextKind = "text",
         last = out[-1].rstrip(_GLUED_RULE)
         if sum(c in _QUOTES for c in " ".join(out)) == 1:
             last = last.rstrip(_QUOTES)  # a speck read as a quote ("Коваленко Ганна”")
+        if not any(c in _GLUED_OPEN + "{" for c in " ".join(out)):
+            last = last.rstrip(_GLUED_CLOSE)  # a frame's edge read as one ("Bondarenko}")
         if (kind == "place" and len(out) == 1 and len(last) > MAX_DEBRIS_LETTERS + 1
                 and last[:-1].isalpha()):
             # A place of one word ends in no full stop ("Луганск."); in a longer one

@@ -430,6 +430,10 @@ def test_sex_values(value: str, sex: str | None) -> None:
             ("Коваленко Олена", "12.05.1985", None),
         ),  # a date is no phone
         ("невідомо", (None, None, None)),
+        # The comma read as a full stop (fresh sample, seed 2,500,036, phone photo).
+        ("Ткаченко Ірина. Маріуполь, +380 91 224 6377",
+         ("Ткаченко Ірина", "Маріуполь", "+380 91 224 6377")),
+        ("Ткаченко І. В., +380 91 224 6377", ("Ткаченко І. В.", None, "+380 91 224 6377")),
     ],
 )
 def test_contact_values_are_name_place_phone(value: str, expected: tuple[str | None, ...]) -> None:

@@ -283,6 +283,7 @@ def test_a_capital_that_two_known_names_could_be_read_from_is_left_alone() -> No
     ("Кравчук Ірина 7", True, "person", "Кравчук Ірина"),
     ("Коваленко Ганна”", True, "person", "Коваленко Ганна"),
     ("(Львів", False, "place", "Львів"),
+    ("Харків]", False, "place", "Харків"),
 ])
 def test_a_number_or_a_mark_at_a_names_or_places_edge_is_debris(
         read: str, person: bool, kind: Any, value: str) -> None:
@@ -291,9 +292,17 @@ def test_a_number_or_a_mark_at_a_names_or_places_edge_is_debris(
     assert fixed.fixes == {"debris"}
 
 
+def test_a_closing_bracket_glued_to_a_name_is_debris() -> None:
+    # Fresh sample (seed 2,500,069), phone photo: "Bondarenko}" at 0.99, not flagged.
+    fixed = correction.correct_name("Bondarenko}", "family", "latin")
+    assert fixed.value == "Bondarenko"
+    assert fixed.fixes == {"debris"}
+
+
 @pytest.mark.parametrize(("read", "kind"), [
     ("школа № 5", "service"), ("school No. 1, grade 2", "service"),
     ('школа "Надія"', "service"), ("школа «Надія»", "service"), ("(Львів)", "place"),
+    ("ліцей (м. Київ)", "service"),
 ])
 def test_a_values_own_numbers_and_quotes_are_kept(read: str, kind: Any) -> None:
     fixed = correction.correct_text(read, kind=kind)
@@ -480,6 +489,13 @@ def test_a_label_whose_last_word_was_read_in_the_other_script_finds_its_value_be
     # Nor is a word of the other script far longer than the label's word.
     assert _above([("Current", 0.93), ("Запоріжжякиїв", 0.90)],
                   "Kyiv")["current_location"] is None
+
+
+def test_punctuation_alone_after_a_label_is_no_value_and_the_value_below_is_read() -> None:
+    # Fresh sample (seed 2,500,045), phone photo: "Current location ;," (0.72) with
+    # "Warsaw" below; the marks were taken for the value, emptied, and Warsaw lost.
+    record = _above([("Current", 0.97), ("location", 0.93), (";,", 0.72)], "Warsaw")
+    assert record["current_location"] == "Warsaw"
 
 
 def test_one_unsure_letter_between_a_label_and_its_value_is_not_the_value() -> None:
