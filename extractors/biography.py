@@ -630,7 +630,7 @@ def _garbled_last_word(tokens: Sequence[_Token]) -> tuple[Label, int, int] | Non
              and abs(len(_key(words[-1])) - letters) <= GARBLED_WORD_LETTERS}
     if len({member for member, _ in found}) != 1:
         return None
-    member, key = next(iter(found))
+    member, key = min(found)  # never a set's order, which differs between processes
     label = next(lb for lb in _ALL_LABELS if lb.member == member and lb.key == key)
     return label, len(tokens), 1
 
