@@ -378,6 +378,15 @@ _LABEL_WORDS: dict[str, frozenset[str]] = {
     for member, by_language in LABELS.items()}
 
 
+# Labels of two words or more: (member, key, key of all words but the last, script,
+# letters of the last word), for a label whose last word OCR garbled.
+_LABEL_HEADS: tuple[tuple[str, str, str, correction.Script | None, int], ...] = tuple(
+    (member, _key(text), _key(" ".join(words[:-1])), correction.script_of(text),
+     len(_key(words[-1])))
+    for member, by_language in LABELS.items() for texts in by_language.values()
+    for text in texts if len(words := text.split()) >= 2)
+
+
 def _tolerance(key: str, *, closed: bool = False) -> int:
     """Edits forgiven in reading ``key``; ``closed``: the text read ends in a colon."""
     if len(key) <= 4:
@@ -623,11 +632,9 @@ def _garbled_last_word(tokens: Sequence[_Token]) -> tuple[Label, int, int] | Non
         return None
     read = _key(head)
     letters = sum(c.isalpha() for c in last)
-    found = {(member, _key(text)) for member, by_language in LABELS.items()
-             for texts in by_language.values() for text in texts
-             if len(words := text.split()) >= 2 and _key(" ".join(words[:-1])) == read
-             and correction.script_of(text) == head_script
-             and abs(len(_key(words[-1])) - letters) <= GARBLED_WORD_LETTERS}
+    found = {(member, key) for member, key, first, script, last_letters in _LABEL_HEADS
+             if first == read and script == head_script
+             and abs(last_letters - letters) <= GARBLED_WORD_LETTERS}
     if len({member for member, _ in found}) != 1:
         return None
     member, key = min(found)  # never a set's order, which differs between processes

@@ -197,25 +197,8 @@ def read_stacked(
     Raises:
         ExtractionFailed: as :func:`ocr_words`.
     """
-    if not crops:
-        return []
-    canvas = Image.new("L", (max(c.width for c in crops) + 2 * gap,
-                             sum(c.height for c in crops) + gap * (len(crops) + 1)), 255)
-    tops: list[int] = []
-    y = gap
-    for crop in crops:
-        canvas.paste(crop, (gap, y))
-        tops.append(y)
-        y += crop.height + gap
-    found = ocr_words(canvas, dpi=dpi, timeout=timeout, languages=languages, psm=psm)
-    out: list[list[TsvWord]] = [[] for _ in crops]
-    for word in found:
-        middle = word.top + word.height / 2
-        for n, (top, crop) in enumerate(zip(tops, crops, strict=True)):
-            if top <= middle < top + crop.height:
-                out[n].append(replace(word, left=word.left - gap, top=word.top - top))
-                break
-    return out
+    return _read_pasted(crops, gap=gap, dpi=dpi, timeout=timeout, languages=languages,
+                        psm=psm, across=False)
 
 
 def read_in_a_row(
@@ -226,45 +209,47 @@ def read_in_a_row(
     timeout: float,
     languages: str = OCR_LANGUAGES,
 ) -> list[list[TsvWord]]:
-    """Read many one-line crops as one line (``--psm 7``): each crop's words, in its own pixels.
+    """:func:`read_stacked` for one-line crops, pasted side by side and read as one line
+    (``--psm 7``).
 
-    What :func:`read_stacked` reads as one block of lines, Tesseract may
-    find no line in at all when it is a word or two alone (a short label,
-    "Ім'я:", read as nothing); read as one line, it is read. The crops are
-    pasted side by side, ``gap`` pixels of paper before, between and after
-    them, each centred on the line's middle; a word found belongs to the
-    crop whose column holds its horizontal middle, a word in a gap to none.
-
-    Args:
-        crops: mode ``"L"`` regions of one line's height each.
-        gap: paper between two crops and around them, in the crops' pixels.
-        dpi: the resolution of the crops as they are.
-        timeout: seconds the call may take.
-        languages: the Tesseract language set.
-
-    Returns:
-        One list of words per crop, in reading order.
-
-    Raises:
-        ExtractionFailed: as :func:`ocr_words`.
+    Read as a block of lines, Tesseract may find no line at all in a word or
+    two alone (a short label, "Ім'я:", read as nothing); read as one line,
+    it is read. The crops stand ``gap`` pixels apart, each centred on the
+    line's middle; a word belongs to the crop whose column holds its
+    horizontal middle. Arguments, result and errors as :func:`read_stacked`.
     """
+    return _read_pasted(crops, gap=gap, dpi=dpi, timeout=timeout, languages=languages,
+                        psm=7, across=True)
+
+
+def _read_pasted(crops: Sequence[Image.Image], *, gap: int, dpi: int, timeout: float,
+                 languages: str, psm: int, across: bool) -> list[list[TsvWord]]:
+    """The crops pasted ``gap`` pixels apart, one under another (left-aligned) or,
+    ``across``, side by side (centred on one line), read in one call; each word
+    given to the crop whose band holds its middle, in that crop's pixels."""
     if not crops:
         return []
-    height = max(c.height for c in crops) + 2 * gap
-    canvas = Image.new("L", (sum(c.width for c in crops) + gap * (len(crops) + 1), height), 255)
+    if across:
+        size = (sum(c.width for c in crops) + gap * (len(crops) + 1),
+                max(c.height for c in crops) + 2 * gap)
+    else:
+        size = (max(c.width for c in crops) + 2 * gap,
+                sum(c.height for c in crops) + gap * (len(crops) + 1))
+    canvas = Image.new("L", size, 255)
     corners: list[tuple[int, int]] = []
-    x = gap
+    along = gap
     for crop in crops:
-        corner = (x, (height - crop.height) // 2)
+        corner = (along, (size[1] - crop.height) // 2) if across else (gap, along)
         canvas.paste(crop, corner)
         corners.append(corner)
-        x += crop.width + gap
-    found = ocr_words(canvas, dpi=dpi, timeout=timeout, languages=languages, psm=7)
+        along += (crop.width if across else crop.height) + gap
+    found = ocr_words(canvas, dpi=dpi, timeout=timeout, languages=languages, psm=psm)
     out: list[list[TsvWord]] = [[] for _ in crops]
     for word in found:
-        middle = word.left + word.width / 2
+        middle = word.left + word.width / 2 if across else word.top + word.height / 2
         for n, ((left, top), crop) in enumerate(zip(corners, crops, strict=True)):
-            if left <= middle < left + crop.width:
+            start, length = (left, crop.width) if across else (top, crop.height)
+            if start <= middle < start + length:
                 out[n].append(replace(word, left=word.left - left, top=word.top - top))
                 break
     return out
