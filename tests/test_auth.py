@@ -277,7 +277,8 @@ def test_replay_is_refused_for_other_requests_too(shared_exchange: Exchange) -> 
     assert_unauthenticated(call(ex, forged_bearer(ex.ua, other), "/v1/receipts"))
 
 
-@pytest.mark.parametrize("jti", ["", "abc", b64url(secrets.token_bytes(15))])
+@pytest.mark.parametrize("jti", ["", "abc", b64url(secrets.token_bytes(15))],
+                         ids=["empty", "3-chars", "20-chars"])
 def test_short_jti(shared_exchange: Exchange, jti: str) -> None:
     ex = shared_exchange
     assert_unauthenticated(call(ex, forged_bearer(ex.ua, claims(ex, jti=jti))))
