@@ -100,8 +100,8 @@ LONG_MONTH = 6  # ("вересня" and "березня" are one edit apart: a w
 # OCR and typography confusables, each way. Beyond the homoglyphs the
 # transliteration module folds, the pairs OCR mistakes on names in italic,
 # serif and low-resolution type (п/n, и/u, м/m, к/k, г/r, and an italic т for m,
-# "Мукотаїмпа" for "Mykolaivna").
-CYRILLIC_TO_LATIN = dict(zip("асеіорхуїАВСЕНІКМОРТХУпимкгЇт", "aceiopxyiABCEHIKMOPTXYnumkrIm",
+# "Мукотаїмпа" for "Mykolaivna"; a "g" read as "д", "Ргадие" for "Prague").
+CYRILLIC_TO_LATIN = dict(zip("асеіорхуїАВСЕНІКМОРТХУпимкгЇтд", "aceiopxyiABCEHIKMOPTXYnumkrImg",
                              strict=True))
 LATIN_TO_CYRILLIC = dict(zip("aceiopxyABCEHIKMOPTXYnumkrb", "асеіорхуАВСЕНІКМОРТХУпимкгь",
                              strict=True))
@@ -141,6 +141,7 @@ _GLUED_CLOSE = ")]}"  # and at its end ("Bondarenko}"), when the value opens non
 _DATE_GLUED_MARKS = "_|~[]{}()<>«»\"'`*"  # a frame's or a box's edge glued to a date's number
 _SPECKED_YEAR = re.compile(r"(?=(?:\D*\d){4}\D*$)\d+[.,]\d+[.,]?")  # "2.013", "20,13."
 _YEAR_WORDS = frozenset({"р", "г", "y"})  # "2012 р.", "2012 г.": a date's own short words
+_YEAR = re.compile(r"\d{4}")  # a year, alone or in a date of numbers ("2024-03-06")
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +363,13 @@ def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
     dropped (``02.02.2016]``, ``2008-06-03 Ї``), fix ``"debris"``.
     """
     out, fixes = fix_numbers(words, None)
+    while (len(out) > 1 and _YEAR.search(out[-2])
+           and len(mark := out[-1].strip(_DATE_GLUED_MARKS + ".,")) <= 1
+           and not mark.isdigit() and mark.lower() not in _YEAR_WORDS):
+        # A letter alone after the year ("2024-03-06 І"): a photo frame's or a box's
+        # edge. Nothing of a date but "р."/"г." follows its year, so it is no digit.
+        out.pop()
+        fixes.add("debris")
     for i, word in enumerate(out):
         # A speck read as a dot inside a written date's year ("16 сентября 2.013 г."):
         # after a month's name only a year can stand, four digits.

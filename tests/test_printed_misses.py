@@ -826,3 +826,59 @@ def test_an_underline_read_between_two_words_parts_them_and_is_marked() -> None:
     assert fixed.fixes == {"debris"}
     assert correction.correct_name("Іванова_Олена", "family", "cyrillic").value == "Іванова Олена"
     assert correction.correct_text("Морозова Анна", person=True, kind="person").fixes == set()
+
+
+# -- a fourth fresh printed sample (seeds 2,600,001 and 2,700,001 up) ---------------------------
+
+
+@pytest.mark.parametrize(("read", "kind", "form", "known"), [
+    ("Микола!вна", "patronymic", "cyrillic", "Миколаївна"),  # seed 2,600,001 up: at 0.979
+    ("Віктор!вна", "patronymic", "cyrillic", "Вікторівна"),
+])
+def test_a_mark_read_for_a_thin_letter_in_a_name_snaps_to_the_one_known_name(
+        read: str, kind: Any, form: Any, known: str) -> None:
+    fixed = correction.correct_name(read, kind, form)
+    assert fixed.value == known
+    assert fixed.fixes == {"name"}
+
+
+@pytest.mark.parametrize(("read", "form", "place"), [
+    ("Магіиро!", "latin", "Mariupol"),  # wide-2700055, at 0.995: a stamp's ring beside it
+    ("Mariupo!", "latin", "Mariupol"),
+    ("Запор!жжя", None, "Запоріжжя"),
+    ("Ргадие", "latin", "Prague"),  # wide-2800043, at 0.992: a sans "g" read as "д"
+])
+def test_a_mark_read_for_a_thin_letter_in_a_place_snaps_to_the_one_known_place(
+        read: str, form: Any, place: str) -> None:
+    fixed = correction.correct_text(read, kind="place", form=form)
+    assert fixed.value == place
+    assert fixed.fixes == {"place"}
+
+
+def test_a_mark_in_a_word_no_table_knows_is_left_as_read() -> None:
+    # Nothing says which letter it was: no guess.
+    assert correction.correct_text("Зорян!вка", kind="place").value == "Зорян!вка"
+    assert correction.correct_name("Зорян!вка", "family", "cyrillic").value == "Зорян!вка"
+
+
+@pytest.mark.parametrize(("read", "iso"), [
+    ("2024-03-06 І", "2024-03-06"),  # wide-2700052: a photo frame's edge, read as "І" (0.73)
+    ("06.07.2012 l", "2012-07-06"),
+])
+def test_a_look_alike_of_a_digit_after_the_year_is_a_frames_edge(read: str, iso: str) -> None:
+    record = _parse([("Прізвище:", "Коваленко", 0.95), ("Ім'я:", "Олена", 0.95),
+                     ("Дата народження:", read, 0.9)])
+    assert record["birth_date"] == iso
+    assert record["provenance"]["birth_date"]["corrected"] is True
+
+
+def test_the_years_own_word_after_it_stays_the_dates() -> None:
+    assert correction.fix_date_words(["14", "березня", "2012", "р."]) == (
+        ["14", "березня", "2012", "р."], set())
+
+
+@pytest.mark.parametrize("read", ["2024-03-06 1", "2024-03 І 06"])
+def test_a_digit_after_the_year_or_a_letter_inside_a_date_is_no_edge(read: str) -> None:
+    record = _parse([("Прізвище:", "Коваленко", 0.95), ("Ім'я:", "Олена", 0.95),
+                     ("Дата народження:", read, 0.9)])
+    assert record["birth_date"] is None
