@@ -343,6 +343,8 @@ _DIGITS_AS_LATIN = str.maketrans("10!", "ioi")
 # Cyrillic letters OCR reads for Latin ones of another shape than their twins
 # ("Раїгопутіс" for "Patronymic": "ї" for "t", "г" for "r", "п" for "n", "т" for "m").
 _SHAPES_AS_LATIN = str.maketrans(correction.CYRILLIC_TO_LATIN)
+# Letters a box's corner or its left edge is read as, glued before the label in it.
+_FRAME_EDGES = "ГгLlIІ"
 
 
 def _keys(text: str) -> tuple[str, ...]:
@@ -385,6 +387,24 @@ _LABEL_HEADS: tuple[tuple[str, str, str, correction.Script | None, int], ...] = 
      len(_key(words[-1])))
     for member, by_language in LABELS.items() for texts in by_language.values()
     for text in texts if len(words := text.split()) >= 2)
+
+
+def _shared_heads() -> dict[str, frozenset[str]]:
+    heads: dict[str, set[str]] = {}
+    for member, by_language in LABELS.items():
+        for texts in by_language.values():
+            for text in texts:
+                words = text.split()
+                for n in range(1, len(words)):
+                    heads.setdefault(_key(" ".join(words[:n])), set()).add(member)
+    return {key: frozenset(members) for key, members in heads.items()
+            if len(members) > 1 and len(key) >= LABEL_WORD_LETTERS}
+
+
+# The first words of the labels of more than one member ("Дата", "Place of"): a label
+# cut short there says only which members it may be (:func:`_shared_head`).
+_SHARED_HEADS = _shared_heads()
+_EITHER = "?"  # a member name starting so stands for the members it lists, "/"-separated
 
 
 def _tolerance(key: str, *, closed: bool = False) -> int:
@@ -536,6 +556,12 @@ def _best_label(text: str) -> tuple[Label, int] | None:
                 rivals.add(label.member)
     if best is not None and best[1] > 0 and rivals:
         return None  # an inexact reading as near to two fields names neither
+    if best is None and text[:1] in _FRAME_EDGES and len(_key(text[1:])) >= SHORT_LABEL_CLOSED:
+        # "Гимя" for "ИМЯ": the corner of the label's box read as a letter glued to
+        # it. Only the rest spelling a label exactly, and one edit more.
+        found = _best_label(text[1:])
+        if found is not None and found[1] == 0:
+            return found[0], 1
     return best
 
 
@@ -642,6 +668,56 @@ def _garbled_last_word(tokens: Sequence[_Token]) -> tuple[Label, int, int] | Non
     return label, len(tokens), 1
 
 
+def _shared_head(tokens: Sequence[_Token]) -> tuple[Label, int, int] | None:
+    """A label cut short where it still reads as the start of more than one member's
+    labels ("Дата" for "Дата народжен|", the rest under a photo's frame).
+
+    The row's words, the first of them read surely, spell exactly the first
+    words of such labels (:data:`_SHARED_HEADS`); whatever follows is words
+    OCR doubts. The label is returned as a stand-in for those members
+    (:data:`_EITHER`): which of them it is, the child's other labels tell
+    (:func:`_told_apart`). Counted as two edits more than a label read whole:
+    half of it unread, and its member told by elimination.
+    """
+    if tokens[0].confidence < DOUBTFUL_WORD:
+        return None
+    for end in range(len(tokens), 0, -1):
+        if any(t.confidence >= DOUBTFUL_WORD for t in tokens[end:]):
+            break
+        key = _key(" ".join(t.text for t in tokens[:end]))
+        members = _SHARED_HEADS.get(key)
+        if members is not None:
+            languages = frozenset(lang for lb in _ALL_LABELS if lb.member in members
+                                  and lb.key.startswith(key) for lang in lb.languages)
+            return Label(_EITHER + "/".join(sorted(members)), languages, key), len(tokens), 2
+    return None
+
+
+def _told_apart(child: _Child) -> None:
+    """Each stand-in label of a child (:func:`_shared_head`) as the one member it may be
+    that none of the child's other labels is, or dropped if that is not exactly one.
+
+    A form prints each member once a child: "Дата" with "Дата переміщення" also
+    on the child's form is "Дата народження".
+    """
+    present = {f.member for f in child.fields if not f.member.startswith(_EITHER)}
+    told = {id(f): left[0] for f in child.fields if f.member.startswith(_EITHER)
+            and len(left := [m for m in f.member[1:].split("/") if m not in present]) == 1}
+    twice = {m for m in told.values() if list(told.values()).count(m) > 1}
+    kept = []
+    for f in child.fields:
+        if not f.member.startswith(_EITHER):
+            kept.append(f)
+            continue
+        member = told.get(id(f))
+        if member is None or member in twice:
+            continue  # either, neither, or two such labels one: no value beats a guess
+        label = min((lb for lb in _ALL_LABELS if lb.member == member
+                     and lb.key.startswith(f.label.key)), key=lambda lb: lb.key)
+        kept.append(replace(f, member=member, label=label))
+    child.fields = kept
+
+
 def _garbled_label_end(tokens: Sequence[_Token], slash: int, cell_gap: float) -> int:
     """Where the words after a bilingual label's "/" end: a colon, a cell gap, or a cap.
 
@@ -680,7 +756,8 @@ def _segments(row: _Row) -> list[_Segment]:
         if found is None and cell_start:
             found = _garbled_first_half(tokens, i, cell_gap)
         if found is None and i == 0:
-            found = _truncated_label(tokens, i) or _garbled_last_word(tokens)
+            found = (_truncated_label(tokens, i) or _garbled_last_word(tokens)
+                     or _shared_head(tokens))
         if found is None:
             if current is None:
                 current = _Segment(None, [], 0)
@@ -762,6 +839,15 @@ def _without_far_doubtful_tail(tokens: list[_Token], gap: float) -> list[_Token]
     return out
 
 
+def _first_cell(tokens: list[_Token], gap: float) -> list[_Token]:
+    """The tokens up to the first gap of ``gap`` or more, or the first line's end."""
+    for n in range(1, len(tokens)):
+        if (tokens[n].bbox[0] - tokens[n - 1].bbox[2] >= gap
+                or tokens[n].bbox[1] >= tokens[n - 1].bbox[3]):
+            return tokens[:n]
+    return tokens
+
+
 def _is_heading(row: _Row) -> bool:
     text = translit.fold_text(" ".join(t.text for t in row.tokens)).lower().replace("ё", "е")
     return _HEADING.fullmatch(text) is not None
@@ -809,11 +895,30 @@ class _PageReader:
                     below = self._below(r, segment, right)
                     if below is not None:
                         last_row, value = below
+                elif (segment.label.member in _TYPED
+                      and not _reads_as(segment.label.member, value)
+                      and not label_tokens[-1].text.endswith(":")
+                      and value[0].bbox[0] - label_tokens[-1].bbox[2]
+                      >= CELL_GAP_FACTOR * row.height):
+                    # "ДАТА ПЕРЕМЕЩЕНИЯ ... 300": a mark far along the label's row that
+                    # is no date, with the date below the label as on the rest of the form.
+                    below = self._below(r, segment, right)
+                    if below is not None and _reads_as(segment.label.member, below[1]):
+                        last_row, value = below
+                        noisy = True
                 if value:
                     value += self._continuation(last_row, value[0].bbox[0], right)
                     trimmed = _without_far_doubtful_tail(value, CELL_GAP_FACTOR * row.height)
                     noisy = noisy or len(trimmed) < len(value) or self._ink_near(trimmed)
                     value = trimmed
+                    if segment.label.member == "sex" and not _reads_as("sex", value):
+                        # "F ; "9": the sex, then a cell along, a frame's edge read as
+                        # marks. Never "ч / ж" (its "/" dropped as a speck): a sex word
+                        # after it says the row offers a choice.
+                        head = _first_cell(value, WIDE_LABEL_GAP * CELL_GAP_FACTOR * row.height)
+                        if (len(head) < len(value) and _reads_as("sex", head)
+                                and not any(_reads_as("sex", [t]) for t in value[len(head):])):
+                            value, noisy = head, True
                 label = segment.label
                 out.append(
                     _Field(
@@ -842,7 +947,7 @@ class _PageReader:
                 or value[0].bbox[0] - last.bbox[2] >= CELL_GAP_FACTOR * height):
             return False
         if segment.label is not None and any(
-                _key(t.text) in _LABEL_WORDS[segment.label.member] for t in value):
+                _key(t.text) in _LABEL_WORDS.get(segment.label.member, ()) for t in value):
             # "Дата народження" 7—Date of DiTtn :": a word of the member's own label
             # in another language, read whole, says which half this is; the "/"
             # read as "7" and the colon are the label's then, not a value's.
@@ -1007,7 +1112,9 @@ def _group(events: Sequence[_Field | _Heading]) -> list[_Child]:
         previous = event
     if not current.empty:
         children.append(current)
-    return children
+    for child in children:
+        _told_apart(child)
+    return [child for child in children if not child.empty]
 
 
 def _text(tokens: Sequence[_Token], *, fold: bool = True) -> str | None:
@@ -1016,6 +1123,28 @@ def _text(tokens: Sequence[_Token], *, fold: bool = True) -> str | None:
     if not text or text.lower() in _NULL_VALUES:
         return None
     return text[:MAX_VALUE_CHARS]
+
+
+def parse_date(text: str) -> tuple[dates.PartialDate | None, frozenset[correction.Fix]]:
+    """A date member's value as read, and the repairs it took (``correction.fix_date_words``)."""
+    parsed = dates.parse_date(text)
+    if parsed is not None:
+        return parsed, frozenset()
+    words, fixes = correction.fix_date_words(text.split())
+    return (dates.parse_date(" ".join(words)) if fixes else None), frozenset(fixes)
+
+
+_TYPED = ("sex", "birth_date", "displacement_date")  # members whose values a reader can check
+
+
+def _reads_as(member: str, tokens: Sequence[_Token]) -> bool:
+    """Whether ``tokens`` read as a value of a :data:`_TYPED` member: a sex, a date."""
+    text = _text(tokens)
+    if text is None:
+        return False
+    if member == "sex":
+        return parse_sex(text) is not None
+    return parse_date(text)[0] is not None
 
 
 def parse_sex(text: str) -> str | None:
@@ -1247,11 +1376,7 @@ class _Builder:
             if f.member == "sex":
                 value = parse_sex(text)
             elif f.member in ("birth_date", "displacement_date"):
-                parsed = dates.parse_date(text)
-                if parsed is None:
-                    words, number_fixes = correction.fix_date_words(text.split())
-                    parsed = dates.parse_date(" ".join(words)) if number_fixes else None
-                    fixes = frozenset(number_fixes)
+                parsed, fixes = parse_date(text)
                 value = parsed.iso() if parsed else None
             elif f.member in _TEXT_MEMBERS:
                 fixed = correction.correct_text(

@@ -33,7 +33,7 @@ from extractors.layout import Line, PageText, Word
 from gateway.pluginspec import PartInput
 from gateway.protocol import schemas
 from tests.dossiers import wide_dossier
-from tests.positioned import row
+from tests.positioned import cell, row
 
 AS_OF = date(2026, 3, 1)
 
@@ -882,3 +882,95 @@ def test_a_digit_after_the_year_or_a_letter_inside_a_date_is_no_edge(read: str) 
     record = _parse([("Прізвище:", "Коваленко", 0.95), ("Ім'я:", "Олена", 0.95),
                      ("Дата народження:", read, 0.9)])
     assert record["birth_date"] is None
+
+
+def _stacked(*cells: tuple[str, float]) -> dict[str, Any]:
+    """A form of labels over their values, one cell a line, read by OCR (text, x)."""
+    lines = tuple(row(100 + 14 * i, (x, text), confidence=0.95)
+                  for i, (text, x) in enumerate(cells))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    schemas.validate_biography(record)
+    return record
+
+
+@pytest.mark.parametrize("read", ["Гимя", "ГИМЯ", "LИМЯ"])
+def test_a_boxs_corner_read_glued_before_a_short_label_leaves_it_a_label(read: str) -> None:
+    # wide-2600040: "ИМЯ" in its box read "Гимя"; the given name went into the family
+    # name's value ("Смирнов Гимя Всеволод") and was left null.
+    record = _stacked(("ФАМИЛИЯ", 56), ("Смирнов", 57), (read, 49), ("Всеволод", 56),
+                      ("ДАТА РОЖДЕНИЯ", 56), ("2009-01-21", 57))
+    assert (record["family_name"], record["given_name"]) == ("Смирнов", "Всеволод")
+
+
+@pytest.mark.parametrize("read", ["Ганна", "Гдата", "Iname"])
+def test_a_word_a_letter_before_no_whole_label_is_no_label(read: str) -> None:
+    assert biography.match_label(read) is None
+
+
+def test_a_mark_far_along_a_date_labels_row_gives_way_to_the_date_below() -> None:
+    # wide-2600040: "300" (0.68) far right on "ДАТА ПЕРЕМЕЩЕНИЯ"'s row, the date below.
+    lines = (row(100, (56, "ФАМИЛИЯ")), row(114, (57, "Смирнов")), row(128, (56, "ИМЯ")),
+             row(142, (57, "Всеволод")),
+             Line((*cell(56, 160, "ДАТА ПЕРЕМЕЩЕНИЯ", 0.93), *cell(327, 158, "300", 0.68))),
+             row(174, (57, "28 февраля 2023 г."), confidence=0.97))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["displacement_date"] == "2023-02-28"
+    # The row held a mark that was no value: the date is no surer than a noisy one.
+    assert record["provenance"]["displacement_date"]["confidence"] < 0.99
+
+
+def test_a_date_beside_its_label_stays_the_value() -> None:
+    # A table's row: the value a cell apart is the value, whatever is below.
+    record = _parse([("Прізвище:", "Коваленко", 0.95), ("Ім'я:", "Олена", 0.95),
+                     ("Дата народження", "12.05.2011", 0.9), ("Місце народження", "Суми", 0.9)])
+    assert record["birth_date"] == "2011-05-12"
+    assert record["birth_place"] == "Суми"
+
+
+def _sex_row(*cells: tuple[float, str, float]) -> dict[str, Any]:
+    lines = (row(100, (50.0, "Surname:"), (220.0, "Miller"), confidence=0.95),
+             row(118, (50.0, "Given name:"), (220.0, "Isla"), confidence=0.95),
+             Line(tuple(w for x, text, c in cells for w in cell(x, 136, text, c))))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    schemas.validate_biography(record)
+    return record
+
+
+def test_marks_a_cell_after_the_sex_are_not_the_sex() -> None:
+    # wide-2800030: "Gender: F ; "9", a photo frame's edge read a cell along; Isla
+    # tells no sex, so the letter was all there was.
+    record = _sex_row((50, "Gender:", 0.97), (213, "F", 0.93), (277, ";", 0.39),
+                      (312, '"9', 0.56))
+    assert record["sex"] == "female"
+
+
+def test_a_sex_with_a_word_beside_it_in_its_cell_stays_unread() -> None:
+    record = _sex_row((50, "Gender:", 0.97), (213, "F 9", 0.93))
+    assert record["sex"] is None
+
+
+def test_two_sexes_cells_apart_are_a_choice_not_the_sex_and_debris() -> None:
+    record = _sex_row((50, "Gender:", 0.97), (213, "M", 0.93), (277, "F", 0.93))
+    assert record["sex"] is None
+
+
+_DATES_STACKED = (("Прізвище", 56), ("Мельник", 57), ("Ім'я", 56), ("Софія", 57),
+                  ("Дата", 56), ("22.04.2011", 57), ("Місце народження", 56), ("Запоріжжя", 57))
+
+
+def test_a_label_cut_to_a_head_two_members_share_is_the_one_the_form_lacks() -> None:
+    # wide-2600026: "Дата народжен|" under a photo's frame, read "Дата" alone; the
+    # form's "Дата переміщення" says which date it was.
+    record = _stacked(*_DATES_STACKED, ("Дата переміщення", 56), ("19 березня 2023", 57))
+    assert record["birth_date"] == "2011-04-22"
+    assert record["displacement_date"] == "2023-03-19"
+
+
+def test_a_label_cut_to_a_shared_head_with_both_members_unlabelled_is_neither() -> None:
+    record = _stacked(*_DATES_STACKED)
+    assert record["birth_date"] is None and record["displacement_date"] is None
+    record = _stacked(*_DATES_STACKED, ("Дата", 56), ("19 березня 2023", 57))
+    assert record["birth_date"] is None and record["displacement_date"] is None
