@@ -154,6 +154,7 @@ UNREAD_CELLS_PER_WORD = 4  # grid cells per typical word height: a letter's stro
 UNREAD_CELL_INK = 3  # dark pixels that make a cell ink: a JPEG speck is one or two
 UNREAD_MIN_HEIGHT = 0.6  # of a typical word height: lower is a rule, a dot, a speck
 UNREAD_MAX_HEIGHT = 2.0  # higher is a stroke, a ring or a picture, not a line of type
+UNREAD_BAND_SHARE = 0.5  # of a taller region's fullest row: rows this full may be a line's
 UNREAD_RULE_HEIGHTS = 2.5  # a vertical run of ink this many word heights long is a rule
 UNREAD_MIN_WIDTH = 0.5  # of a word height: narrower is a mark (a one-letter value is wider)
 UNREAD_MARGIN = 0.3  # word heights of paper kept round an unread region when it is cut out
@@ -1080,9 +1081,12 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     regions; each region of a line's height (not a rule, a dot or a picture)
     is cut out with a margin, and all of them are read in one more Tesseract
     call (:func:`_read_again`: stacked, upscaled if the page is coarse).
-    The regions that reading found no letter or digit in (a short label
-    alone, ``Ім'я:``, may be no line to it) are read in one call more, side
-    by side as one line, their words taken only at
+    A region of a taller component is each band of it a line of type
+    could be (:func:`_line_bands`: a date with a frame's stub above it and
+    its underline beneath). The regions that reading found no word to take
+    in (a short label alone, ``Ім'я:``, may be no line to it; a date beside
+    a frame's edge may come out at 0.52 among other crops) are read in one
+    call more, side by side as one line, their words taken only at
     :data:`UNREAD_LINE_MIN_CONFIDENCE`. A page whose ink was all read costs no call.
 
     Guarantees: only ink no sure word covers is read again, so no word of
@@ -1123,11 +1127,12 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     joined[:, 1:] |= ink[:, :-1]
     joined[:, :-1] |= ink[:, 1:]
     boxes = []
-    for r0, c0, r1, c1, _ in _components(joined):
-        height, width = (r1 - r0) * cell, (c1 - c0) * cell
-        if (UNREAD_MIN_HEIGHT * word_h <= height <= UNREAD_MAX_HEIGHT * word_h
-                and width >= UNREAD_MIN_WIDTH * word_h):
-            boxes.append((c0 * cell, r0 * cell, c1 * cell, r1 * cell))
+    for component in _components(joined):
+        for r0, c0, r1, c1 in _line_bands(joined, component, word_h / cell):
+            height, width = (r1 - r0) * cell, (c1 - c0) * cell
+            if (UNREAD_MIN_HEIGHT * word_h <= height <= UNREAD_MAX_HEIGHT * word_h
+                    and width >= UNREAD_MIN_WIDTH * word_h):
+                boxes.append((c0 * cell, r0 * cell, c1 * cell, r1 * cell))
     if not boxes or len(boxes) > UNREAD_MAX_REGIONS:
         return list(words), frozenset()
     margin = max(2, round(UNREAD_MARGIN * word_h))
@@ -1136,9 +1141,10 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     crops = [page.crop(box) for box in cut]
     found = _read_again(crops, dpi=dpi, deadline=deadline)
     # A word or two alone in a block may come out as no line at all ("Ім'я:"
-    # beside nothing): what the block found nothing in is read once more as a line.
-    unread = [n for n, read in enumerate(found)
-              if not any(c.isalnum() for w in read for c in w.text)]
+    # beside nothing), or unsure among the block's other lines: what the block
+    # found nothing to take in is read once more as a line.
+    unread = [n for n, read in enumerate(found) if not any(
+        w.confidence >= UNREAD_MIN_CONFIDENCE and any(c.isalnum() for c in w.text) for w in read)]
     if unread:
         for n, read in zip(unread, _read_again([crops[n] for n in unread], dpi=dpi,
                                                deadline=deadline, in_a_row=True), strict=True):
@@ -1167,6 +1173,34 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     kept = [w for w in words
             if _accounts_for_ink(w) or not any(_covers(a, w) for a in added)]
     return kept + added, frozenset(range(len(kept), len(kept) + len(added)))
+
+
+def _line_bands(ink: npt.NDArray[np.bool_], component: tuple[int, int, int, int, int],
+                word_cells: float) -> list[tuple[int, int, int, int]]:
+    """A component of unread ink as the bands of it a line of type could be (in cells).
+
+    A component of a line's height is itself. A taller one may be a line
+    with what touches it: the stub of a photo frame's edge above a date and
+    the underline beneath it (wide-2600031). Its rows that hold at least
+    :data:`UNREAD_BAND_SHARE` of its fullest row's ink are kept; each run of
+    them is a band, as wide as its ink. A stroke or a ring has no such rows
+    but at its ends, too thin for a line, and stays what it was.
+    """
+    r0, c0, r1, c1, _ = component
+    if r1 - r0 <= UNREAD_MAX_HEIGHT * word_cells:
+        return [(r0, c0, r1, c1)]
+    counts = ink[r0:r1, c0:c1].sum(axis=1)
+    full = counts >= UNREAD_BAND_SHARE * counts.max()
+    bands = []
+    start: int | None = None
+    for r, kept in enumerate([*full.tolist(), False]):
+        if kept and start is None:
+            start = r
+        elif not kept and start is not None:
+            columns = np.flatnonzero(ink[r0 + start:r0 + r, c0:c1].any(axis=0))
+            bands.append((r0 + start, c0 + int(columns[0]), r0 + r, c0 + int(columns[-1]) + 1))
+            start = None
+    return bands
 
 
 def _accounts_for_ink(word: tesseract.TsvWord) -> bool:

@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from extractors import biography, correction, documents, names, places, tesseract
@@ -974,3 +975,44 @@ def test_a_label_cut_to_a_shared_head_with_both_members_unlabelled_is_neither() 
     assert record["birth_date"] is None and record["displacement_date"] is None
     record = _stacked(*_DATES_STACKED, ("Дата", 56), ("19 березня 2023", 57))
     assert record["birth_date"] is None and record["displacement_date"] is None
+
+
+def test_a_line_band_is_cut_from_unread_ink_a_frames_stub_and_an_underline_made_tall() -> None:
+    # wide-2600031, in cells: a frame's stub (3 rows, 3 cells wide) over a date (5 rows)
+    # with its underline under it; 9 rows in all, over twice a word's height of 4 cells.
+    ink = np.zeros((12, 40), dtype=bool)
+    ink[1:4, 32:35] = True
+    ink[4:9, 2:34] = True
+    ink[9, 1:36] = True
+    [(r0, c0, r1, c1)] = documents._line_bands(ink, (1, 1, 10, 36, 0), word_cells=4.0)
+    assert (r0, r1) == (4, 10)  # the date and its underline, without the stub
+    assert (c0, c1) == (1, 36)
+
+
+def test_a_ring_of_unread_ink_gives_no_line_band() -> None:
+    ink = np.zeros((14, 14), dtype=bool)
+    ink[1, 4:10] = ink[12, 4:10] = True
+    ink[2:12, 2] = ink[2:12, 11] = True
+    bands = documents._line_bands(ink, (1, 2, 13, 12, 0), word_cells=4.0)
+    assert all(r1 - r0 < documents.UNREAD_MIN_HEIGHT * 4.0 for r0, _, r1, _ in bands)
+
+
+@pytest.mark.parametrize(("seed", "lang", "members"), [
+    (2_600_026, "uk", ("birth_date",)),  # "Дата" alone, the rest of it under the frame
+    (2_800_030, "en", ("sex",)),
+    (2_800_043, "en", ("current_location",)),
+    (2_600_031, "en", ("birth_date",)),  # the date beside a photo frame, never read at all
+    (2_700_028, "uk", ("guardian",)),  # "Шевчук Софія" over a pen stroke, never read at all
+    (2_600_040, "ru", ("family_name", "given_name", "displacement_date")),
+    (2_700_052, "en", ("displacement_date",)),
+])
+def test_a_printed_300dpi_form_of_the_fourth_fresh_sample_is_read_right(
+        tmp_path: Path, seed: int, lang: str, members: tuple[str, ...]) -> None:
+    dossier = wide_dossier(seed, lang, "300 dpi")  # type: ignore[arg-type]
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    schemas.validate_biography(record)
+    truth = dossier.children[0].truth()
+    for member in members:
+        assert record[member] == truth[member], member
