@@ -583,7 +583,9 @@ def _label_at(
         # leaves a wide space between its words.
         wide = wide or gap >= cell_gap
         found = _best_label(" ".join(t.text for t in words))
-        if found and wide and found[1] > 0:
+        if found and wide and found[1] > 0 and not words[-1].text.endswith(":"):
+            # Inexact across a cell's width: a cell's edge, unless a colon closes it
+            # ("МЕДИЧНТ ПОСЛУГИ:", capitals whose row is short, so its cell gap is).
             found = None
         # Fewest edits wins, then the longer label ("Дата народження" over a
         # shorter fuzzy match); a colon closes the label.
@@ -613,18 +615,35 @@ def _garbled_first_half(tokens: Sequence[_Token], start: int,
     return None
 
 
-def _truncated_label(tokens: Sequence[_Token], start: int) -> tuple[Label, int, int] | None:
+def _debris_after(tokens: Sequence[_Token], end: int, cell_gap: float) -> bool:
+    """Whether the words after ``tokens[:end]`` on its row are debris, not a value or a
+    label: each OCR doubts, or is a letter or two standing a wide cell gap from the
+    word before it (a photo frame's edge read "H", sure, far along the row)."""
+    for n in range(end, len(tokens)):
+        word = tokens[n]
+        if word.confidence < DOUBTFUL_WORD:
+            continue
+        if (n > 0 and sum(c.isalnum() for c in word.text) <= SPECK_CHARS
+                and word.bbox[0] - tokens[n - 1].bbox[2] >= WIDE_LABEL_GAP * cell_gap):
+            continue
+        return False
+    return True
+
+
+def _truncated_label(tokens: Sequence[_Token], start: int,
+                     cell_gap: float) -> tuple[Label, int, int] | None:
     """A label OCR read only the start of, alone on its row ("Дата наро,", "ДАТА РОЖД").
 
     The row's words, from ``start``, spell the start of exactly one member's
     labels, into its second word, at least :data:`TRUNCATED_LABEL_SHARE` of
     it and :data:`TRUNCATED_LABEL_LETTERS` letters; whatever follows on the
-    row is words OCR doubts (``"п``, the rest of the label garbled). Its value
+    row is debris (:func:`_debris_after`: ``"п``, the rest of the label
+    garbled; ``H`` far along, a frame's edge). Its value
     is then looked for below it, as for any label alone on its row; no value,
     no field. Counted as one edit more than a label read whole.
     """
     for end in range(len(tokens), start + 1, -1):
-        if any(t.confidence >= DOUBTFUL_WORD for t in tokens[end:]):
+        if not _debris_after(tokens, end, cell_gap):
             break  # a sure word after the label: a value or another label, not debris
         read = _key(" ".join(t.text for t in tokens[start:end]))
         if len(read) < TRUNCATED_LABEL_LETTERS:
@@ -668,13 +687,13 @@ def _garbled_last_word(tokens: Sequence[_Token]) -> tuple[Label, int, int] | Non
     return label, len(tokens), 1
 
 
-def _shared_head(tokens: Sequence[_Token]) -> tuple[Label, int, int] | None:
+def _shared_head(tokens: Sequence[_Token], cell_gap: float) -> tuple[Label, int, int] | None:
     """A label cut short where it still reads as the start of more than one member's
     labels ("Дата" for "Дата народжен|", the rest under a photo's frame).
 
     The row's words, the first of them read surely, spell exactly the first
-    words of such labels (:data:`_SHARED_HEADS`); whatever follows is words
-    OCR doubts. The label is returned as a stand-in for those members
+    words of such labels (:data:`_SHARED_HEADS`); whatever follows is debris
+    (:func:`_debris_after`). The label is returned as a stand-in for those members
     (:data:`_EITHER`): which of them it is, the child's other labels tell
     (:func:`_told_apart`). Counted as two edits more than a label read whole:
     half of it unread, and its member told by elimination.
@@ -682,7 +701,7 @@ def _shared_head(tokens: Sequence[_Token]) -> tuple[Label, int, int] | None:
     if tokens[0].confidence < DOUBTFUL_WORD:
         return None
     for end in range(len(tokens), 0, -1):
-        if any(t.confidence >= DOUBTFUL_WORD for t in tokens[end:]):
+        if not _debris_after(tokens, end, cell_gap):
             break
         key = _key(" ".join(t.text for t in tokens[:end]))
         members = _SHARED_HEADS.get(key)
@@ -756,8 +775,8 @@ def _segments(row: _Row) -> list[_Segment]:
         if found is None and cell_start:
             found = _garbled_first_half(tokens, i, cell_gap)
         if found is None and i == 0:
-            found = (_truncated_label(tokens, i) or _garbled_last_word(tokens)
-                     or _shared_head(tokens))
+            found = (_truncated_label(tokens, i, cell_gap) or _garbled_last_word(tokens)
+                     or _shared_head(tokens, cell_gap))
         if found is None:
             if current is None:
                 current = _Segment(None, [], 0)
@@ -1001,7 +1020,10 @@ class _PageReader:
                 continue
             if self._labelled_in(below, left, right):
                 return None
-            tokens = [tok for _, tok in column if not _is_speck(tok)]
+            # A speck, or punctuation alone (a label's colon read a line apart,
+            # right of the label's end): no value, and the value may be below it.
+            tokens = [tok for _, tok in column if not _is_speck(tok)
+                      and tok.text.strip(_VALUE_PUNCT)]
             if not tokens:
                 continue
             if (segment.label is not None and segment.label.member != "sex" and len(tokens) == 1

@@ -141,6 +141,8 @@ _GLUED_CLOSE = ")]}"  # and at its end ("Bondarenko}"), when the value opens non
 _DATE_GLUED_MARKS = "_|~[]{}()<>«»\"'`*"  # a frame's or a box's edge glued to a date's number
 _SPECKED_YEAR = re.compile(r"(?=(?:\D*\d){4}\D*$)\d+[.,]\d+[.,]?")  # "2.013", "20,13."
 _YEAR_WORDS = frozenset({"р", "г", "y"})  # "2012 р.", "2012 г.": a date's own short words
+# A date of numbers with a dot and a colon or a comma between them ("29:10.2016").
+_SPECKED_SEPARATOR = re.compile(r"(?=[^.]*\.)(?=.*[:,])\d{1,2}[.:,]\d{1,2}[.:,]\d{4}")
 _YEAR = re.compile(r"\d{4}")  # a year, alone or in a date of numbers ("2024-03-06")
 
 
@@ -371,6 +373,11 @@ def fix_date_words(words: list[str]) -> tuple[list[str], set[Fix]]:
         out.pop()
         fixes.add("debris")
     for i, word in enumerate(out):
+        if _SPECKED_SEPARATOR.fullmatch(word):
+            # "29:10.2016": a speck over the dot made it a colon (or under it, a comma).
+            out[i] = re.sub(r"[:,]", ".", word)
+            fixes.add("debris")
+            continue
         # A speck read as a dot inside a written date's year ("16 сентября 2.013 г."):
         # after a month's name only a year can stand, four digits.
         if (i > 0 and dates.month_number(out[i - 1].rstrip(".,")) is not None
