@@ -155,6 +155,7 @@ UNREAD_CELL_INK = 3  # dark pixels that make a cell ink: a JPEG speck is one or 
 UNREAD_MIN_HEIGHT = 0.6  # of a typical word height: lower is a rule, a dot, a speck
 UNREAD_MAX_HEIGHT = 2.0  # higher is a stroke, a ring or a picture, not a line of type
 UNREAD_BAND_SHARE = 0.5  # of a taller region's fullest row: rows this full may be a line's
+UNREAD_BAND_ROUNDS = 3  # times thin bands (rules) are set aside to look for a line under them
 UNREAD_RULE_HEIGHTS = 2.5  # a vertical run of ink this many word heights long is a rule
 UNREAD_MIN_WIDTH = 0.5  # of a word height: narrower is a mark (a one-letter value is wider)
 UNREAD_MARGIN = 0.3  # word heights of paper kept round an unread region when it is cut out
@@ -1181,26 +1182,40 @@ def _line_bands(ink: npt.NDArray[np.bool_], component: tuple[int, int, int, int,
 
     A component of a line's height is itself. A taller one may be a line
     with what touches it: the stub of a photo frame's edge above a date and
-    the underline beneath it (wide-2600031). Its rows that hold at least
-    :data:`UNREAD_BAND_SHARE` of its fullest row's ink are kept; each run of
-    them is a band, as wide as its ink. A stroke or a ring has no such rows
-    but at its ends, too thin for a line, and stays what it was.
+    the underline beneath it (wide-2600031), or the rules of two boxes above
+    a label (wide-2900030). Its rows that hold at least
+    :data:`UNREAD_BAND_SHARE` of its fullest row's ink are kept, each run of
+    them a band as wide as its ink. Bands all thinner than a line are rules:
+    they are set aside and the rest looked at again, up to
+    :data:`UNREAD_BAND_ROUNDS` times. A stroke or a ring has no rows of a
+    line's height fuller than the rest, and comes out as nothing or as bands
+    too tall or too thin to be read.
     """
     r0, c0, r1, c1, _ = component
     if r1 - r0 <= UNREAD_MAX_HEIGHT * word_cells:
         return [(r0, c0, r1, c1)]
     counts = ink[r0:r1, c0:c1].sum(axis=1)
-    full = counts >= UNREAD_BAND_SHARE * counts.max()
-    bands = []
-    start: int | None = None
-    for r, kept in enumerate([*full.tolist(), False]):
-        if kept and start is None:
-            start = r
-        elif not kept and start is not None:
-            columns = np.flatnonzero(ink[r0 + start:r0 + r, c0:c1].any(axis=0))
-            bands.append((r0 + start, c0 + int(columns[0]), r0 + r, c0 + int(columns[-1]) + 1))
-            start = None
-    return bands
+    for _ in range(UNREAD_BAND_ROUNDS):
+        if not counts.any():
+            break
+        full = counts >= max(1, UNREAD_BAND_SHARE * counts.max())
+        runs: list[tuple[int, int]] = []
+        start: int | None = None
+        for r, kept in enumerate([*full.tolist(), False]):
+            if kept and start is None:
+                start = r
+            elif not kept and start is not None:
+                runs.append((start, r))
+                start = None
+        lines = [(a, b) for a, b in runs if b - a >= UNREAD_MIN_HEIGHT * word_cells]
+        if lines:
+            bands = []
+            for a, b in lines:
+                columns = np.flatnonzero(ink[r0 + a:r0 + b, c0:c1].any(axis=0))
+                bands.append((r0 + a, c0 + int(columns[0]), r0 + b, c0 + int(columns[-1]) + 1))
+            return bands
+        counts[full] = 0  # rules: what is left may hold a line
+    return []
 
 
 def _accounts_for_ink(word: tesseract.TsvWord) -> bool:

@@ -999,6 +999,17 @@ def test_a_ring_of_unread_ink_gives_no_line_band() -> None:
                 if documents.UNREAD_MIN_HEIGHT * 4 <= r1 - r0 <= documents.UNREAD_MAX_HEIGHT * 4]
 
 
+def test_a_line_band_is_found_under_the_rules_of_two_boxes_above_it() -> None:
+    # wide-2900030: "Ім'я:" under the bottom rule of one box and the top rule of its
+    # own, one region with them; the rules are the fullest rows, the label's are not.
+    ink = np.zeros((12, 60), dtype=bool)
+    ink[0, 0:60] = ink[1, 0:30] = True
+    ink[3, 0:60] = ink[4, 0:45] = True
+    ink[6:10, 2:14] = True
+    [(r0, c0, r1, c1)] = documents._line_bands(ink, (0, 0, 10, 60, 0), word_cells=4.0)
+    assert (r0, c0, r1, c1) == (6, 2, 10, 14)
+
+
 def test_a_labels_colon_read_a_line_apart_does_not_hide_the_value_below() -> None:
     # wide-2900013: "Прізвище" with its ":" read on a line of its own, right of
     # the label's end: it was taken for a value a column over, and the name lost.
@@ -1067,6 +1078,7 @@ def test_a_sure_word_after_a_cut_label_keeps_it_from_being_a_label() -> None:
 @pytest.mark.parametrize(("seed", "lang", "members"), [
     (2_900_013, "uk", ("family_name",)),
     (2_900_014, "ru", ("birth_date",)),
+    (2_900_030, "uk", ("given_name",)),
     (2_900_034, "uk", ("services",)),
     (2_900_061, "ru", ("birth_date",)),
     (2_600_026, "uk", ("birth_date",)),  # "Дата" alone, the rest of it under the frame
