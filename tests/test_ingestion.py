@@ -70,7 +70,10 @@ def broken_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         part = pdf_part(tmp)
         seen: list[tuple[int, int]] = []
         with Ingestor(["documents", *BROKEN, *BROKEN_TO_LOAD],
-                      Limits(document_timeout_s=3.0), 2,
+                      # Room for a niced sandbox to start and die on a loaded machine:
+                      # at 3 s the crashing one failed once, the suite run beside a
+                      # benchmark (its message not kept; time is the likeliest cause).
+                      Limits(document_timeout_s=6.0), 2,
                       plugins=refs(*BROKEN, *BROKEN_TO_LOAD)) as engine:
             result = engine.extract([part], progress=lambda d, t: seen.append((d, t)))
         yield Run(result, part, int(pidfile.read_text()), seen)
@@ -186,7 +189,7 @@ def test_junk_output_is_an_invalid_output_error(broken_run: Run, name: str) -> N
 
 def test_a_hanging_plugin_is_stopped_with_everything_it_started(broken_run: Run) -> None:
     [error] = errors_of(broken_run, "hangs")
-    assert ": timeout: the extractor did not finish within 4 s" in error
+    assert ": timeout: the extractor did not finish within 7 s" in error
     assert not alive(broken_run.grandchild)
 
 
