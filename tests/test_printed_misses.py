@@ -1075,7 +1075,31 @@ def test_a_sure_word_after_a_cut_label_keeps_it_from_being_a_label() -> None:
     assert biography._truncated_label(tokens, 0, biography.CELL_GAP_FACTOR * 12.0) is None
 
 
+@pytest.mark.parametrize(("read", "known"), [
+    ("Cooper Samuei", "Cooper Samuel"),  # wide-3000033, a father's name: "l" read "i"
+    ("Turner Hannan", "Turner Hannah"),  # wide-3000041, the guardian: "h" read "n"
+])
+def test_an_english_given_name_one_look_alike_from_one_census_name_is_repaired(
+        read: str, known: str) -> None:
+    fixed = correction.correct_text(read, person=True, kind="person")
+    assert fixed.value == known
+    assert fixed.fixes == {"name"}
+    assert correction.correct_name(read.split()[1], "given", "latin").value == known.split()[1]
+
+
+@pytest.mark.parametrize("read", [
+    "Lara",  # a census name, a look-alike from "Lana": left as read
+    "Isla",  # in no list, and a look-alike from none
+    "Mariia", "Oleksii",  # the tables' spellings of Ukrainian names
+    "Samuei!",  # two marks from any name
+])
+def test_a_latin_given_name_a_list_holds_or_none_is_near_is_left(read: str) -> None:
+    assert correction.snap_english_given(read) is None
+
+
 @pytest.mark.parametrize(("seed", "lang", "members"), [
+    (3_000_033, "en", ("family_contacts",)),
+    (3_000_041, "en", ("guardian",)),
     (2_900_013, "uk", ("family_name",)),
     (2_900_014, "ru", ("birth_date",)),
     (2_900_030, "uk", ("given_name",)),
