@@ -877,7 +877,9 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
     scale = 72.0 / dpi
     pictures = [(round(b[0] / scale), round(b[1] / scale), round(b[2] / scale),
                  round(b[3] / scale)) for b in (region.bbox for region in regions)]
-    words, read_again = _reread_unread_ink(gray_img, words, pictures, dpi=dpi, deadline=deadline)
+    # A hand's strokes make tall regions of their own: only a typed page's are cut to lines.
+    words, read_again = _reread_unread_ink(gray_img, words, pictures, dpi=dpi, deadline=deadline,
+                                           cut_tall=not _hand_filled(words))
     if _hand_filled(words):
         words, read_again = _read_hand(gray_img, words, read_again)
     items = [((w.block, w.paragraph * 10_000 + w.line), Word(
@@ -1070,7 +1072,8 @@ def _type_under(cleaned: Image.Image, word: tesseract.TsvWord,
 
 def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
                        pictures: Sequence[tuple[int, int, int, int]], *, dpi: int,
-                       deadline: float) -> tuple[list[tesseract.TsvWord], frozenset[int]]:
+                       deadline: float, cut_tall: bool = True,
+                       ) -> tuple[list[tesseract.TsvWord], frozenset[int]]:
     """Ink the page's reading left unread, each region read again on its own.
 
     Tesseract drops a value outright where its line finder takes it for part
@@ -1084,11 +1087,15 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     call (:func:`_read_again`: stacked, upscaled if the page is coarse).
     A region of a taller component is each band of it a line of type
     could be (:func:`_line_bands`: a date with a frame's stub above it and
-    its underline beneath). The regions that reading found no word to take
-    in (a short label alone, ``Ім'я:``, may be no line to it; a date beside
-    a frame's edge may come out at 0.52 among other crops) are read in one
-    call more, side by side as one line, their words taken only at
-    :data:`UNREAD_LINE_MIN_CONFIDENCE`. A page whose ink was all read costs no call.
+    its underline beneath); with ``cut_tall`` false (a page filled in by
+    hand: its strokes are tall, and cut, its regions could outnumber
+    :data:`UNREAD_MAX_REGIONS`, and the page lose all it reads again), a
+    taller component is passed over. The regions that reading found no
+    word to take in (a short label alone, ``Ім'я:``, may be no line to it;
+    a date beside a frame's edge may come out at 0.52 among other crops)
+    are read in one call more, side by side as one line, their words taken
+    only at :data:`UNREAD_LINE_MIN_CONFIDENCE`. A page whose ink was all
+    read costs no call.
 
     Guarantees: only ink no sure word covers is read again, so no word of
     the first reading is replaced except an unsure one under a word read
@@ -1129,7 +1136,9 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     joined[:, :-1] |= ink[:, 1:]
     boxes = []
     for component in _components(joined):
-        for r0, c0, r1, c1 in _line_bands(joined, component, word_h / cell):
+        bands = (_line_bands(joined, component, word_h / cell) if cut_tall
+                 else [component[:4]])
+        for r0, c0, r1, c1 in bands:
             height, width = (r1 - r0) * cell, (c1 - c0) * cell
             if (UNREAD_MIN_HEIGHT * word_h <= height <= UNREAD_MAX_HEIGHT * word_h
                     and width >= UNREAD_MIN_WIDTH * word_h):

@@ -1123,3 +1123,15 @@ def test_a_printed_300dpi_form_of_the_fourth_fresh_sample_is_read_right(
     truth = dossier.children[0].truth()
     for member in members:
         assert record[member] == truth[member], member
+
+
+def test_a_hand_filled_pages_tall_unread_ink_is_not_cut_into_lines(tmp_path: Path) -> None:
+    # wide-1000114 (by hand, a phone photo): cut into bands, the hand's tall strokes
+    # made more regions than a page's second reading takes, and "Warsaw" and
+    # "case management", read again before, were lost.
+    dossier = wide_dossier(1_000_114, "en", "phone photo")
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    assert record["current_location"] == "Warsaw"
+    assert record["services"]["social"] == "case management"
