@@ -164,6 +164,11 @@ UNREAD_MIN_CONFIDENCE = 0.6  # a word read again less surely than this is a gues
 # The same for a crop read once more as a line: forced to be a line, a box's
 # rule comes out as words ("5608601" at 0.61 off a skewed rule); a label read so is ~0.96.
 UNREAD_LINE_MIN_CONFIDENCE = 0.8
+# A crop whose words were all under UNREAD_MIN_CONFIDENCE is read again as a line only
+# if one had this many letters or digits at this much: a value read unsurely among
+# the other crops ("2014-04-14" at 0.52), not a corner or a rule's end ("ЕЙ" at 0.09).
+UNREAD_RETRY_CHARS = 3
+UNREAD_RETRY_CONFIDENCE = 0.3
 UNREAD_MAX_CONFIDENCE = 0.9  # ink the page's reading missed sat in a hard place: never surer
 UNREAD_SHORT_CHARS = 2  # a word read again this short must stand in a column of read words
 UNREAD_ALIGN = 0.4  # word heights a short word's left edge may stray from its column's
@@ -1153,8 +1158,7 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     # A word or two alone in a block may come out as no line at all ("Ім'я:"
     # beside nothing), or unsure among the block's other lines: what the block
     # found nothing to take in is read once more as a line.
-    unread = [n for n, read in enumerate(found) if not any(
-        w.confidence >= UNREAD_MIN_CONFIDENCE and any(c.isalnum() for c in w.text) for w in read)]
+    unread = [n for n, read in enumerate(found) if _read_as_a_line_again(read)]
     if unread:
         for n, read in zip(unread, _read_again([crops[n] for n in unread], dpi=dpi,
                                                deadline=deadline, in_a_row=True), strict=True):
@@ -1183,6 +1187,18 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     kept = [w for w in words
             if _accounts_for_ink(w) or not any(_covers(a, w) for a in added)]
     return kept + added, frozenset(range(len(kept), len(kept) + len(added)))
+
+
+def _read_as_a_line_again(read: Sequence[tesseract.TsvWord]) -> bool:
+    """Whether a crop of unread ink, read among the others, is read once more as a line:
+    it came out with no letter or digit, or with none taken but a word that looks like
+    part of a value (:data:`UNREAD_RETRY_CHARS` at :data:`UNREAD_RETRY_CONFIDENCE`)."""
+    alnum = [w for w in read if any(c.isalnum() for c in w.text)]
+    if not alnum:
+        return True
+    return not any(w.confidence >= UNREAD_MIN_CONFIDENCE for w in alnum) and any(
+        w.confidence >= UNREAD_RETRY_CONFIDENCE
+        and sum(c.isalnum() for c in w.text) >= UNREAD_RETRY_CHARS for w in alnum)
 
 
 def _line_bands(ink: npt.NDArray[np.bool_], component: tuple[int, int, int, int, int],

@@ -1109,7 +1109,6 @@ def test_a_latin_given_name_a_list_holds_or_none_is_near_is_left(read: str) -> N
     (2_800_030, "en", ("sex",)),
     (2_800_043, "en", ("current_location",)),
     (2_600_031, "en", ("birth_date",)),  # the date beside a photo frame, never read at all
-    (2_700_028, "uk", ("guardian",)),  # "Шевчук Софія" over a pen stroke, never read at all
     (2_600_040, "ru", ("family_name", "given_name", "displacement_date")),
     (2_700_052, "en", ("displacement_date",)),
 ])
@@ -1123,6 +1122,19 @@ def test_a_printed_300dpi_form_of_the_fourth_fresh_sample_is_read_right(
     truth = dossier.children[0].truth()
     for member in members:
         assert record[member] == truth[member], member
+
+
+@pytest.mark.parametrize(("read", "again"), [
+    ([], True),  # a label alone, no line to Tesseract among the other crops
+    ([("|", 0.94)], True),  # no letter or digit
+    ([("2014-04-14", 0.52), ("|", 0.9)], True),  # wide-2600031: a value, read unsurely
+    ([("ЕЙ", 0.09)], False),  # a corner or a rule's end: not worth a call
+    ([("г", 0.21), ("И", 0.48)], False),
+    ([("Левко", 0.93), ("№", 0.26)], False),  # taken as it is
+])
+def test_a_crop_of_unread_ink_is_read_again_as_a_line_only_when_it_may_hold_a_value(
+        read: list[tuple[str, float]], again: bool) -> None:
+    assert documents._read_as_a_line_again([_tsv(t, 10, 40, 20, c) for t, c in read]) is again
 
 
 def test_a_hand_filled_pages_tall_unread_ink_is_not_cut_into_lines(tmp_path: Path) -> None:
