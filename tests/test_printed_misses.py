@@ -734,6 +734,18 @@ def test_a_word_after_a_numero_sign_that_is_no_number_is_left_as_read() -> None:
     assert correction.correct_text("школа № Зірка", kind="service").value == "школа № Зірка"
 
 
+def _assert_read_right(tmp_path: Path, seed: int, lang: str, members: tuple[str, ...]) -> None:
+    """A generated 300-dpi form's one record, schema-valid, with ``members`` as printed."""
+    dossier = wide_dossier(seed, lang, "300 dpi")  # type: ignore[arg-type]
+    out = documents.DocumentsExtractor().extract(
+        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
+    [record] = out.records
+    schemas.validate_biography(record)
+    truth = dossier.children[0].truth()
+    for member in members:
+        assert record[member] == truth[member], member
+
+
 @pytest.mark.parametrize(("seed", "lang", "members"), [
     # "ДАТА НАРОДЖЕНН" cut by the photo frame, its tall half read at 0.72; "ліцей № З"
     (2_000_001, "uk", ("birth_date", "services")),
@@ -743,14 +755,7 @@ def test_a_word_after_a_numero_sign_that_is_no_number_is_left_as_read() -> None:
 ])
 def test_a_printed_300dpi_form_of_the_fresh_sample_is_read_right(
         tmp_path: Path, seed: int, lang: str, members: tuple[str, ...]) -> None:
-    dossier = wide_dossier(seed, lang, "300 dpi")  # type: ignore[arg-type]
-    out = documents.DocumentsExtractor().extract(
-        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
-    [record] = out.records
-    schemas.validate_biography(record)
-    truth = dossier.children[0].truth()
-    for member in members:
-        assert record[member] == truth[member], member
+    _assert_read_right(tmp_path, seed, lang, members)
 
 
 def test_a_stroke_lines_word_read_as_something_is_weighed_with_its_whole_line() -> None:
@@ -1114,14 +1119,7 @@ def test_a_latin_given_name_a_list_holds_or_none_is_near_is_left(read: str) -> N
 ])
 def test_a_printed_300dpi_form_of_the_fourth_fresh_sample_is_read_right(
         tmp_path: Path, seed: int, lang: str, members: tuple[str, ...]) -> None:
-    dossier = wide_dossier(seed, lang, "300 dpi")  # type: ignore[arg-type]
-    out = documents.DocumentsExtractor().extract(
-        PartInput(dossier.filename, dossier.media_type, dossier.write(tmp_path), AS_OF))
-    [record] = out.records
-    schemas.validate_biography(record)
-    truth = dossier.children[0].truth()
-    for member in members:
-        assert record[member] == truth[member], member
+    _assert_read_right(tmp_path, seed, lang, members)
 
 
 @pytest.mark.parametrize(("read", "again"), [
