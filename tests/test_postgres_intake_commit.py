@@ -32,6 +32,7 @@ from gateway.server.sql import Connection, advisory_key
 from gateway.server.store import WRITE_GROUP_LOCK, Database, Finish
 from tests.conftest import Exchange, running_exchange
 from tests.harness import Party, make_keys, make_packet, post_packet, tiny_pdf, wait_for
+from tests.writer import hold_writer
 
 WAIT_S = 10  # bounds every wait: the failure mode under test is a hang
 PREFIX = '{"packet_id": "%s", "status": "ACCEPTED", "log_index": '  # a 202 body before its index
@@ -180,8 +181,7 @@ def test_an_upload_of_an_id_taken_earlier_in_its_group_answers_the_first_whole_b
     ua = Party("ua", tmp_path / "ua", make_keys(tmp_path / "ua"))
     packet = make_packet(ua, "ru", [("a.pdf", "application/pdf", tiny_pdf("one"))])
     manifest = Manifest.from_bytes(jws.parse(packet.envelope, typ=jws.TYP_PACKET).payload)
-    gate = threading.Event()
-    busy = node.submit(lambda _c: gate.wait(WAIT_S))  # holds the writer: the next two group
+    gate, busy = hold_writer(node, WAIT_S)  # holds the writer: the next two group
 
     def first(conn: Connection) -> Finish[Any, int]:
         finish = intake(packet.packet_id)(conn)

@@ -15,7 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from gateway.server.extraction import _claim_jobs
 from gateway.server.log import MerkleLog, insert_entry
 from gateway.server.sql import DATABASE_ERRORS, Connection, translate
 from gateway.server.store import Database
+from tests.writer import hold_writer
 
 WAIT_S = 10  # bounds every wait on the writer: the failure mode under test is a hang
 QUEUED = 40  # writes queued behind a held writer: they must commit as one group
@@ -104,8 +104,7 @@ def test_a_failing_write_in_a_group_rolls_back_alone(database_target: Path | str
     db = open_migrated(database_target)
     try:
         db.write_sync(lambda c: c.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
-        gate = threading.Event()
-        busy = db.submit(lambda _c: gate.wait(WAIT_S))  # holds the writer: the rest queue up
+        gate, busy = hold_writer(db, WAIT_S)  # holds the writer: the rest queue up
 
         def insert(x: int) -> Callable[[Connection], int]:
             def run(c: Connection) -> int:
@@ -146,8 +145,7 @@ def test_one_statement_writes_of_a_group_fail_alone_whichever_way_they_fail(
     try:
         db.write_sync(lambda c: c.execute("CREATE TABLE t (x INTEGER PRIMARY KEY CHECK (x <> 3))"))
         db.write_sync(lambda c: c.execute("INSERT INTO t (x) VALUES (5)"))
-        gate = threading.Event()
-        busy = db.submit(lambda _c: gate.wait(WAIT_S))  # holds the writer: the rest queue up
+        gate, busy = hold_writer(db, WAIT_S)  # holds the writer: the rest queue up
 
         def step(c: Connection, row: Any) -> int:
             if row is None:  # x=5 was there: nothing inserted, and this step is refused
@@ -181,8 +179,7 @@ def test_queued_writes_commit_in_one_transaction_on_postgresql(postgres_dsn: str
     """The group is one transaction (one commit, one WAL flush) on PostgreSQL too."""
     db = open_migrated(postgres_dsn)
     try:
-        gate = threading.Event()
-        busy = db.submit(lambda _c: gate.wait(WAIT_S))
+        gate, busy = hold_writer(db, WAIT_S)
         futures = [
             db.submit(lambda c: int(c.execute("SELECT txid_current()").fetchone()[0]))
             for _ in range(QUEUED)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
 
 from gateway.server.sql import Connection
 from gateway.server.store import Database
+from tests.writer import hold_writer
 
 WAIT_S = 5  # bounds the wait on a writer that died: the failure mode under test
 
@@ -23,8 +23,7 @@ def test_a_write_cancelled_while_queued_does_not_stop_the_writer(tmp_path: Path)
     """
     db = Database(tmp_path / "dxg.sqlite3")
     try:
-        gate = threading.Event()
-        busy = db.submit(lambda _c: gate.wait(WAIT_S))  # holds the writer
+        gate, busy = hold_writer(db, WAIT_S)  # holds the writer
         given_up = db.submit(lambda c: c.execute("CREATE TABLE given_up (x)"))
         assert given_up.cancel()
         gate.set()
