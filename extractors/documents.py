@@ -172,6 +172,7 @@ UNREAD_RETRY_CONFIDENCE = 0.3
 UNREAD_MAX_CONFIDENCE = 0.9  # ink the page's reading missed sat in a hard place: never surer
 UNREAD_SHORT_CHARS = 2  # a word read again this short must stand in a column of read words
 UNREAD_ALIGN = 0.4  # word heights a short word's left edge may stray from its column's
+UNREAD_LEAD_GAP = 1.0  # word heights from a short number read again to the word it leads
 UNREAD_COVERED = 0.5  # a word of the page's reading this sure accounts for its ink
 UNREAD_MARK_WIDTH = 2.0  # a mark (no letter, no digit) this many times wider than tall is a
 #                          line of type read as one "|" and accounts for none of its ink
@@ -1165,28 +1166,48 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
             found[n] = [w for w in read if w.confidence >= UNREAD_LINE_MIN_CONFIDENCE]
     added: list[tesseract.TsvWord] = []
     for n, (box, read) in enumerate(zip(cut, found, strict=True)):
-        for w in read:
-            if w.confidence < UNREAD_MIN_CONFIDENCE or not any(c.isalnum() for c in w.text):
-                continue
-            again = replace(
-                w, left=box[0] + w.left, top=box[1] + w.top,
-                confidence=min(w.confidence, UNREAD_MAX_CONFIDENCE),
-                block=UNREAD_BLOCK + n, paragraph=0, line=0)
+        placed = [replace(w, left=box[0] + w.left, top=box[1] + w.top,
+                          confidence=min(w.confidence, UNREAD_MAX_CONFIDENCE),
+                          block=UNREAD_BLOCK + n, paragraph=0, line=0)
+                  for w in read
+                  if w.confidence >= UNREAD_MIN_CONFIDENCE and any(c.isalnum() for c in w.text)]
+        for again in placed:
             if any(_covers(s, again) or _covers(again, s) for s in sure):
                 continue  # the crop's edge cut a read word, or it is a read word read again
-            # A letter or two alone is a value only in a column of the page's words
-            # (a sex letter under or beside its neighbours' values); elsewhere it is a
-            # box's corner or the sheet's edge read as "L" or "3".
-            if sum(c.isalnum() for c in again.text) <= UNREAD_SHORT_CHARS and (
-                    not again.text.isalpha() or not any(
-                        abs(s.left - again.left) <= UNREAD_ALIGN * word_h for s in sure)):
-                continue  # nor is a short word of digits or marks ("1/", a label's half)
+            if (sum(c.isalnum() for c in again.text) <= UNREAD_SHORT_CHARS
+                    and not _short_word_taken(again, sure, [*sure, *placed], word_h)):
+                continue
             added.append(again)
     if not added:
         return list(words), frozenset()
     kept = [w for w in words
             if _accounts_for_ink(w) or not any(_covers(a, w) for a in added)]
     return kept + added, frozenset(range(len(kept), len(kept) + len(added)))
+
+
+def _short_word_taken(word: tesseract.TsvWord, sure: Sequence[tesseract.TsvWord],
+                      read: Sequence[tesseract.TsvWord], word_h: float) -> bool:
+    """Whether a word of :data:`UNREAD_SHORT_CHARS` letters or digits, read again, is a value's.
+
+    A letter or two alone is one only in a column of the page's words (a sex
+    letter under or beside its neighbours' values); elsewhere it is a box's
+    corner or the sheet's edge read as ``L`` or ``3``. A number of a digit or
+    two must also lead a line: a word of ``read`` (the page's sure words and
+    those its crop was read again with) starting within
+    :data:`UNREAD_LEAD_GAP` word heights to its right, its middle within the
+    number's height: a day before its month (``11`` of ``11 October 2011``,
+    the first reading dropped the whole line: wide-1000041). Marks among
+    them are never taken (``1/``, a bilingual label's half).
+    """
+    left = word.left
+    if not any(abs(s.left - left) <= UNREAD_ALIGN * word_h for s in sure):
+        return False
+    if word.text.isalpha():
+        return True
+    right = word.left + word.width
+    return word.text.isdigit() and any(
+        0 <= s.left - right <= UNREAD_LEAD_GAP * word_h
+        and word.top <= s.top + s.height / 2 <= word.top + word.height for s in read)
 
 
 def _read_as_a_line_again(read: Sequence[tesseract.TsvWord]) -> bool:

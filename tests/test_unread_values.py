@@ -49,6 +49,8 @@ def _read_one(tmp: Path, seed: int, lang: str, condition: str,
     # Left of the photo, on a 200-dpi scan: the surname and the sex letter.
     (1_000_070, "en", "degraded", "family_name", "Harris"),
     (1_000_070, "en", "degraded", "sex", "female"),
+    # The whole line "11 October 2011" was left out; read again, its day too.
+    (1_000_041, "en", "300 dpi", "birth_date", "2011-10-11"),
 ])
 def test_a_value_the_page_reading_left_out_is_read_again(
         tmp_path: Path, seed: int, lang: str, condition: str, member: str, value: str) -> None:
@@ -92,6 +94,21 @@ def test_ink_no_word_covers_is_read_again_and_marked() -> None:
     assert found.confidence <= documents.UNREAD_MAX_CONFIDENCE
     assert found.block >= documents.UNREAD_BLOCK  # a line of its own
     assert out[: len(first)] == first  # every word of the first reading kept
+
+
+@pytest.mark.parametrize(("line", "taken"), [
+    ("11 October 2011", ["11", "October", "2011"]),  # a day leads its month
+    ("11", []),  # a number alone in the column is a box's edge or a mark, no value
+])
+def test_a_short_number_read_again_is_taken_only_leading_its_line(
+        line: str, taken: list[str]) -> None:
+    img = _typed_page([*LINES[:2], line, *LINES[2:]])
+    words = tesseract.ocr_words(img, dpi=300, timeout=60)
+    top = 60 + 90 * 2
+    first = [w for w in words if not top - 20 <= w.top <= top + 40]
+    assert len(first) < len(words)  # the first reading had the line; the test takes it away
+    out, again = documents._reread_unread_ink(img, first, [], dpi=300, deadline=_later())
+    assert [out[i].text for i in sorted(again)] == taken
 
 
 def test_a_page_whose_ink_was_all_read_costs_no_second_call(
