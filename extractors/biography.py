@@ -133,6 +133,9 @@ LABEL_WORD_LETTERS = 4  # a label's word this long, read whole, names its label'
 TRUNCATED_LABEL_LETTERS = 7  # a label's start this long ("датанаро") may stand for it ...
 TRUNCATED_LABEL_SHARE = 0.5  # ... when it is at least this share of it
 GARBLED_WORD_LETTERS = 2  # letters a label's last word read in the other script may differ by
+UNREAD_RELATION_SHARE = 0.5  # of a relation label's letters, the most an unread label may miss
+UNREAD_RELATION_MARGIN = 2  # edits the nearest relation must win by to be named; else "other"
+UNREAD_LABEL_MAX_CONFIDENCE = 0.5  # a relative under a label no table matched: always reviewed
 LABEL_MEMO = 8192  # texts whose label is remembered: a document's label candidates, many times
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
@@ -322,6 +325,7 @@ class _Field:
     page: int
     noisy: bool = False  # ink that was not text lay on or beside the value
     marked_empty: bool = False  # a dash says the field is empty (not a value unread)
+    unread_label: bool = False  # a relative under a label no table matched (its relation guessed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -890,9 +894,14 @@ class _PageReader:
                 out.append(_Heading(row.page, row.bbox))
                 continue
             segs = self.segments[r]
-            for s, segment in enumerate(segs):
-                if segment.label is None:
-                    continue
+            for s, cell in enumerate(segs):
+                segment: _Segment | None = cell
+                unread_label = cell.label is None
+                if unread_label:
+                    segment = _unread_relative(cell) if s == 0 else None
+                    taken = set(self.used)
+                if segment is None or segment.label is None:
+                    continue  # no label, nor a relative's unread one
                 right = self._right_edge(segs, s)
                 value = list(segment.value_tokens)
                 noisy = segment.noisy
@@ -938,6 +947,9 @@ class _PageReader:
                         if (len(head) < len(value) and _reads_as("sex", head)
                                 and not any(_reads_as("sex", [t]) for t in value[len(head):])):
                             value, noisy = head, True
+                if unread_label and not _reads_as_relative(value):
+                    self.used = taken  # no relative under it: the label stays unread
+                    continue
                 label = segment.label
                 out.append(
                     _Field(
@@ -947,8 +959,9 @@ class _PageReader:
                         label_tokens,
                         tuple(value),
                         row.page,
-                        noisy,
+                        noisy or unread_label,
                         segment.marked_empty and not value,
+                        unread_label,
                     )
                 )
         return out
@@ -1071,6 +1084,49 @@ def _unread_label(token: _Token) -> bool:
     head = token.text[:-1]
     return (token.text.endswith(":") and sum(c.isalpha() for c in head) >= SHORT_LABEL_CLOSED
             and all(c.isalpha() or c in translit.APOSTROPHES for c in head))
+
+
+_RELATION_KEYS: tuple[tuple[str, str], ...] = tuple(
+    (member, _key(text)) for member, by_language in LABELS.items()
+    if member.startswith("contact:") for texts in by_language.values() for text in texts)
+
+
+def _unread_relative(segment: _Segment) -> _Segment | None:
+    """A row that starts with a label too garbled to match, as a relative's label, or None.
+
+    ``СВАМОМОТНЕВ:`` for ``GRANDMOTHER:`` (wide-1000045) hid a relative: the
+    line under it, name, place and phone, was no field and was lost without
+    a word. A row's first word that is an unread label (:func:`_unread_label`)
+    now stands for a relative's label, taken only when its value reads as a
+    relative's, a name and a phone (the caller checks,
+    :func:`_reads_as_relative`). The relation is the one whose label, in
+    either script's look-alikes, is nearest it, missing at most
+    :data:`UNREAD_RELATION_SHARE` of its letters and nearer by
+    :data:`UNREAD_RELATION_MARGIN` edits than any other relation's; else
+    ``other``. Either way a person looks (:data:`UNREAD_LABEL_MAX_CONFIDENCE`).
+    """
+    if not segment.value_tokens or not _unread_label(segment.value_tokens[0]):
+        return None
+    head = segment.value_tokens[0]
+    best: dict[str, int] = {}
+    for key in set(_keys(head.text)):
+        for member, label_key in _RELATION_KEYS:
+            limit = int(UNREAD_RELATION_SHARE * len(label_key))
+            edits = _distance(key, label_key, limit)
+            if edits <= limit:
+                best[member] = min(best.get(member, edits), edits)
+    ranked = sorted(best.items(), key=lambda item: item[1])
+    member, edits = "contact:other", len(_key(head.text))
+    if ranked and (len(ranked) == 1 or ranked[1][1] - ranked[0][1] >= UNREAD_RELATION_MARGIN):
+        member, edits = ranked[0]
+    return _Segment(Label(member, frozenset(), ""), [head], edits,
+                    list(segment.value_tokens[1:]), segment.marked_empty, segment.noisy)
+
+
+def _reads_as_relative(value: Sequence[_Token]) -> bool:
+    """Whether a value reads as a relative's: a name and a phone (``name, place, phone``)."""
+    contact = parse_contact("other", _text(value) or "")
+    return contact["name"] is not None and contact["phone"] is not None
 
 
 def _overlap(a: BBox, b: BBox) -> float:
@@ -1284,9 +1340,12 @@ def _ceiling(f: _Field, fixes: frozenset[correction.Fix]) -> float:
     no more than that word (the lower of its two readings); a month told from
     a word that was none (``correction.snap_month``) or a place snapped to the
     one known place a letter away (``correction.snap_place``), no more than its
-    weakest word.
+    weakest word; a relative under a label no table matched, no more than
+    :data:`UNREAD_LABEL_MAX_CONFIDENCE`.
     """
     caps = [1.0]
+    if f.unread_label:
+        caps.append(UNREAD_LABEL_MAX_CONFIDENCE)
     if any(t.reread for t in f.value_tokens):
         caps.append(confidence.READ_AGAIN_MAX_CONFIDENCE)
     caps += [t.confidence for t in f.value_tokens if t.own_language]

@@ -229,3 +229,42 @@ def test_a_bilingual_label_read_again_keeps_its_value(
         tmp_path: Path, seed: int, condition: str, value: str) -> None:
     record, truth = _read_one(tmp_path, seed, "ru", condition)
     assert record["family_name"] == truth["family_name"] == value
+
+
+_PARKER = "Parker Chloe, Mariupol, +380 76 697 9807"
+
+
+@pytest.mark.parametrize(("label", "relation"), [
+    ("СВАМОМОТНЕВ:", "grandparent"),  # "GRANDMOTHER:" in Cyrillic look-alikes (wide-1000045)
+    ("Gxqwzv:", "other"),  # near no relation's label: a relative all the same
+])
+def test_a_relative_under_a_label_too_garbled_to_match_is_kept_for_review(
+        label: str, relation: str) -> None:
+    # The relative under it was no field, and was lost without a word.
+    [record] = biography.parse_pages("form.pdf", [_above(
+        ("Surname:", "Parker"), ("Given name:", "Liam"), (label, _PARKER),
+        ("Mother:", "Parker Grace, Kherson, +380 81 286 3123"))], as_of=AS_OF)
+    assert record["family_contacts"] == [
+        {"relation": relation, "name": "Parker Chloe", "place": "Mariupol",
+         "phone": "+380 76 697 9807"},
+        {"relation": "mother", "name": "Parker Grace", "place": "Kherson",
+         "phone": "+380 81 286 3123"}]
+    confidence_of = record["provenance"]["family_contacts.0"]["confidence"]
+    assert confidence_of <= biography.UNREAD_LABEL_MAX_CONFIDENCE
+    assert "family_contacts.0" in record["review"]
+
+
+@pytest.mark.parametrize("value", ["Parker Chloe, Mariupol", "+380 76 697 9807"])
+def test_a_garbled_label_over_no_relative_gives_no_contact(value: str) -> None:
+    [record] = biography.parse_pages("form.pdf", [_above(
+        ("Surname:", "Parker"), ("Given name:", "Liam"), ("СВАМОМОТНЕВ:", value))],
+        as_of=AS_OF)
+    assert record["family_contacts"] == []
+
+
+def test_a_form_whose_relative_label_was_garbled_keeps_the_relative(tmp_path: Path) -> None:
+    # wide-1000045 (300 dpi): "GRANDMOTHER:" read "СВАМОМОТНЕВ:" at 0.90.
+    record, truth = _read_one(tmp_path, 1_000_045, "en", "300 dpi")
+    assert record["family_contacts"] == truth["family_contacts"]
+    assert record["family_contacts"][0]["relation"] == "grandparent"
+    assert "family_contacts.0" in record["review"]
