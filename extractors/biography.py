@@ -311,7 +311,7 @@ class _Segment:
     label_tokens: list[_Token]
     distance: int
     value_tokens: list[_Token] = field(default_factory=list)
-    marked_empty: bool = False  # "—" after the label: the value is empty, not below
+    marked_empty: bool = False  # "—" after the label: the value is empty (unless one is below)
     noisy: bool = False  # specks were dropped beside the value (a stamp, a stroke)
 
 
@@ -919,10 +919,15 @@ class _PageReader:
                         label_tokens += tuple(value)
                         distance += 1  # one half unread: a little less sure
                         last_row, value = below
-                elif not value and not segment.marked_empty:
+                elif not value:
                     below = self._below(r, segment, right)
                     if below is not None:
+                        # A dash after the label with a value under it in the label's
+                        # column was a mark (a stamp's ring: "GUARDIAN: -" over
+                        # "Miller Hannah", wide-3100053), not "empty": an empty
+                        # field's value is nowhere, and a next label is under it.
                         last_row, value = below
+                        noisy = noisy or segment.marked_empty
                 elif (segment.label.member in _TYPED
                       and not _reads_as(segment.label.member, value)
                       and not label_tokens[-1].text.endswith(":")

@@ -1145,3 +1145,19 @@ def test_a_hand_filled_pages_tall_unread_ink_is_not_cut_into_lines(tmp_path: Pat
     [record] = out.records
     assert record["current_location"] == "Warsaw"
     assert record["services"]["social"] == "case management"
+
+
+# -- a fifth round of fresh printed samples (seeds 3,100,001 and up) ------------------------------
+
+
+def test_a_dash_after_a_label_with_its_value_under_it_is_a_mark() -> None:
+    # wide-3100053: a stamp's ring read as "-" after "GUARDIAN:" made the guardian
+    # "empty", and "Miller Hannah" under the label was lost, unflagged.
+    lines = (row(100, (50, "LAST NAME:")), row(114, (50, "Miller")),
+             row(140, (50, "FORENAME:")), row(154, (50, "Iryna")),
+             row(180, (50, "GUARDIAN:"), (130, "-")), row(194, (50, "Miller Hannah")),
+             row(220, (50, "SISTER:")), row(234, (50, "Parker Chloe, Sumy, +380 50 698 3100")))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["guardian"] == "Miller Hannah"
+    assert [c["name"] for c in record["family_contacts"]] == ["Parker Chloe"]
