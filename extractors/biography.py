@@ -136,6 +136,7 @@ GARBLED_WORD_LETTERS = 2  # letters a label's last word read in the other script
 UNREAD_RELATION_SHARE = 0.5  # of a relation label's letters, the most an unread label may miss
 UNREAD_RELATION_MARGIN = 2  # edits the nearest relation must win by to be named; else "other"
 UNREAD_LABEL_MAX_CONFIDENCE = 0.5  # a relative under a label no table matched: always reviewed
+STRANGE_PLACE_MAX_CONFIDENCE = 0.5  # a place no table knows, not in the names' script: reviewed
 LABEL_MEMO = 8192  # texts whose label is remembered: a document's label candidates, many times
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
@@ -1378,7 +1379,8 @@ def _provenance(f: _Field, method: str, evidence: confidence.Evidence) -> dict[s
 _NAME_KINDS: dict[str, correction.NameKind] = {
     "family_name": "family", "given_name": "given", "patronymic": "patronymic",
 }  # fmt: skip
-_TEXT_MEMBERS = ("birth_place", "displacement_place", "current_location", "guardian")
+_PLACES = ("birth_place", "displacement_place", "current_location")
+_TEXT_MEMBERS = (*_PLACES, "guardian")
 
 
 @dataclass(slots=True)
@@ -1505,6 +1507,7 @@ class _Builder:
             if values["displacement_date"]
             else None
         )
+        self._doubt_strange_places(values, contacts, form_script)
         self._score(provenance, values, record_id)
         pages = sorted({f.page for f in child.fields} | {h.page for h in child.headings})
         methods = {self.methods[p] for p in pages}
@@ -1575,6 +1578,32 @@ class _Builder:
         self._read["sex"] = replace(self._read[source], inferred=True)
         provenance["sex"] = {**provenance[source], "inferred": True}
         provenance["sex"].pop("corrected", None)
+
+    def _doubt_strange_places(self, values: dict[str, Any],
+                              contacts: list[dict[str, str | None]],
+                              form_script: correction.Script | None) -> None:
+        """Caps a place no table knows, read in another script than the child's names.
+
+        ``Yepuiris`` for ``Чернігів`` (wide-3100046, a Ukrainian and English
+        form: Latin look-alikes with no Cyrillic twin for all of them) came
+        out at 0.99, unflagged: its words were read surely, and nothing else
+        doubted it. A child's places are written in the script of its names
+        (of the form's labels when the names tell none); one in the other
+        script is a misreading unless it is a place the table knows
+        (``Berlin`` as printed). Such a value is never surer than
+        :data:`STRANGE_PLACE_MAX_CONFIDENCE`: a person looks.
+        """
+        script = correction.script_of(" ".join(values[m] or "" for m in _NAMES)) or form_script
+        if script is None:
+            return
+        read = [(m, values[m]) for m in _PLACES] + [
+            (f"family_contacts.{n}", c["place"]) for n, c in enumerate(contacts)]
+        table = places.table()
+        for key, place in read:
+            if (place and key in self._read and correction.script_of(place) not in (None, script)
+                    and not table.known(place)):
+                self._read[key] = replace(self._read[key], ceiling=min(
+                    self._read[key].ceiling, STRANGE_PLACE_MAX_CONFIDENCE))
 
     def _score(self, provenance: dict[str, dict[str, Any]], values: dict[str, Any],
                record_id: str) -> None:

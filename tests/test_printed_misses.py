@@ -1161,3 +1161,19 @@ def test_a_dash_after_a_label_with_its_value_under_it_is_a_mark() -> None:
                                      as_of=AS_OF)
     assert record["guardian"] == "Miller Hannah"
     assert [c["name"] for c in record["family_contacts"]] == ["Parker Chloe"]
+
+
+@pytest.mark.parametrize(("place", "doubted"), [
+    ("Yepuiris", True),  # wide-3100046: "Чернігів" in Latin look-alikes, at 0.99 unflagged
+    ("Berlin", False),  # a known place, as printed
+    ("Чернігів", False),
+])
+def test_a_place_no_table_knows_in_another_script_than_the_names_is_reviewed(
+        place: str, doubted: bool) -> None:
+    record = _parse([("Прізвище:", "Кравчук", 0.97), ("Ім'я:", "Назар", 0.97),
+                     ("Поточне місцеперебування:", place, 0.97),
+                     ("Бабуся:", f"Кравчук Софія, {place}, +380 83 235 9106", 0.97)])
+    assert record["current_location"] == place
+    for key in ("current_location", "family_contacts.0"):
+        capped = record["provenance"][key]["confidence"] <= biography.STRANGE_PLACE_MAX_CONFIDENCE
+        assert capped is doubted, key
