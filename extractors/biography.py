@@ -114,7 +114,7 @@ from datetime import date
 from typing import Any, Literal
 
 from extractors import confidence, correction, dates, places
-from extractors.layout import ImageRegion, Line, PageText
+from extractors.layout import ImageRegion, Line, PageText, Word
 from gateway.pluginspec import BBox, translit
 
 LabelLanguage = Literal["uk", "ru", "en"]
@@ -132,6 +132,7 @@ MAX_LABEL_WORDS = 5  # the longest label is 3 words; room for a bilingual split
 LABEL_WORD_LETTERS = 4  # a label's word this long, read whole, names its label's half
 TRUNCATED_LABEL_LETTERS = 7  # a label's start this long ("датанаро") may stand for it ...
 TRUNCATED_LABEL_SHARE = 0.5  # ... when it is at least this share of it
+TRUNCATED_SLIP_LETTERS = 9  # a start this long may hold one letter read as another
 GARBLED_WORD_LETTERS = 2  # letters a label's last word read in the other script may differ by
 UNREAD_RELATION_SHARE = 0.5  # of a relation label's letters, the most an unread label may miss
 UNREAD_RELATION_MARGIN = 2  # edits the nearest relation must win by to be named; else "other"
@@ -145,6 +146,7 @@ INK_REACH = 2.0  # line heights past a value's end at which a stroke may still h
 SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
 DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
+OVERLAID_WORD = 0.7  # a word under a surer word of its row's other line, less sure: a mark
 PHOTO_REVIEW_THRESHOLD = 0.9  # a photo over ~43 pt from its child's block is for review
 # A record with more than this share of the values it read under the review
 # threshold was not read as type at all (a hand-filled form, a ruined scan):
@@ -348,6 +350,8 @@ _DIGITS_AS_LATIN = str.maketrans("10!", "ioi")
 # Cyrillic letters OCR reads for Latin ones of another shape than their twins
 # ("Раїгопутіс" for "Patronymic": "ї" for "t", "г" for "r", "п" for "n", "т" for "m").
 _SHAPES_AS_LATIN = str.maketrans(correction.CYRILLIC_TO_LATIN)
+# And the other way ("no BATbKOB" for "ПО БАТЬКОВ": "n" for "п", "b" for "ь").
+_SHAPES_AS_CYRILLIC = str.maketrans(correction.LATIN_TO_CYRILLIC)
 # Letters a box's corner or its left edge is read as, glued before the label in it.
 _FRAME_EDGES = "ГгLlIІ"
 
@@ -365,6 +369,7 @@ def _keys(text: str) -> tuple[str, ...]:
         _key(cyrillic.translate(_DIGITS_AS_CYRILLIC)),
         _key(latin.translate(_DIGITS_AS_LATIN)),
         _key(latin.translate(_SHAPES_AS_LATIN)),
+        _key(cyrillic.translate(_SHAPES_AS_CYRILLIC)),
     )
 
 
@@ -488,7 +493,8 @@ def _rows(page: PageText) -> list[_Row]:
         groups.append([line])
     rows = []
     for group in sorted(groups + tall, key=lambda g: min(ln.bbox[1] for ln in g)):
-        words = sorted((w for ln in group for w in ln.words), key=lambda w: w.bbox[0])
+        words = sorted((w for ln in group for w in ln.words if not _overlaid(w, ln, group)),
+                       key=lambda w: w.bbox[0])
         tokens = tuple(t for w in words for t in _split_word(w.text, w.bbox, w.confidence,
                                                              w.reread, w.own_language))
         bbox = _union(t.bbox for t in tokens)
@@ -499,6 +505,23 @@ def _rows(page: PageText) -> list[_Row]:
             for t in tokens)
         rows.append(_Row(page.page, tokens, bbox, ink))
     return rows
+
+
+def _overlaid(word: Word, line: Line, group: Sequence[Line]) -> bool:
+    """Whether a word of one of a row's lines lies over or under a word of another.
+
+    Two words of one row never share their width; where they do, the one OCR
+    doubts (under :data:`OVERLAID_WORD`, and less sure than the other) is a
+    mark read as letters: a pen stroke under ``Коваленко Олена`` read ``Se``
+    at 0.56 and put between the two names (wide-3200065).
+    """
+    if word.confidence >= OVERLAID_WORD:
+        return False
+    width = word.bbox[2] - word.bbox[0]
+    return any(
+        other is not line and w.confidence > word.confidence
+        and min(w.bbox[2], word.bbox[2]) - max(w.bbox[0], word.bbox[0]) >= 0.5 * width
+        for other in group for w in other.words)
 
 
 def _extent(line: Line, tallest: float) -> tuple[float, float]:
@@ -641,7 +664,11 @@ def _truncated_label(tokens: Sequence[_Token], start: int,
 
     The row's words, from ``start``, spell the start of exactly one member's
     labels, into its second word, at least :data:`TRUNCATED_LABEL_SHARE` of
-    it and :data:`TRUNCATED_LABEL_LETTERS` letters; whatever follows on the
+    it and :data:`TRUNCATED_LABEL_LETTERS` letters, as read or in either
+    script's look-alikes (:func:`_keys`); a start of
+    :data:`TRUNCATED_SLIP_LETTERS` or more may hold one letter read as
+    another (``no BATbKOB`` for ``ПО БАТЬКОВ``, cut by a photo's frame,
+    wide-3200065), at one edit more; whatever follows on the
     row is debris (:func:`_debris_after`: ``"п``, the rest of the label
     garbled; ``H`` far along, a frame's edge). Its value
     is then looked for below it, as for any label alone on its row; no value,
@@ -650,16 +677,21 @@ def _truncated_label(tokens: Sequence[_Token], start: int,
     for end in range(len(tokens), start + 1, -1):
         if not _debris_after(tokens, end, cell_gap):
             break  # a sure word after the label: a value or another label, not debris
-        read = _key(" ".join(t.text for t in tokens[start:end]))
-        if len(read) < TRUNCATED_LABEL_LETTERS:
-            continue
-        members = {label.member for label in _ALL_LABELS
-                   if label.key.startswith(read) and len(label.key) > len(read)
-                   and len(read) >= TRUNCATED_LABEL_SHARE * len(label.key)}
-        if len(members) == 1 and match_label(" ".join(t.text for t in tokens[start:end])) is None:
-            label = next(lb for lb in _ALL_LABELS if lb.member in members
-                         and lb.key.startswith(read))
-            return label, len(tokens), 1
+        text = " ".join(t.text for t in tokens[start:end])
+        found: dict[Label, int] = {}  # label -> its start's letters read as another
+        for read in dict.fromkeys(_keys(text)):
+            if len(read) < TRUNCATED_LABEL_LETTERS:
+                continue
+            slips = 1 if len(read) >= TRUNCATED_SLIP_LETTERS else 0
+            for label in _ALL_LABELS:
+                if (len(label.key) > len(read)
+                        and len(read) >= TRUNCATED_LABEL_SHARE * len(label.key)):
+                    missed = sum(a != b for a, b in zip(read, label.key, strict=False))
+                    if missed <= min(slips, found.get(label, slips)):
+                        found[label] = missed
+        if len({label.member for label in found}) == 1 and match_label(text) is None:
+            label, missed = min(found.items(), key=lambda item: (item[1], item[0].key))
+            return label, len(tokens), 1 + missed
     return None
 
 

@@ -1177,3 +1177,26 @@ def test_a_place_no_table_knows_in_another_script_than_the_names_is_reviewed(
     for key in ("current_location", "family_contacts.0"):
         capped = record["provenance"][key]["confidence"] <= biography.STRANGE_PLACE_MAX_CONFIDENCE
         assert capped is doubted, key
+
+
+def test_a_label_cut_by_the_frame_and_read_in_latin_shapes_is_a_label() -> None:
+    # wide-3200065: "ПО БАТЬКОВ|" (the rest under the photo's frame) read "no BATbKOB";
+    # the patronymic's label and value went into the given name, and it was left null.
+    lines = (row(100, (57, "ПРІЗВИЩЕ")), row(114, (56, "Ткаченко")),
+             row(138, (57, "ІМ'Я /")), row(152, (57, "Марія")),
+             row(176, (57, "no BATbKOB")), row(190, (56, "OneriBHa")),
+             row(214, (57, "СТАТЬ / SEX")), row(228, (56, "жіноча")))
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert (record["given_name"], record["patronymic"]) == ("Марія", "Олегівна")
+
+
+def test_a_doubtful_word_under_a_surer_word_of_its_row_is_a_mark() -> None:
+    # wide-3200065: a pen stroke under "Коваленко Олена", read "Se" at 0.56 on a line of
+    # its own, sat between the two names in their row: "Коваленко Se Олена".
+    lines = (row(100, (50, "Прізвище:")), row(114, (50, "Коваленко")),
+             row(140, (50, "Опікун:")), row(154, (50, "Коваленко Олена"), confidence=0.97),
+             Line((Word("Se", (94.0, 158.0, 106.0, 170.0), 0.56),)))  # under "Коваленко"
+    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
+                                     as_of=AS_OF)
+    assert record["guardian"] == "Коваленко Олена"
