@@ -146,6 +146,7 @@ INK_REACH = 2.0  # line heights past a value's end at which a stroke may still h
 SPECK_CHARS = 2  # a word this short ...
 SPECK_CONFIDENCE = 0.3  # ... read with less confidence than this is a speck, not a value
 DOUBTFUL_WORD = 0.5  # OCR word confidence under which a word apart from its value is debris
+PHOTO_EDGE = 2.0  # points a word inside a photo may reach past its found edge
 OVERLAID_WORD = 0.7  # a word under a surer word of its row's other line, less sure: a mark
 PHOTO_REVIEW_THRESHOLD = 0.9  # a photo over ~43 pt from its child's block is for review
 # A record with more than this share of the values it read under the review
@@ -470,6 +471,9 @@ def _split_word(text: str, bbox: BBox, confidence: float, reread: bool = False,
 def _rows(page: PageText) -> list[_Row]:
     """Lines of one page grouped into visual rows, top to bottom."""
     lines = [ln for ln in page.lines if ln.words]
+    if page.method == "ocr" and page.images:
+        lines = [kept for ln in lines if (kept := Line(tuple(
+            w for w in ln.words if not _in_a_photo(w, page.images)))).words]
     heights = sorted(ln.bbox[3] - ln.bbox[1] for ln in lines)
     typical = heights[len(heights) // 2] if heights else 0.0
     # In the order of where they sit (a stretched word's line at its middle), so
@@ -505,6 +509,21 @@ def _rows(page: PageText) -> list[_Row]:
             for t in tokens)
         rows.append(_Row(page.page, tokens, bbox, ink))
     return rows
+
+
+def _in_a_photo(word: Word, images: Sequence[ImageRegion]) -> bool:
+    """Whether a scan's word, read less than surely, lies wholly inside a photo on the page.
+
+    A photo holds no text of the form: what OCR makes of its hair or its
+    frame (``Те`` at 0.59 after ``Илья``, wide-3100011) is no value's. A word
+    read at :data:`STRETCHED_SURE` or more is kept: a photo found where type
+    is would otherwise take the type with it.
+    """
+    x0, y0, x1, y1 = word.bbox
+    return word.confidence < STRETCHED_SURE and any(
+        b[0] - PHOTO_EDGE <= x0 and x1 <= b[2] + PHOTO_EDGE
+        and b[1] - PHOTO_EDGE <= y0 and y1 <= b[3] + PHOTO_EDGE
+        for b in (image.bbox for image in images))
 
 
 def _overlaid(word: Word, line: Line, group: Sequence[Line]) -> bool:
@@ -916,6 +935,7 @@ class _PageReader:
     rows: list[_Row]
     segments: list[list[_Segment]]
     width: float
+    photos: tuple[BBox, ...] = ()  # where the page's pictures sit
     used: set[tuple[int, int]] = field(default_factory=set)  # (row, token) taken as values
 
     def events(self) -> list[_Field | _Heading]:
@@ -1004,13 +1024,14 @@ class _PageReader:
                 )
         return out
 
-    @staticmethod
-    def _glued_label_half(segment: _Segment, value: list[_Token], height: float) -> bool:
+    def _glued_label_half(self, segment: _Segment, value: list[_Token], height: float) -> bool:
         """Whether the words after an open label are its other half, garbled, not a value.
 
         They follow the label at a word's space (a value stands a cell apart, or
         after a colon), hold no digit, are no more than a label's words, and
-        OCR doubts at least one of them. The caller also wants a value below.
+        OCR doubts at least one of them, or one runs into a photo's edge (``ОТЧЕСТВО
+        ДІ``: the "/" and the frame read as letters, the rest of the label under
+        it, wide-3100011). The caller also wants a value below.
         """
         last = segment.label_tokens[-1]
         if (last.text.endswith(":") or len(value) > MAX_LABEL_WORDS
@@ -1023,7 +1044,9 @@ class _PageReader:
             # read as "7" and the colon are the label's then, not a value's.
             return True
         return (not any(c.isdigit() or c == ":" for t in value for c in t.text)
-                and min(t.confidence for t in value) < DOUBTFUL_WORD)
+                and (min(t.confidence for t in value) < DOUBTFUL_WORD or any(
+                    t.bbox[0] < photo[0] < t.bbox[2] and t.bbox[1] < photo[3]
+                    and photo[1] < t.bbox[3] for t in value for photo in self.photos)))
 
     def _ink_near(self, value: list[_Token]) -> bool:
         """Whether a stroke or a ring lies on or just beyond the value: it may have
@@ -1719,7 +1742,7 @@ def parse(part_name: str, pages: Sequence[PageText], *, as_of: date) -> ParseRes
     for page in sorted(pages, key=lambda p: p.page):
         rows = _rows(page)
         reader = _PageReader(rows, [[] if row.ink else _segments(row) for row in rows],
-                             page.width)
+                             page.width, tuple(image.bbox for image in page.images))
         events.extend(reader.events())
     children = _group(events)
     all_fields = [f for child in children for f in child.fields]

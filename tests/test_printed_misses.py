@@ -30,11 +30,11 @@ import numpy as np
 import pytest
 
 from extractors import biography, correction, documents, names, places, tesseract
-from extractors.layout import Line, PageText, Word
+from extractors.layout import ImageRegion, Line, PageText, Word
 from gateway.pluginspec import PartInput
 from gateway.protocol import schemas
 from tests.dossiers import wide_dossier
-from tests.positioned import cell, row
+from tests.positioned import cell, page, row
 
 AS_OF = date(2026, 3, 1)
 
@@ -1200,3 +1200,30 @@ def test_a_doubtful_word_under_a_surer_word_of_its_row_is_a_mark() -> None:
     [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
                                      as_of=AS_OF)
     assert record["guardian"] == "Коваленко Олена"
+
+
+_PHOTO = ImageRegion((117.6, 225.0, 218.4, 363.0), "0" * 64)
+
+
+def test_what_ocr_makes_of_a_photo_is_no_value() -> None:
+    # wide-3100011: the photo's hair read "Те" at 0.59, in the given name's row: "Илья Те".
+    lines = (row(223, (56, "ФАМИЛИЯ")), row(236, (57, "Попов")),
+             row(260, (57, "ИМЯ")), row(273, (57, "Илья")),
+             Line((Word("Те", (141.6, 270.0, 183.1, 284.4), 0.59),)),
+             row(297, (56, "ОТЧЕСТВО")), row(309, (57, "Петрович")))
+    [record] = biography.parse_pages(
+        "form.pdf", [page(*lines, method="ocr", images=(_PHOTO,))], as_of=AS_OF)
+    assert record["given_name"] == "Илья"
+
+
+def test_letters_after_an_open_label_that_run_into_a_photo_are_its_half() -> None:
+    # wide-3100011: "ОТЧЕСТВО / PATRONYMIC" under the frame from its "/": the "/" and the
+    # frame's edge read "ДІ" at 0.71, taken for the patronymic over "Петрович" below.
+    lines = (row(223, (56, "ФАМИЛИЯ")), row(236, (57, "Попов")),
+             row(260, (57, "ИМЯ")), row(273, (57, "Илья")),
+             Line((Word("ОТЧЕСТВО", (56.0, 297.0, 110.0, 304.0), 0.92),
+                   Word("ДІ", (114.0, 296.0, 122.0, 304.0), 0.71))),
+             row(309, (57, "Петрович")))
+    [record] = biography.parse_pages(
+        "form.pdf", [page(*lines, method="ocr", images=(_PHOTO,))], as_of=AS_OF)
+    assert record["patronymic"] == "Петрович"
