@@ -530,17 +530,18 @@ def _overlaid(word: Word, line: Line, group: Sequence[Line]) -> bool:
     """Whether a word of one of a row's lines lies over or under a word of another.
 
     Two words of one row never share their width; where they do, the one OCR
-    doubts (under :data:`OVERLAID_WORD`, and less sure than the other) is a
+    doubts (under :data:`OVERLAID_WORD`, and less sure than the others) is a
     mark read as letters: a pen stroke under ``Коваленко Олена`` read ``Se``
-    at 0.56 and put between the two names (wide-3200065).
+    at 0.56 and put between the two names (wide-3200065); one through
+    ``Birth date`` read ``Steck`` at 0.28 before it, and the label was lost
+    (wide-3100037). Half its width under surer words makes it one.
     """
     if word.confidence >= OVERLAID_WORD:
         return False
-    width = word.bbox[2] - word.bbox[0]
-    return any(
-        other is not line and w.confidence > word.confidence
-        and min(w.bbox[2], word.bbox[2]) - max(w.bbox[0], word.bbox[0]) >= 0.5 * width
-        for other in group for w in other.words)
+    shared = sum(max(0.0, min(w.bbox[2], word.bbox[2]) - max(w.bbox[0], word.bbox[0]))
+                 for other in group if other is not line for w in other.words
+                 if w.confidence > word.confidence)
+    return shared >= 0.5 * (word.bbox[2] - word.bbox[0])
 
 
 def _extent(line: Line, tallest: float) -> tuple[float, float]:
@@ -677,6 +678,14 @@ def _debris_after(tokens: Sequence[_Token], end: int, cell_gap: float) -> bool:
     return True
 
 
+def _label_rest(rest: Sequence[_Token]) -> bool:
+    """Whether the words after a label's head are the rest of it, garbled: no more
+    than a label's words, closed by its colon, with no digit but a one-mark word
+    (a bilingual label's "/" read as "7")."""
+    return (0 < len(rest) <= MAX_LABEL_WORDS and rest[-1].text.endswith(":")
+            and all(len(t.text) == 1 or not any(c.isdigit() for c in t.text) for t in rest))
+
+
 def _truncated_label(tokens: Sequence[_Token], start: int,
                      cell_gap: float) -> tuple[Label, int, int] | None:
     """A label OCR read only the start of, alone on its row ("Дата наро,", "ДАТА РОЖД").
@@ -749,7 +758,9 @@ def _shared_head(tokens: Sequence[_Token], cell_gap: float) -> tuple[Label, int,
 
     The row's words, the first of them read surely, spell exactly the first
     words of such labels (:data:`_SHARED_HEADS`); whatever follows is debris
-    (:func:`_debris_after`). The label is returned as a stand-in for those members
+    (:func:`_debris_after`) or the rest of the label garbled
+    (:func:`_label_rest`: ``Дата народжеРТА Г "Оате OT DIT:``,
+    wide-3200048). The label is returned as a stand-in for those members
     (:data:`_EITHER`): which of them it is, the child's other labels tell
     (:func:`_told_apart`). Counted as two edits more than a label read whole:
     half of it unread, and its member told by elimination.
@@ -757,7 +768,7 @@ def _shared_head(tokens: Sequence[_Token], cell_gap: float) -> tuple[Label, int,
     if tokens[0].confidence < DOUBTFUL_WORD:
         return None
     for end in range(len(tokens), 0, -1):
-        if not _debris_after(tokens, end, cell_gap):
+        if not (_debris_after(tokens, end, cell_gap) or _label_rest(tokens[end:])):
             break
         key = _key(" ".join(t.text for t in tokens[:end]))
         members = _SHARED_HEADS.get(key)

@@ -1227,3 +1227,41 @@ def test_letters_after_an_open_label_that_run_into_a_photo_are_its_half() -> Non
     [record] = biography.parse_pages(
         "form.pdf", [page(*lines, method="ocr", images=(_PHOTO,))], as_of=AS_OF)
     assert record["patronymic"] == "Петрович"
+
+
+def test_a_stroke_read_as_a_word_through_a_label_is_left_out_of_its_row() -> None:
+    # wide-3100037: a stroke through "Birth date" read "Steck" at 0.28, on a line of its
+    # own over both words: "Steck Birth date" was no label, and the birth date was lost.
+    lines = (row(100, (57, "Surname")), row(113, (57, "Harris")),
+             Line((Word("Birth", (57.0, 136.0, 81.0, 143.0), 0.9),
+                   Word("date", (85.0, 136.0, 107.0, 144.0), 0.9))),
+             Line((Word("Steck", (57.0, 136.0, 107.0, 144.0), 0.28),)),  # half on neither
+             row(149, (57, "9 March 2017")),
+             row(174, (57, "Displacement date")), row(187, (57, "04.04.2022")))
+    [record] = biography.parse_pages("form.pdf", [page(*lines, method="ocr")], as_of=AS_OF)
+    assert record["birth_date"] == "2017-03-09"
+
+
+@pytest.mark.parametrize("read", [
+    'Дата народжеРТА Г "Оате OT DIT:',  # wide-3200048
+    "Дата HapomaeHAA 7 Date OT DIT:",  # wide-3100019: the "/" read "7"
+])
+def test_a_date_label_garbled_after_its_head_and_closed_by_its_colon_is_a_label(
+        read: str) -> None:
+    # Its head "Дата" is both dates'; the child's other date label tells which.
+    record = _stacked((("Прізвище / Surname:", 57)), ("Коваленко", 57), (read, 57),
+                      ("2008-11-09", 57), ("Дата переміщення / Date of displacement:", 57),
+                      ("14.03.2024", 57))
+    assert (record["birth_date"], record["displacement_date"]) == ("2008-11-09", "2024-03-14")
+
+
+@pytest.mark.parametrize(("rest", "label"), [
+    (["Г", '"Оате', "OT", "DIT:"], True),
+    (["7", "Date", "OT", "DIT:"], True),
+    (["12", "травня:"], False),  # a number: a value's
+    (["Date", "of", "birth"], False),  # no colon closes it
+])
+def test_the_garbled_rest_of_a_label_is_closed_by_its_colon_and_holds_no_number(
+        rest: list[str], label: bool) -> None:
+    tokens = [biography._Token(text, (0.0, 0.0, 1.0, 1.0), 0.5) for text in rest]
+    assert biography._label_rest(tokens) is label
