@@ -869,7 +869,7 @@ def _ocr_page(source: _PageSource, dpi: int, number: int, deadline: float) -> Pa
                                 label_words=_english_label_words())
     if source.ink is not source.gray:
         words = _reread_under_strokes(source, gray_img.size, rotation, skew, words, dpi=dpi,
-                                      deadline=deadline)
+                                      deadline=deadline, typed=not _hand_filled(words))
     photo_img = source.gray
     if photo_img is source.ink:
         photo_img = gray_img
@@ -922,7 +922,7 @@ def _pen_dropped(crop: Image.Image) -> Image.Image:
 
 def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotation: int,
                           skew: float, words: Sequence[tesseract.TsvWord], *, dpi: int,
-                          deadline: float) -> list[tesseract.TsvWord]:
+                          deadline: float, typed: bool = False) -> list[tesseract.TsvWord]:
     """Lines read unsurely where blue pen crosses them, read again with the pen dropped.
 
     A signature stroke through a value is as dark as writing, so the page is
@@ -933,8 +933,9 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     upscales a coarse page's crops). A line's second reading replaces its
     first only when it has no more words (the stroke's debris goes: a mark,
     a letter or two, or a word read under :data:`STROKE_MARK_CONFIDENCE`
-    over type still there with the pen dropped), each over a word of the
-    first, no more letters (over words the first reading read as something),
+    over type still there with the pen dropped, or, with ``typed`` (the
+    page's values are type, not a hand's), over no type: the pen itself),
+    each over a word of the first, no more letters (over words the first reading read as something),
     and a mean confidence :data:`STROKE_VOTE_MARGIN` higher (:func:`_vote_gain`),
     and no word on a word of another line of the page's reading (the
     crop reached into the lines round it and read them again). A first reading all under
@@ -983,6 +984,14 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         # word of the line: it neither counts nor blocks the vote.
         # A "/" is a bilingual label's own and stays.
         again = [w for w in again if w.text == "/" or any(c.isalnum() or c in "№#" for c in w.text)]
+        # A stroke's tall marks stretch the crop over the lines round it; what it
+        # read there is theirs ("Шевчук ..." under "Ткаченко Ірина", wide-3100013).
+        # The line is where its longest word read surely sits.
+        anchor = max((w for w in first if w.confidence >= STROKE_MARK_CONFIDENCE),
+                     key=lambda w: len(w.text), default=None)
+        if anchor is not None:
+            again = [w for w in again
+                     if anchor.top <= w.top + w.height / 2 <= anchor.top + anchor.height]
         unread = max(w.confidence for w in first) < STROKE_MARK_CONFIDENCE
         if unread:
             # The first reading read nothing ("и" at 0.00 for "Кузнецова Полина"): the
@@ -1008,9 +1017,12 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         # word read as nothing over type that is still there with the pen dropped
         # (a label's half a photo frame cuts, "рвана" at 0.12 for "Surname"): the
         # second reading saw that ink and made no word of it.
+        # On a typed page a word read as nothing where no type is left is the pen
+        # itself ("зач" at 0.23 along a stroke's tail after "Мария", wide-3100055).
         if any(not any(_x_overlap(w, a) for a in again)
                and sum(c.isalnum() for c in w.text) > STROKE_DEBRIS_CHARS
-               and not (w.confidence < STROKE_MARK_CONFIDENCE and _type_under(cleaned, w, box))
+               and not (w.confidence < STROKE_MARK_CONFIDENCE
+                        and (typed or _type_under(cleaned, w, box)))
                for w in first):
             continue
         # Nor may it find words where the first reading had none, nor more
@@ -1027,14 +1039,25 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         # A word of the first reading read as nothing ("И" at 0.11 where the stroke
         # crosses "Lucy") bounds no letters: a word read again over such words alone
         # may have more.
+        # A word read the same, where it was, is as wide as it reads again: the first
+        # reading stretched "Ткаченко" over the stroke and "Ірина" after it (wide-3100013).
+        sure = [_as_read_again(w, again) for w in first if w.confidence >= STROKE_MARK_CONFIDENCE]
         if not unread and _letters(
-                [a for a in again if any(_x_overlap(a, w) and w.confidence >= STROKE_MARK_CONFIDENCE
-                                         for w in first)]
-        ) > _letters([w for w in first if w.confidence >= STROKE_MARK_CONFIDENCE]):
+                [a for a in again if any(_x_overlap(a, w) for w in sure)]) > _letters(sure):
             continue
         for n, i in enumerate(members):
             out[i] = again if n == 0 else []
     return [w for ws in out for w in ws]
+
+
+def _as_read_again(word: tesseract.TsvWord, again: Sequence[tesseract.TsvWord]
+                   ) -> tesseract.TsvWord:
+    """``word`` as wide as a word of ``again`` that reads the same from the same left edge
+    (within a quarter of its height); else as it is."""
+    for other in again:
+        if other.text == word.text and abs(other.left - word.left) <= word.height / 4:
+            return replace(word, width=min(word.width, other.width))
+    return word
 
 
 def _vote_gain(first: Sequence[tesseract.TsvWord], again: Sequence[tesseract.TsvWord]) -> float:

@@ -1265,3 +1265,27 @@ def test_the_garbled_rest_of_a_label_is_closed_by_its_colon_and_holds_no_number(
         rest: list[str], label: bool) -> None:
     tokens = [biography._Token(text, (0.0, 0.0, 1.0, 1.0), 0.5) for text in rest]
     assert biography._label_rest(tokens) is label
+
+
+def test_a_word_stretched_over_a_stroke_is_as_wide_as_it_reads_again() -> None:
+    # wide-3100013: "Ткаченко" read 671 px wide over "Ірина" and the stroke after it;
+    # read again with the pen dropped, 250 px, and "Ірина" beside it is no added letter.
+    stretched = _tsv("Ткаченко", 1053, 671, 66, 0.91)
+    again = [_tsv("Ткаченко", 1053, 250, 35, 0.96), _tsv("Грина", 1324, 143, 35, 0.96)]
+    assert documents._as_read_again(stretched, again).width == 250
+    assert documents._as_read_again(stretched, again[1:]) == stretched  # nothing read the same
+
+
+@pytest.mark.parametrize(("seed", "lang", "members"), [
+    (3_100_011, "ru", ("given_name", "patronymic")),  # the photo's hair; "ДІ" into its edge
+    (3_100_013, "uk", ("guardian",)),  # "Ірина" under a stroke, the crop over the next line
+    (3_100_019, "uk", ("birth_date",)),  # "Дата HapomaeHAA 7 Date OT DIT:"
+    (3_100_037, "en", ("birth_date",)),  # "Steck" through "Birth date"
+    (3_100_053, "en", ("guardian",)),  # a stamp's ring read "-" after "GUARDIAN:"
+    (3_100_055, "ru", ("guardian",)),  # "Мария" under a stroke, its tail read "зач"
+    (3_200_048, "uk", ("birth_date",)),
+    (3_200_065, "uk", ("given_name", "patronymic", "guardian")),  # "no BATbKOB"; "Se"
+])
+def test_a_printed_300dpi_form_of_the_fifth_fresh_sample_is_read_right(
+        tmp_path: Path, seed: int, lang: str, members: tuple[str, ...]) -> None:
+    _assert_read_right(tmp_path, seed, lang, members)
