@@ -101,9 +101,10 @@ LONG_MONTH = 6  # ("вересня" and "березня" are one edit apart: a w
 # OCR and typography confusables, each way. Beyond the homoglyphs the
 # transliteration module folds, the pairs OCR mistakes on names in italic,
 # serif and low-resolution type (п/n, и/u, м/m, к/k, г/r, and an italic т for m,
-# "Мукотаїмпа" for "Mykolaivna"; a "g" read as "д", "Ргадие" for "Prague").
-CYRILLIC_TO_LATIN = dict(zip("асеіорхуїАВСЕНІКМОРТХУпимкгЇтд", "aceiopxyiABCEHIKMOPTXYnumkrImg",
-                             strict=True))
+# "Мукотаїмпа" for "Mykolaivna"; a "g" read as "д", "Ргадие" for "Prague"; a "u"
+# with a speck over it as "й", "Магійрої" for "Mariupol").
+CYRILLIC_TO_LATIN = dict(zip("асеіорхуїАВСЕНІКМОРТХУпимкгЇтдй",
+                             "aceiopxyiABCEHIKMOPTXYnumkrImgu", strict=True))
 LATIN_TO_CYRILLIC = dict(zip("aceiopxyABCEHIKMOPTXYnumkrb", "асеіорхуАВСЕНІКМОРТХУпимкгь",
                              strict=True))
 # Digits read for letters inside a word.
@@ -700,12 +701,14 @@ def _after_known_place(words: list[str], table: places.PlaceTable) -> int:
     ``oblast``) and no known place. A country's code after its town
     (``Kyiv UA``) goes too: the place it says stays. So do digits alone
     (``Ростов-на-Дону 7317``, a stamp's remains read at 0.99): a place is
-    a name, and a number after it is none of it.
+    a name, and a number after it is none of it; nor are marks alone
+    (``Ужгород ( mete``).
     """
     n = 0
     while n < len(words) - 1:
         word = words[-1 - n]
-        if not (_is_short_debris(word) or word.isdigit()) or table.known(word):
+        if (not (_is_short_debris(word) or word.isdigit() or not any(c.isalnum() for c in word))
+                or table.known(word)):
             break
         n += 1
         if table.known(" ".join(words[:-n])):

@@ -813,6 +813,7 @@ def test_a_stroke_line_first_read_as_nothing_may_come_out_in_more_words(
 @pytest.mark.parametrize(("read", "place"), [
     ("Ростов-на-Дону 7317", "Ростов-на-Дону"),  # wide-2200064: a stamp's remains, at 0.99
     ("Луганск 12", "Луганск"),
+    ("Ужгород ( mete", "Ужгород"),  # wide-1000104 (a phone photo): a mark, then letters
 ])
 def test_digits_after_a_known_place_are_debris(read: str, place: str) -> None:
     fixed = correction.correct_text(read, kind="place")
@@ -853,6 +854,7 @@ def test_a_mark_read_for_a_thin_letter_in_a_name_snaps_to_the_one_known_name(
     ("Mariupo!", "latin", "Mariupol"),
     ("Запор!жжя", None, "Запоріжжя"),
     ("Ргадие", "latin", "Prague"),  # wide-2800043, at 0.992: a sans "g" read as "д"
+    ("Магійрої", "latin", "Mariupol"),  # wide-1000066 (degraded): a specked "u" as "й"
 ])
 def test_a_mark_read_for_a_thin_letter_in_a_place_snaps_to_the_one_known_place(
         read: str, form: Any, place: str) -> None:
