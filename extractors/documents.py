@@ -172,6 +172,7 @@ UNREAD_RETRY_CONFIDENCE = 0.3
 UNREAD_MAX_CONFIDENCE = 0.9  # ink the page's reading missed sat in a hard place: never surer
 UNREAD_SHORT_CHARS = 2  # a word read again this short must stand in a column of read words
 UNREAD_ALIGN = 0.4  # word heights a short word's left edge may stray from its column's
+UNREAD_ABUT = 0.25  # word heights: a short word read again this near a word's end is its end
 UNREAD_LEAD_GAP = 1.0  # word heights from a short number read again to the word it leads
 UNREAD_COVERED = 0.5  # a word of the page's reading this sure accounts for its ink
 UNREAD_MARK_WIDTH = 2.0  # a mark (no letter, no digit) this many times wider than tall is a
@@ -1220,11 +1221,17 @@ def _short_word_taken(word: tesseract.TsvWord, sure: Sequence[tesseract.TsvWord]
     :data:`UNREAD_LEAD_GAP` word heights to its right, its middle within the
     number's height: a day before its month (``11`` of ``11 October 2011``,
     the first reading dropped the whole line: wide-1000041). Marks among
-    them are never taken (``1/``, a bilingual label's half).
+    them are never taken (``1/``, a bilingual label's half), nor a word that
+    starts within :data:`UNREAD_ABUT` word heights of the end of a word the
+    page read on its line: that word's last letter, its box cut short
+    (``УСЛУГИ`` read as far as ``Г``, and ``И`` read again, wide-2800039).
     """
     left = word.left
     if not any(abs(s.left - left) <= UNREAD_ALIGN * word_h for s in sure):
         return False
+    if any(s.left < left and left - (s.left + s.width) <= UNREAD_ABUT * word_h
+           and word.top <= s.top + s.height / 2 <= word.top + word.height for s in sure):
+        return False  # the end of a word the page read, its box cut short ("УСЛУГ|И")
     if word.text.isalpha():
         return True
     right = word.left + word.width

@@ -1287,7 +1287,19 @@ def test_a_word_stretched_over_a_stroke_is_as_wide_as_it_reads_again() -> None:
     (3_100_055, "ru", ("guardian",)),  # "Мария" under a stroke, its tail read "зач"
     (3_200_048, "uk", ("birth_date",)),
     (3_200_065, "uk", ("given_name", "patronymic", "guardian")),  # "no BATbKOB"; "Se"
+    (2_800_039, "ru", ("services",)),  # "И" read again at "УСЛУГИ"'s cut end
 ])
 def test_a_printed_300dpi_form_of_the_fifth_fresh_sample_is_read_right(
         tmp_path: Path, seed: int, lang: str, members: tuple[str, ...]) -> None:
     _assert_read_right(tmp_path, seed, lang, members)
+
+
+@pytest.mark.parametrize(("left", "taken"), [
+    (617, False),  # wide-2800039: "И" read again where "УСЛУГИ"'s box fell short (ends 621)
+    (660, True),  # a word's space along: a letter of its own, in its column
+])
+def test_a_letter_read_again_at_a_words_cut_end_is_that_words(left: int, taken: bool) -> None:
+    label = tesseract.TsvWord("УСЛУГИ", 504, 2188, 117, 25, 0.93, 1, 1, 1)
+    column = tesseract.TsvWord("Суми", left, 2400, 90, 30, 0.96, 2, 1, 1)  # a word below
+    again = tesseract.TsvWord("И", left, 2188, 28, 25, 0.87, 1_000_000, 0, 0)
+    assert documents._short_word_taken(again, [label, column], [label, column], 32) is taken
