@@ -1003,6 +1003,18 @@ class _PageReader:
                     if below is not None and _reads_as(segment.label.member, below[1]):
                         last_row, value = below
                         noisy = True
+                elif all(t.confidence < DOUBTFUL_WORD for t in value):
+                    # "Прізвище 5 мена ————": words read as nothing after the label (its
+                    # other half over a photo's frame, wide-2900004), and a value read
+                    # surely under it in its column: the value is that one.
+                    taken = set(self.used)
+                    below = self._below(r, segment, right)
+                    if below is not None and all(t.confidence >= DOUBTFUL_WORD
+                                                 for t in below[1]):
+                        last_row, value = below
+                        noisy = True
+                    else:
+                        self.used = taken
                 if value:
                     value += self._continuation(last_row, value[0].bbox[0], right)
                     trimmed = _without_far_doubtful_tail(value, CELL_GAP_FACTOR * row.height)

@@ -1288,6 +1288,7 @@ def test_a_word_stretched_over_a_stroke_is_as_wide_as_it_reads_again() -> None:
     (3_200_048, "uk", ("birth_date",)),
     (3_200_065, "uk", ("given_name", "patronymic", "guardian")),  # "no BATbKOB"; "Se"
     (2_800_039, "ru", ("services",)),  # "И" read again at "УСЛУГИ"'s cut end
+    (2_900_004, "uk", ("family_name",)),  # "Прізвище 5 мена ————" over the frame
 ])
 def test_a_printed_300dpi_form_of_the_fifth_fresh_sample_is_read_right(
         tmp_path: Path, seed: int, lang: str, members: tuple[str, ...]) -> None:
@@ -1303,3 +1304,18 @@ def test_a_letter_read_again_at_a_words_cut_end_is_that_words(left: int, taken: 
     column = tesseract.TsvWord("Суми", left, 2400, 90, 30, 0.96, 2, 1, 1)  # a word below
     again = tesseract.TsvWord("И", left, 2188, 28, 25, 0.87, 1_000_000, 0, 0)
     assert documents._short_word_taken(again, [label, column], [label, column], 32) is taken
+
+
+@pytest.mark.parametrize(("after", "below", "family"), [
+    (0.0, 0.97, "Кравчук"),  # wide-2900004: "Прізвище 5 мена ————", the rest over the frame
+    (0.6, 0.97, "мена"),  # read, if unsurely: the value is the one on the label's row
+    (0.0, 0.3, "мена"),  # nothing sure under it either: no reason to prefer it
+])
+def test_words_read_as_nothing_after_a_label_give_way_to_a_sure_value_under_it(
+        after: float, below: float, family: str) -> None:
+    lines = (Line((Word("Прізвище", (56.0, 223.0, 106.0, 231.0), 0.93),
+                   Word("мена", (131.0, 222.0, 167.0, 234.0), after))),
+             row(237, (57, "Кравчук"), confidence=below),
+             row(260, (56, "Ім'я / Given")), row(274, (57, "Ганна")))
+    [record] = biography.parse_pages("form.pdf", [page(*lines, method="ocr")], as_of=AS_OF)
+    assert record["family_name"] == family
