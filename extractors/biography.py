@@ -10,7 +10,10 @@ Latin spellings and ages.
 How a form is read:
 
 - Rows. Lines whose boxes overlap vertically by half the smaller height are
-  one visual row (a reader may give table cells as separate lines).
+  one visual row (a reader may give table cells as separate lines). On a
+  scan, a doubtful word wholly inside a photo, or half its width over or
+  under surer words of the row's other lines, is a mark read as letters and
+  no part of the row.
 - Labels. Matched on a key: homoglyphs folded to the word's main script,
   lower case, ё as е, apostrophes and everything but letters dropped, so
   case, spacing, a trailing colon and ``Ім'я``/``Імʼя``/``Iм'я`` all match.
@@ -27,7 +30,9 @@ How a form is read:
   words below it (value under the label): the first row below, within
   :data:`BELOW_GAP_FACTOR` line heights, whose words fall in the label's
   column (from the label's left edge to the next label on its row). A row
-  below that starts with a label means the value is empty.
+  below that starts with a label means the value is empty. A dash after a
+  label, or words all read as nothing, give way to a value under the label
+  in its column (a stamp's ring, a label's half over a photo's frame).
 - Continuations. Rows right below a value, close (within
   :data:`CONTINUATION_GAP_FACTOR` line heights), with no label and their
   first word aligned with the value's first word, continue the value; a
@@ -40,10 +45,13 @@ How a form is read:
   under ``Прізвище``) is one field.
 - Relatives. ``Мати``/``Мать``/``Mother`` → mother, ``Батько``/``Отец``/
   ``Father`` → father, brother/sister → sibling, grandmother/grandfather →
-  grandparent, aunt/uncle → other. The value is read as ``name, place,
-  phone``: the phone is the run of digits (9 to 15, may start with +, may
-  hold spaces, brackets, hyphens) wherever it stands; of the rest, split at
-  commas, the first part is the name and the others, joined, the place.
+  grandparent, aunt/uncle → other; a row led by a label too garbled to
+  match, over a value that reads as a relative's (a name and a phone), is
+  a relative whose relation is guessed (or "other") and always reviewed.
+  The value is read as ``name, place, phone``: the phone is the run of
+  digits (9 to 15, may start with +, may hold spaces, brackets, hyphens)
+  wherever it stands; of the rest, split at commas, the first part is the
+  name and the others, joined, the place.
 - Photos. Each image on a page goes to the child whose block of fields on
   that page it is nearest to, among blocks it is not below (a photo sits
   above, left or right of its child's fields), if within
@@ -81,8 +89,10 @@ What a record says:
   found (``extractors.documents``) says ``"read_again": true``, is never
   surer than ``confidence.READ_AGAIN_MAX_CONFIDENCE`` and is for review;
   a sex told by the names says ``"inferred": true`` and carries
-  that name's page and box. A photo's confidence falls from 1 to 0.5 with
-  its distance from the block.
+  that name's page and box. A place no table knows, in another script
+  than the child's names, is never surer than
+  :data:`STRANGE_PLACE_MAX_CONFIDENCE` (``Yepuiris`` for ``Чернігів``). A
+  photo's confidence falls from 1 to 0.5 with its distance from the block.
 - ``review``: the members a person should check: those under the model's
   threshold (chosen on the development split so that review holds most of
   the wrong members), a photo under :data:`PHOTO_REVIEW_THRESHOLD`, those
