@@ -973,7 +973,7 @@ class _PageReader:
                 unread_label = cell.label is None
                 if unread_label:
                     segment = _unread_relative(cell) if s == 0 else None
-                    taken = set(self.used)
+                    taken = set(self.used)  # given back if no relative is under it
                 if segment is None or segment.label is None:
                     continue  # no label, nor a relative's unread one
                 right = self._right_edge(segs, s)
@@ -1017,14 +1017,14 @@ class _PageReader:
                     # "Прізвище 5 мена ————": words read as nothing after the label (its
                     # other half over a photo's frame, wide-2900004), and a value read
                     # surely under it in its column: the value is that one.
-                    taken = set(self.used)
+                    unused = set(self.used)
                     below = self._below(r, segment, right)
                     if below is not None and all(t.confidence >= DOUBTFUL_WORD
                                                  for t in below[1]):
                         last_row, value = below
                         noisy = True
                     else:
-                        self.used = taken
+                        self.used = unused  # left for the label under it, if any
                 if value:
                     value += self._continuation(last_row, value[0].bbox[0], right)
                     trimmed = _without_far_doubtful_tail(value, CELL_GAP_FACTOR * row.height)

@@ -936,7 +936,9 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
     a letter or two, or a word read under :data:`STROKE_MARK_CONFIDENCE`
     over type still there with the pen dropped, or, with ``typed`` (the
     page's values are type, not a hand's), over no type: the pen itself),
-    each over a word of the first, no more letters (over words the first reading read as something),
+    each over a word of the first on the line (words the crop read on the
+    lines round it are left out), no more letters (over words the first
+    reading read as something, each as wide as it reads again),
     and a mean confidence :data:`STROKE_VOTE_MARGIN` higher (:func:`_vote_gain`),
     and no word on a word of another line of the page's reading (the
     crop reached into the lines round it and read them again). A first reading all under
@@ -1132,10 +1134,11 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
     again, and a word read again over half of a sure word is dropped (the
     crop took in that word's ink); a word is taken only at :data:`UNREAD_MIN_CONFIDENCE` or more,
     with a letter or digit, a word of :data:`UNREAD_SHORT_CHARS` letters or
-    fewer only where its left edge lines up with a word of the first reading
-    (a box's corner read ``L`` stands in no column), and its confidence capped at
-    :data:`UNREAD_MAX_CONFIDENCE`; each line read again is a line of its own
-    (reader block :data:`UNREAD_BLOCK` and up).
+    digits or fewer only where :func:`_short_word_taken` says (its left edge
+    lines up with a word of the first reading: a box's corner read ``L``
+    stands in no column; a number leads its line), and its confidence capped
+    at :data:`UNREAD_MAX_CONFIDENCE`; each line read again is a line of its
+    own (reader block :data:`UNREAD_BLOCK` and up).
 
     Returns:
         The words, and the indices among them of those read again.
