@@ -1013,10 +1013,12 @@ class _PageReader:
                     if below is not None and _reads_as(segment.label.member, below[1]):
                         last_row, value = below
                         noisy = True
-                elif all(t.confidence < DOUBTFUL_WORD for t in value):
+                elif (all(t.confidence < DOUBTFUL_WORD for t in value)
+                      and not any(c.isdigit() for t in value for c in t.text)):
                     # "Прізвище 5 мена ————": words read as nothing after the label (its
                     # other half over a photo's frame, wide-2900004), and a value read
-                    # surely under it in its column: the value is that one.
+                    # surely under it in its column: the value is that one. A digit may
+                    # be the value's own, read badly ("14 ОТ"): kept, as before.
                     unused = set(self.used)
                     below = self._below(r, segment, right)
                     if below is not None and all(t.confidence >= DOUBTFUL_WORD
