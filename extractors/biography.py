@@ -31,8 +31,9 @@ How a form is read:
   :data:`BELOW_GAP_FACTOR` line heights, whose words fall in the label's
   column (from the label's left edge to the next label on its row). A row
   below that starts with a label means the value is empty. A dash after a
-  label, or words all read as nothing, give way to a value under the label
-  in its column (a stamp's ring, a label's half over a photo's frame).
+  label, or words all read as nothing and holding no digit, give way to a
+  value under the label in its column (a stamp's ring, a label's half over
+  a photo's frame).
 - Continuations. Rows right below a value, close (within
   :data:`CONTINUATION_GAP_FACTOR` line heights), with no label and their
   first word aligned with the value's first word, continue the value; a
