@@ -993,8 +993,7 @@ def _reread_under_strokes(source: _PageSource, upright: tuple[int, int], rotatio
         anchor = max((w for w in first if w.confidence >= STROKE_MARK_CONFIDENCE),
                      key=lambda w: len(w.text), default=None)
         if anchor is not None:
-            again = [w for w in again
-                     if anchor.top <= w.top + w.height / 2 <= anchor.top + anchor.height]
+            again = [w for w in again if _middle_within(w, anchor)]
         unread = max(w.confidence for w in first) < STROKE_MARK_CONFIDENCE
         if unread:
             # The first reading read nothing ("и" at 0.00 for "Кузнецова Полина"): the
@@ -1233,14 +1232,14 @@ def _short_word_taken(word: tesseract.TsvWord, sure: Sequence[tesseract.TsvWord]
     if not any(abs(s.left - left) <= UNREAD_ALIGN * word_h for s in sure):
         return False
     if any(s.left < left and left - (s.left + s.width) <= UNREAD_ABUT * word_h
-           and word.top <= s.top + s.height / 2 <= word.top + word.height for s in sure):
+           and _middle_within(s, word) for s in sure):
         return False  # the end of a word the page read, its box cut short ("УСЛУГ|И")
     if word.text.isalpha():
         return True
     right = word.left + word.width
     return word.text.isdigit() and any(
-        0 <= s.left - right <= UNREAD_LEAD_GAP * word_h
-        and word.top <= s.top + s.height / 2 <= word.top + word.height for s in read)
+        0 <= s.left - right <= UNREAD_LEAD_GAP * word_h and _middle_within(s, word)
+        for s in read)
 
 
 def _read_as_a_line_again(read: Sequence[tesseract.TsvWord]) -> bool:
@@ -1536,9 +1535,14 @@ def _read_again(crops: Sequence[Image.Image], *, dpi: int, deadline: float,
              for w in words] for words in found]
 
 
+def _middle_within(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:
+    """Whether ``a``'s vertical middle lies within ``b``'s height: the two on one line."""
+    return b.top <= a.top + a.height / 2 <= b.top + b.height
+
+
 def _middle_on(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:
     """Whether ``a``'s vertical middle lies within ``b``'s height, the two overlapping across."""
-    return _x_overlap(a, b) and b.top <= a.top + a.height / 2 <= b.top + b.height
+    return _x_overlap(a, b) and _middle_within(a, b)
 
 
 def _covers(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:
