@@ -1183,9 +1183,7 @@ def _unread_label(token: _Token) -> bool:
             and all(c.isalpha() or c in translit.APOSTROPHES for c in head))
 
 
-_RELATION_KEYS: tuple[tuple[str, str], ...] = tuple(
-    (member, _key(text)) for member, by_language in LABELS.items()
-    if member.startswith("contact:") for texts in by_language.values() for text in texts)
+_RELATION_LABELS = tuple(label for label in _ALL_LABELS if label.member.startswith("contact:"))
 
 
 def _unread_relative(segment: _Segment) -> _Segment | None:
@@ -1207,11 +1205,11 @@ def _unread_relative(segment: _Segment) -> _Segment | None:
     head = segment.value_tokens[0]
     best: dict[str, int] = {}
     for key in set(_keys(head.text)):
-        for member, label_key in _RELATION_KEYS:
-            limit = int(UNREAD_RELATION_SHARE * len(label_key))
-            edits = _distance(key, label_key, limit)
+        for label in _RELATION_LABELS:
+            limit = int(UNREAD_RELATION_SHARE * len(label.key))
+            edits = _distance(key, label.key, limit)
             if edits <= limit:
-                best[member] = min(best.get(member, edits), edits)
+                best[label.member] = min(best.get(label.member, edits), edits)
     ranked = sorted(best.items(), key=lambda item: item[1])
     member, edits = "contact:other", len(_key(head.text))
     if ranked and (len(ranked) == 1 or ranked[1][1] - ranked[0][1] >= UNREAD_RELATION_MARGIN):
