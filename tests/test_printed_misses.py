@@ -1163,6 +1163,14 @@ def test_a_hand_filled_pages_tall_unread_ink_is_not_cut_into_lines(tmp_path: Pat
 # -- a fifth round of fresh printed samples (seeds 3,100,001 and up) ------------------------------
 
 
+def _read(*lines: Line, photos: tuple[ImageRegion, ...] = ()) -> dict[str, Any]:
+    """The one record of a scanned page of ``lines`` (and ``photos``), schema-valid."""
+    [record] = biography.parse_pages(
+        "form.pdf", [page(*lines, method="ocr", images=photos)], as_of=AS_OF)
+    schemas.validate_biography(record)
+    return record
+
+
 def test_a_dash_after_a_label_with_its_value_under_it_is_a_mark() -> None:
     # wide-3100053: a stamp's ring read as "-" after "GUARDIAN:" made the guardian
     # "empty", and "Miller Hannah" under the label was lost, unflagged.
@@ -1170,8 +1178,7 @@ def test_a_dash_after_a_label_with_its_value_under_it_is_a_mark() -> None:
              row(140, (50, "FORENAME:")), row(154, (50, "Iryna")),
              row(180, (50, "GUARDIAN:"), (130, "-")), row(194, (50, "Miller Hannah")),
              row(220, (50, "SISTER:")), row(234, (50, "Parker Chloe, Sumy, +380 50 698 3100")))
-    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
-                                     as_of=AS_OF)
+    record = _read(*lines)
     assert record["guardian"] == "Miller Hannah"
     assert [c["name"] for c in record["family_contacts"]] == ["Parker Chloe"]
 
@@ -1199,8 +1206,7 @@ def test_a_label_cut_by_the_frame_and_read_in_latin_shapes_is_a_label() -> None:
              row(138, (57, "ІМ'Я /")), row(152, (57, "Марія")),
              row(176, (57, "no BATbKOB")), row(190, (56, "OneriBHa")),
              row(214, (57, "СТАТЬ / SEX")), row(228, (56, "жіноча")))
-    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
-                                     as_of=AS_OF)
+    record = _read(*lines)
     assert (record["given_name"], record["patronymic"]) == ("Марія", "Олегівна")
 
 
@@ -1210,8 +1216,7 @@ def test_a_doubtful_word_under_a_surer_word_of_its_row_is_a_mark() -> None:
     lines = (row(100, (50, "Прізвище:")), row(114, (50, "Коваленко")),
              row(140, (50, "Опікун:")), row(154, (50, "Коваленко Олена"), confidence=0.97),
              Line((Word("Se", (94.0, 158.0, 106.0, 170.0), 0.56),)))  # under "Коваленко"
-    [record] = biography.parse_pages("form.pdf", [PageText(1, 595, 842, "ocr", lines)],
-                                     as_of=AS_OF)
+    record = _read(*lines)
     assert record["guardian"] == "Коваленко Олена"
 
 
@@ -1224,8 +1229,7 @@ def test_what_ocr_makes_of_a_photo_is_no_value() -> None:
              row(260, (57, "ИМЯ")), row(273, (57, "Илья")),
              Line((Word("Те", (141.6, 270.0, 183.1, 284.4), 0.59),)),
              row(297, (56, "ОТЧЕСТВО")), row(309, (57, "Петрович")))
-    [record] = biography.parse_pages(
-        "form.pdf", [page(*lines, method="ocr", images=(_PHOTO,))], as_of=AS_OF)
+    record = _read(*lines, photos=(_PHOTO,))
     assert record["given_name"] == "Илья"
 
 
@@ -1237,8 +1241,7 @@ def test_letters_after_an_open_label_that_run_into_a_photo_are_its_half() -> Non
              Line((Word("ОТЧЕСТВО", (56.0, 297.0, 110.0, 304.0), 0.92),
                    Word("ДІ", (114.0, 296.0, 122.0, 304.0), 0.71))),
              row(309, (57, "Петрович")))
-    [record] = biography.parse_pages(
-        "form.pdf", [page(*lines, method="ocr", images=(_PHOTO,))], as_of=AS_OF)
+    record = _read(*lines, photos=(_PHOTO,))
     assert record["patronymic"] == "Петрович"
 
 
@@ -1251,7 +1254,7 @@ def test_a_stroke_read_as_a_word_through_a_label_is_left_out_of_its_row() -> Non
              Line((Word("Steck", (57.0, 136.0, 107.0, 144.0), 0.28),)),  # half on neither
              row(149, (57, "9 March 2017")),
              row(174, (57, "Displacement date")), row(187, (57, "04.04.2022")))
-    [record] = biography.parse_pages("form.pdf", [page(*lines, method="ocr")], as_of=AS_OF)
+    record = _read(*lines)
     assert record["birth_date"] == "2017-03-09"
 
 
@@ -1328,5 +1331,5 @@ def test_words_read_as_nothing_after_a_label_give_way_to_a_sure_value_under_it(
                    Word("мена", (131.0, 222.0, 167.0, 234.0), after))),
              row(237, (57, "Кравчук"), confidence=below),
              row(260, (56, "Ім'я / Given")), row(274, (57, "Ганна")))
-    [record] = biography.parse_pages("form.pdf", [page(*lines, method="ocr")], as_of=AS_OF)
+    record = _read(*lines)
     assert record["family_name"] == family
