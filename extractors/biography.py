@@ -149,6 +149,7 @@ UNREAD_RELATION_SHARE = 0.5  # of a relation label's letters, the most an unread
 UNREAD_RELATION_MARGIN = 2  # edits the nearest relation must win by to be named; else "other"
 UNREAD_LABEL_MAX_CONFIDENCE = 0.5  # a relative under a label no table matched: always reviewed
 STRANGE_PLACE_MAX_CONFIDENCE = 0.5  # a place no table knows, not in the names' script: reviewed
+STRANGE_NAME_MAX_CONFIDENCE = 0.5  # a name left in another script than the others': reviewed
 LABEL_MEMO = 8192  # texts whose label is remembered: a document's label candidates, many times
 MAX_VALUE_CHARS = 500  # the schema's limit; longer is not a form value
 TALL_LINE = 1.8  # a line this many typical line heights tall is a row of its own
@@ -1630,7 +1631,11 @@ class _Builder:
 
     def _correct_names(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]],
                        found: dict[str, _Field], form: correction.Script | None) -> None:
-        """Each name repaired in the script of the child's other names (else the form's)."""
+        """Each name repaired in the script of the child's other names (else the form's).
+
+        A name that stays in the other script (no twin for one of its letters)
+        is never surer than :data:`STRANGE_NAME_MAX_CONFIDENCE`.
+        """
         raw = {m: values[m] for m in _NAMES}
         for member, kind in _NAME_KINDS.items():
             if raw[member] is None:
@@ -1652,6 +1657,15 @@ class _Builder:
                 fixed.value, "given" if kind == "given" else "patronymic")
             if fixed.corrected or not known:
                 provenance[member] = self._entry(member, f, fixed.fixes, unknown_name=not known)
+            if (expected is not None and member in self._read
+                    and correction.script_of(fixed.value) not in (None, expected)):
+                # A name still in the other script than the child's other
+                # names and the form, its letters having no twin to be
+                # rewritten in (wide-3400042: "Chloe" read "СШое" beside
+                # "Harris" on an English form, 0.98 unflagged): a misreading
+                # a person must look at.
+                self._read[member] = replace(self._read[member], ceiling=min(
+                    self._read[member].ceiling, STRANGE_NAME_MAX_CONFIDENCE))
 
     def _infer_sex(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]]) -> None:
         """Sex from the patronymic or given name, when the form did not give it."""

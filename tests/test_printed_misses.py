@@ -193,6 +193,8 @@ def test_a_mark_under_a_label_does_not_keep_the_label_from_its_value() -> None:
     (1_000_078, "ru", "birth_date"),  # "2008-06-03 Ї": a box's corner on the date's row
     (1_000_086, "en", "birth_date"),  # "|" under "Date of birth:" read again
     (1_000_092, "en", "birth_date"),  # "02.02.2016]": the box's edge glued to the date
+    (3_400_033, "ru", "birth_date"),  # "15. 10 201)": a date read in pieces, read again
+    (3_400_005, "uk", "displacement_date"),  # "21:08:2022" at 0.04: dots read as colons
 ])
 def test_a_printed_300dpi_form_reads_its_date(tmp_path: Path, seed: int, lang: str,
                                               member: str) -> None:
@@ -1333,3 +1335,18 @@ def test_words_read_as_nothing_after_a_label_give_way_to_a_sure_value_under_it(
              row(260, (56, "Ім'я / Given")), row(274, (57, "Ганна")))
     record = _read(*lines)
     assert record["family_name"] == family
+
+
+@pytest.mark.parametrize(("family", "given", "doubted"), [
+    ("Harris", "СШое", True),  # wide-3400042: "Chloe" in Cyrillic shapes, 0.98 unflagged
+    ("Harris", "Chloe", False),
+    ("Коваленко", "Софія", False),  # both names in the other script: as written
+])
+def test_a_name_left_in_another_script_than_the_others_and_the_form_is_reviewed(
+        family: str, given: str, doubted: bool) -> None:
+    record = _parse([("Surname:", family, 0.97), ("Given name:", given, 0.97),
+                     ("Sex:", "F", 0.97)])
+    assert record["given_name"] == given
+    confidence = record["provenance"]["given_name"]["confidence"]
+    assert (confidence <= biography.STRANGE_NAME_MAX_CONFIDENCE) is doubted
+    assert ("given_name" in record["review"]) is doubted
