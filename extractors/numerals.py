@@ -32,8 +32,20 @@ Guarantees:
   second, with one model and the word alone, has nothing else to weigh;
 - a word keeps its box; its confidence becomes the lower of the two
   readings, because two readings that disagree are less sure than either;
-- nothing is added or removed: the result has the same words in the same
-  order as the page's reading.
+- nothing is added: the result has the page's words in the same order,
+  but for a date read in pieces (below), whose pieces become one word.
+
+A date read **in pieces** is read again as well: a run of words on one
+line, each of digits and date marks alone, that together hold a date's
+digits and a separator but are no plausible date, one of them doubted
+(``15.`` ``10`` ``201)`` at 0.66 for ``15.10.2017``, wide-3400033; or one
+word whose dots were read as colons, ``21:08:2022`` at 0.04). The run is
+cut out as one crop and read in the same call. It becomes one word only
+when that reading is a plausible date, at least :data:`VOTE_FLOOR` sure,
+whose digits are within :data:`PIECE_DIGIT_EDITS` edits of the pieces'
+(the same ink, a digit lost to a bracket or misread); the word spans the
+pieces' boxes and is no surer than the least sure of them. A sure run is
+not picked: a page of dates read well costs nothing more.
 """
 
 from __future__ import annotations
@@ -44,6 +56,7 @@ from dataclasses import replace
 
 import numpy as np
 from PIL import Image
+from rapidfuzz.distance import Levenshtein
 
 from extractors import tesseract
 
@@ -57,6 +70,10 @@ ROW_GAP_PX = 24  # white between two rows of the stacked image, at its scale
 REREAD_LANGUAGE = "eng"  # digits look alike in every script; one model loads fastest
 SEPARATORS = ".-/"
 PLAUSIBLE_YEARS = (1900, 2100)  # a year outside these in a child's record is a misreading
+PIECE_MARKS = SEPARATORS + ":,;()"  # what a piece of a date may hold besides digits
+PIECE_SEPARATORS = SEPARATORS + ":"  # a date's dot is read as a colon too
+PIECE_UNSURE = 0.9  # pieces are read again only when one is less sure than this
+PIECE_DIGIT_EDITS = 2  # the second reading's digits stay this close to the pieces'
 _INK_PERCENTILES = (5, 95)  # dark and light ends of a crop; the mean of the two binarises it
 
 
@@ -104,6 +121,50 @@ def vote(first: tesseract.TsvWord, again: str, confidence: float) -> tesseract.T
                    confidence=min(first.confidence, confidence))
 
 
+def _is_piece(text: str) -> bool:
+    return any(c.isdigit() for c in text) and all(c.isdigit() or c in PIECE_MARKS for c in text)
+
+
+def date_pieces(words: Sequence[tesseract.TsvWord]) -> list[tuple[int, int]]:
+    """``(start, end)`` of each run of words that is a date read in pieces (see the module)."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    while start < len(words):
+        end = start
+        while end < len(words) and _is_piece(words[end].text) and (
+                end == start or _same_line(words[end - 1], words[end])):
+            end += 1
+        if end == start:
+            start += 1
+            continue
+        run = words[start:end]
+        joined = "".join(w.text for w in run).strip(".,;:()")
+        if ((len(run) > 1 or ":" in joined)
+                and sum(c.isdigit() for c in joined) >= NUMERAL_MIN_DIGITS
+                and any(c in PIECE_SEPARATORS for c in joined) and not plausible(joined)
+                and min(w.confidence for w in run) < PIECE_UNSURE):
+            runs.append((start, end))
+        start = end
+    return runs
+
+
+def _same_line(a: tesseract.TsvWord, b: tesseract.TsvWord) -> bool:
+    return (a.block, a.paragraph, a.line) == (b.block, b.paragraph, b.line)
+
+
+def join_pieces(pieces: Sequence[tesseract.TsvWord], again: str,
+                confidence: float) -> tesseract.TsvWord | None:
+    """The one word a date read in pieces becomes, or ``None`` to keep the pieces."""
+    again = again.strip(".,;:()")
+    digits = "".join(c for w in pieces for c in w.text if c.isdigit())
+    if (confidence < VOTE_FLOOR or not plausible(again)
+            or Levenshtein.distance(digits, "".join(c for c in again if c.isdigit()))
+            > PIECE_DIGIT_EDITS):
+        return None
+    return replace(_spanning(pieces), text=again,
+                   confidence=min(confidence, *(w.confidence for w in pieces)))
+
+
 def _crop(page: Image.Image, word: tesseract.TsvWord) -> Image.Image:
     side = max(2, round(MARGIN_HEIGHTS * word.height))
     above = max(2, round(MARGIN_ABOVE_BELOW * word.height))
@@ -133,13 +194,28 @@ def reread(page: Image.Image, words: Sequence[tesseract.TsvWord], *, dpi: int,
         ExtractionFailed: the second reading failed (see ``tesseract._run``).
     """
     picks = [i for i, w in enumerate(words) if is_numeral(w.text) and not plausible(w.text)]
-    if not picks:
+    runs = [r for r in date_pieces(words) if not (r[1] - r[0] == 1 and r[0] in picks)]
+    if not picks and not runs:
         return list(words)
-    crops = [_crop(page, words[i]) for i in picks]
+    crops = [_crop(page, words[i]) for i in picks] + [_crop(page, _spanning(words[a:b]))
+                                                      for a, b in runs]
     found = tesseract.read_stacked(crops, gap=ROW_GAP_PX, dpi=dpi * UPSCALE, timeout=timeout,
                                    languages=REREAD_LANGUAGE, psm=6)
-    out = list(words)
-    for i, again in zip(picks, found, strict=True):
+    out: list[tesseract.TsvWord | None] = list(words)
+    for i, again in zip(picks, found[:len(picks)], strict=True):
         if len(again) == 1:  # a numeral read as two words is no vote on its digits
             out[i] = vote(words[i], again[0].text, again[0].confidence)
-    return out
+    for (a, b), again in zip(runs, found[len(picks):], strict=True):
+        joined = (join_pieces(words[a:b], again[0].text, again[0].confidence)
+                  if len(again) == 1 else None)
+        if joined is not None:
+            out[a:b] = [joined] + [None] * (b - a - 1)
+    return [w for w in out if w is not None]
+
+
+def _spanning(pieces: Sequence[tesseract.TsvWord]) -> tesseract.TsvWord:
+    """One word whose box spans ``pieces``, to be cut out as one."""
+    left, top = min(w.left for w in pieces), min(w.top for w in pieces)
+    return replace(pieces[0], left=left, top=top,
+                   width=max(w.left + w.width for w in pieces) - left,
+                   height=max(w.top + w.height for w in pieces) - top)

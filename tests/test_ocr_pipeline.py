@@ -607,6 +607,42 @@ def test_a_numerals_unsure_second_reading_overrules_nothing() -> None:
     assert numerals.vote(word, "2012-08-15", 0.8).confidence == 0.8
 
 
+def _piece(text: str, left: int, confidence: float = 0.66, line: int = 1) -> tesseract.TsvWord:
+    return tesseract.TsvWord(text, left, 200, 60, 30, confidence, 1, 1, line)
+
+
+def test_a_date_read_in_doubted_pieces_is_picked_as_one_run() -> None:
+    # wide-3400033: "15.10.2017" read "15." "10" "201)" at 0.66, a label before it.
+    words = [_piece("Date", 0), _piece("15.", 100), _piece("10", 170), _piece("201)", 240),
+             _piece("+380", 400, line=2), _piece("77", 470, line=2), _piece("350", 540, line=2)]
+    assert numerals.date_pieces(words) == [(1, 4)]
+    # One word whose dots were read as colons is a run of its own.
+    assert numerals.date_pieces([_piece("21:08:2022", 100, 0.04)]) == [(0, 1)]
+
+
+@pytest.mark.parametrize("texts", [
+    ("15.", "10", "2017"),  # sure pieces: not read again (confidence below)
+    ("77", "350", "4089"),  # a phone's groups: no separator
+    ("15.", "10"),  # too few digits for a date
+    ("2017-10-15",),  # one word: the numeral reading's, not the pieces'
+])
+def test_what_is_no_date_in_pieces(texts: tuple[str, ...]) -> None:
+    confidence = 0.95 if texts == ("15.", "10", "2017") else 0.66
+    words = [_piece(t, 100 + 70 * n, confidence) for n, t in enumerate(texts)]
+    assert numerals.date_pieces(words) == []
+
+
+def test_pieces_become_one_date_only_on_a_sure_plausible_reading_of_their_digits() -> None:
+    pieces = [_piece("15.", 100, 0.7), _piece("10", 170), _piece("201)", 240)]
+    joined = numerals.join_pieces(pieces, "15.10.2017", 0.93)
+    assert joined is not None
+    assert (joined.text, joined.left, joined.width) == ("15.10.2017", 100, 200)
+    assert joined.confidence == 0.66  # no surer than its least sure piece
+    assert numerals.join_pieces(pieces, "15.10.2017", numerals.VOTE_FLOOR - 0.01) is None
+    assert numerals.join_pieces(pieces, "15.13.2017", 0.93) is None  # no calendar date
+    assert numerals.join_pieces(pieces, "28.04.2019", 0.93) is None  # other digits: other ink
+
+
 @pytest.mark.parametrize(("text", "numeral"), [
     ("2012-08-15", True), ("12.09.2008,", True), ("1/2/2010", True), ("2О12-08-15", True),
     # Dev split: phone groups and school numbers in serif type read worse again.
