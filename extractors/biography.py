@@ -1504,6 +1504,10 @@ class _Builder:
         found: dict[str, _Field] = {}
         form_language = _majority(_language_votes(child.fields)) or self.document_language
         form_script = _form_script(child.fields)
+        # The script people's names are written in here: the child's, as read.
+        names_script = correction.expected_script(
+            [_text(f.value_tokens) for f in child.fields if f.member in _NAMES and f.value_tokens],
+            form_script)
         for f in child.fields:
             # Values the corrector repairs come unfolded: it folds each word
             # knowing the script the field should be in.
@@ -1522,7 +1526,8 @@ class _Builder:
                 # The relative's name is a person's name like the guardian's: its
                 # given name's misread capital ("Шевчук Грина") is repaired alike.
                 person = correction.correct_text(contact["name"], person=True, kind="person",
-                                                 language=form_language)
+                                                 language=form_language,
+                                                 names_script=names_script)
                 contact["name"] = person.value or contact["name"]
                 # And the place a place, its debris trimmed alike ("Харків, І", "Sumy, +").
                 place = correction.correct_text(contact["place"], kind="place",
@@ -1560,7 +1565,8 @@ class _Builder:
                 fixed = correction.correct_text(
                     text, person=f.member == "guardian",
                     kind="person" if f.member == "guardian" else "place",
-                    language=form_language, form=form_script)
+                    language=form_language, form=form_script,
+                    names_script=names_script if f.member == "guardian" else None)
                 value, fixes = fixed.value, fixed.fixes
             if value is None:
                 if f.member == "sex":

@@ -746,7 +746,8 @@ def snap_place(words: list[str], form: Script | None = None,
 
 
 def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "text",
-                 language: Language | None = None, form: Script | None = None) -> Corrected:
+                 language: Language | None = None, form: Script | None = None,
+                 names_script: Script | None = None) -> Corrected:
     """A place, a service, a guardian or a relative: script per word, numbers, debris.
 
     Args:
@@ -759,6 +760,11 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
         language: the form's Cyrillic language, when its labels tell it.
         form: the script of the form's labels (``latin`` for one labelled only
             in English), for a place read in the other script's look-alikes.
+        names_script: the script of the child's names (:func:`expected_script`): a
+            person's name with words in both scripts, every one of them in it
+            or to be rewritten into it, is put into it, though most of its
+            letters were read in the other script's look-alikes (``Соорег
+            Alice`` beside a child named in Latin).
     """
     if text is None:
         return Corrected(None)
@@ -768,6 +774,13 @@ def correct_text(text: str | None, *, person: bool = False, kind: TextKind = "te
     if trimmed:
         fixes.add("debris")
     script = script_of(" ".join(words))
+    if ((person or kind == "person") and names_script is not None and script != names_script
+            and {script_of(w) for w in words} >= {"cyrillic", "latin"}
+            and all(script_of(fix_script(w, names_script)[0]) in (None, names_script)
+                    for w in words)):
+        # One name in two scripts is a misreading; a name wholly in the other
+        # script than the child's may be as written (a guardian abroad).
+        script = names_script
     if kind == "place" and language is not None and script == "latin":
         cyrillic = [_cyrillic_place(w) if w[:1].isalpha() else w for w in words]
         if all(p is not None for p in cyrillic):

@@ -1350,3 +1350,23 @@ def test_a_name_left_in_another_script_than_the_others_and_the_form_is_reviewed(
     confidence = record["provenance"]["given_name"]["confidence"]
     assert (confidence <= biography.STRANGE_NAME_MAX_CONFIDENCE) is doubted
     assert ("given_name" in record["review"]) is doubted
+
+
+def test_a_guardian_read_in_two_scripts_is_put_into_the_script_of_the_childs_names() -> None:
+    # wide-3500011: "Cooper Alice" read "Соорег Alice" (six Cyrillic look-alikes against
+    # five Latin letters), 0.98 unflagged, beside a child named in Latin.
+    record = _parse([("Surname:", "Walker", 0.97), ("Given name:", "Emily", 0.97),
+                     ("Guardian:", "Соорег Alice", 0.97),
+                     ("Aunt:", "Соорег Lucy, Kherson, +380 77 454 2252", 0.97)])
+    assert record["guardian"] == "Cooper Alice"
+    assert [c["name"] for c in record["family_contacts"]] == ["Cooper Lucy"]  # as before
+    assert record["provenance"]["guardian"]["corrected"] is True
+
+
+@pytest.mark.parametrize("guardian", ["Cooper Mary", "Соорег Магу"])
+def test_a_guardian_wholly_in_the_other_script_than_the_childs_names_is_as_written(
+        guardian: str) -> None:
+    # A guardian abroad may be named in the other script: one script throughout is no slip.
+    names: correction.Script = "cyrillic" if guardian.isascii() else "latin"
+    fixed = correction.correct_text(guardian, person=True, kind="person", names_script=names)
+    assert fixed.value == guardian
