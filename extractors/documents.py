@@ -1191,6 +1191,7 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
                                                deadline=deadline, in_a_row=True), strict=True):
             found[n] = [w for w in read if w.confidence >= UNREAD_LINE_MIN_CONFIDENCE]
     added: list[tesseract.TsvWord] = []
+    ends: dict[int, tesseract.TsvWord] = {}  # sure words (by index) given back their cut end
     for n, (box, read) in enumerate(zip(cut, found, strict=True)):
         placed = [replace(w, left=box[0] + w.left, top=box[1] + w.top,
                           confidence=min(w.confidence, UNREAD_MAX_CONFIDENCE),
@@ -1200,15 +1201,54 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
         for again in placed:
             if any(_covers(s, again) or _covers(again, s) for s in sure):
                 continue  # the crop's edge cut a read word, or it is a read word read again
-            if (sum(c.isalnum() for c in again.text) <= UNREAD_SHORT_CHARS
-                    and not _short_word_taken(again, sure, [*sure, *placed], word_h)):
+            short = sum(c.isalnum() for c in again.text) <= UNREAD_SHORT_CHARS
+            if short and (whole := _year_cut_short(again, words, word_h)) is not None:
+                ends[whole[0]] = whole[1]
+                continue
+            if short and not _short_word_taken(again, sure, [*sure, *placed], word_h):
                 continue
             added.append(again)
-    if not added:
+    if not added and not ends:
         return list(words), frozenset()
-    kept = [w for w in words
+    kept = [ends.get(i, w) for i, w in enumerate(words)
             if _accounts_for_ink(w) or not any(_covers(a, w) for a in added)]
-    return kept + added, frozenset(range(len(kept), len(kept) + len(added)))
+    mended = {i for i, w in enumerate(kept) if any(w is e for e in ends.values())}
+    return kept + added, frozenset(mended | set(range(len(kept), len(kept) + len(added))))
+
+
+def _year_cut_short(again: tesseract.TsvWord, words: Sequence[tesseract.TsvWord],
+                    word_h: float) -> tuple[int, tesseract.TsvWord] | None:
+    """A sure word whose year lost its last digits, and the word made whole, or ``None``.
+
+    ``23 вересня 2009`` read ``200`` at 0.96, its ``9`` left as unread ink
+    (wide-3400057): the digits read again at the word's end (within
+    :data:`UNREAD_ABUT` word heights, on its line) are its own, cut off,
+    when the word with them is a year of a child's records, or a date in
+    digits, and the word without them is neither. Only then: a box's edge
+    read as ``1`` after a whole year (``2016|``) is not added to it. The
+    word keeps its confidence, capped as a word read again.
+    """
+    tail = "".join(c for c in again.text if c.isdigit())
+    if not tail or any(c.isalpha() for c in again.text):
+        return None
+    for i, s in enumerate(words):
+        if not (_accounts_for_ink(s) and s.left < again.left and s.text[-1:].isdigit()
+                and again.left - (s.left + s.width) <= UNREAD_ABUT * word_h
+                and _middle_within(s, again)):
+            continue
+        whole = s.text + tail
+        if _a_date_or_year(whole) and not _a_date_or_year(s.text):
+            right = max(s.left + s.width, again.left + again.width)
+            return i, replace(s, text=whole, width=right - s.left,
+                              confidence=min(s.confidence, UNREAD_MAX_CONFIDENCE))
+    return None
+
+
+def _a_date_or_year(text: str) -> bool:
+    low, high = numerals.PLAUSIBLE_YEARS
+    core = text.strip(".,;:()")
+    return (core.isdigit() and len(core) == 4 and low <= int(core) <= high) or (
+        numerals.is_numeral(core) and numerals.plausible(core))
 
 
 def _short_word_taken(word: tesseract.TsvWord, sure: Sequence[tesseract.TsvWord],

@@ -268,3 +268,34 @@ def test_a_form_whose_relative_label_was_garbled_keeps_the_relative(tmp_path: Pa
     assert record["family_contacts"] == truth["family_contacts"]
     assert record["family_contacts"][0]["relation"] == "grandparent"
     assert "family_contacts.0" in record["review"]
+
+
+def _word(text: str, left: int, width: int, confidence: float = 0.96) -> tesseract.TsvWord:
+    return tesseract.TsvWord(text, left, 1558, width, 32, confidence, 1, 1, 1)
+
+
+@pytest.mark.parametrize(("read", "tail", "whole"), [
+    ("200", ")9", "2009"),  # wide-3400057: "2009" read "200", the "9" read again as ")9"
+    ("15.10.201", "7", "15.10.2017"),
+    ("2016", "1", None),  # a whole year: a box's edge after it is no digit of it
+    ("Харків", "1", None),  # a word of letters
+    ("200", "9a", None),  # letters read again are no digits of a year
+])
+def test_a_year_cut_short_is_given_back_its_digits_read_again(
+        read: str, tail: str, whole: str | None) -> None:
+    words = [_word("23", 236, 47), _word(read, 492, 74)]
+    again = _word(tail, 566, 30, confidence=0.92)
+    found = documents._year_cut_short(again, words, word_h=32)
+    if whole is None:
+        assert found is None
+    else:
+        assert found is not None and found[0] == 1
+        assert (found[1].text, found[1].width) == (whole, 104)
+        assert found[1].confidence <= documents.UNREAD_MAX_CONFIDENCE
+
+
+def test_a_year_whose_last_digit_the_page_lost_is_read_whole(tmp_path: Path) -> None:
+    # wide-3400057 (fresh sample): the birth date was lost as "23 вересня 200".
+    record, truth = _read_one(tmp_path, 3_400_057, "uk", "300 dpi")
+    assert record["birth_date"] == truth["birth_date"] == "2009-09-23"
+    assert "birth_date" in record["review"]  # read again: a person looks
