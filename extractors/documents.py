@@ -1201,6 +1201,14 @@ def _reread_unread_ink(page: Image.Image, words: Sequence[tesseract.TsvWord],
         for again in placed:
             if any(_covers(s, again) or _covers(again, s) for s in sure):
                 continue  # the crop's edge cut a read word, or it is a read word read again
+            twice = [a for a in added if _covers(a, again) or _covers(again, a)]
+            if twice:
+                # Two regions' crops took in the same ink (a table's rule beside
+                # it made it a region of its own and part of another): it was
+                # read twice, "Kharkiv Kharkiv" (wide-3500006). The surer stays.
+                if again.confidence > max(a.confidence for a in twice):
+                    added = [a for a in added if a not in twice] + [again]
+                continue
             short = sum(c.isalnum() for c in again.text) <= UNREAD_SHORT_CHARS
             if short and (whole := _year_cut_short(again, words, word_h)) is not None:
                 ends[whole[0]] = whole[1]

@@ -299,3 +299,10 @@ def test_a_year_whose_last_digit_the_page_lost_is_read_whole(tmp_path: Path) -> 
     record, truth = _read_one(tmp_path, 3_400_057, "uk", "300 dpi")
     assert record["birth_date"] == truth["birth_date"] == "2009-09-23"
     assert "birth_date" in record["review"]  # read again: a person looks
+
+
+def test_ink_two_regions_took_in_is_read_once(tmp_path: Path) -> None:
+    # wide-3500006 (fresh sample): "Kharkiv" beside a table's rule was cut out twice,
+    # once with the rule and once without, and the birth place read "Kharkiv Kharkiv".
+    record, truth = _read_one(tmp_path, 3_500_006, "en", "300 dpi")
+    assert record["birth_place"] == truth["birth_place"] == "Kharkiv"
