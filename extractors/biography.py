@@ -643,9 +643,12 @@ def _label_at(
         # leaves a wide space between its words.
         wide = wide or gap >= cell_gap
         found = _best_label(" ".join(t.text for t in words))
-        if found and wide and found[1] > 0 and not words[-1].text.endswith(":"):
+        if (found and wide and found[1] > 0 and not words[-1].text.endswith(":")
+                and not (end < len(tokens) and tokens[end].text == "/")):
             # Inexact across a cell's width: a cell's edge, unless a colon closes it
-            # ("МЕДИЧНТ ПОСЛУГИ:", capitals whose row is short, so its cell gap is).
+            # ("МЕДИЧНТ ПОСЛУГИ:", capitals whose row is short, so its cell gap is)
+            # or a bilingual label's "/" follows (wide-3500030: "Ло батькові / Раїг",
+            # "По" read "Ло" on a row of small type, its box short of the space).
             found = None
         # Fewest edits wins, then the longer label ("Дата народження" over a
         # shorter fuzzy match); a colon closes the label.

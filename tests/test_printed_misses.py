@@ -1370,3 +1370,15 @@ def test_a_guardian_wholly_in_the_other_script_than_the_childs_names_is_as_writt
     names: correction.Script = "cyrillic" if guardian.isascii() else "latin"
     fixed = correction.correct_text(guardian, person=True, kind="person", names_script=names)
     assert fixed.value == guardian
+
+
+def test_an_inexact_label_across_a_wide_gap_is_a_label_when_its_slash_follows() -> None:
+    # wide-3500030: "По батькові / Patronymic" read "Ло батькові / Раїг" on a row of small
+    # type, "Ло"'s box short of the space: a cell's width from "батькові", inexact, and
+    # no colon. The label was taken from "батькові" on, and "Іванович" under "Ло" lost.
+    lines = (row(100, (50, "Прізвище / Surname")), row(114, (50, "Мельник")),
+             row(140, (50, "Ім'я / Given name")), row(154, (50, "Назар")),
+             row(180, (50, "Ло"), (72, "батькові / Раїг")), row(194, (50, "Іванович")))
+    record = _read(*lines)
+    assert record["patronymic"] == "Іванович"
+
