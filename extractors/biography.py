@@ -1673,8 +1673,7 @@ class _Builder:
                 # rewritten in (wide-3400042: "Chloe" read "СШое" beside
                 # "Harris" on an English form, 0.98 unflagged): a misreading
                 # a person must look at.
-                self._read[member] = replace(self._read[member], ceiling=min(
-                    self._read[member].ceiling, STRANGE_NAME_MAX_CONFIDENCE))
+                self._cap(member, STRANGE_NAME_MAX_CONFIDENCE)
 
     def _infer_sex(self, values: dict[str, Any], provenance: dict[str, dict[str, Any]]) -> None:
         """Sex from the patronymic or given name, when the form did not give it."""
@@ -1714,8 +1713,11 @@ class _Builder:
         for key, place in read:
             if (place and key in self._read and correction.script_of(place) not in (None, script)
                     and not table.known(place)):
-                self._read[key] = replace(self._read[key], ceiling=min(
-                    self._read[key].ceiling, STRANGE_PLACE_MAX_CONFIDENCE))
+                self._cap(key, STRANGE_PLACE_MAX_CONFIDENCE)
+
+    def _cap(self, key: str, ceiling: float) -> None:
+        """``key``'s value is never surer than ``ceiling``, whatever the model says."""
+        self._read[key] = replace(self._read[key], ceiling=min(self._read[key].ceiling, ceiling))
 
     def _score(self, provenance: dict[str, dict[str, Any]], values: dict[str, Any],
                record_id: str) -> None:

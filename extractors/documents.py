@@ -1240,16 +1240,21 @@ def _year_cut_short(again: tesseract.TsvWord, words: Sequence[tesseract.TsvWord]
     if not tail or any(c.isalpha() for c in again.text):
         return None
     for i, s in enumerate(words):
-        if not (_accounts_for_ink(s) and s.left < again.left and s.text[-1:].isdigit()
-                and again.left - (s.left + s.width) <= UNREAD_ABUT * word_h
-                and _middle_within(s, again)):
+        if not (_accounts_for_ink(s) and s.text[-1:].isdigit() and _at_end_of(s, again, word_h)):
             continue
         whole = s.text + tail
         if _a_date_or_year(whole) and not _a_date_or_year(s.text):
-            right = max(s.left + s.width, again.left + again.width)
-            return i, replace(s, text=whole, width=right - s.left,
+            return i, replace(s, text=whole, width=_box([s, again])[2] - s.left,
                               confidence=min(s.confidence, UNREAD_MAX_CONFIDENCE))
     return None
+
+
+def _at_end_of(word: tesseract.TsvWord, again: tesseract.TsvWord, word_h: float) -> bool:
+    """Whether ``again`` starts within :data:`UNREAD_ABUT` word heights of ``word``'s end,
+    on its line: the end of the word, its box cut short."""
+    return (word.left < again.left
+            and again.left - (word.left + word.width) <= UNREAD_ABUT * word_h
+            and _middle_within(word, again))
 
 
 def _a_date_or_year(text: str) -> bool:
@@ -1279,8 +1284,7 @@ def _short_word_taken(word: tesseract.TsvWord, sure: Sequence[tesseract.TsvWord]
     left = word.left
     if not any(abs(s.left - left) <= UNREAD_ALIGN * word_h for s in sure):
         return False
-    if any(s.left < left and left - (s.left + s.width) <= UNREAD_ABUT * word_h
-           and _middle_within(s, word) for s in sure):
+    if any(_at_end_of(s, word, word_h) for s in sure):
         return False  # the end of a word the page read, its box cut short ("УСЛУГ|И")
     if word.text.isalpha():
         return True
